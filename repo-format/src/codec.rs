@@ -1,0 +1,40 @@
+//! Postcard encoding of versioned structures.
+//!
+//! Every top-level structure begins with a `version` field (a postcard varint),
+//! read and checked before the rest is parsed, and is validated after parsing.
+
+use crate::error::{FormatError, Result};
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+
+/// A top-level structure of the repository format.
+pub trait Versioned: Serialize + DeserializeOwned {
+    /// Name used in error messages.
+    const WHAT: &'static str;
+    /// The structure version this implementation writes and reads.
+    const VERSION: u32;
+    /// Checks invariants that the type system cannot express.
+    fn validate(&self) -> Result<()> {
+        Ok(())
+    }
+}
+
+/// Encodes `value` with postcard.
+pub fn encode<T: Versioned>(value: &T) -> Vec<u8> {
+    postcard::to_stdvec(value).expect("postcard serialization into a Vec cannot fail")
+}
+
+/// Decodes and validates a `T`, refusing other versions and trailing bytes.
+pub fn decode<T: Versioned>(bytes: &[u8]) -> Result<T> {
+    let (version, _) = postcard::take_from_bytes::<u32>(bytes)
+        .map_err(|e| FormatError::malformed(T::WHAT, e))?;
+    if version != T::VERSION {
+        return Err(FormatError::UnsupportedVersion { what: T::WHAT, version });
+    }
+    let (value, rest) = postcard::take_from_bytes::<T>(bytes).map_err(|e| FormatError::malformed(T::WHAT, e))?;
+    if !rest.is_empty() {
+        return Err(FormatError::malformed(T::WHAT, format!("{} trailing bytes", rest.len())));
+    }
+    value.validate()?;
+    Ok(value)
+}

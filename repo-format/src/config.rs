@@ -1,0 +1,188 @@
+//! The repository config: format version and the parameters every writer must share.
+//!
+//! Layout: `"CAIRNCFG" (8) || format_version u32 LE (4) || envelope`, the envelope
+//! sealing a [`Config`] with associated data `object_aad(repo, Config) || first 12 bytes`.
+
+use crate::codec::{self, Versioned};
+use crate::crypto::{MasterKeys, ObjectType};
+use crate::error::{FormatError, Result};
+use crate::id::RepoId;
+use serde::{Deserialize, Serialize};
+
+/// Magic bytes at the start of the config file.
+pub const CONFIG_MAGIC: &[u8; 8] = b"CAIRNCFG";
+/// The repository format version this implementation reads and writes.
+pub const FORMAT_VERSION: u32 = 1;
+/// Chunker identifier: FastCDC 2020 with a secret-derived gear table.
+pub const CHUNKER_FASTCDC2020_KEYED: u8 = 1;
+/// Compression identifier: none.
+pub const COMPRESSION_NONE: u8 = 0;
+/// Compression identifier: zstd.
+pub const COMPRESSION_ZSTD: u8 = 1;
+/// Smallest allowed minimum chunk size.
+pub const MIN_CHUNK_FLOOR: u32 = 64;
+/// Largest allowed maximum chunk size (16 MiB).
+pub const MAX_CHUNK_CEILING: u32 = 16 * 1024 * 1024;
+
+/// Content-defined chunking parameters.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChunkerParams {
+    /// Chunker identifier; 1 is keyed FastCDC 2020.
+    pub algorithm: u8,
+    /// Smallest chunk, in bytes (even).
+    pub min_size: u32,
+    /// Target average chunk, in bytes (a power of two).
+    pub avg_size: u32,
+    /// Largest chunk, in bytes (even).
+    pub max_size: u32,
+    /// FastCDC normalization level, 0 to 3.
+    pub normalization: u8,
+}
+
+/// How blob payloads are compressed.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CompressionParams {
+    /// 0 none, 1 zstd.
+    pub algorithm: u8,
+    /// zstd level (ignored for none).
+    pub level: i32,
+}
+
+impl CompressionParams {
+    /// The zstd level to use, or `None` when compression is off.
+    pub fn zstd_level(&self) -> Option<i32> {
+        (self.algorithm == COMPRESSION_ZSTD).then_some(self.level)
+    }
+}
+
+/// The decoded config.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Config {
+    /// Structure version, 1.
+    pub version: u32,
+    /// Random repository identifier.
+    pub repo_id: RepoId,
+    /// Chunking parameters.
+    pub chunker: ChunkerParams,
+    /// Compression setting.
+    pub compression: CompressionParams,
+    /// Target size of a pack file in bytes.
+    pub pack_size: u64,
+}
+
+impl Config {
+    /// A config with the default parameters for `repo_id`.
+    pub fn with_defaults(repo_id: RepoId) -> Self {
+        Config {
+            version: Config::VERSION,
+            repo_id,
+            chunker: ChunkerParams {
+                algorithm: CHUNKER_FASTCDC2020_KEYED,
+                min_size: 256 * 1024,
+                avg_size: 1024 * 1024,
+                max_size: 4 * 1024 * 1024,
+                normalization: 1,
+            },
+            compression: CompressionParams { algorithm: COMPRESSION_ZSTD, level: 3 },
+            pack_size: 16 * 1024 * 1024,
+        }
+    }
+
+    /// Encodes the config file.
+    pub fn seal(&self, keys: &MasterKeys) -> Vec<u8> {
+        let mut out = header();
+        let aad_tail = out.clone();
+        let plain = crate::frame::encode(&codec::encode(self), None);
+        let mut aad = keys.aad(ObjectType::Config, None);
+        aad.extend_from_slice(&aad_tail);
+        out.extend_from_slice(&crate::crypto::seal_raw(&keys.data_key, &aad, &plain));
+        out
+    }
+
+    /// Authenticates and decodes a config file.
+    pub fn open(bytes: &[u8], keys: &MasterKeys) -> Result<Config> {
+        if bytes.len() < 12 {
+            return Err(FormatError::Authentication("config"));
+        }
+        let mut aad = keys.aad(ObjectType::Config, None);
+        aad.extend_from_slice(&bytes[..12]);
+        let opened = crate::crypto::open_raw(&keys.data_key, &aad, &bytes[12..], "config");
+        let version = u32::from_le_bytes(bytes[8..12].try_into().expect("4 bytes"));
+        let framed = match opened {
+            Ok(f) => f,
+            Err(_) if &bytes[..8] == CONFIG_MAGIC && version != FORMAT_VERSION => {
+                return Err(FormatError::UnsupportedVersion { what: "repository format", version });
+            }
+            Err(e) => return Err(e),
+        };
+        let config: Config = codec::decode(&crate::frame::decode(&framed, 1 << 16, "config")?)?;
+        if config.repo_id != keys.repo_id {
+            return Err(FormatError::malformed("config", "repository ID differs from the key's"));
+        }
+        Ok(config)
+    }
+}
+
+fn header() -> Vec<u8> {
+    let mut out = Vec::with_capacity(128);
+    out.extend_from_slice(CONFIG_MAGIC);
+    out.extend_from_slice(&FORMAT_VERSION.to_le_bytes());
+    out
+}
+
+impl Versioned for Config {
+    const WHAT: &'static str = "config";
+    const VERSION: u32 = 1;
+
+    fn validate(&self) -> Result<()> {
+        let c = &self.chunker;
+        let bad = |reason: &str| Err(FormatError::malformed("config", reason));
+        if c.algorithm != CHUNKER_FASTCDC2020_KEYED {
+            return Err(FormatError::UnsupportedVersion { what: "chunker", version: c.algorithm.into() });
+        }
+        if !(c.min_size >= MIN_CHUNK_FLOOR && c.min_size <= c.avg_size && c.avg_size <= c.max_size && c.max_size <= MAX_CHUNK_CEILING) {
+            return bad("chunk sizes must satisfy 64 <= min <= avg <= max <= 16 MiB");
+        }
+        if c.min_size % 2 != 0 || c.max_size % 2 != 0 || !c.avg_size.is_power_of_two() || c.avg_size < 256 {
+            return bad("chunk sizes must be even, and the average a power of two of at least 256");
+        }
+        if c.normalization > 3 {
+            return bad("normalization level must be 0 to 3");
+        }
+        match self.compression.algorithm {
+            COMPRESSION_NONE => {}
+            COMPRESSION_ZSTD if (1..=22).contains(&self.compression.level) => {}
+            COMPRESSION_ZSTD => return bad("zstd level must be 1 to 22"),
+            other => return Err(FormatError::UnsupportedVersion { what: "compression", version: other.into() }),
+        }
+        if !(1024 * 1024..=1024 * 1024 * 1024).contains(&self.pack_size) {
+            return bad("pack size must be 1 MiB to 1 GiB");
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn config_round_trips_and_rejects_flips() {
+        let keys = MasterKeys::generate();
+        let config = Config::with_defaults(keys.repo_id);
+        let bytes = config.seal(&keys);
+        assert_eq!(Config::open(&bytes, &keys).unwrap(), config);
+        for i in 0..bytes.len() {
+            let mut bad = bytes.clone();
+            bad[i] ^= 0x80;
+            assert!(Config::open(&bad, &keys).is_err(), "flip at {i}");
+        }
+    }
+
+    #[test]
+    fn invalid_chunker_parameters_are_rejected() {
+        let mut config = Config::with_defaults(crate::id::RepoId([0; 32]));
+        config.chunker.avg_size = 1000;
+        assert!(config.validate().is_err());
+    }
+}

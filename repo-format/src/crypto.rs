@@ -1,0 +1,220 @@
+//! Secrets, keyed hashing and the sealed envelope shared by every encrypted object.
+//!
+//! Envelope bytes: `suite (1) || nonce (24) || ciphertext || tag (16)`, where the
+//! plaintext is a compression frame (see [`crate::frame`]). The associated data
+//! binds the format version, suite, object type, repository ID and, for blobs,
+//! the blob ID, so a valid ciphertext cannot be moved to another role or place.
+
+use crate::error::{FormatError, Result};
+use crate::id::{BlobId, RepoId, ID_LEN};
+use chacha20poly1305::aead::{Aead, KeyInit, Payload};
+use chacha20poly1305::{XChaCha20Poly1305, XNonce};
+use zeroize::{Zeroize, ZeroizeOnDrop};
+
+/// Suite byte of format v1: XChaCha20-Poly1305 with a random 192-bit nonce.
+pub const SUITE_XCHACHA20POLY1305: u8 = 1;
+/// Nonce length of the v1 suite.
+pub const NONCE_LEN: usize = 24;
+/// Authentication tag length of the v1 suite.
+pub const TAG_LEN: usize = 16;
+/// Bytes an envelope adds to its plaintext.
+pub const ENVELOPE_OVERHEAD: usize = 1 + NONCE_LEN + TAG_LEN;
+/// Prefix of every associated-data string: the ASCII text `cairn` and format version 1.
+pub const AAD_DOMAIN: &[u8; 6] = b"cairn\x01";
+
+/// The role of a sealed object, bound into its associated data.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u8)]
+pub enum ObjectType {
+    /// A chunk of file content inside a pack.
+    DataBlob = 1,
+    /// One directory listing inside a pack.
+    TreeBlob = 2,
+    /// The header at the end of a pack.
+    PackHeader = 3,
+    /// An index file.
+    Index = 4,
+    /// A snapshot file.
+    Snapshot = 5,
+    /// The repository config.
+    Config = 6,
+    /// The secret part of a key file (sealed under a password-derived key).
+    KeyFile = 7,
+}
+
+impl ObjectType {
+    /// Human name, used in error messages.
+    pub fn name(self) -> &'static str {
+        match self {
+            ObjectType::DataBlob => "data blob",
+            ObjectType::TreeBlob => "tree blob",
+            ObjectType::PackHeader => "pack header",
+            ObjectType::Index => "index file",
+            ObjectType::Snapshot => "snapshot",
+            ObjectType::Config => "config",
+            ObjectType::KeyFile => "key file",
+        }
+    }
+}
+
+/// The repository's master secrets, kept only inside key files.
+///
+/// Each secret has one role: `data_key` encrypts, `id_key` names blobs,
+/// `chunker_key` derives the chunker's gear table.
+#[derive(Clone, Zeroize, ZeroizeOnDrop)]
+pub struct MasterKeys {
+    /// The repository these secrets belong to.
+    #[zeroize(skip)]
+    pub repo_id: RepoId,
+    /// XChaCha20-Poly1305 key for every sealed object.
+    pub data_key: [u8; 32],
+    /// BLAKE3 key that turns plaintext into blob IDs.
+    pub id_key: [u8; 32],
+    /// Secret from which the FastCDC gear table is derived.
+    pub chunker_key: [u8; 32],
+}
+
+impl std::fmt::Debug for MasterKeys {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MasterKeys").field("repo_id", &self.repo_id).finish_non_exhaustive()
+    }
+}
+
+impl MasterKeys {
+    /// Fresh random secrets for a new repository.
+    pub fn generate() -> Self {
+        MasterKeys {
+            repo_id: RepoId(random_array()),
+            data_key: random_array(),
+            id_key: random_array(),
+            chunker_key: random_array(),
+        }
+    }
+
+    /// The ID of a blob with this plaintext: keyed BLAKE3 under `id_key`.
+    pub fn blob_id(&self, plaintext: &[u8]) -> BlobId {
+        BlobId(*blake3::keyed_hash(&self.id_key, plaintext).as_bytes())
+    }
+
+    /// The chunker's 256-entry gear table, derived from `chunker_key`.
+    pub fn gear_table(&self) -> [u64; 256] {
+        let mut bytes = [0u8; 256 * 8];
+        blake3::Hasher::new_keyed(&self.chunker_key)
+            .update(b"cairn fastcdc gear table v1")
+            .finalize_xof()
+            .fill(&mut bytes);
+        let mut table = [0u64; 256];
+        for (entry, word) in table.iter_mut().zip(bytes.chunks_exact(8)) {
+            *entry = u64::from_le_bytes(word.try_into().expect("8-byte chunk"));
+        }
+        table
+    }
+
+    /// Associated data for an object of type `ty`, bound to `binding` (a blob ID) if any.
+    pub fn aad(&self, ty: ObjectType, binding: Option<&[u8; ID_LEN]>) -> Vec<u8> {
+        object_aad(&self.repo_id, ty, binding)
+    }
+
+    /// Compresses (when `level` is given and it helps) and seals `plaintext` as `ty`.
+    pub fn seal(&self, ty: ObjectType, binding: Option<&[u8; ID_LEN]>, plaintext: &[u8], level: Option<i32>) -> Vec<u8> {
+        let framed = crate::frame::encode(plaintext, level);
+        seal_raw(&self.data_key, &self.aad(ty, binding), &framed)
+    }
+
+    /// Authenticates, decrypts and decompresses an object sealed by [`MasterKeys::seal`].
+    pub fn open(&self, ty: ObjectType, binding: Option<&[u8; ID_LEN]>, sealed: &[u8], limit: usize) -> Result<Vec<u8>> {
+        let framed = open_raw(&self.data_key, &self.aad(ty, binding), sealed, ty.name())?;
+        crate::frame::decode(&framed, limit, ty.name())
+    }
+}
+
+/// Associated data: `AAD_DOMAIN || suite || type || repo_id || binding`.
+pub fn object_aad(repo: &RepoId, ty: ObjectType, binding: Option<&[u8; ID_LEN]>) -> Vec<u8> {
+    let mut aad = Vec::with_capacity(AAD_DOMAIN.len() + 2 + 2 * ID_LEN);
+    aad.extend_from_slice(AAD_DOMAIN);
+    aad.push(SUITE_XCHACHA20POLY1305);
+    aad.push(ty as u8);
+    aad.extend_from_slice(&repo.0);
+    if let Some(b) = binding {
+        aad.extend_from_slice(b);
+    }
+    aad
+}
+
+/// Encrypts `plaintext` under `key` with a fresh random nonce.
+pub fn seal_raw(key: &[u8; 32], aad: &[u8], plaintext: &[u8]) -> Vec<u8> {
+    let cipher = XChaCha20Poly1305::new(key.into());
+    let nonce: [u8; NONCE_LEN] = random_array();
+    let ct = cipher
+        .encrypt(XNonce::from_slice(&nonce), Payload { msg: plaintext, aad })
+        .expect("XChaCha20-Poly1305 encryption cannot fail for in-memory buffers");
+    let mut out = Vec::with_capacity(1 + NONCE_LEN + ct.len());
+    out.push(SUITE_XCHACHA20POLY1305);
+    out.extend_from_slice(&nonce);
+    out.extend_from_slice(&ct);
+    out
+}
+
+/// Verifies and decrypts an envelope produced by [`seal_raw`].
+pub fn open_raw(key: &[u8; 32], aad: &[u8], sealed: &[u8], what: &'static str) -> Result<Vec<u8>> {
+    if sealed.len() < ENVELOPE_OVERHEAD || sealed[0] != SUITE_XCHACHA20POLY1305 {
+        return Err(FormatError::Authentication(what));
+    }
+    let cipher = XChaCha20Poly1305::new(key.into());
+    let nonce = XNonce::from_slice(&sealed[1..1 + NONCE_LEN]);
+    cipher
+        .decrypt(nonce, Payload { msg: &sealed[1 + NONCE_LEN..], aad })
+        .map_err(|_| FormatError::Authentication(what))
+}
+
+/// Bytes from the operating system's CSPRNG.
+pub fn random_array<const N: usize>() -> [u8; N] {
+    let mut out = [0u8; N];
+    getrandom::getrandom(&mut out).expect("the operating system's random number generator failed");
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sealed_object_is_bound_to_type_and_blob_id() {
+        let keys = MasterKeys::generate();
+        let id = [7u8; 32];
+        let sealed = keys.seal(ObjectType::DataBlob, Some(&id), b"hello hello hello", Some(3));
+        assert_eq!(keys.open(ObjectType::DataBlob, Some(&id), &sealed, 1 << 20).unwrap(), b"hello hello hello");
+        assert!(keys.open(ObjectType::TreeBlob, Some(&id), &sealed, 1 << 20).unwrap_err().is_integrity());
+        assert!(keys.open(ObjectType::DataBlob, Some(&[8u8; 32]), &sealed, 1 << 20).unwrap_err().is_integrity());
+        let other = MasterKeys::generate();
+        assert!(other.open(ObjectType::DataBlob, Some(&id), &sealed, 1 << 20).unwrap_err().is_integrity());
+    }
+
+    #[test]
+    fn every_single_byte_flip_is_detected() {
+        let keys = MasterKeys::generate();
+        let sealed = keys.seal(ObjectType::Snapshot, None, &[42u8; 300], Some(3));
+        for i in 0..sealed.len() {
+            let mut bad = sealed.clone();
+            bad[i] ^= 0x01;
+            let err = keys.open(ObjectType::Snapshot, None, &bad, 1 << 20).unwrap_err();
+            assert!(err.is_integrity(), "flip at {i} gave {err}");
+        }
+    }
+
+    #[test]
+    fn gear_table_depends_on_the_secret() {
+        let a = MasterKeys::generate();
+        let b = MasterKeys::generate();
+        assert_eq!(a.gear_table(), a.gear_table());
+        assert_ne!(a.gear_table(), b.gear_table());
+    }
+
+    #[test]
+    fn blob_ids_are_keyed() {
+        let a = MasterKeys::generate();
+        let b = MasterKeys::generate();
+        assert_ne!(a.blob_id(b"same"), b.blob_id(b"same"));
+        assert_ne!(a.blob_id(b"same").0, *blake3::hash(b"same").as_bytes());
+    }
+}

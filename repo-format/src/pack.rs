@@ -1,0 +1,115 @@
+//! Pack files: sealed blobs back to back, then a sealed header that lists them.
+//!
+//! Layout: `blob envelope* || header envelope || header_len u32 LE || "CPK1"`.
+//! A pack is named by the unkeyed BLAKE3 of all its bytes ([`crate::id::PackId`]).
+
+use crate::codec::{self, Versioned};
+use crate::crypto::{MasterKeys, ObjectType};
+use crate::error::{FormatError, Result};
+use crate::id::BlobId;
+use serde::{Deserialize, Serialize};
+
+/// Magic bytes at the very end of a pack.
+pub const PACK_MAGIC: &[u8; 4] = b"CPK1";
+/// Length of the trailer after the header envelope.
+pub const TRAILER_LEN: usize = 8;
+/// Largest decoded pack header accepted.
+pub const MAX_HEADER_LEN: usize = 64 * 1024 * 1024;
+
+/// What a blob holds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub enum BlobKind {
+    /// A chunk of file content (postcard variant 0).
+    Data,
+    /// A serialized [`crate::tree::Tree`] (postcard variant 1).
+    Tree,
+}
+
+impl BlobKind {
+    /// The envelope role of blobs of this kind.
+    pub fn object_type(self) -> ObjectType {
+        match self {
+            BlobKind::Data => ObjectType::DataBlob,
+            BlobKind::Tree => ObjectType::TreeBlob,
+        }
+    }
+}
+
+/// Where one blob lies in a pack.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PackEntry {
+    /// Data or tree.
+    pub kind: BlobKind,
+    /// The blob's ID.
+    pub id: BlobId,
+    /// Offset of the blob's envelope from the start of the pack.
+    pub offset: u64,
+    /// Length of the envelope in bytes.
+    pub length: u32,
+    /// Length of the plaintext (before compression).
+    pub raw_length: u32,
+}
+
+/// The list of blobs in a pack.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PackHeader {
+    /// Structure version, 1.
+    pub version: u32,
+    /// Entries in the order their envelopes appear.
+    pub blobs: Vec<PackEntry>,
+}
+
+impl Versioned for PackHeader {
+    const WHAT: &'static str = "pack header";
+    const VERSION: u32 = 1;
+}
+
+impl PackHeader {
+    /// Seals the header and appends it with the trailer to `pack`.
+    pub fn append_to(&self, pack: &mut Vec<u8>, keys: &MasterKeys) {
+        let sealed = keys.seal(ObjectType::PackHeader, None, &codec::encode(self), Some(3));
+        pack.extend_from_slice(&sealed);
+        pack.extend_from_slice(&(sealed.len() as u32).to_le_bytes());
+        pack.extend_from_slice(PACK_MAGIC);
+    }
+
+    /// Where the sealed header lies, given the last [`TRAILER_LEN`] bytes of a pack of `pack_len` bytes.
+    pub fn locate(trailer: &[u8], pack_len: u64) -> Result<(u64, u32)> {
+        if trailer.len() != TRAILER_LEN || &trailer[4..] != PACK_MAGIC {
+            return Err(FormatError::malformed("pack", "missing CPK1 trailer"));
+        }
+        let len = u32::from_le_bytes(trailer[..4].try_into().expect("4 bytes"));
+        let start = pack_len
+            .checked_sub(TRAILER_LEN as u64 + u64::from(len))
+            .ok_or_else(|| FormatError::malformed("pack", "header length exceeds the pack"))?;
+        Ok((start, len))
+    }
+
+    /// Authenticates and decodes a sealed header that starts at `header_start`,
+    /// checking every entry lies before it.
+    pub fn open(sealed: &[u8], header_start: u64, keys: &MasterKeys) -> Result<PackHeader> {
+        let plain = keys.open(ObjectType::PackHeader, None, sealed, MAX_HEADER_LEN)?;
+        let header: PackHeader = codec::decode(&plain)?;
+        for e in &header.blobs {
+            if e.offset + u64::from(e.length) > header_start {
+                return Err(FormatError::malformed("pack header", format!("blob {} lies outside the pack", e.id.short())));
+            }
+        }
+        Ok(header)
+    }
+}
+
+/// Seals one blob's plaintext for storage in a pack.
+pub fn seal_blob(keys: &MasterKeys, kind: BlobKind, id: &BlobId, plaintext: &[u8], level: Option<i32>) -> Vec<u8> {
+    keys.seal(kind.object_type(), Some(&id.0), plaintext, level)
+}
+
+/// Authenticates and decrypts one blob, then checks its plaintext hashes to `id`.
+pub fn open_blob(keys: &MasterKeys, kind: BlobKind, id: &BlobId, sealed: &[u8], raw_length: u32) -> Result<Vec<u8>> {
+    let plain = keys.open(kind.object_type(), Some(&id.0), sealed, raw_length as usize)?;
+    let actual = keys.blob_id(&plain);
+    if actual != *id {
+        return Err(FormatError::HashMismatch { what: kind.object_type().name(), expected: id.to_hex(), actual: actual.to_hex() });
+    }
+    Ok(plain)
+}

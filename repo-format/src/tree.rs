@@ -1,0 +1,143 @@
+//! Trees: the entries of one directory, stored as a tree blob.
+
+use crate::codec::{self, Versioned};
+use crate::error::{FormatError, Result};
+use crate::id::BlobId;
+use crate::timestamp::Timestamp;
+use serde::{Deserialize, Serialize};
+
+/// Largest decoded tree blob accepted.
+pub const MAX_TREE_LEN: usize = 256 * 1024 * 1024;
+
+/// What a directory entry is, with the data that only that type has.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum NodeKind {
+    /// Regular file; its content is the concatenation of these data blobs (variant 0).
+    File {
+        /// Data blobs in order.
+        content: Vec<BlobId>,
+    },
+    /// Directory; its entries are in this tree blob (variant 1).
+    Dir {
+        /// The subtree.
+        subtree: BlobId,
+    },
+    /// Symbolic link (variant 2).
+    Symlink {
+        /// Link target as raw bytes.
+        target: Vec<u8>,
+    },
+    /// Named pipe (variant 3).
+    Fifo,
+    /// Unix socket (variant 4).
+    Socket,
+    /// Character device (variant 5).
+    CharDevice {
+        /// Device number.
+        rdev: u64,
+    },
+    /// Block device (variant 6).
+    BlockDevice {
+        /// Device number.
+        rdev: u64,
+    },
+}
+
+/// An extended attribute.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Xattr {
+    /// Attribute name as bytes.
+    pub name: Vec<u8>,
+    /// Attribute value.
+    pub value: Vec<u8>,
+}
+
+/// One directory entry.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Node {
+    /// File name as raw bytes: not empty, not `.` or `..`, without `/` or NUL.
+    pub name: Vec<u8>,
+    /// Type and type-specific data.
+    pub kind: NodeKind,
+    /// Permission and special bits (`st_mode & 0o7777`).
+    pub mode: u32,
+    /// Owner's numeric ID.
+    pub uid: u32,
+    /// Group's numeric ID.
+    pub gid: u32,
+    /// Owner's name, empty when unknown.
+    pub user: String,
+    /// Group's name, empty when unknown.
+    pub group: String,
+    /// Modification time.
+    pub mtime: Timestamp,
+    /// Status change time.
+    pub ctime: Timestamp,
+    /// Size in bytes (files: content length).
+    pub size: u64,
+    /// Inode number on the source.
+    pub inode: u64,
+    /// Device number of the source filesystem.
+    pub device: u64,
+    /// Hard link count on the source.
+    pub links: u64,
+    /// Extended attributes, sorted by name.
+    pub xattrs: Vec<Xattr>,
+}
+
+/// One directory's entries, sorted by name bytes, names unique.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Tree {
+    /// Structure version, 1.
+    pub version: u32,
+    /// The entries.
+    pub nodes: Vec<Node>,
+}
+
+impl Versioned for Tree {
+    const WHAT: &'static str = "tree";
+    const VERSION: u32 = 1;
+
+    fn validate(&self) -> Result<()> {
+        for (i, node) in self.nodes.iter().enumerate() {
+            if !is_valid_name(&node.name) {
+                return Err(FormatError::malformed("tree", format!("invalid entry name {:?}", String::from_utf8_lossy(&node.name))));
+            }
+            if i > 0 && self.nodes[i - 1].name >= node.name {
+                return Err(FormatError::malformed("tree", "entries not sorted or not unique"));
+            }
+            if !node.mtime.is_valid() || !node.ctime.is_valid() {
+                return Err(FormatError::malformed("tree", "nanoseconds out of range"));
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Tree {
+    /// A tree of `nodes`, sorted by name.
+    pub fn new(mut nodes: Vec<Node>) -> Self {
+        nodes.sort_by(|a, b| a.name.cmp(&b.name));
+        Tree { version: Tree::VERSION, nodes }
+    }
+
+    /// The tree's blob plaintext.
+    pub fn encode(&self) -> Vec<u8> {
+        codec::encode(self)
+    }
+
+    /// Decodes and validates a tree blob's plaintext.
+    pub fn decode(bytes: &[u8]) -> Result<Tree> {
+        codec::decode(bytes)
+    }
+
+    /// The entry named `name`.
+    pub fn find(&self, name: &[u8]) -> Option<&Node> {
+        self.nodes.binary_search_by(|n| n.name.as_slice().cmp(name)).ok().map(|i| &self.nodes[i])
+    }
+}
+
+/// True for a name that is safe to create inside a directory.
+pub fn is_valid_name(name: &[u8]) -> bool {
+    !name.is_empty() && name != b"." && name != b".." && !name.contains(&b'/') && !name.contains(&0)
+}
