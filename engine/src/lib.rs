@@ -1,1 +1,36 @@
-pub fn x(){}
+//! # cairn-engine
+//!
+//! The cairn backup engine: open or create a [`Repository`] on a [`backend::Backend`],
+//! take snapshots with [`backup::backup`], browse them with [`browse`], and write
+//! them back with [`restore::restore`]. The library never prints and never exits;
+//! every operation returns plain data or an [`Error`] naming what is at fault.
+//!
+//! ```
+//! use cairn_engine::{backend::LocalBackend, backup, restore, InitOptions, Repository};
+//! use cairn_format::key::KdfParams;
+//! let dir = tempfile::tempdir().unwrap();
+//! std::fs::create_dir(dir.path().join("src")).unwrap();
+//! std::fs::write(dir.path().join("src/hello.txt"), b"hello").unwrap();
+//! let opts = InitOptions { kdf: KdfParams::argon2id(64, 1, 1), ..Default::default() };
+//! let mut repo = Repository::init(LocalBackend::new(dir.path().join("repo")), b"pw", &opts).unwrap();
+//! let report = backup::backup(&mut repo, &[dir.path().join("src")], &Default::default()).unwrap();
+//! let out = dir.path().join("out");
+//! restore::restore(&repo, &report.snapshot, Some(&dir.path().join("src")), &out).unwrap();
+//! assert_eq!(std::fs::read(out.join("src/hello.txt")).unwrap(), b"hello");
+//! ```
+#![warn(missing_docs)]
+
+pub mod backend;
+pub mod backup;
+pub mod browse;
+pub mod chunker;
+pub mod error;
+pub mod index;
+pub mod packer;
+pub mod repository;
+pub mod restore;
+pub mod source;
+pub mod sysinfo;
+
+pub use error::{Error, Result};
+pub use repository::{InitOptions, Repository};

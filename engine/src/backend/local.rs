@@ -1,0 +1,220 @@
+//! A repository in a local directory.
+
+use super::{Backend, FileKind};
+use crate::error::{Error, Result};
+use std::fs::{self, File, OpenOptions};
+use std::io::{ErrorKind, Write};
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+
+/// Stores repository files under a directory:
+/// `config`, `keys/`, `data/<2 hex>/`, `index/`, `snapshots/`.
+#[derive(Debug, Clone)]
+pub struct LocalBackend {
+    root: PathBuf,
+}
+
+const SUBDIRS: [&str; 5] = ["keys", "data", "index", "snapshots", "locks"];
+
+impl LocalBackend {
+    /// A backend rooted at `root` (nothing is touched until used).
+    pub fn new(root: impl Into<PathBuf>) -> Self {
+        LocalBackend { root: root.into() }
+    }
+
+    fn dir(&self, kind: FileKind, name: &str) -> PathBuf {
+        match kind {
+            FileKind::Config => self.root.clone(),
+            FileKind::Key => self.root.join("keys"),
+            FileKind::Pack => self.root.join("data").join(name.get(..2).unwrap_or("00")),
+            FileKind::Index => self.root.join("index"),
+            FileKind::Snapshot => self.root.join("snapshots"),
+        }
+    }
+
+    fn path(&self, kind: FileKind, name: &str) -> Result<PathBuf> {
+        match kind {
+            FileKind::Config => Ok(self.root.join("config")),
+            _ if is_hex_id(name) => Ok(self.dir(kind, name).join(name)),
+            _ => Err(Error::Invalid(format!("invalid {} name {name:?}", kind.name()))),
+        }
+    }
+
+    fn open(&self, kind: FileKind, name: &str) -> Result<(File, PathBuf)> {
+        let path = self.path(kind, name)?;
+        match File::open(&path) {
+            Ok(f) => Ok((f, path)),
+            Err(e) if e.kind() == ErrorKind::NotFound => Err(Error::Missing(format!("{} {}", kind.name(), name))),
+            Err(e) => Err(Error::io(format!("cannot open {}", path.display()), e)),
+        }
+    }
+}
+
+fn is_hex_id(name: &str) -> bool {
+    name.len() == 64 && name.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+}
+
+fn sync_dir(dir: &Path) -> Result<()> {
+    File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(|e| Error::io(format!("cannot sync directory {}", dir.display()), e))
+}
+
+impl Backend for LocalBackend {
+    fn location(&self) -> String {
+        self.root.display().to_string()
+    }
+
+    fn create_repository(&self) -> Result<()> {
+        if self.exists()? {
+            return Err(Error::RepositoryExists(self.location()));
+        }
+        let io = |e| Error::io(format!("cannot create repository at {}", self.root.display()), e);
+        fs::create_dir_all(&self.root).map_err(io)?;
+        for sub in SUBDIRS {
+            fs::create_dir_all(self.root.join(sub)).map_err(io)?;
+        }
+        sync_dir(&self.root)
+    }
+
+    fn exists(&self) -> Result<bool> {
+        match fs::symlink_metadata(self.root.join("config")) {
+            Ok(_) => Ok(true),
+            Err(e) if e.kind() == ErrorKind::NotFound => Ok(false),
+            Err(e) => Err(Error::io(format!("cannot read {}", self.root.display()), e)),
+        }
+    }
+
+    fn create(&self, kind: FileKind, name: &str, bytes: &[u8]) -> Result<()> {
+        let path = self.path(kind, name)?;
+        let dir = self.dir(kind, name);
+        let io = |what: &str, e| Error::io(format!("cannot {what} {}", path.display()), e);
+        if kind == FileKind::Pack {
+            fs::create_dir_all(&dir).map_err(|e| io("create the directory of", e))?;
+        }
+        let tmp = dir.join(format!(".tmp-{}", hex::encode(cairn_format::crypto::random_array::<8>())));
+        let written = OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&tmp)
+            .and_then(|mut f| f.write_all(bytes).and_then(|_| f.sync_all()));
+        if let Err(e) = written {
+            let _ = fs::remove_file(&tmp);
+            return Err(io("write", e));
+        }
+        // A hard link, unlike rename, never replaces an existing file.
+        let linked = fs::hard_link(&tmp, &path);
+        let _ = fs::remove_file(&tmp);
+        match linked {
+            Ok(()) => {}
+            Err(e) if e.kind() == ErrorKind::AlreadyExists && kind != FileKind::Config => {
+                // Content-addressed: a file of this name already holds these bytes,
+                // unless it is damaged, which `check` will report.
+            }
+            Err(e) if e.kind() == ErrorKind::AlreadyExists => return Err(Error::RepositoryExists(self.location())),
+            Err(e) => return Err(io("create", e)),
+        }
+        sync_dir(&dir)
+    }
+
+    fn read(&self, kind: FileKind, name: &str) -> Result<Vec<u8>> {
+        let path = self.path(kind, name)?;
+        match fs::read(&path) {
+            Ok(b) => Ok(b),
+            Err(e) if e.kind() == ErrorKind::NotFound => Err(Error::Missing(format!("{} {}", kind.name(), name))),
+            Err(e) => Err(Error::io(format!("cannot read {}", path.display()), e)),
+        }
+    }
+
+    fn read_at(&self, kind: FileKind, name: &str, offset: u64, length: u64) -> Result<Vec<u8>> {
+        let (file, path) = self.open(kind, name)?;
+        let mut buf = vec![0u8; length as usize];
+        file.read_exact_at(&mut buf, offset).map_err(|e| {
+            let what = if e.kind() == ErrorKind::UnexpectedEof { "truncated" } else { "unreadable" };
+            Error::io(format!("{} is {what} (reading {length} bytes at {offset})", path.display()), e)
+        })?;
+        Ok(buf)
+    }
+
+    fn size(&self, kind: FileKind, name: &str) -> Result<u64> {
+        let (file, path) = self.open(kind, name)?;
+        file.metadata()
+            .map(|m| m.len())
+            .map_err(|e| Error::io(format!("cannot stat {}", path.display()), e))
+    }
+
+    fn list(&self, kind: FileKind) -> Result<Vec<String>> {
+        let dirs = match kind {
+            FileKind::Config => return Ok(if self.exists()? { vec!["config".into()] } else { vec![] }),
+            FileKind::Pack => {
+                let data = self.root.join("data");
+                let mut dirs = Vec::new();
+                for entry in fs::read_dir(&data).map_err(|e| Error::io(format!("cannot list {}", data.display()), e))? {
+                    let entry = entry.map_err(|e| Error::io(format!("cannot list {}", data.display()), e))?;
+                    dirs.push(entry.path());
+                }
+                dirs
+            }
+            _ => vec![self.dir(kind, "")],
+        };
+        let mut names = Vec::new();
+        for dir in dirs {
+            let entries = match fs::read_dir(&dir) {
+                Ok(e) => e,
+                Err(e) if e.kind() == ErrorKind::NotFound => continue,
+                Err(e) => return Err(Error::io(format!("cannot list {}", dir.display()), e)),
+            };
+            for entry in entries {
+                let entry = entry.map_err(|e| Error::io(format!("cannot list {}", dir.display()), e))?;
+                if let Some(name) = entry.file_name().to_str().filter(|n| is_hex_id(n)) {
+                    names.push(name.to_string());
+                }
+            }
+        }
+        names.sort();
+        Ok(names)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn create_is_atomic_and_never_replaces() {
+        let dir = tempfile::tempdir().unwrap();
+        let b = LocalBackend::new(dir.path().join("repo"));
+        b.create_repository().unwrap();
+        let name = "ab".repeat(32);
+        b.create(FileKind::Pack, &name, b"one").unwrap();
+        b.create(FileKind::Pack, &name, b"two").unwrap();
+        assert_eq!(b.read(FileKind::Pack, &name).unwrap(), b"one");
+        assert_eq!(b.list(FileKind::Pack).unwrap(), vec![name.clone()]);
+        assert_eq!(b.read_at(FileKind::Pack, &name, 1, 2).unwrap(), b"ne");
+        assert!(b.read_at(FileKind::Pack, &name, 2, 5).is_err());
+        b.create(FileKind::Config, "config", b"c").unwrap();
+        assert!(matches!(b.create(FileKind::Config, "config", b"d"), Err(Error::RepositoryExists(_))));
+        assert!(matches!(b.create_repository(), Err(Error::RepositoryExists(_))));
+        let leftovers: Vec<_> = walk(dir.path()).into_iter().filter(|p| p.contains(".tmp-")).collect();
+        assert!(leftovers.is_empty(), "{leftovers:?}");
+    }
+
+    #[test]
+    fn names_that_are_not_ids_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let b = LocalBackend::new(dir.path());
+        assert!(b.read(FileKind::Snapshot, "../config").is_err());
+    }
+
+    fn walk(p: &Path) -> Vec<String> {
+        let mut out = vec![];
+        for e in fs::read_dir(p).unwrap() {
+            let e = e.unwrap();
+            out.push(e.path().display().to_string());
+            if e.file_type().unwrap().is_dir() {
+                out.extend(walk(&e.path()));
+            }
+        }
+        out
+    }
+}

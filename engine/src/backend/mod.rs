@@ -1,0 +1,60 @@
+//! Storage backends: where repository files live.
+//!
+//! A backend stores opaque named files of a few kinds. Files are created once
+//! and never modified; `create` must be atomic and must not replace an existing
+//! file, so a backup needs only create permission.
+
+mod local;
+
+pub use local::LocalBackend;
+
+use crate::error::Result;
+
+/// The kinds of repository files, each in its own namespace.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum FileKind {
+    /// The single `config` file (its name is ignored).
+    Config,
+    /// Key files.
+    Key,
+    /// Pack files.
+    Pack,
+    /// Index files.
+    Index,
+    /// Snapshot files.
+    Snapshot,
+}
+
+impl FileKind {
+    /// Name for messages.
+    pub fn name(self) -> &'static str {
+        match self {
+            FileKind::Config => "config",
+            FileKind::Key => "key file",
+            FileKind::Pack => "pack",
+            FileKind::Index => "index file",
+            FileKind::Snapshot => "snapshot",
+        }
+    }
+}
+
+/// Storage for repository files.
+pub trait Backend: Send + Sync {
+    /// Human-readable location, for messages.
+    fn location(&self) -> String;
+    /// Prepares empty storage for a new repository; fails if one exists.
+    fn create_repository(&self) -> Result<()>;
+    /// True when a repository (a config file) is present.
+    fn exists(&self) -> Result<bool>;
+    /// Atomically creates `name` with `bytes`. An existing file is an error,
+    /// except for content-addressed kinds where an identical file is already there.
+    fn create(&self, kind: FileKind, name: &str, bytes: &[u8]) -> Result<()>;
+    /// Reads a whole file.
+    fn read(&self, kind: FileKind, name: &str) -> Result<Vec<u8>>;
+    /// Reads `length` bytes at `offset`.
+    fn read_at(&self, kind: FileKind, name: &str, offset: u64, length: u64) -> Result<Vec<u8>>;
+    /// Size of a file in bytes.
+    fn size(&self, kind: FileKind, name: &str) -> Result<u64>;
+    /// Names of all files of a kind.
+    fn list(&self, kind: FileKind) -> Result<Vec<String>>;
+}

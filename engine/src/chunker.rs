@@ -1,0 +1,189 @@
+//! Content-defined chunking with a secret gear table (keyed FastCDC 2020).
+
+use cairn_format::config::ChunkerParams;
+use cairn_format::crypto::MasterKeys;
+use fastcdc::v2020::{cut_gear, select_masks, Normalization};
+use std::io::{self, Read};
+
+/// Splits byte streams at content-defined boundaries.
+pub struct Chunker {
+    gear: Box<[u64; 256]>,
+    gear_ls: Box<[u64; 256]>,
+    min: usize,
+    avg: usize,
+    max: usize,
+    masks: [u64; 4],
+}
+
+impl Chunker {
+    /// A chunker for a repository's parameters and secret.
+    pub fn new(keys: &MasterKeys, params: &ChunkerParams) -> Self {
+        let gear = Box::new(keys.gear_table());
+        let gear_ls = Box::new(gear.map(|g| g << 1));
+        let level = match params.normalization {
+            0 => Normalization::Level0,
+            1 => Normalization::Level1,
+            2 => Normalization::Level2,
+            _ => Normalization::Level3,
+        };
+        let (mask_s, mask_l) = select_masks(params.avg_size as usize, level);
+        Chunker {
+            gear,
+            gear_ls,
+            min: params.min_size as usize,
+            avg: params.avg_size as usize,
+            max: params.max_size as usize,
+            masks: [mask_s, mask_l, mask_s << 1, mask_l << 1],
+        }
+    }
+
+    /// Largest chunk this chunker produces.
+    pub fn max_size(&self) -> usize {
+        self.max
+    }
+
+    /// Length of the first chunk of `data`; `data` must hold at least `max`
+    /// bytes unless it is the end of the stream.
+    pub fn cut(&self, data: &[u8]) -> usize {
+        let [ms, ml, msl, mll] = self.masks;
+        let (_, len) = cut_gear(data, self.min, self.avg, self.max, ms, ml, msl, mll, &self.gear[..], &self.gear_ls[..]);
+        len
+    }
+
+    /// Splits everything `reader` yields into chunks.
+    pub fn chunks<R: Read>(&self, reader: R) -> Chunks<'_, R> {
+        Chunks { chunker: self, reader, buf: Vec::new(), start: 0, eof: false }
+    }
+}
+
+/// Iterator over the chunks of a stream; memory stays within about twice the maximum chunk size.
+pub struct Chunks<'a, R> {
+    chunker: &'a Chunker,
+    reader: R,
+    buf: Vec<u8>,
+    start: usize,
+    eof: bool,
+}
+
+impl<R: Read> Chunks<'_, R> {
+    fn fill(&mut self) -> io::Result<()> {
+        let want = self.chunker.max;
+        if self.start > 0 && self.buf.len() - self.start < want {
+            self.buf.drain(..self.start);
+            self.start = 0;
+        }
+        while !self.eof && self.buf.len() - self.start < want {
+            let have = self.buf.len();
+            self.buf.resize(self.start + want.max(256 * 1024), 0);
+            match self.reader.read(&mut self.buf[have..]) {
+                Ok(0) => {
+                    self.buf.truncate(have);
+                    self.eof = true;
+                }
+                Ok(n) => self.buf.truncate(have + n),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => self.buf.truncate(have),
+                Err(e) => {
+                    self.buf.truncate(have);
+                    return Err(e);
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+impl<R: Read> Iterator for Chunks<'_, R> {
+    type Item = io::Result<Vec<u8>>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if let Err(e) = self.fill() {
+            return Some(Err(e));
+        }
+        let data = &self.buf[self.start..];
+        if data.is_empty() {
+            return None;
+        }
+        let len = self.chunker.cut(data);
+        let chunk = data[..len].to_vec();
+        self.start += len;
+        Some(Ok(chunk))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use cairn_format::config::Config;
+    use proptest::prelude::*;
+
+    fn small_chunker(keys: &MasterKeys) -> Chunker {
+        let params = ChunkerParams { algorithm: 1, min_size: 256, avg_size: 1024, max_size: 4096, normalization: 1 };
+        Chunker::new(keys, &params)
+    }
+
+    fn noise(len: usize, seed: u64) -> Vec<u8> {
+        let mut x = seed | 1;
+        (0..len)
+            .map(|_| {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                x as u8
+            })
+            .collect()
+    }
+
+    fn lengths(c: &Chunker, data: &[u8]) -> Vec<usize> {
+        c.chunks(data).map(|ch| ch.unwrap().len()).collect()
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(64))]
+        #[test]
+        fn chunks_concatenate_to_the_input(len in 0usize..40_000, seed in any::<u64>()) {
+            let keys = MasterKeys::generate();
+            let c = small_chunker(&keys);
+            let data = noise(len, seed);
+            let chunks: Vec<Vec<u8>> = c.chunks(&data[..]).map(|r| r.unwrap()).collect();
+            prop_assert!(chunks.iter().all(|ch| ch.len() <= 4096 && !ch.is_empty()));
+            prop_assert!(chunks.iter().rev().skip(1).all(|ch| ch.len() >= 256));
+            prop_assert_eq!(chunks.concat(), data);
+        }
+
+        #[test]
+        fn boundaries_far_from_an_edit_do_not_move(seed in any::<u64>(), at in 1000usize..2000, insert in proptest::collection::vec(any::<u8>(), 1..16)) {
+            let keys = MasterKeys::generate();
+            let c = small_chunker(&keys);
+            let data = noise(100_000, seed);
+            let mut edited = data[..at].to_vec();
+            edited.extend_from_slice(&insert);
+            edited.extend_from_slice(&data[at..]);
+            let cuts = |d: &[u8]| -> Vec<usize> {
+                c.chunks(d).map(|ch| ch.unwrap().len()).scan(0, |end, l| { *end += l; Some(*end) }).collect()
+            };
+            let before = cuts(&data);
+            let after: Vec<usize> = cuts(&edited).into_iter().map(|e| e - insert.len()).collect();
+            // Every boundary more than one maximum chunk past the edit is unchanged.
+            let far: Vec<&usize> = before.iter().filter(|&&e| e > at + 2 * 4096).collect();
+            let far_after: Vec<&usize> = after.iter().filter(|&&e| e > at + 2 * 4096).collect();
+            prop_assert_eq!(far, far_after);
+        }
+    }
+
+    #[test]
+    fn different_secrets_cut_differently() {
+        let data = noise(200_000, 7);
+        let a = lengths(&small_chunker(&MasterKeys::generate()), &data);
+        let b = lengths(&small_chunker(&MasterKeys::generate()), &data);
+        assert_ne!(a, b);
+    }
+
+    #[test]
+    fn default_parameters_give_roughly_the_average() {
+        let keys = MasterKeys::generate();
+        let c = Chunker::new(&keys, &Config::with_defaults(keys.repo_id).chunker);
+        let data = noise(32 << 20, 3);
+        let n = lengths(&c, &data).len();
+        assert!((16..=64).contains(&n), "{n} chunks for 32 MiB at 1 MiB average");
+    }
+}

@@ -1,0 +1,238 @@
+//! An opened repository: keys, config, index, and typed access to stored objects.
+
+use crate::backend::{Backend, FileKind};
+use crate::error::{Error, Result};
+use crate::index::Index;
+use cairn_format::config::{ChunkerParams, Config, COMPRESSION_NONE, COMPRESSION_ZSTD};
+use cairn_format::crypto::MasterKeys;
+use cairn_format::id::storage_hash;
+use cairn_format::index::{IndexFile, IndexPack};
+use cairn_format::key::{open_key_file, seal_key_file, KdfParams, KeyInfo};
+use cairn_format::pack::open_blob;
+use cairn_format::snapshot::Snapshot;
+use cairn_format::tree::Tree;
+use cairn_format::{BlobId, BlobKind, FormatError, IndexId, KeyId, SnapshotId, Timestamp};
+use std::sync::Arc;
+
+/// Choices made once, when a repository is created.
+#[derive(Clone, Debug)]
+pub struct InitOptions {
+    /// Password hashing costs for the first key file.
+    pub kdf: KdfParams,
+    /// Chunking parameters; `None` for the defaults.
+    pub chunker: Option<ChunkerParams>,
+    /// zstd level, or `None` to store blobs uncompressed.
+    pub compression_level: Option<i32>,
+    /// Target pack size in bytes; `None` for the default.
+    pub pack_size: Option<u64>,
+}
+
+impl Default for InitOptions {
+    fn default() -> Self {
+        InitOptions { kdf: KdfParams::default_costs(), chunker: None, compression_level: Some(3), pack_size: None }
+    }
+}
+
+/// An open repository.
+pub struct Repository {
+    backend: Arc<dyn Backend>,
+    keys: MasterKeys,
+    config: Config,
+    index: Index,
+}
+
+impl Repository {
+    /// Creates a new repository in empty storage, with one key file for `password`.
+    ///
+    /// ```
+    /// use cairn_engine::{backend::LocalBackend, InitOptions, Repository};
+    /// use cairn_format::key::KdfParams;
+    /// let dir = tempfile::tempdir().unwrap();
+    /// let opts = InitOptions { kdf: KdfParams::argon2id(64, 1, 1), ..Default::default() };
+    /// let repo = Repository::init(LocalBackend::new(dir.path().join("repo")), b"pw", &opts).unwrap();
+    /// assert!(Repository::open(LocalBackend::new(dir.path().join("repo")), b"pw").is_ok());
+    /// assert_eq!(repo.snapshots().unwrap().len(), 0);
+    /// ```
+    pub fn init(backend: impl Backend + 'static, password: &[u8], opts: &InitOptions) -> Result<Repository> {
+        let backend: Arc<dyn Backend> = Arc::new(backend);
+        let keys = MasterKeys::generate();
+        let mut config = Config::with_defaults(keys.repo_id);
+        if let Some(c) = &opts.chunker {
+            config.chunker = c.clone();
+        }
+        config.compression.algorithm = if opts.compression_level.is_some() { COMPRESSION_ZSTD } else { COMPRESSION_NONE };
+        config.compression.level = opts.compression_level.unwrap_or(0);
+        if let Some(p) = opts.pack_size {
+            config.pack_size = p;
+        }
+        cairn_format::codec::decode::<Config>(&cairn_format::codec::encode(&config))
+            .map_err(|e| Error::Invalid(format!("invalid repository parameters: {e}")))?;
+        let key_file = seal_key_file(&keys, password, opts.kdf.clone(), &local_key_info())
+            .map_err(|e| Error::Invalid(format!("cannot create key: {e}")))?;
+        backend.create_repository()?;
+        backend.create(FileKind::Key, &hex::encode(storage_hash(&key_file)), &key_file)?;
+        // The config is written last: storage without it is not a repository.
+        backend.create(FileKind::Config, "config", &config.seal(&keys))?;
+        Ok(Repository { backend, keys, config, index: Index::default() })
+    }
+
+    /// Opens an existing repository with `password` and loads its index.
+    pub fn open(backend: impl Backend + 'static, password: &[u8]) -> Result<Repository> {
+        let backend: Arc<dyn Backend> = Arc::new(backend);
+        if !backend.exists()? {
+            return Err(Error::RepositoryNotFound(backend.location()));
+        }
+        let config_bytes = backend.read(FileKind::Config, "config")?;
+        let mut damaged = None;
+        for name in backend.list(FileKind::Key)? {
+            let bytes = match read_verified(&*backend, FileKind::Key, &name) {
+                Ok(b) => b,
+                Err(e) if e.is_integrity() => {
+                    damaged = Some(e);
+                    continue;
+                }
+                Err(e) => return Err(e),
+            };
+            let keys = match open_key_file(&bytes, password) {
+                Ok((keys, _)) => keys,
+                Err(FormatError::Authentication(_)) => continue,
+                Err(e) => return Err(Error::format(format!("key file {name}"), e)),
+            };
+            let config = Config::open(&config_bytes, &keys).map_err(|e| Error::format("config", e))?;
+            let mut repo = Repository { backend, keys, config, index: Index::default() };
+            repo.load_index()?;
+            return Ok(repo);
+        }
+        Err(damaged.unwrap_or(Error::WrongPassword))
+    }
+
+    fn load_index(&mut self) -> Result<()> {
+        for name in self.backend.list(FileKind::Index)? {
+            let bytes = self.read_verified(FileKind::Index, &name)?;
+            let file = IndexFile::open(&bytes, &self.keys).map_err(|e| Error::format(format!("index file {name}"), e))?;
+            self.index.add_file(&file);
+        }
+        Ok(())
+    }
+
+    /// The repository's config.
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// The storage backend.
+    pub fn backend(&self) -> &dyn Backend {
+        &*self.backend
+    }
+
+    /// The blob index.
+    pub fn index(&self) -> &Index {
+        &self.index
+    }
+
+    pub(crate) fn keys(&self) -> &MasterKeys {
+        &self.keys
+    }
+
+    /// Reads a content-addressed file and checks it hashes to its name.
+    pub fn read_verified(&self, kind: FileKind, name: &str) -> Result<Vec<u8>> {
+        read_verified(&*self.backend, kind, name)
+    }
+
+    /// Stores a sealed file under the hash of its bytes; returns that hash.
+    pub(crate) fn store_file(&self, kind: FileKind, bytes: &[u8]) -> Result<[u8; 32]> {
+        let id = storage_hash(bytes);
+        self.backend.create(kind, &hex::encode(id), bytes)?;
+        Ok(id)
+    }
+
+    /// Writes an index file describing `packs` and adds them to the in-memory index.
+    pub(crate) fn save_index(&mut self, packs: Vec<IndexPack>) -> Result<Option<IndexId>> {
+        if packs.is_empty() {
+            return Ok(None);
+        }
+        let file = IndexFile { version: 1, packs };
+        let id = IndexId(self.store_file(FileKind::Index, &file.seal(&self.keys))?);
+        self.index.add_file(&file);
+        Ok(Some(id))
+    }
+
+    /// Writes a snapshot file.
+    pub(crate) fn save_snapshot(&self, snapshot: &Snapshot) -> Result<SnapshotId> {
+        Ok(SnapshotId(self.store_file(FileKind::Snapshot, &snapshot.seal(&self.keys))?))
+    }
+
+    /// Reads, authenticates and decrypts one blob.
+    pub fn read_blob(&self, kind: BlobKind, id: &BlobId) -> Result<Vec<u8>> {
+        let what = kind.object_type().name();
+        let loc = self.index.get(kind, id).ok_or_else(|| Error::Missing(format!("{what} {id}")))?;
+        let sealed = self.backend.read_at(FileKind::Pack, &loc.pack.to_hex(), loc.offset, u64::from(loc.length))?;
+        open_blob(&self.keys, kind, id, &sealed, loc.raw_length)
+            .map_err(|e| Error::format(format!("{what} {id} in pack {}", loc.pack), e))
+    }
+
+    /// Reads and decodes a tree blob.
+    pub fn load_tree(&self, id: &BlobId) -> Result<Tree> {
+        let bytes = self.read_blob(BlobKind::Tree, id)?;
+        Tree::decode(&bytes).map_err(|e| Error::format(format!("tree {id}"), e))
+    }
+
+    /// Reads one snapshot file.
+    pub fn load_snapshot(&self, id: &SnapshotId) -> Result<Snapshot> {
+        let bytes = self.read_verified(FileKind::Snapshot, &id.to_hex())?;
+        Snapshot::open(&bytes, &self.keys).map_err(|e| Error::format(format!("snapshot {id}"), e))
+    }
+
+    /// Every snapshot, oldest first.
+    pub fn snapshots(&self) -> Result<Vec<(SnapshotId, Snapshot)>> {
+        let mut out = Vec::new();
+        for name in self.backend.list(FileKind::Snapshot)? {
+            let id = SnapshotId::from_hex(&name).expect("backends list only hex IDs");
+            out.push((id, self.load_snapshot(&id)?));
+        }
+        out.sort_by(|a, b| (a.1.time, a.0).cmp(&(b.1.time, b.0)));
+        Ok(out)
+    }
+
+    /// Finds a snapshot by full ID, unique ID prefix, or `latest`.
+    pub fn find_snapshot(&self, name: &str) -> Result<(SnapshotId, Snapshot)> {
+        if name == "latest" {
+            return self.snapshots()?.pop().ok_or_else(|| Error::SnapshotNotFound(name.into()));
+        }
+        let wanted = name.to_ascii_lowercase();
+        if wanted.is_empty() || !wanted.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Err(Error::SnapshotNotFound(name.into()));
+        }
+        let matches: Vec<String> = self.backend.list(FileKind::Snapshot)?.into_iter().filter(|n| n.starts_with(&wanted)).collect();
+        match matches.as_slice() {
+            [one] => {
+                let id = SnapshotId::from_hex(one).expect("backends list only hex IDs");
+                Ok((id, self.load_snapshot(&id)?))
+            }
+            [] => Err(Error::SnapshotNotFound(name.into())),
+            many => Err(Error::AmbiguousSnapshot(name.into(), many.len())),
+        }
+    }
+
+    /// IDs of the key files.
+    pub fn key_ids(&self) -> Result<Vec<KeyId>> {
+        Ok(self.backend.list(FileKind::Key)?.iter().filter_map(|n| KeyId::from_hex(n)).collect())
+    }
+}
+
+fn read_verified(backend: &dyn Backend, kind: FileKind, name: &str) -> Result<Vec<u8>> {
+    let bytes = backend.read(kind, name)?;
+    let actual = hex::encode(storage_hash(&bytes));
+    if actual != name {
+        return Err(Error::format(
+            format!("{} {name}", kind.name()),
+            FormatError::HashMismatch { what: kind.name(), expected: name.into(), actual },
+        ));
+    }
+    Ok(bytes)
+}
+
+/// Who is making a key file, for its sealed metadata.
+fn local_key_info() -> KeyInfo {
+    KeyInfo { created: Timestamp::now(), hostname: crate::sysinfo::hostname(), username: crate::sysinfo::username() }
+}
