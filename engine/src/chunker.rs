@@ -72,21 +72,11 @@ impl<R: Read> Chunks<'_, R> {
             self.buf.drain(..self.start);
             self.start = 0;
         }
-        while !self.eof && self.buf.len() - self.start < want {
-            let have = self.buf.len();
-            self.buf.resize(self.start + want.max(256 * 1024), 0);
-            match self.reader.read(&mut self.buf[have..]) {
-                Ok(0) => {
-                    self.buf.truncate(have);
-                    self.eof = true;
-                }
-                Ok(n) => self.buf.truncate(have + n),
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => self.buf.truncate(have),
-                Err(e) => {
-                    self.buf.truncate(have);
-                    return Err(e);
-                }
-            }
+        let need = want.saturating_sub(self.buf.len() - self.start);
+        if !self.eof && need > 0 {
+            // read_to_end grows the buffer as data arrives, so a small file costs little.
+            let got = (&mut self.reader).take(need as u64).read_to_end(&mut self.buf)?;
+            self.eof = got < need;
         }
         Ok(())
     }

@@ -8,10 +8,10 @@ use cairn_format::crypto::MasterKeys;
 use cairn_format::id::storage_hash;
 use cairn_format::index::{IndexFile, IndexPack};
 use cairn_format::key::{open_key_file, seal_key_file, KdfParams, KeyInfo};
-use cairn_format::pack::open_blob;
+use cairn_format::pack::{open_blob, PackHeader, TRAILER_LEN};
 use cairn_format::snapshot::Snapshot;
 use cairn_format::tree::Tree;
-use cairn_format::{BlobId, BlobKind, FormatError, IndexId, KeyId, SnapshotId, Timestamp};
+use cairn_format::{BlobId, BlobKind, FormatError, IndexId, KeyId, PackId, SnapshotId, Timestamp};
 use std::sync::Arc;
 
 /// Choices made once, when a repository is created.
@@ -169,6 +169,23 @@ impl Repository {
         let sealed = self.backend.read_at(FileKind::Pack, &loc.pack.to_hex(), loc.offset, u64::from(loc.length))?;
         open_blob(&self.keys, kind, id, &sealed, loc.raw_length)
             .map_err(|e| Error::format(format!("{what} {id} in pack {}", loc.pack), e))
+    }
+
+    /// Reads a whole pack, checks it hashes to its name, authenticates its
+    /// header and every blob in it; returns the header.
+    pub fn verify_pack(&self, id: &PackId) -> Result<PackHeader> {
+        let bytes = self.read_verified(FileKind::Pack, &id.to_hex())?;
+        let context = || format!("pack {id}");
+        let trailer = &bytes[bytes.len().saturating_sub(TRAILER_LEN)..];
+        let (start, len) = PackHeader::locate(trailer, bytes.len() as u64).map_err(|e| Error::format(context(), e))?;
+        let sealed = &bytes[start as usize..start as usize + len as usize];
+        let header = PackHeader::open(sealed, start, &self.keys).map_err(|e| Error::format(context(), e))?;
+        for e in &header.blobs {
+            let sealed = &bytes[e.offset as usize..(e.offset + u64::from(e.length)) as usize];
+            open_blob(&self.keys, e.kind, &e.id, sealed, e.raw_length)
+                .map_err(|err| Error::format(format!("{} {} in pack {id}", e.kind.object_type().name(), e.id), err))?;
+        }
+        Ok(header)
     }
 
     /// Reads and decodes a tree blob.

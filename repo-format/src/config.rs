@@ -23,6 +23,8 @@ pub const COMPRESSION_ZSTD: u8 = 1;
 pub const MIN_CHUNK_FLOOR: u32 = 64;
 /// Largest allowed maximum chunk size (16 MiB).
 pub const MAX_CHUNK_CEILING: u32 = 16 * 1024 * 1024;
+/// Largest allowed average chunk size (4 MiB), the top of FastCDC's mask table.
+pub const MAX_AVG_CHUNK: u32 = 4 * 1024 * 1024;
 
 /// Content-defined chunking parameters.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -106,15 +108,11 @@ impl Config {
         }
         let mut aad = keys.aad(ObjectType::Config, None);
         aad.extend_from_slice(&bytes[..12]);
-        let opened = crate::crypto::open_raw(&keys.data_key, &aad, &bytes[12..], "config");
+        let framed = crate::crypto::open_raw(&keys.data_key, &aad, &bytes[12..], "config")?;
         let version = u32::from_le_bytes(bytes[8..12].try_into().expect("4 bytes"));
-        let framed = match opened {
-            Ok(f) => f,
-            Err(_) if &bytes[..8] == CONFIG_MAGIC && version != FORMAT_VERSION => {
-                return Err(FormatError::UnsupportedVersion { what: "repository format", version });
-            }
-            Err(e) => return Err(e),
-        };
+        if &bytes[..8] != CONFIG_MAGIC || version != FORMAT_VERSION {
+            return Err(FormatError::UnsupportedVersion { what: "repository format", version });
+        }
         let config: Config = codec::decode(&crate::frame::decode(&framed, 1 << 16, "config")?)?;
         if config.repo_id != keys.repo_id {
             return Err(FormatError::malformed("config", "repository ID differs from the key's"));
@@ -143,8 +141,8 @@ impl Versioned for Config {
         if !(c.min_size >= MIN_CHUNK_FLOOR && c.min_size <= c.avg_size && c.avg_size <= c.max_size && c.max_size <= MAX_CHUNK_CEILING) {
             return bad("chunk sizes must satisfy 64 <= min <= avg <= max <= 16 MiB");
         }
-        if c.min_size % 2 != 0 || c.max_size % 2 != 0 || !c.avg_size.is_power_of_two() || c.avg_size < 256 {
-            return bad("chunk sizes must be even, and the average a power of two of at least 256");
+        if c.min_size % 2 != 0 || c.max_size % 2 != 0 || !c.avg_size.is_power_of_two() || !(256..=MAX_AVG_CHUNK).contains(&c.avg_size) {
+            return bad("chunk sizes must be even, and the average a power of two from 256 bytes to 4 MiB");
         }
         if c.normalization > 3 {
             return bad("normalization level must be 0 to 3");

@@ -1,6 +1,10 @@
 //! 32-byte identifiers, one distinct type per kind of object.
+//!
+//! On the wire (postcard) an ID is its 32 raw bytes; in human-readable
+//! formats such as JSON it is 64 lower-case hex digits.
 
-use serde::{Deserialize, Serialize};
+use serde::de::Error as _;
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use std::fmt;
 
 /// Length in bytes of every identifier.
@@ -9,8 +13,29 @@ pub const ID_LEN: usize = 32;
 macro_rules! id_type {
     ($(#[$doc:meta])* $name:ident) => {
         $(#[$doc])*
-        #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+        #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
         pub struct $name(pub [u8; ID_LEN]);
+
+        impl Serialize for $name {
+            fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                if s.is_human_readable() {
+                    s.serialize_str(&self.to_hex())
+                } else {
+                    self.0.serialize(s)
+                }
+            }
+        }
+
+        impl<'de> Deserialize<'de> for $name {
+            fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                if d.is_human_readable() {
+                    let s = String::deserialize(d)?;
+                    Self::from_hex(&s).ok_or_else(|| D::Error::custom("expected 64 hex digits"))
+                } else {
+                    <[u8; ID_LEN]>::deserialize(d).map(Self)
+                }
+            }
+        }
 
         impl $name {
             /// Lower-case hexadecimal form, as used in file names and on the command line.

@@ -56,9 +56,9 @@ impl KdfParams {
         if self.algorithm != KDF_ARGON2ID {
             return Err(FormatError::UnsupportedVersion { what: "key derivation function", version: self.algorithm.into() });
         }
-        let ok = (8 * self.parallelism..=MAX_KDF_MEMORY_KIB).contains(&self.memory_kib)
-            && (1..=MAX_KDF_ITERATIONS).contains(&self.iterations)
-            && (1..=MAX_KDF_PARALLELISM).contains(&self.parallelism);
+        let ok = (1..=MAX_KDF_PARALLELISM).contains(&self.parallelism)
+            && (8 * self.parallelism..=MAX_KDF_MEMORY_KIB).contains(&self.memory_kib)
+            && (1..=MAX_KDF_ITERATIONS).contains(&self.iterations);
         if !ok {
             return Err(FormatError::Kdf(format!(
                 "parameters out of range (memory {} KiB, {} passes, {} lanes)",
@@ -121,6 +121,13 @@ pub struct KeyPayload {
 impl Versioned for KeyPayload {
     const WHAT: &'static str = "key file payload";
     const VERSION: u32 = 1;
+
+    fn validate(&self) -> Result<()> {
+        if !self.created.is_valid() {
+            return Err(FormatError::malformed("key file", "nanoseconds out of range"));
+        }
+        Ok(())
+    }
 }
 
 /// Who made a key file and when (stored sealed).
@@ -238,6 +245,9 @@ mod tests {
     fn hostile_kdf_costs_are_refused_before_allocating() {
         let mut kdf = cheap();
         kdf.memory_kib = u32::MAX;
+        assert!(matches!(kdf.derive(b"x"), Err(FormatError::Kdf(_))));
+        let mut kdf = cheap();
+        kdf.parallelism = u32::MAX;
         assert!(matches!(kdf.derive(b"x"), Err(FormatError::Kdf(_))));
     }
 }

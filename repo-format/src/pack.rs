@@ -4,7 +4,9 @@
 //! A pack is named by the unkeyed BLAKE3 of all its bytes ([`crate::id::PackId`]).
 
 use crate::codec::{self, Versioned};
-use crate::crypto::{MasterKeys, ObjectType};
+use crate::config::MAX_CHUNK_CEILING;
+use crate::crypto::{MasterKeys, ObjectType, ENVELOPE_OVERHEAD};
+use crate::tree::MAX_TREE_LEN;
 use crate::error::{FormatError, Result};
 use crate::id::BlobId;
 use serde::{Deserialize, Serialize};
@@ -26,6 +28,14 @@ pub enum BlobKind {
 }
 
 impl BlobKind {
+    /// Largest plaintext a blob of this kind may have.
+    pub fn max_len(self) -> usize {
+        match self {
+            BlobKind::Data => MAX_CHUNK_CEILING as usize,
+            BlobKind::Tree => MAX_TREE_LEN,
+        }
+    }
+
     /// The envelope role of blobs of this kind.
     pub fn object_type(self) -> ObjectType {
         match self {
@@ -91,7 +101,8 @@ impl PackHeader {
         let plain = keys.open(ObjectType::PackHeader, None, sealed, MAX_HEADER_LEN)?;
         let header: PackHeader = codec::decode(&plain)?;
         for e in &header.blobs {
-            if e.offset + u64::from(e.length) > header_start {
+            let end = e.offset.checked_add(u64::from(e.length));
+            if end.is_none_or(|end| end > header_start) || (e.length as usize) < ENVELOPE_OVERHEAD + 1 {
                 return Err(FormatError::malformed("pack header", format!("blob {} lies outside the pack", e.id.short())));
             }
         }
@@ -104,9 +115,14 @@ pub fn seal_blob(keys: &MasterKeys, kind: BlobKind, id: &BlobId, plaintext: &[u8
     keys.seal(kind.object_type(), Some(&id.0), plaintext, level)
 }
 
-/// Authenticates and decrypts one blob, then checks its plaintext hashes to `id`.
+/// Authenticates and decrypts one blob, then checks its plaintext hashes to `id`
+/// and has the length the index announced.
 pub fn open_blob(keys: &MasterKeys, kind: BlobKind, id: &BlobId, sealed: &[u8], raw_length: u32) -> Result<Vec<u8>> {
-    let plain = keys.open(kind.object_type(), Some(&id.0), sealed, raw_length as usize)?;
+    let limit = (raw_length as usize).min(kind.max_len());
+    let plain = keys.open(kind.object_type(), Some(&id.0), sealed, limit)?;
+    if plain.len() != raw_length as usize {
+        return Err(FormatError::malformed(kind.object_type().name(), format!("{} bytes where the index says {raw_length}", plain.len())));
+    }
     let actual = keys.blob_id(&plain);
     if actual != *id {
         return Err(FormatError::HashMismatch { what: kind.object_type().name(), expected: id.to_hex(), actual: actual.to_hex() });

@@ -75,7 +75,8 @@ impl Versioned for Snapshot {
     const VERSION: u32 = 1;
 
     fn validate(&self) -> Result<()> {
-        if !self.time.is_valid() {
+        let s = &self.summary;
+        if !self.time.is_valid() || !s.started.is_valid() || !s.finished.is_valid() {
             return Err(FormatError::malformed("snapshot", "nanoseconds out of range"));
         }
         Ok(())

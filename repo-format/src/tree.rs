@@ -109,6 +109,12 @@ impl Versioned for Tree {
             if !node.mtime.is_valid() || !node.ctime.is_valid() {
                 return Err(FormatError::malformed("tree", "nanoseconds out of range"));
             }
+            if node.mode > 0o7777 {
+                return Err(FormatError::malformed("tree", "mode has bits above 0o7777"));
+            }
+            if node.xattrs.windows(2).any(|w| w[0].name >= w[1].name) {
+                return Err(FormatError::malformed("tree", "extended attributes not sorted or not unique"));
+            }
         }
         Ok(())
     }

@@ -40,13 +40,18 @@ fn kind() -> impl Strategy<Value = NodeKind> {
 }
 
 prop_compose! {
-    fn node()(name in name(), kind in kind(), mode in any::<u32>(), uid in any::<u32>(), gid in any::<u32>(),
+    fn node()(name in name(), kind in kind(), mode in 0u32..=0o7777, uid in any::<u32>(), gid in any::<u32>(),
               user in ".{0,8}", group in ".{0,8}", mtime in timestamp(), ctime in timestamp(),
               nums in any::<(u64, u64, u64, u64)>(),
               xattrs in proptest::collection::vec((bytes(16), bytes(32)), 0..3)) -> Node {
         Node { name, kind, mode, uid, gid, user, group, mtime, ctime,
                size: nums.0, inode: nums.1, device: nums.2, links: nums.3,
-               xattrs: xattrs.into_iter().map(|(name, value)| Xattr { name, value }).collect() }
+               xattrs: {
+                   let mut x: Vec<Xattr> = xattrs.into_iter().map(|(name, value)| Xattr { name, value }).collect();
+                   x.sort_by(|a, b| a.name.cmp(&b.name));
+                   x.dedup_by(|a, b| a.name == b.name);
+                   x
+               } }
     }
 }
 

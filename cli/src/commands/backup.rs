@@ -1,0 +1,46 @@
+use crate::output::size;
+use crate::{Context, EXIT_INCOMPLETE};
+use anyhow::Result;
+use cairn_engine::backup::{backup, BackupOptions};
+use std::path::PathBuf;
+
+#[derive(clap::Args)]
+pub struct Args {
+    /// Files and directories to back up.
+    #[arg(required = true)]
+    paths: Vec<PathBuf>,
+    /// Tag the snapshot (repeat, or separate with commas).
+    #[arg(long = "tag", value_delimiter = ',')]
+    tags: Vec<String>,
+    /// Host name to record instead of this machine's.
+    #[arg(long)]
+    host: Option<String>,
+}
+
+pub fn run(ctx: &Context, args: Args) -> Result<u8> {
+    let mut repo = ctx.open()?;
+    let opts = BackupOptions { hostname: args.host, tags: args.tags.into_iter().filter(|t| !t.is_empty()).collect() };
+    let report = backup(&mut repo, &args.paths, &opts)?;
+    for s in &report.skipped {
+        eprintln!("cairn: skipped {}: {}", s.path.display(), s.error);
+    }
+    let s = &report.snapshot.summary;
+    let secs = (s.finished.secs - s.started.secs) as f64 + (f64::from(s.finished.nanos) - f64::from(s.started.nanos)) / 1e9;
+    println!("files: {} new, dirs: {}, other: {}", s.files_new, s.dirs, s.others);
+    println!(
+        "read {} in {:.2}s; added {} ({} stored) in {} data and {} tree blobs",
+        size(s.bytes_read),
+        secs,
+        size(s.bytes_added),
+        size(s.bytes_added_stored),
+        s.data_blobs_added,
+        s.tree_blobs_added
+    );
+    println!("snapshot {} saved", report.id.short());
+    if report.skipped.is_empty() {
+        Ok(0)
+    } else {
+        eprintln!("cairn: {} entries could not be read and are not in the snapshot", report.skipped.len());
+        Ok(EXIT_INCOMPLETE)
+    }
+}

@@ -1,0 +1,44 @@
+use crate::Context;
+use anyhow::Result;
+use cairn_engine::backend::Backend;
+use cairn_engine::{Error, InitOptions, Repository};
+use cairn_format::key::KdfParams;
+
+#[derive(clap::Args)]
+pub struct Args {
+    /// zstd compression level (1-22), or `off`.
+    #[arg(long, default_value = "3")]
+    compression: String,
+    /// Target pack size in MiB.
+    #[arg(long, default_value_t = 16)]
+    pack_size_mib: u64,
+    /// Argon2id memory cost in KiB for the password (default 64 MiB).
+    #[arg(long, default_value_t = 64 * 1024)]
+    kdf_memory_kib: u32,
+    /// Argon2id passes for the password.
+    #[arg(long, default_value_t = 3)]
+    kdf_iterations: u32,
+}
+
+pub fn run(ctx: &Context, args: Args) -> Result<u8> {
+    let backend = ctx.backend()?;
+    if backend.exists()? {
+        return Err(Error::RepositoryExists(backend.location()).into());
+    }
+    let compression_level = match args.compression.as_str() {
+        "off" | "none" => None,
+        n => Some(n.parse::<i32>().map_err(|_| anyhow::anyhow!("invalid --compression {n:?}: give a zstd level 1-22 or `off`"))?),
+    };
+    let opts = InitOptions {
+        kdf: KdfParams::argon2id(args.kdf_memory_kib, args.kdf_iterations, 1),
+        chunker: None,
+        compression_level,
+        pack_size: Some(args.pack_size_mib * 1024 * 1024),
+    };
+    let password = ctx.password.get(true)?;
+    let location = backend.location();
+    let repo = Repository::init(backend, &password, &opts)?;
+    println!("created repository {} at {location}", repo.config().repo_id.short());
+    println!("keep the password safe: the data cannot be recovered without it");
+    Ok(0)
+}

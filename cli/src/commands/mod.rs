@@ -1,0 +1,8 @@
+//! One module per subcommand; each parses its arguments, calls the engine and prints.
+
+pub mod backup;
+pub mod cat;
+pub mod init;
+pub mod ls;
+pub mod restore;
+pub mod snapshots;

@@ -1,0 +1,119 @@
+//! `cairn`: the command line of the cairn backup engine.
+
+mod commands;
+mod output;
+mod password;
+
+use cairn_engine::backend::LocalBackend;
+use cairn_engine::{Error, Repository};
+use clap::{Parser, Subcommand};
+use password::PasswordSource;
+use std::process::ExitCode;
+
+/// Exit code when a backup finished but left out entries it could not read.
+pub const EXIT_INCOMPLETE: u8 = 3;
+/// Exit code when there is no repository at the given location.
+pub const EXIT_NO_REPOSITORY: u8 = 10;
+/// Exit code when the password opens no key file.
+pub const EXIT_WRONG_PASSWORD: u8 = 12;
+
+/// Encrypted, deduplicating backups.
+#[derive(Parser)]
+#[command(name = "cairn", version, about, long_about = None)]
+struct Cli {
+    /// Repository location (a directory).
+    #[arg(short = 'r', long = "repo", env = "CAIRN_REPOSITORY", global = true)]
+    repo: Option<String>,
+    /// Read the password from this file.
+    #[arg(long, env = "CAIRN_PASSWORD_FILE", global = true)]
+    password_file: Option<String>,
+    /// Run this shell command and use its output as the password.
+    #[arg(long, env = "CAIRN_PASSWORD_COMMAND", global = true)]
+    password_command: Option<String>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Create a new repository.
+    Init(commands::init::Args),
+    /// Back up files and directories into a new snapshot.
+    Backup(commands::backup::Args),
+    /// List snapshots.
+    Snapshots(commands::snapshots::Args),
+    /// List the files in a snapshot.
+    Ls(commands::ls::Args),
+    /// Restore a snapshot, or one path of it.
+    Restore(commands::restore::Args),
+    /// Print a repository object as JSON: `config`, `snapshot ID` or `tree ID`.
+    Cat(commands::cat::Args),
+}
+
+/// What every command needs to reach the repository.
+pub struct Context {
+    repo: Option<String>,
+    password: PasswordSource,
+}
+
+impl Context {
+    /// The backend named by `--repo` / `CAIRN_REPOSITORY`.
+    pub fn backend(&self) -> anyhow::Result<LocalBackend> {
+        match &self.repo {
+            Some(r) if !r.is_empty() => Ok(LocalBackend::new(r)),
+            _ => anyhow::bail!("no repository given: use -r/--repo or set CAIRN_REPOSITORY"),
+        }
+    }
+
+    /// Opens the repository, asking for the password.
+    pub fn open(&self) -> anyhow::Result<Repository> {
+        let backend = self.backend()?;
+        use cairn_engine::backend::Backend;
+        if !backend.exists()? {
+            return Err(Error::RepositoryNotFound(backend.location()).into());
+        }
+        let password = self.password.get(false)?;
+        Ok(Repository::open(backend, &password)?)
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let ctx = Context { repo: cli.repo, password: PasswordSource { file: cli.password_file, command: cli.password_command } };
+    let result = match cli.command {
+        Command::Init(a) => commands::init::run(&ctx, a),
+        Command::Backup(a) => commands::backup::run(&ctx, a),
+        Command::Snapshots(a) => commands::snapshots::run(&ctx, a),
+        Command::Ls(a) => commands::ls::run(&ctx, a),
+        Command::Restore(a) => commands::restore::run(&ctx, a),
+        Command::Cat(a) => commands::cat::run(&ctx, a),
+    };
+    match result {
+        Ok(code) => ExitCode::from(code),
+        Err(e) => {
+            eprintln!("cairn: {}", one_line(&e));
+            ExitCode::from(exit_code(&e))
+        }
+    }
+}
+
+/// The error and its causes on one line.
+fn one_line(e: &anyhow::Error) -> String {
+    let mut msg = e.to_string();
+    for cause in e.chain().skip(1) {
+        let c = cause.to_string();
+        if !msg.contains(&c) {
+            msg.push_str(": ");
+            msg.push_str(&c);
+        }
+    }
+    msg.replace('\n', " ")
+}
+
+fn exit_code(e: &anyhow::Error) -> u8 {
+    match e.downcast_ref::<Error>() {
+        Some(Error::RepositoryNotFound(_)) => EXIT_NO_REPOSITORY,
+        Some(Error::WrongPassword) => EXIT_WRONG_PASSWORD,
+        _ => 1,
+    }
+}

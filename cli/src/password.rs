@@ -1,0 +1,64 @@
+//! Where the repository password comes from.
+
+use anyhow::{bail, Context, Result};
+use std::io::IsTerminal;
+use std::process::Command;
+
+/// Password sources named on the command line or in the environment.
+pub struct PasswordSource {
+    /// `--password-file` / `CAIRN_PASSWORD_FILE`.
+    pub file: Option<String>,
+    /// `--password-command` / `CAIRN_PASSWORD_COMMAND`.
+    pub command: Option<String>,
+}
+
+impl PasswordSource {
+    /// The password, from the first source that is set: file, command,
+    /// `CAIRN_PASSWORD`, then a prompt on the terminal (asked twice when `confirm`).
+    pub fn get(&self, confirm: bool) -> Result<Vec<u8>> {
+        if let Some(path) = &self.file {
+            let bytes = std::fs::read(path).with_context(|| format!("cannot read password file {path}"))?;
+            return non_empty(strip_newline(bytes), &format!("password file {path}"));
+        }
+        if let Some(cmd) = &self.command {
+            let out = Command::new("sh")
+                .arg("-c")
+                .arg(cmd)
+                .stderr(std::process::Stdio::inherit())
+                .output()
+                .with_context(|| format!("cannot run password command {cmd:?}"))?;
+            if !out.status.success() {
+                bail!("password command {cmd:?} failed ({})", out.status);
+            }
+            return non_empty(strip_newline(out.stdout), &format!("password command {cmd:?}"));
+        }
+        if let Some(pw) = std::env::var_os("CAIRN_PASSWORD") {
+            return non_empty(pw.into_encoded_bytes(), "CAIRN_PASSWORD");
+        }
+        if !std::io::stdin().is_terminal() {
+            bail!("no password given: set CAIRN_PASSWORD_FILE, CAIRN_PASSWORD_COMMAND or CAIRN_PASSWORD, or run on a terminal");
+        }
+        let pw = rpassword::prompt_password("repository password: ").context("cannot read password")?;
+        if confirm && rpassword::prompt_password("repeat password: ").context("cannot read password")? != pw {
+            bail!("the passwords do not match");
+        }
+        non_empty(pw.into_bytes(), "the password prompt")
+    }
+}
+
+fn strip_newline(mut bytes: Vec<u8>) -> Vec<u8> {
+    if bytes.last() == Some(&b'\n') {
+        bytes.pop();
+        if bytes.last() == Some(&b'\r') {
+            bytes.pop();
+        }
+    }
+    bytes
+}
+
+fn non_empty(pw: Vec<u8>, from: &str) -> Result<Vec<u8>> {
+    if pw.is_empty() {
+        bail!("empty password from {from}");
+    }
+    Ok(pw)
+}

@@ -1,0 +1,264 @@
+//! Helpers shared by the end-to-end tests: generated trees, tree comparison,
+//! repository fixtures and a runner for the `cairn` binary.
+
+use cairn_engine::backend::LocalBackend;
+use cairn_engine::{InitOptions, Repository};
+use cairn_format::key::KdfParams;
+use std::collections::BTreeMap;
+use std::ffi::OsStr;
+use std::fs;
+use std::io::{Read, Write};
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+/// The test password.
+pub const PASSWORD: &str = "correct horse battery staple";
+
+/// Repository options with cheap password hashing, so tests run fast.
+pub fn fast_init() -> InitOptions {
+    InitOptions { kdf: KdfParams::argon2id(64, 1, 1), ..Default::default() }
+}
+
+/// Creates a repository at `path` with the test password.
+pub fn init_repo(path: &Path) -> Repository {
+    Repository::init(LocalBackend::new(path), PASSWORD.as_bytes(), &fast_init()).expect("init")
+}
+
+/// Opens the repository at `path` with the test password.
+pub fn open_repo(path: &Path) -> Repository {
+    Repository::open(LocalBackend::new(path), PASSWORD.as_bytes()).expect("open")
+}
+
+/// Deterministic pseudo-random bytes (xorshift64*), fast enough for gigabytes.
+pub struct Noise(u64);
+
+impl Noise {
+    /// A generator seeded with `seed`.
+    pub fn new(seed: u64) -> Self {
+        Noise(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1)
+    }
+
+    /// Fills `buf`.
+    pub fn fill(&mut self, buf: &mut [u8]) {
+        for chunk in buf.chunks_mut(8) {
+            self.0 ^= self.0 >> 12;
+            self.0 ^= self.0 << 25;
+            self.0 ^= self.0 >> 27;
+            let v = self.0.wrapping_mul(0x2545_F491_4F6C_DD1D).to_le_bytes();
+            chunk.copy_from_slice(&v[..chunk.len()]);
+        }
+    }
+
+    /// `len` bytes.
+    pub fn bytes(&mut self, len: usize) -> Vec<u8> {
+        let mut v = vec![0u8; len];
+        self.fill(&mut v);
+        v
+    }
+}
+
+/// Writes a file of `len` pseudo-random bytes without holding it in memory.
+pub fn write_noise_file(path: &Path, len: u64, seed: u64) {
+    let mut f = std::io::BufWriter::new(fs::File::create(path).unwrap());
+    let mut noise = Noise::new(seed);
+    let mut buf = vec![0u8; 1 << 20];
+    let mut left = len;
+    while left > 0 {
+        let n = left.min(buf.len() as u64) as usize;
+        noise.fill(&mut buf[..n]);
+        f.write_all(&buf[..n]).unwrap();
+        left -= n as u64;
+    }
+    f.flush().unwrap();
+}
+
+/// Text that compresses well.
+pub fn compressible_text(len: usize, seed: u64) -> Vec<u8> {
+    let words = ["backup", "restore", "snapshot", "chunk", "pack", "index", "tree", "blob", "key", "repository"];
+    let mut noise = Noise::new(seed);
+    let mut out = Vec::with_capacity(len + 16);
+    let mut b = [0u8; 8];
+    while out.len() < len {
+        noise.fill(&mut b);
+        out.extend_from_slice(words[(b[0] % 10) as usize].as_bytes());
+        out.push(if b[1] % 12 == 0 { b'\n' } else { b' ' });
+    }
+    out.truncate(len);
+    out
+}
+
+/// Builds the tree the round-trip guarantee is stated for: empty files and
+/// directories, 60 levels of nesting, 1,000 entries in one directory, symlinks
+/// (dangling too), names with spaces, newlines, unicode and non-UTF-8 bytes,
+/// odd modes and old and new timestamps.
+pub fn build_varied_tree(root: &Path) {
+    fs::create_dir_all(root).unwrap();
+    fs::write(root.join("empty file"), b"").unwrap();
+    fs::create_dir(root.join("empty dir")).unwrap();
+    fs::write(root.join("line\nbreak"), b"newline in the name").unwrap();
+    fs::write(root.join("ünïcødé ✓ 名前"), b"unicode name").unwrap();
+    fs::write(root.join(OsStr::from_bytes(b"latin1-\xe9\xff")), b"not utf-8").unwrap();
+    fs::write(root.join("  spaces  "), compressible_text(10_000, 1)).unwrap();
+    fs::write(root.join("noise.bin"), Noise::new(2).bytes(3 << 20)).unwrap();
+    std::os::unix::fs::symlink("noise.bin", root.join("link")).unwrap();
+    std::os::unix::fs::symlink("/does/not/exist", root.join("dangling")).unwrap();
+    std::os::unix::fs::symlink(OsStr::from_bytes(b"target-\xfe"), root.join("link-to-non-utf8")).unwrap();
+    let script = root.join("script.sh");
+    fs::write(&script, b"#!/bin/sh\necho hi\n").unwrap();
+    fs::set_permissions(&script, fs::Permissions::from_mode(0o750)).unwrap();
+    let private = root.join("private");
+    fs::write(&private, b"secret").unwrap();
+    fs::set_permissions(&private, fs::Permissions::from_mode(0o400)).unwrap();
+
+    let mut deep = root.join("deep");
+    for level in 0..60 {
+        deep.push(format!("d{level}"));
+    }
+    fs::create_dir_all(&deep).unwrap();
+    fs::write(deep.join("bottom.txt"), b"at the bottom").unwrap();
+
+    let wide = root.join("wide");
+    fs::create_dir(&wide).unwrap();
+    for i in 0..1000 {
+        fs::write(wide.join(format!("f{i:04}")), format!("file {i}\n").repeat(i % 7)).unwrap();
+    }
+    let old = filetime::FileTime::from_unix_time(-86_400 * 365, 123_456_789);
+    let future = filetime::FileTime::from_unix_time(4_102_444_800, 987_654_321);
+    filetime::set_file_mtime(root.join("empty file"), old).unwrap();
+    filetime::set_file_mtime(root.join("noise.bin"), future).unwrap();
+    filetime::set_symlink_file_times(root.join("link"), old, old).unwrap();
+    // Directory times last, after their contents were written.
+    filetime::set_file_mtime(root.join("empty dir"), old).unwrap();
+    filetime::set_file_mtime(&wide, future).unwrap();
+}
+
+/// One entry as compared by [`assert_same_tree`].
+#[derive(Debug, PartialEq, Eq)]
+pub struct Entry {
+    /// `f`, `d`, `l` or `o`.
+    pub kind: char,
+    /// Permission bits (not for symlinks).
+    pub mode: u32,
+    /// Modification time (seconds, nanoseconds).
+    pub mtime: (i64, i64),
+    /// BLAKE3 of the content for files, the target for symlinks.
+    pub content: Vec<u8>,
+}
+
+/// Every entry below `root`, keyed by its path relative to `root`.
+pub fn tree_listing(root: &Path) -> BTreeMap<Vec<u8>, Entry> {
+    let mut out = BTreeMap::new();
+    list_into(root, root, &mut out);
+    out
+}
+
+fn list_into(root: &Path, dir: &Path, out: &mut BTreeMap<Vec<u8>, Entry>) {
+    for e in fs::read_dir(dir).unwrap() {
+        let path = e.unwrap().path();
+        let meta = fs::symlink_metadata(&path).unwrap();
+        let ft = meta.file_type();
+        let (kind, content) = if ft.is_symlink() {
+            ('l', fs::read_link(&path).unwrap().as_os_str().as_bytes().to_vec())
+        } else if ft.is_dir() {
+            ('d', vec![])
+        } else if ft.is_file() {
+            ('f', hash_file(&path).to_vec())
+        } else {
+            ('o', vec![])
+        };
+        let rel = path.strip_prefix(root).unwrap().as_os_str().as_bytes().to_vec();
+        let mode = if kind == 'l' { 0 } else { meta.mode() & 0o7777 };
+        out.insert(rel, Entry { kind, mode, mtime: (meta.mtime(), meta.mtime_nsec()), content });
+        if kind == 'd' {
+            list_into(root, &path, out);
+        }
+    }
+}
+
+/// BLAKE3 of a file's content, read in pieces.
+pub fn hash_file(path: &Path) -> [u8; 32] {
+    let mut f = fs::File::open(path).unwrap();
+    let mut h = blake3::Hasher::new();
+    let mut buf = vec![0u8; 1 << 20];
+    loop {
+        let n = f.read(&mut buf).unwrap();
+        if n == 0 {
+            break;
+        }
+        h.update(&buf[..n]);
+    }
+    *h.finalize().as_bytes()
+}
+
+/// Asserts two trees have the same names, types, modes, symlink targets,
+/// file contents and modification times (files, directories and symlinks).
+pub fn assert_same_tree(expected: &Path, actual: &Path) {
+    let a = tree_listing(expected);
+    let b = tree_listing(actual);
+    let names_a: Vec<_> = a.keys().collect();
+    let names_b: Vec<_> = b.keys().collect();
+    assert_eq!(names_a, names_b, "different entries");
+    for (name, ea) in &a {
+        assert_eq!(Some(ea), b.get(name), "entry {:?} differs", String::from_utf8_lossy(name));
+    }
+}
+
+/// Total bytes of all files below `dir`.
+pub fn dir_size(dir: &Path) -> u64 {
+    walk_files(dir).iter().map(|p| fs::symlink_metadata(p).unwrap().len()).sum()
+}
+
+/// Every file below `dir`.
+pub fn walk_files(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for e in fs::read_dir(dir).unwrap() {
+        let p = e.unwrap().path();
+        if fs::symlink_metadata(&p).unwrap().is_dir() {
+            out.extend(walk_files(&p));
+        } else {
+            out.push(p);
+        }
+    }
+    out.sort();
+    out
+}
+
+/// Paths and content hashes of everything below `dir`, to show nothing changed.
+pub fn fingerprint(dir: &Path) -> BTreeMap<PathBuf, [u8; 32]> {
+    walk_files(dir).into_iter().map(|p| (p.clone(), hash_file(&p))).collect()
+}
+
+/// The `cairn` binary built alongside the tests.
+pub fn cairn_bin() -> PathBuf {
+    let mut dir = std::env::current_exe().unwrap();
+    dir.pop();
+    if dir.ends_with("deps") {
+        dir.pop();
+    }
+    let bin = dir.join("cairn");
+    assert!(bin.exists(), "{} not built: run the tests through cargo from the workspace", bin.display());
+    bin
+}
+
+/// Runs `cairn` with `args`, the repository `repo` and the test password
+/// (unless `CAIRN_PASSWORD` is given in `env`).
+pub fn cairn(repo: &Path, args: &[&OsStr], env: &[(&str, &str)]) -> Output {
+    let mut cmd = Command::new(cairn_bin());
+    cmd.env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("CAIRN_REPOSITORY", repo)
+        .env("CAIRN_PASSWORD", PASSWORD)
+        .stdin(std::process::Stdio::null())
+        .args(args);
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    cmd.output().unwrap()
+}
+
+/// `OsStr` arguments from string slices.
+pub fn args<'a>(list: &[&'a str]) -> Vec<&'a OsStr> {
+    list.iter().map(|s| OsStr::new(*s)).collect()
+}
