@@ -1,0 +1,167 @@
+//! Bad input gets a one-line error, a non-zero exit, no panic, and changes nothing on disk.
+
+use cairn_engine::backup::{backup, BackupOptions};
+use cairn_tests::*;
+use std::ffi::OsStr;
+use std::path::Path;
+use std::process::Output;
+
+fn assert_clean_failure(out: &Output, code: i32, needle: &str) {
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(code), "stderr: {stderr}");
+    assert_eq!(stderr.lines().count(), 1, "not one line: {stderr:?}");
+    assert!(stderr.starts_with("cairn: "), "{stderr:?}");
+    assert!(stderr.contains(needle), "{stderr:?} does not mention {needle:?}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+}
+
+/// A repository with one snapshot of a small tree.
+fn repo_with_snapshot(tmp: &Path) -> std::path::PathBuf {
+    let repo_path = tmp.join("repo");
+    let src = tmp.join("src");
+    std::fs::create_dir(&src).unwrap();
+    std::fs::write(src.join("f"), b"data").unwrap();
+    let mut repo = init_repo(&repo_path);
+    backup(&mut repo, &[src], &BackupOptions::default()).unwrap();
+    repo_path
+}
+
+#[test]
+fn wrong_password_exits_12_and_changes_nothing() {
+    let tmp = tempfile::tempdir().unwrap();
+    let repo = repo_with_snapshot(tmp.path());
+    let before = fingerprint(&repo);
+    for cmd in [&["snapshots"][..], &["backup", "/etc/hostname"], &["ls", "latest"]] {
+        let out = cairn(&repo, &args(cmd), &[("CAIRN_PASSWORD", "not the password")]);
+        assert_clean_failure(&out, 12, "wrong password");
+    }
+    assert_eq!(before, fingerprint(&repo));
+}
+
+#[test]
+fn a_missing_repository_exits_10_and_is_not_created() {
+    let tmp = tempfile::tempdir().unwrap();
+    let missing = tmp.path().join("nothing-here");
+    for cmd in [&["snapshots"][..], &["backup", "/etc/hostname"], &["restore", "latest", "--target", "/tmp/x"]] {
+        let out = cairn(&missing, &args(cmd), &[]);
+        assert_clean_failure(&out, 10, "no repository");
+    }
+    assert!(!missing.exists());
+}
+
+#[test]
+fn init_over_an_existing_repository_fails_and_changes_nothing() {
+    let tmp = tempfile::tempdir().unwrap();
+    let repo = repo_with_snapshot(tmp.path());
+    let before = fingerprint(&repo);
+    let out = cairn(&repo, &args(&["init", "--kdf-memory-kib", "64", "--kdf-iterations", "1"]), &[]);
+    assert_clean_failure(&out, 1, "already exists");
+    assert_eq!(before, fingerprint(&repo));
+}
+
+#[test]
+fn a_nonexistent_backup_path_fails_before_writing_anything() {
+    let tmp = tempfile::tempdir().unwrap();
+    let repo = repo_with_snapshot(tmp.path());
+    let before = fingerprint(&repo);
+    let missing = tmp.path().join("no-such-dir");
+    let out = cairn(&repo, &[OsStr::new("backup"), tmp.path().join("src").as_os_str(), missing.as_os_str()], &[]);
+    assert_clean_failure(&out, 1, "no-such-dir");
+    assert_eq!(before, fingerprint(&repo));
+}
+
+#[test]
+fn unknown_and_ambiguous_snapshot_ids_fail_clearly() {
+    let tmp = tempfile::tempdir().unwrap();
+    let repo_path = tmp.path().join("repo");
+    let src = tmp.path().join("src");
+    std::fs::create_dir(&src).unwrap();
+    let mut repo = init_repo(&repo_path);
+    // 17 snapshots: two of them must share a first hex digit.
+    let mut ids = Vec::new();
+    for i in 0..17 {
+        std::fs::write(src.join("f"), format!("version {i}")).unwrap();
+        ids.push(backup(&mut repo, std::slice::from_ref(&src), &BackupOptions::default()).unwrap().id.to_hex());
+    }
+    let shared = ids.iter().find(|a| ids.iter().filter(|b| b[..1] == a[..1]).count() > 1).unwrap()[..1].to_string();
+    let before = fingerprint(&repo_path);
+    let target = tmp.path().join("target");
+    let out = cairn(&repo_path, &[OsStr::new("restore"), OsStr::new(&shared), OsStr::new("--target"), target.as_os_str()], &[]);
+    assert_clean_failure(&out, 1, "ambiguous");
+    let unknown = if ids.iter().any(|i| i.starts_with("ffffff")) { "eeeeee" } else { "ffffff" };
+    let out = cairn(&repo_path, &args(&["ls", unknown]), &[]);
+    assert_clean_failure(&out, 1, "no snapshot matches");
+    let out = cairn(&repo_path, &args(&["ls", "not-hex!"]), &[]);
+    assert_clean_failure(&out, 1, "no snapshot matches");
+    assert!(!target.exists(), "a failed restore created its target");
+    assert_eq!(before, fingerprint(&repo_path));
+    // A unique prefix works.
+    let out = cairn(&repo_path, &args(&["ls", &ids[0][..12]]), &[]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+}
+
+#[test]
+fn no_password_source_fails_clearly_without_a_terminal() {
+    let tmp = tempfile::tempdir().unwrap();
+    let repo = repo_with_snapshot(tmp.path());
+    let mut cmd = std::process::Command::new(cairn_bin());
+    let out = cmd.env_clear().env("CAIRN_REPOSITORY", &repo).arg("snapshots").stdin(std::process::Stdio::null()).output().unwrap();
+    assert_clean_failure(&out, 1, "no password given");
+}
+
+#[test]
+fn password_file_and_command_are_honoured() {
+    let tmp = tempfile::tempdir().unwrap();
+    let repo = repo_with_snapshot(tmp.path());
+    let pwfile = tmp.path().join("pw");
+    std::fs::write(&pwfile, format!("{PASSWORD}\n")).unwrap();
+    let mut cmd = std::process::Command::new(cairn_bin());
+    let out = cmd.env_clear().env("CAIRN_REPOSITORY", &repo).env("CAIRN_PASSWORD_FILE", &pwfile).arg("snapshots").output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let mut cmd = std::process::Command::new(cairn_bin());
+    let out = cmd
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("CAIRN_REPOSITORY", &repo)
+        .env("CAIRN_PASSWORD_COMMAND", format!("echo '{PASSWORD}'"))
+        .arg("snapshots")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = cairn(&repo, &args(&["snapshots"]), &[("CAIRN_PASSWORD_COMMAND", "exit 3")]);
+    assert_clean_failure(&out, 1, "password command");
+}
+
+#[test]
+fn an_unreadable_file_is_skipped_and_the_backup_exits_3() {
+    use std::os::unix::fs::PermissionsExt;
+    use std::os::unix::process::CommandExt;
+    let tmp = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(tmp.path(), std::fs::Permissions::from_mode(0o777)).unwrap();
+    let src = tmp.path().join("partly");
+    std::fs::create_dir(&src).unwrap();
+    std::fs::write(src.join("ok"), b"fine").unwrap();
+    let secret = src.join("secret");
+    std::fs::write(&secret, b"no").unwrap();
+    std::fs::set_permissions(&secret, std::fs::Permissions::from_mode(0o000)).unwrap();
+    let repo = tmp.path().join("repo");
+    // Root reads everything, so as root the binary runs as `nobody`.
+    let as_root = unsafe { libc::geteuid() } == 0;
+    let run = |list: &[&OsStr]| {
+        let mut cmd = std::process::Command::new(cairn_bin());
+        cmd.env_clear().env("CAIRN_REPOSITORY", &repo).env("CAIRN_PASSWORD", PASSWORD).args(list);
+        if as_root {
+            cmd.uid(65534).gid(65534);
+        }
+        cmd.output().unwrap()
+    };
+    let out = run(&args(&["init", "--kdf-memory-kib", "64", "--kdf-iterations", "1"]));
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = run(&[OsStr::new("backup"), src.as_os_str()]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(3), "{stderr}");
+    assert!(stderr.contains("secret") && stderr.contains("ermission denied"), "{stderr}");
+    let out = run(&args(&["ls", "latest"]));
+    let listing = String::from_utf8_lossy(&out.stdout);
+    assert!(listing.contains("/partly/ok") && !listing.contains("/partly/secret"), "{listing}");
+}
