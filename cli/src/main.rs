@@ -79,7 +79,13 @@ impl Context {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let ctx = Context { repo: cli.repo, password: PasswordSource { file: cli.password_file, command: cli.password_command } };
+    let ctx = Context {
+        repo: cli.repo,
+        password: PasswordSource {
+            file: cli.password_file,
+            command: cli.password_command,
+        },
+    };
     let result = match cli.command {
         Command::Init(a) => commands::init::run(&ctx, a),
         Command::Backup(a) => commands::backup::run(&ctx, a),

@@ -6,7 +6,10 @@ use cairn_format::Timestamp;
 /// A timestamp in the local time zone, to the second.
 pub fn local_time(t: Timestamp) -> String {
     match jiff::Timestamp::new(t.secs, t.nanos as i32) {
-        Ok(ts) => ts.to_zoned(jiff::tz::TimeZone::system()).strftime("%Y-%m-%d %H:%M:%S").to_string(),
+        Ok(ts) => ts
+            .to_zoned(jiff::tz::TimeZone::system())
+            .strftime("%Y-%m-%d %H:%M:%S")
+            .to_string(),
         Err(_) => format!("@{}", t.secs),
     }
 }

@@ -17,7 +17,8 @@ impl PasswordSource {
     /// `CAIRN_PASSWORD`, then a prompt on the terminal (asked twice when `confirm`).
     pub fn get(&self, confirm: bool) -> Result<Vec<u8>> {
         if let Some(path) = &self.file {
-            let bytes = std::fs::read(path).with_context(|| format!("cannot read password file {path}"))?;
+            let bytes =
+                std::fs::read(path).with_context(|| format!("cannot read password file {path}"))?;
             return non_empty(strip_newline(bytes), &format!("password file {path}"));
         }
         if let Some(cmd) = &self.command {
@@ -30,7 +31,10 @@ impl PasswordSource {
             if !out.status.success() {
                 bail!("password command {cmd:?} failed ({})", out.status);
             }
-            return non_empty(strip_newline(out.stdout), &format!("password command {cmd:?}"));
+            return non_empty(
+                strip_newline(out.stdout),
+                &format!("password command {cmd:?}"),
+            );
         }
         if let Some(pw) = std::env::var_os("CAIRN_PASSWORD") {
             return non_empty(pw.into_encoded_bytes(), "CAIRN_PASSWORD");
@@ -38,8 +42,12 @@ impl PasswordSource {
         if !std::io::stdin().is_terminal() {
             bail!("no password given: set CAIRN_PASSWORD_FILE, CAIRN_PASSWORD_COMMAND or CAIRN_PASSWORD, or run on a terminal");
         }
-        let pw = rpassword::prompt_password("repository password: ").context("cannot read password")?;
-        if confirm && rpassword::prompt_password("repeat password: ").context("cannot read password")? != pw {
+        let pw =
+            rpassword::prompt_password("repository password: ").context("cannot read password")?;
+        if confirm
+            && rpassword::prompt_password("repeat password: ").context("cannot read password")?
+                != pw
+        {
             bail!("the passwords do not match");
         }
         non_empty(pw.into_bytes(), "the password prompt")

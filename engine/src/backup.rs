@@ -52,12 +52,21 @@ pub struct BackupReport {
 /// Every path is checked before anything is written, so a missing path leaves
 /// the repository untouched. Entries below the paths that cannot be read are
 /// reported in [`BackupReport::skipped`] and left out.
-pub fn backup(repo: &mut Repository, paths: &[PathBuf], opts: &BackupOptions) -> Result<BackupReport> {
+pub fn backup(
+    repo: &mut Repository,
+    paths: &[PathBuf],
+    opts: &BackupOptions,
+) -> Result<BackupReport> {
     if paths.is_empty() {
-        return Err(Error::Invalid("nothing to back up: give at least one path".into()));
+        return Err(Error::Invalid(
+            "nothing to back up: give at least one path".into(),
+        ));
     }
     let started = Timestamp::now();
-    let mut root = Source::Virtual { path: PathBuf::from("/"), children: BTreeMap::new() };
+    let mut root = Source::Virtual {
+        path: PathBuf::from("/"),
+        children: BTreeMap::new(),
+    };
     let mut abs_paths = Vec::new();
     for p in paths {
         let abs = absolute(p)?;
@@ -68,12 +77,23 @@ pub fn backup(repo: &mut Repository, paths: &[PathBuf], opts: &BackupOptions) ->
     abs_paths.dedup();
 
     let chunker = Chunker::new(repo.keys(), &repo.config().chunker);
-    let mut walker = Walker { writer: PackWriter::new(repo), chunker, names: NameCache::default(), summary: Summary::default(), skipped: Vec::new() };
+    let mut walker = Walker {
+        writer: PackWriter::new(repo),
+        chunker,
+        names: NameCache::default(),
+        summary: Summary::default(),
+        skipped: Vec::new(),
+    };
     let tree = match &root {
         Source::Real(p) => walker.save_dir(p)?,
         Source::Virtual { children, .. } => walker.save_children(children)?,
     };
-    let Walker { writer, mut summary, skipped, .. } = walker;
+    let Walker {
+        writer,
+        mut summary,
+        skipped,
+        ..
+    } = walker;
     let (packs, stats) = writer.finish()?;
     repo.save_index(packs)?;
 
@@ -99,7 +119,11 @@ pub fn backup(repo: &mut Repository, paths: &[PathBuf], opts: &BackupOptions) ->
         program: concat!("cairn ", env!("CARGO_PKG_VERSION")).into(),
     };
     let id = repo.save_snapshot(&snapshot)?;
-    Ok(BackupReport { id, snapshot, skipped })
+    Ok(BackupReport {
+        id,
+        snapshot,
+        skipped,
+    })
 }
 
 /// The absolute form of a path to back up, without following a final symlink.
@@ -107,7 +131,11 @@ fn absolute(p: &Path) -> Result<PathBuf> {
     let err = |e| Error::SourcePath(p.to_path_buf(), e);
     let abs = match (p.parent(), p.file_name()) {
         (Some(parent), Some(name)) => {
-            let parent = if parent.as_os_str().is_empty() { Path::new(".") } else { parent };
+            let parent = if parent.as_os_str().is_empty() {
+                Path::new(".")
+            } else {
+                parent
+            };
             parent.canonicalize().map_err(err)?.join(name)
         }
         _ => p.canonicalize().map_err(err)?,
@@ -121,7 +149,10 @@ fn absolute(p: &Path) -> Result<PathBuf> {
 /// recorded with their own metadata only.
 enum Source {
     Real(PathBuf),
-    Virtual { path: PathBuf, children: BTreeMap<Vec<u8>, Source> },
+    Virtual {
+        path: PathBuf,
+        children: BTreeMap<Vec<u8>, Source>,
+    },
 }
 
 fn insert(root: &mut Source, abs: &Path) {
@@ -149,7 +180,10 @@ fn insert(root: &mut Source, abs: &Path) {
             children.insert(key, Source::Real(here.clone()));
             return;
         }
-        node = children.entry(key).or_insert_with(|| Source::Virtual { path: here.clone(), children: BTreeMap::new() });
+        node = children.entry(key).or_insert_with(|| Source::Virtual {
+            path: here.clone(),
+            children: BTreeMap::new(),
+        });
     }
 }
 
@@ -163,7 +197,10 @@ struct Walker<'r> {
 
 impl Walker<'_> {
     fn skip(&mut self, path: &Path, error: std::io::Error) {
-        self.skipped.push(Skipped { path: path.to_path_buf(), error });
+        self.skipped.push(Skipped {
+            path: path.to_path_buf(),
+            error,
+        });
     }
 
     fn save_tree(&mut self, nodes: Vec<Node>) -> Result<BlobId> {
@@ -179,7 +216,12 @@ impl Walker<'_> {
                     Ok(meta) => {
                         let subtree = self.save_children(children)?;
                         self.summary.dirs += 1;
-                        Some(source::node(name.clone(), &meta, NodeKind::Dir { subtree }, &mut self.names))
+                        Some(source::node(
+                            name.clone(),
+                            &meta,
+                            NodeKind::Dir { subtree },
+                            &mut self.names,
+                        ))
                     }
                     Err(e) => return Err(Error::SourcePath(path.clone(), e)),
                 },
@@ -224,7 +266,9 @@ impl Walker<'_> {
         let kind = match source::entry_type(&meta) {
             EntryType::Dir => {
                 self.summary.dirs += 1;
-                NodeKind::Dir { subtree: self.save_dir(path)? }
+                NodeKind::Dir {
+                    subtree: self.save_dir(path)?,
+                }
             }
             EntryType::File => match self.save_file(path)? {
                 Some((content, size)) => {
@@ -238,7 +282,9 @@ impl Walker<'_> {
             EntryType::Symlink => match std::fs::read_link(path) {
                 Ok(target) => {
                     self.summary.others += 1;
-                    NodeKind::Symlink { target: target.as_os_str().as_bytes().to_vec() }
+                    NodeKind::Symlink {
+                        target: target.as_os_str().as_bytes().to_vec(),
+                    }
                 }
                 Err(e) => {
                     self.skip(path, e);

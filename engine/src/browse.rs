@@ -4,8 +4,8 @@ use crate::error::{Error, Result};
 use crate::repository::Repository;
 use cairn_format::tree::{Node, NodeKind};
 use cairn_format::BlobId;
-use std::path::{Component, Path};
 use std::os::unix::ffi::OsStrExt;
+use std::path::{Component, Path};
 
 /// The names along `path` inside a snapshot (`/` and `.` dropped; `..` refused).
 pub fn path_names(path: &Path) -> Result<Vec<Vec<u8>>> {
@@ -14,7 +14,12 @@ pub fn path_names(path: &Path) -> Result<Vec<Vec<u8>>> {
         match c {
             Component::Normal(n) => names.push(n.as_bytes().to_vec()),
             Component::RootDir | Component::CurDir => {}
-            _ => return Err(Error::Invalid(format!("path {} inside a snapshot may not contain `..`", path.display()))),
+            _ => {
+                return Err(Error::Invalid(format!(
+                    "path {} inside a snapshot may not contain `..`",
+                    path.display()
+                )))
+            }
         }
     }
     Ok(names)
@@ -33,7 +38,9 @@ pub fn find_node(repo: &Repository, root: &BlobId, path: &Path) -> Result<Option
             .ok_or_else(|| Error::PathNotInSnapshot(path.display().to_string()))?;
         match &node.kind {
             NodeKind::Dir { subtree } => tree = *subtree,
-            _ if i + 1 < names.len() => return Err(Error::PathNotInSnapshot(path.display().to_string())),
+            _ if i + 1 < names.len() => {
+                return Err(Error::PathNotInSnapshot(path.display().to_string()))
+            }
             _ => {}
         }
         found = Some(node);
@@ -43,7 +50,12 @@ pub fn find_node(repo: &Repository, root: &BlobId, path: &Path) -> Result<Option
 
 /// Calls `visit` with the path (bytes, starting with `/`) and node of every
 /// entry below `tree`, depth first, in name order. `prefix` is the path of `tree`.
-pub fn walk(repo: &Repository, tree: &BlobId, prefix: &[u8], visit: &mut dyn FnMut(&[u8], &Node)) -> Result<()> {
+pub fn walk(
+    repo: &Repository,
+    tree: &BlobId,
+    prefix: &[u8],
+    visit: &mut dyn FnMut(&[u8], &Node),
+) -> Result<()> {
     for node in repo.load_tree(tree)?.nodes {
         let mut path = prefix.to_vec();
         if !path.ends_with(b"/") {

@@ -46,13 +46,30 @@ impl Chunker {
     /// bytes unless it is the end of the stream.
     pub fn cut(&self, data: &[u8]) -> usize {
         let [ms, ml, msl, mll] = self.masks;
-        let (_, len) = cut_gear(data, self.min, self.avg, self.max, ms, ml, msl, mll, &self.gear[..], &self.gear_ls[..]);
+        let (_, len) = cut_gear(
+            data,
+            self.min,
+            self.avg,
+            self.max,
+            ms,
+            ml,
+            msl,
+            mll,
+            &self.gear[..],
+            &self.gear_ls[..],
+        );
         len
     }
 
     /// Splits everything `reader` yields into chunks.
     pub fn chunks<R: Read>(&self, reader: R) -> Chunks<'_, R> {
-        Chunks { chunker: self, reader, buf: Vec::new(), start: 0, eof: false }
+        Chunks {
+            chunker: self,
+            reader,
+            buf: Vec::new(),
+            start: 0,
+            eof: false,
+        }
     }
 }
 
@@ -75,7 +92,9 @@ impl<R: Read> Chunks<'_, R> {
         let need = want.saturating_sub(self.buf.len() - self.start);
         if !self.eof && need > 0 {
             // read_to_end grows the buffer as data arrives, so a small file costs little.
-            let got = (&mut self.reader).take(need as u64).read_to_end(&mut self.buf)?;
+            let got = (&mut self.reader)
+                .take(need as u64)
+                .read_to_end(&mut self.buf)?;
             self.eof = got < need;
         }
         Ok(())
@@ -107,7 +126,13 @@ mod tests {
     use proptest::prelude::*;
 
     fn small_chunker(keys: &MasterKeys) -> Chunker {
-        let params = ChunkerParams { algorithm: 1, min_size: 256, avg_size: 1024, max_size: 4096, normalization: 1 };
+        let params = ChunkerParams {
+            algorithm: 1,
+            min_size: 256,
+            avg_size: 1024,
+            max_size: 4096,
+            normalization: 1,
+        };
         Chunker::new(keys, &params)
     }
 
@@ -174,6 +199,9 @@ mod tests {
         let c = Chunker::new(&keys, &Config::with_defaults(keys.repo_id).chunker);
         let data = noise(32 << 20, 3);
         let n = lengths(&c, &data).len();
-        assert!((16..=64).contains(&n), "{n} chunks for 32 MiB at 1 MiB average");
+        assert!(
+            (16..=64).contains(&n),
+            "{n} chunks for 32 MiB at 1 MiB average"
+        );
     }
 }

@@ -54,12 +54,18 @@ pub enum Error {
 impl Error {
     /// Wraps an I/O error with what was being done.
     pub fn io(context: impl Into<String>, source: std::io::Error) -> Self {
-        Error::Io { context: context.into(), source }
+        Error::Io {
+            context: context.into(),
+            source,
+        }
     }
 
     /// Wraps a format error with the object being read.
     pub fn format(context: impl Into<String>, source: FormatError) -> Self {
-        Error::Format { context: context.into(), source }
+        Error::Format {
+            context: context.into(),
+            source,
+        }
     }
 
     /// True when repository bytes failed an integrity check.

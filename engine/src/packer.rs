@@ -85,7 +85,11 @@ impl<'r> PackWriter<'r> {
         }
         let entries = std::mem::take(&mut self.entries);
         let mut pack = std::mem::take(&mut self.pack);
-        PackHeader { version: 1, blobs: entries.clone() }.append_to(&mut pack, self.repo.keys());
+        PackHeader {
+            version: 1,
+            blobs: entries.clone(),
+        }
+        .append_to(&mut pack, self.repo.keys());
         let id = PackId(self.repo.store_file(FileKind::Pack, &pack)?);
         self.written.push(IndexPack { id, blobs: entries });
         self.stats.packs += 1;

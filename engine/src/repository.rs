@@ -29,7 +29,12 @@ pub struct InitOptions {
 
 impl Default for InitOptions {
     fn default() -> Self {
-        InitOptions { kdf: KdfParams::default_costs(), chunker: None, compression_level: Some(3), pack_size: None }
+        InitOptions {
+            kdf: KdfParams::default_costs(),
+            chunker: None,
+            compression_level: Some(3),
+            pack_size: None,
+        }
     }
 }
 
@@ -53,14 +58,22 @@ impl Repository {
     /// assert!(Repository::open(LocalBackend::new(dir.path().join("repo")), b"pw").is_ok());
     /// assert_eq!(repo.snapshots().unwrap().len(), 0);
     /// ```
-    pub fn init(backend: impl Backend + 'static, password: &[u8], opts: &InitOptions) -> Result<Repository> {
+    pub fn init(
+        backend: impl Backend + 'static,
+        password: &[u8],
+        opts: &InitOptions,
+    ) -> Result<Repository> {
         let backend: Arc<dyn Backend> = Arc::new(backend);
         let keys = MasterKeys::generate();
         let mut config = Config::with_defaults(keys.repo_id);
         if let Some(c) = &opts.chunker {
             config.chunker = c.clone();
         }
-        config.compression.algorithm = if opts.compression_level.is_some() { COMPRESSION_ZSTD } else { COMPRESSION_NONE };
+        config.compression.algorithm = if opts.compression_level.is_some() {
+            COMPRESSION_ZSTD
+        } else {
+            COMPRESSION_NONE
+        };
         config.compression.level = opts.compression_level.unwrap_or(0);
         if let Some(p) = opts.pack_size {
             config.pack_size = p;
@@ -70,10 +83,19 @@ impl Repository {
         let key_file = seal_key_file(&keys, password, opts.kdf.clone(), &local_key_info())
             .map_err(|e| Error::Invalid(format!("cannot create key: {e}")))?;
         backend.create_repository()?;
-        backend.create(FileKind::Key, &hex::encode(storage_hash(&key_file)), &key_file)?;
+        backend.create(
+            FileKind::Key,
+            &hex::encode(storage_hash(&key_file)),
+            &key_file,
+        )?;
         // The config is written last: storage without it is not a repository.
         backend.create(FileKind::Config, "config", &config.seal(&keys))?;
-        Ok(Repository { backend, keys, config, index: Index::default() })
+        Ok(Repository {
+            backend,
+            keys,
+            config,
+            index: Index::default(),
+        })
     }
 
     /// Opens an existing repository with `password` and loads its index.
@@ -98,8 +120,14 @@ impl Repository {
                 Err(FormatError::Authentication(_)) => continue,
                 Err(e) => return Err(Error::format(format!("key file {name}"), e)),
             };
-            let config = Config::open(&config_bytes, &keys).map_err(|e| Error::format("config", e))?;
-            let mut repo = Repository { backend, keys, config, index: Index::default() };
+            let config =
+                Config::open(&config_bytes, &keys).map_err(|e| Error::format("config", e))?;
+            let mut repo = Repository {
+                backend,
+                keys,
+                config,
+                index: Index::default(),
+            };
             repo.load_index()?;
             return Ok(repo);
         }
@@ -109,7 +137,8 @@ impl Repository {
     fn load_index(&mut self) -> Result<()> {
         for name in self.backend.list(FileKind::Index)? {
             let bytes = self.read_verified(FileKind::Index, &name)?;
-            let file = IndexFile::open(&bytes, &self.keys).map_err(|e| Error::format(format!("index file {name}"), e))?;
+            let file = IndexFile::open(&bytes, &self.keys)
+                .map_err(|e| Error::format(format!("index file {name}"), e))?;
             self.index.add_file(&file);
         }
         Ok(())
@@ -159,14 +188,25 @@ impl Repository {
 
     /// Writes a snapshot file.
     pub(crate) fn save_snapshot(&self, snapshot: &Snapshot) -> Result<SnapshotId> {
-        Ok(SnapshotId(self.store_file(FileKind::Snapshot, &snapshot.seal(&self.keys))?))
+        Ok(SnapshotId(self.store_file(
+            FileKind::Snapshot,
+            &snapshot.seal(&self.keys),
+        )?))
     }
 
     /// Reads, authenticates and decrypts one blob.
     pub fn read_blob(&self, kind: BlobKind, id: &BlobId) -> Result<Vec<u8>> {
         let what = kind.object_type().name();
-        let loc = self.index.get(kind, id).ok_or_else(|| Error::Missing(format!("{what} {id}")))?;
-        let sealed = self.backend.read_at(FileKind::Pack, &loc.pack.to_hex(), loc.offset, u64::from(loc.length))?;
+        let loc = self
+            .index
+            .get(kind, id)
+            .ok_or_else(|| Error::Missing(format!("{what} {id}")))?;
+        let sealed = self.backend.read_at(
+            FileKind::Pack,
+            &loc.pack.to_hex(),
+            loc.offset,
+            u64::from(loc.length),
+        )?;
         open_blob(&self.keys, kind, id, &sealed, loc.raw_length)
             .map_err(|e| Error::format(format!("{what} {id} in pack {}", loc.pack), e))
     }
@@ -177,13 +217,19 @@ impl Repository {
         let bytes = self.read_verified(FileKind::Pack, &id.to_hex())?;
         let context = || format!("pack {id}");
         let trailer = &bytes[bytes.len().saturating_sub(TRAILER_LEN)..];
-        let (start, len) = PackHeader::locate(trailer, bytes.len() as u64).map_err(|e| Error::format(context(), e))?;
+        let (start, len) = PackHeader::locate(trailer, bytes.len() as u64)
+            .map_err(|e| Error::format(context(), e))?;
         let sealed = &bytes[start as usize..start as usize + len as usize];
-        let header = PackHeader::open(sealed, start, &self.keys).map_err(|e| Error::format(context(), e))?;
+        let header =
+            PackHeader::open(sealed, start, &self.keys).map_err(|e| Error::format(context(), e))?;
         for e in &header.blobs {
             let sealed = &bytes[e.offset as usize..(e.offset + u64::from(e.length)) as usize];
-            open_blob(&self.keys, e.kind, &e.id, sealed, e.raw_length)
-                .map_err(|err| Error::format(format!("{} {} in pack {id}", e.kind.object_type().name(), e.id), err))?;
+            open_blob(&self.keys, e.kind, &e.id, sealed, e.raw_length).map_err(|err| {
+                Error::format(
+                    format!("{} {} in pack {id}", e.kind.object_type().name(), e.id),
+                    err,
+                )
+            })?;
         }
         Ok(header)
     }
@@ -207,20 +253,28 @@ impl Repository {
             let id = SnapshotId::from_hex(&name).expect("backends list only hex IDs");
             out.push((id, self.load_snapshot(&id)?));
         }
-        out.sort_by(|a, b| (a.1.time, a.0).cmp(&(b.1.time, b.0)));
+        out.sort_by_key(|(id, s)| (s.time, *id));
         Ok(out)
     }
 
     /// Finds a snapshot by full ID, unique ID prefix, or `latest`.
     pub fn find_snapshot(&self, name: &str) -> Result<(SnapshotId, Snapshot)> {
         if name == "latest" {
-            return self.snapshots()?.pop().ok_or_else(|| Error::SnapshotNotFound(name.into()));
+            return self
+                .snapshots()?
+                .pop()
+                .ok_or_else(|| Error::SnapshotNotFound(name.into()));
         }
         let wanted = name.to_ascii_lowercase();
         if wanted.is_empty() || !wanted.bytes().all(|b| b.is_ascii_hexdigit()) {
             return Err(Error::SnapshotNotFound(name.into()));
         }
-        let matches: Vec<String> = self.backend.list(FileKind::Snapshot)?.into_iter().filter(|n| n.starts_with(&wanted)).collect();
+        let matches: Vec<String> = self
+            .backend
+            .list(FileKind::Snapshot)?
+            .into_iter()
+            .filter(|n| n.starts_with(&wanted))
+            .collect();
         match matches.as_slice() {
             [one] => {
                 let id = SnapshotId::from_hex(one).expect("backends list only hex IDs");
@@ -233,7 +287,12 @@ impl Repository {
 
     /// IDs of the key files.
     pub fn key_ids(&self) -> Result<Vec<KeyId>> {
-        Ok(self.backend.list(FileKind::Key)?.iter().filter_map(|n| KeyId::from_hex(n)).collect())
+        Ok(self
+            .backend
+            .list(FileKind::Key)?
+            .iter()
+            .filter_map(|n| KeyId::from_hex(n))
+            .collect())
     }
 }
 
@@ -243,7 +302,11 @@ fn read_verified(backend: &dyn Backend, kind: FileKind, name: &str) -> Result<Ve
     if actual != name {
         return Err(Error::format(
             format!("{} {name}", kind.name()),
-            FormatError::HashMismatch { what: kind.name(), expected: name.into(), actual },
+            FormatError::HashMismatch {
+                what: kind.name(),
+                expected: name.into(),
+                actual,
+            },
         ));
     }
     Ok(bytes)
@@ -251,5 +314,9 @@ fn read_verified(backend: &dyn Backend, kind: FileKind, name: &str) -> Result<Ve
 
 /// Who is making a key file, for its sealed metadata.
 fn local_key_info() -> KeyInfo {
-    KeyInfo { created: Timestamp::now(), hostname: crate::sysinfo::hostname(), username: crate::sysinfo::username() }
+    KeyInfo {
+        created: Timestamp::now(),
+        hostname: crate::sysinfo::hostname(),
+        username: crate::sysinfo::username(),
+    }
 }

@@ -37,13 +37,23 @@ pub struct RestoreReport {
 ///
 /// A damaged or missing blob fails only the files that need it: they are
 /// listed in [`RestoreReport::errors`] and everything else is restored.
-pub fn restore(repo: &Repository, snapshot: &Snapshot, subpath: Option<&Path>, target: &Path) -> Result<RestoreReport> {
-    let mut r = Restorer { repo, report: RestoreReport::default(), as_root: crate::sysinfo::ids().0 == 0 };
+pub fn restore(
+    repo: &Repository,
+    snapshot: &Snapshot,
+    subpath: Option<&Path>,
+    target: &Path,
+) -> Result<RestoreReport> {
+    let mut r = Restorer {
+        repo,
+        report: RestoreReport::default(),
+        as_root: crate::sysinfo::ids().0 == 0,
+    };
     let start = match subpath {
         Some(p) => browse::find_node(repo, &snapshot.tree, p)?,
         None => None,
     };
-    fs::create_dir_all(target).map_err(|e| Error::io(format!("cannot create target {}", target.display()), e))?;
+    fs::create_dir_all(target)
+        .map_err(|e| Error::io(format!("cannot create target {}", target.display()), e))?;
     match start {
         Some(node) => r.entry(&node, &target.join(OsStr::from_bytes(&node.name))),
         None => r.dir_contents(&snapshot.tree, target),
@@ -110,7 +120,8 @@ impl Restorer<'_> {
                 self.report.files += 1;
             }
             NodeKind::Symlink { target } => {
-                std::os::unix::fs::symlink(OsStr::from_bytes(target), path).map_err(|e| io("create symlink", e))?;
+                std::os::unix::fs::symlink(OsStr::from_bytes(target), path)
+                    .map_err(|e| io("create symlink", e))?;
                 self.report.others += 1;
             }
             NodeKind::Fifo => {
@@ -118,9 +129,16 @@ impl Restorer<'_> {
                 self.report.others += 1;
             }
             NodeKind::CharDevice { rdev } | NodeKind::BlockDevice { rdev } => {
-                let ty = if matches!(node.kind, NodeKind::CharDevice { .. }) { libc::S_IFCHR } else { libc::S_IFBLK };
+                let ty = if matches!(node.kind, NodeKind::CharDevice { .. }) {
+                    libc::S_IFCHR
+                } else {
+                    libc::S_IFBLK
+                };
                 if !self.as_root {
-                    return Err(Error::Invalid(format!("{}: device nodes can only be restored as root", path.display())));
+                    return Err(Error::Invalid(format!(
+                        "{}: device nodes can only be restored as root",
+                        path.display()
+                    )));
                 }
                 mknod(path, ty, *rdev).map_err(|e| io("create device node", e))?;
                 self.report.others += 1;
@@ -135,10 +153,12 @@ impl Restorer<'_> {
         let io = |what: &str, e| Error::io(format!("cannot set {what} of {}", path.display()), e);
         let symlink = matches!(node.kind, NodeKind::Symlink { .. });
         if self.as_root {
-            std::os::unix::fs::lchown(path, Some(node.uid), Some(node.gid)).map_err(|e| io("owner", e))?;
+            std::os::unix::fs::lchown(path, Some(node.uid), Some(node.gid))
+                .map_err(|e| io("owner", e))?;
         }
         if !symlink {
-            fs::set_permissions(path, fs::Permissions::from_mode(node.mode)).map_err(|e| io("mode", e))?;
+            fs::set_permissions(path, fs::Permissions::from_mode(node.mode))
+                .map_err(|e| io("mode", e))?;
         }
         let mtime = file_time(node.mtime);
         filetime::set_symlink_file_times(path, mtime, mtime).map_err(|e| io("times", e))

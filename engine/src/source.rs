@@ -45,8 +45,14 @@ pub fn node(name: Vec<u8>, meta: &Metadata, kind: NodeKind, names: &mut NameCach
         gid: meta.gid(),
         user: names.user(meta.uid()),
         group: names.group(meta.gid()),
-        mtime: Timestamp { secs: meta.mtime(), nanos: meta.mtime_nsec() as u32 },
-        ctime: Timestamp { secs: meta.ctime(), nanos: meta.ctime_nsec() as u32 },
+        mtime: Timestamp {
+            secs: meta.mtime(),
+            nanos: meta.mtime_nsec() as u32,
+        },
+        ctime: Timestamp {
+            secs: meta.ctime(),
+            nanos: meta.ctime_nsec() as u32,
+        },
         size: meta.len(),
         inode: meta.ino(),
         device: meta.dev(),
@@ -72,7 +78,12 @@ pub fn special_kind(meta: &Metadata) -> NodeKind {
 /// Opens a file for reading without updating its access time where allowed,
 /// and without following a symlink swapped in since it was listed.
 pub fn open_for_backup(path: &Path) -> io::Result<File> {
-    let open = |flags| OpenOptions::new().read(true).custom_flags(flags | libc::O_NOFOLLOW).open(path);
+    let open = |flags| {
+        OpenOptions::new()
+            .read(true)
+            .custom_flags(flags | libc::O_NOFOLLOW)
+            .open(path)
+    };
     match open(libc::O_NOATIME) {
         Err(e) if e.raw_os_error() == Some(libc::EPERM) => open(0),
         other => other,

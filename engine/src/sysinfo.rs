@@ -34,12 +34,24 @@ pub fn user_name(uid: u32) -> Option<String> {
     let mut pwd: libc::passwd = unsafe { std::mem::zeroed() };
     let mut result = std::ptr::null_mut();
     // SAFETY: all pointers are valid for the call; the result points into `buf`.
-    let rc = unsafe { libc::getpwuid_r(uid, &mut pwd, buf.as_mut_ptr().cast(), buf.len(), &mut result) };
+    let rc = unsafe {
+        libc::getpwuid_r(
+            uid,
+            &mut pwd,
+            buf.as_mut_ptr().cast(),
+            buf.len(),
+            &mut result,
+        )
+    };
     if rc != 0 || result.is_null() {
         return None;
     }
     // SAFETY: on success pw_name is a NUL-terminated string inside `buf`.
-    Some(unsafe { CStr::from_ptr(pwd.pw_name) }.to_string_lossy().into_owned())
+    Some(
+        unsafe { CStr::from_ptr(pwd.pw_name) }
+            .to_string_lossy()
+            .into_owned(),
+    )
 }
 
 /// The name of group `gid`, if the system knows it.
@@ -48,12 +60,24 @@ pub fn group_name(gid: u32) -> Option<String> {
     let mut grp: libc::group = unsafe { std::mem::zeroed() };
     let mut result = std::ptr::null_mut();
     // SAFETY: all pointers are valid for the call; the result points into `buf`.
-    let rc = unsafe { libc::getgrgid_r(gid, &mut grp, buf.as_mut_ptr().cast(), buf.len(), &mut result) };
+    let rc = unsafe {
+        libc::getgrgid_r(
+            gid,
+            &mut grp,
+            buf.as_mut_ptr().cast(),
+            buf.len(),
+            &mut result,
+        )
+    };
     if rc != 0 || result.is_null() {
         return None;
     }
     // SAFETY: on success gr_name is a NUL-terminated string inside `buf`.
-    Some(unsafe { CStr::from_ptr(grp.gr_name) }.to_string_lossy().into_owned())
+    Some(
+        unsafe { CStr::from_ptr(grp.gr_name) }
+            .to_string_lossy()
+            .into_owned(),
+    )
 }
 
 /// Caches user and group name look-ups for one run.
@@ -66,11 +90,17 @@ pub struct NameCache {
 impl NameCache {
     /// The user name of `uid`, empty when unknown.
     pub fn user(&mut self, uid: u32) -> String {
-        self.users.entry(uid).or_insert_with(|| user_name(uid).unwrap_or_default()).clone()
+        self.users
+            .entry(uid)
+            .or_insert_with(|| user_name(uid).unwrap_or_default())
+            .clone()
     }
 
     /// The group name of `gid`, empty when unknown.
     pub fn group(&mut self, gid: u32) -> String {
-        self.groups.entry(gid).or_insert_with(|| group_name(gid).unwrap_or_default()).clone()
+        self.groups
+            .entry(gid)
+            .or_insert_with(|| group_name(gid).unwrap_or_default())
+            .clone()
     }
 }

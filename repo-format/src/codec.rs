@@ -26,14 +26,21 @@ pub fn encode<T: Versioned>(value: &T) -> Vec<u8> {
 
 /// Decodes and validates a `T`, refusing other versions and trailing bytes.
 pub fn decode<T: Versioned>(bytes: &[u8]) -> Result<T> {
-    let (version, _) = postcard::take_from_bytes::<u32>(bytes)
-        .map_err(|e| FormatError::malformed(T::WHAT, e))?;
+    let (version, _) =
+        postcard::take_from_bytes::<u32>(bytes).map_err(|e| FormatError::malformed(T::WHAT, e))?;
     if version != T::VERSION {
-        return Err(FormatError::UnsupportedVersion { what: T::WHAT, version });
+        return Err(FormatError::UnsupportedVersion {
+            what: T::WHAT,
+            version,
+        });
     }
-    let (value, rest) = postcard::take_from_bytes::<T>(bytes).map_err(|e| FormatError::malformed(T::WHAT, e))?;
+    let (value, rest) =
+        postcard::take_from_bytes::<T>(bytes).map_err(|e| FormatError::malformed(T::WHAT, e))?;
     if !rest.is_empty() {
-        return Err(FormatError::malformed(T::WHAT, format!("{} trailing bytes", rest.len())));
+        return Err(FormatError::malformed(
+            T::WHAT,
+            format!("{} trailing bytes", rest.len()),
+        ));
     }
     value.validate()?;
     Ok(value)

@@ -85,7 +85,10 @@ impl Config {
                 max_size: 4 * 1024 * 1024,
                 normalization: 1,
             },
-            compression: CompressionParams { algorithm: COMPRESSION_ZSTD, level: 3 },
+            compression: CompressionParams {
+                algorithm: COMPRESSION_ZSTD,
+                level: 3,
+            },
             pack_size: 16 * 1024 * 1024,
         }
     }
@@ -111,11 +114,17 @@ impl Config {
         let framed = crate::crypto::open_raw(&keys.data_key, &aad, &bytes[12..], "config")?;
         let version = u32::from_le_bytes(bytes[8..12].try_into().expect("4 bytes"));
         if &bytes[..8] != CONFIG_MAGIC || version != FORMAT_VERSION {
-            return Err(FormatError::UnsupportedVersion { what: "repository format", version });
+            return Err(FormatError::UnsupportedVersion {
+                what: "repository format",
+                version,
+            });
         }
         let config: Config = codec::decode(&crate::frame::decode(&framed, 1 << 16, "config")?)?;
         if config.repo_id != keys.repo_id {
-            return Err(FormatError::malformed("config", "repository ID differs from the key's"));
+            return Err(FormatError::malformed(
+                "config",
+                "repository ID differs from the key's",
+            ));
         }
         Ok(config)
     }
@@ -136,13 +145,26 @@ impl Versioned for Config {
         let c = &self.chunker;
         let bad = |reason: &str| Err(FormatError::malformed("config", reason));
         if c.algorithm != CHUNKER_FASTCDC2020_KEYED {
-            return Err(FormatError::UnsupportedVersion { what: "chunker", version: c.algorithm.into() });
+            return Err(FormatError::UnsupportedVersion {
+                what: "chunker",
+                version: c.algorithm.into(),
+            });
         }
-        if !(c.min_size >= MIN_CHUNK_FLOOR && c.min_size <= c.avg_size && c.avg_size <= c.max_size && c.max_size <= MAX_CHUNK_CEILING) {
+        if !(c.min_size >= MIN_CHUNK_FLOOR
+            && c.min_size <= c.avg_size
+            && c.avg_size <= c.max_size
+            && c.max_size <= MAX_CHUNK_CEILING)
+        {
             return bad("chunk sizes must satisfy 64 <= min <= avg <= max <= 16 MiB");
         }
-        if c.min_size % 2 != 0 || c.max_size % 2 != 0 || !c.avg_size.is_power_of_two() || !(256..=MAX_AVG_CHUNK).contains(&c.avg_size) {
-            return bad("chunk sizes must be even, and the average a power of two from 256 bytes to 4 MiB");
+        if c.min_size % 2 != 0
+            || c.max_size % 2 != 0
+            || !c.avg_size.is_power_of_two()
+            || !(256..=MAX_AVG_CHUNK).contains(&c.avg_size)
+        {
+            return bad(
+                "chunk sizes must be even, and the average a power of two from 256 bytes to 4 MiB",
+            );
         }
         if c.normalization > 3 {
             return bad("normalization level must be 0 to 3");
@@ -151,7 +173,12 @@ impl Versioned for Config {
             COMPRESSION_NONE => {}
             COMPRESSION_ZSTD if (1..=22).contains(&self.compression.level) => {}
             COMPRESSION_ZSTD => return bad("zstd level must be 1 to 22"),
-            other => return Err(FormatError::UnsupportedVersion { what: "compression", version: other.into() }),
+            other => {
+                return Err(FormatError::UnsupportedVersion {
+                    what: "compression",
+                    version: other.into(),
+                })
+            }
         }
         if !(1024 * 1024..=1024 * 1024 * 1024).contains(&self.pack_size) {
             return bad("pack size must be 1 MiB to 1 GiB");

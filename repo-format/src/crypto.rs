@@ -76,7 +76,9 @@ pub struct MasterKeys {
 
 impl std::fmt::Debug for MasterKeys {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("MasterKeys").field("repo_id", &self.repo_id).finish_non_exhaustive()
+        f.debug_struct("MasterKeys")
+            .field("repo_id", &self.repo_id)
+            .finish_non_exhaustive()
     }
 }
 
@@ -116,13 +118,25 @@ impl MasterKeys {
     }
 
     /// Compresses (when `level` is given and it helps) and seals `plaintext` as `ty`.
-    pub fn seal(&self, ty: ObjectType, binding: Option<&[u8; ID_LEN]>, plaintext: &[u8], level: Option<i32>) -> Vec<u8> {
+    pub fn seal(
+        &self,
+        ty: ObjectType,
+        binding: Option<&[u8; ID_LEN]>,
+        plaintext: &[u8],
+        level: Option<i32>,
+    ) -> Vec<u8> {
         let framed = crate::frame::encode(plaintext, level);
         seal_raw(&self.data_key, &self.aad(ty, binding), &framed)
     }
 
     /// Authenticates, decrypts and decompresses an object sealed by [`MasterKeys::seal`].
-    pub fn open(&self, ty: ObjectType, binding: Option<&[u8; ID_LEN]>, sealed: &[u8], limit: usize) -> Result<Vec<u8>> {
+    pub fn open(
+        &self,
+        ty: ObjectType,
+        binding: Option<&[u8; ID_LEN]>,
+        sealed: &[u8],
+        limit: usize,
+    ) -> Result<Vec<u8>> {
         let framed = open_raw(&self.data_key, &self.aad(ty, binding), sealed, ty.name())?;
         crate::frame::decode(&framed, limit, ty.name())
     }
@@ -146,7 +160,13 @@ pub fn seal_raw(key: &[u8; 32], aad: &[u8], plaintext: &[u8]) -> Vec<u8> {
     let cipher = XChaCha20Poly1305::new(key.into());
     let nonce: [u8; NONCE_LEN] = random_array();
     let ct = cipher
-        .encrypt(XNonce::from_slice(&nonce), Payload { msg: plaintext, aad })
+        .encrypt(
+            XNonce::from_slice(&nonce),
+            Payload {
+                msg: plaintext,
+                aad,
+            },
+        )
         .expect("XChaCha20-Poly1305 encryption cannot fail for in-memory buffers");
     let mut out = Vec::with_capacity(1 + NONCE_LEN + ct.len());
     out.push(SUITE_XCHACHA20POLY1305);
@@ -163,7 +183,13 @@ pub fn open_raw(key: &[u8; 32], aad: &[u8], sealed: &[u8], what: &'static str) -
     let cipher = XChaCha20Poly1305::new(key.into());
     let nonce = XNonce::from_slice(&sealed[1..1 + NONCE_LEN]);
     cipher
-        .decrypt(nonce, Payload { msg: &sealed[1 + NONCE_LEN..], aad })
+        .decrypt(
+            nonce,
+            Payload {
+                msg: &sealed[1 + NONCE_LEN..],
+                aad,
+            },
+        )
         .map_err(|_| FormatError::Authentication(what))
 }
 
@@ -182,12 +208,30 @@ mod tests {
     fn sealed_object_is_bound_to_type_and_blob_id() {
         let keys = MasterKeys::generate();
         let id = [7u8; 32];
-        let sealed = keys.seal(ObjectType::DataBlob, Some(&id), b"hello hello hello", Some(3));
-        assert_eq!(keys.open(ObjectType::DataBlob, Some(&id), &sealed, 1 << 20).unwrap(), b"hello hello hello");
-        assert!(keys.open(ObjectType::TreeBlob, Some(&id), &sealed, 1 << 20).unwrap_err().is_integrity());
-        assert!(keys.open(ObjectType::DataBlob, Some(&[8u8; 32]), &sealed, 1 << 20).unwrap_err().is_integrity());
+        let sealed = keys.seal(
+            ObjectType::DataBlob,
+            Some(&id),
+            b"hello hello hello",
+            Some(3),
+        );
+        assert_eq!(
+            keys.open(ObjectType::DataBlob, Some(&id), &sealed, 1 << 20)
+                .unwrap(),
+            b"hello hello hello"
+        );
+        assert!(keys
+            .open(ObjectType::TreeBlob, Some(&id), &sealed, 1 << 20)
+            .unwrap_err()
+            .is_integrity());
+        assert!(keys
+            .open(ObjectType::DataBlob, Some(&[8u8; 32]), &sealed, 1 << 20)
+            .unwrap_err()
+            .is_integrity());
         let other = MasterKeys::generate();
-        assert!(other.open(ObjectType::DataBlob, Some(&id), &sealed, 1 << 20).unwrap_err().is_integrity());
+        assert!(other
+            .open(ObjectType::DataBlob, Some(&id), &sealed, 1 << 20)
+            .unwrap_err()
+            .is_integrity());
     }
 
     #[test]
@@ -197,7 +241,9 @@ mod tests {
         for i in 0..sealed.len() {
             let mut bad = sealed.clone();
             bad[i] ^= 0x01;
-            let err = keys.open(ObjectType::Snapshot, None, &bad, 1 << 20).unwrap_err();
+            let err = keys
+                .open(ObjectType::Snapshot, None, &bad, 1 << 20)
+                .unwrap_err();
             assert!(err.is_integrity(), "flip at {i} gave {err}");
         }
     }

@@ -33,7 +33,11 @@ pub fn decode(framed: &[u8], limit: usize, what: &'static str) -> Result<Vec<u8>
     let (&codec, payload) = framed
         .split_first()
         .ok_or_else(|| FormatError::malformed(what, "empty compression frame"))?;
-    let too_large = |size: u64| FormatError::TooLarge { what, size, limit: limit as u64 };
+    let too_large = |size: u64| FormatError::TooLarge {
+        what,
+        size,
+        limit: limit as u64,
+    };
     match codec {
         CODEC_NONE => {
             if payload.len() > limit {
@@ -44,7 +48,12 @@ pub fn decode(framed: &[u8], limit: usize, what: &'static str) -> Result<Vec<u8>
         CODEC_ZSTD => {
             let size = match zstd::zstd_safe::get_frame_content_size(payload) {
                 Ok(Some(size)) => size,
-                _ => return Err(FormatError::malformed(what, "zstd frame without a content size")),
+                _ => {
+                    return Err(FormatError::malformed(
+                        what,
+                        "zstd frame without a content size",
+                    ))
+                }
             };
             if size > limit as u64 {
                 return Err(too_large(size));
@@ -52,11 +61,17 @@ pub fn decode(framed: &[u8], limit: usize, what: &'static str) -> Result<Vec<u8>
             let out = zstd::bulk::decompress(payload, size as usize)
                 .map_err(|e| FormatError::malformed(what, format!("zstd: {e}")))?;
             if out.len() as u64 != size {
-                return Err(FormatError::malformed(what, "zstd frame shorter than announced"));
+                return Err(FormatError::malformed(
+                    what,
+                    "zstd frame shorter than announced",
+                ));
             }
             Ok(out)
         }
-        other => Err(FormatError::malformed(what, format!("unknown compression codec {other}"))),
+        other => Err(FormatError::malformed(
+            what,
+            format!("unknown compression codec {other}"),
+        )),
     }
 }
 
@@ -77,7 +92,9 @@ mod tests {
     fn compressible_data_shrinks_and_random_data_is_stored_raw() {
         let zeros = vec![0u8; 10_000];
         assert!(encode(&zeros, Some(3)).len() < 100);
-        let noise: Vec<u8> = (0..10_000u32).map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8).collect();
+        let noise: Vec<u8> = (0..10_000u32)
+            .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
+            .collect();
         let framed = encode(&noise, Some(3));
         assert!(framed[0] == CODEC_NONE || framed.len() <= noise.len());
     }
@@ -85,6 +102,9 @@ mod tests {
     #[test]
     fn decompression_bombs_are_refused() {
         let framed = encode(&vec![0u8; 1 << 20], Some(3));
-        assert!(matches!(decode(&framed, 1000, "test"), Err(FormatError::TooLarge { .. })));
+        assert!(matches!(
+            decode(&framed, 1000, "test"),
+            Err(FormatError::TooLarge { .. })
+        ));
     }
 }

@@ -6,7 +6,9 @@
 //! the associated data `AAD_DOMAIN || suite || 7 || magic || header_len || header`.
 
 use crate::codec::{self, Versioned};
-use crate::crypto::{open_raw, random_array, seal_raw, MasterKeys, ObjectType, AAD_DOMAIN, SUITE_XCHACHA20POLY1305};
+use crate::crypto::{
+    open_raw, random_array, seal_raw, MasterKeys, ObjectType, AAD_DOMAIN, SUITE_XCHACHA20POLY1305,
+};
 use crate::error::{FormatError, Result};
 use crate::id::RepoId;
 use crate::timestamp::Timestamp;
@@ -44,7 +46,13 @@ pub struct KdfParams {
 impl KdfParams {
     /// Argon2id with the given costs and a fresh random salt.
     pub fn argon2id(memory_kib: u32, iterations: u32, parallelism: u32) -> Self {
-        KdfParams { algorithm: KDF_ARGON2ID, memory_kib, iterations, parallelism, salt: random_array() }
+        KdfParams {
+            algorithm: KDF_ARGON2ID,
+            memory_kib,
+            iterations,
+            parallelism,
+            salt: random_array(),
+        }
     }
 
     /// The default costs: 64 MiB, 3 passes, 1 lane.
@@ -54,7 +62,10 @@ impl KdfParams {
 
     fn check(&self) -> Result<()> {
         if self.algorithm != KDF_ARGON2ID {
-            return Err(FormatError::UnsupportedVersion { what: "key derivation function", version: self.algorithm.into() });
+            return Err(FormatError::UnsupportedVersion {
+                what: "key derivation function",
+                version: self.algorithm.into(),
+            });
         }
         let ok = (1..=MAX_KDF_PARALLELISM).contains(&self.parallelism)
             && (8 * self.parallelism..=MAX_KDF_MEMORY_KIB).contains(&self.memory_kib)
@@ -71,9 +82,11 @@ impl KdfParams {
     /// Derives the 32-byte key-wrapping key from `password`.
     pub fn derive(&self, password: &[u8]) -> Result<Zeroizing<[u8; 32]>> {
         self.check()?;
-        let params = argon2::Params::new(self.memory_kib, self.iterations, self.parallelism, Some(32))
-            .map_err(|e| FormatError::Kdf(e.to_string()))?;
-        let argon = argon2::Argon2::new(argon2::Algorithm::Argon2id, argon2::Version::V0x13, params);
+        let params =
+            argon2::Params::new(self.memory_kib, self.iterations, self.parallelism, Some(32))
+                .map_err(|e| FormatError::Kdf(e.to_string()))?;
+        let argon =
+            argon2::Argon2::new(argon2::Algorithm::Argon2id, argon2::Version::V0x13, params);
         let mut out = Zeroizing::new([0u8; 32]);
         argon
             .hash_password_into(password, &self.salt, out.as_mut())
@@ -124,7 +137,10 @@ impl Versioned for KeyPayload {
 
     fn validate(&self) -> Result<()> {
         if !self.created.is_valid() {
-            return Err(FormatError::malformed("key file", "nanoseconds out of range"));
+            return Err(FormatError::malformed(
+                "key file",
+                "nanoseconds out of range",
+            ));
         }
         Ok(())
     }
@@ -142,9 +158,17 @@ pub struct KeyInfo {
 }
 
 /// Builds a key file that opens `keys` with `password`.
-pub fn seal_key_file(keys: &MasterKeys, password: &[u8], kdf: KdfParams, info: &KeyInfo) -> Result<Vec<u8>> {
+pub fn seal_key_file(
+    keys: &MasterKeys,
+    password: &[u8],
+    kdf: KdfParams,
+    info: &KeyInfo,
+) -> Result<Vec<u8>> {
     let wrapping = kdf.derive(password)?;
-    let header = codec::encode(&KeyHeader { version: KeyHeader::VERSION, kdf });
+    let header = codec::encode(&KeyHeader {
+        version: KeyHeader::VERSION,
+        kdf,
+    });
     let mut out = Vec::with_capacity(256);
     out.extend_from_slice(KEY_MAGIC);
     out.extend_from_slice(&(header.len() as u32).to_le_bytes());
@@ -172,7 +196,10 @@ pub fn read_key_header(bytes: &[u8]) -> Result<(KeyHeader, usize)> {
     }
     let len = u32::from_le_bytes(bytes[8..12].try_into().expect("4 bytes")) as usize;
     if len > MAX_HEADER_LEN || bytes.len() < 12 + len {
-        return Err(FormatError::malformed("key file", "header length out of range"));
+        return Err(FormatError::malformed(
+            "key file",
+            "header length out of range",
+        ));
     }
     Ok((codec::decode(&bytes[12..12 + len])?, 12 + len))
 }
@@ -183,7 +210,12 @@ pub fn read_key_header(bytes: &[u8]) -> Result<(KeyHeader, usize)> {
 pub fn open_key_file(bytes: &[u8], password: &[u8]) -> Result<(MasterKeys, KeyInfo)> {
     let (header, body_start) = read_key_header(bytes)?;
     let wrapping = header.kdf.derive(password)?;
-    let framed = Zeroizing::new(open_raw(&wrapping, &key_aad(&bytes[..body_start]), &bytes[body_start..], "key file")?);
+    let framed = Zeroizing::new(open_raw(
+        &wrapping,
+        &key_aad(&bytes[..body_start]),
+        &bytes[body_start..],
+        "key file",
+    )?);
     let plain = Zeroizing::new(crate::frame::decode(&framed, MAX_HEADER_LEN, "key file")?);
     let payload = Zeroizing::new(codec::decode::<KeyPayload>(&plain)?);
     let keys = MasterKeys {
@@ -192,7 +224,11 @@ pub fn open_key_file(bytes: &[u8], password: &[u8]) -> Result<(MasterKeys, KeyIn
         id_key: payload.id_key,
         chunker_key: payload.chunker_key,
     };
-    let info = KeyInfo { created: payload.created, hostname: payload.hostname.clone(), username: payload.username.clone() };
+    let info = KeyInfo {
+        created: payload.created,
+        hostname: payload.hostname.clone(),
+        username: payload.username.clone(),
+    };
     Ok((keys, info))
 }
 
@@ -214,7 +250,11 @@ mod tests {
     }
 
     fn info() -> KeyInfo {
-        KeyInfo { created: Timestamp { secs: 5, nanos: 6 }, hostname: "h".into(), username: "u".into() }
+        KeyInfo {
+            created: Timestamp { secs: 5, nanos: 6 },
+            hostname: "h".into(),
+            username: "u".into(),
+        }
     }
 
     #[test]
@@ -237,7 +277,10 @@ mod tests {
         for i in 0..file.len() {
             let mut bad = file.clone();
             bad[i] ^= 0x10;
-            assert!(open_key_file(&bad, b"pw").is_err(), "flip at {i} went unnoticed");
+            assert!(
+                open_key_file(&bad, b"pw").is_err(),
+                "flip at {i} went unnoticed"
+            );
         }
     }
 

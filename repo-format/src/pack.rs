@@ -6,9 +6,9 @@
 use crate::codec::{self, Versioned};
 use crate::config::MAX_CHUNK_CEILING;
 use crate::crypto::{MasterKeys, ObjectType, ENVELOPE_OVERHEAD};
-use crate::tree::MAX_TREE_LEN;
 use crate::error::{FormatError, Result};
 use crate::id::BlobId;
+use crate::tree::MAX_TREE_LEN;
 use serde::{Deserialize, Serialize};
 
 /// Magic bytes at the very end of a pack.
@@ -102,8 +102,13 @@ impl PackHeader {
         let header: PackHeader = codec::decode(&plain)?;
         for e in &header.blobs {
             let end = e.offset.checked_add(u64::from(e.length));
-            if end.is_none_or(|end| end > header_start) || (e.length as usize) < ENVELOPE_OVERHEAD + 1 {
-                return Err(FormatError::malformed("pack header", format!("blob {} lies outside the pack", e.id.short())));
+            if end.is_none_or(|end| end > header_start)
+                || (e.length as usize) < ENVELOPE_OVERHEAD + 1
+            {
+                return Err(FormatError::malformed(
+                    "pack header",
+                    format!("blob {} lies outside the pack", e.id.short()),
+                ));
             }
         }
         Ok(header)
@@ -111,21 +116,40 @@ impl PackHeader {
 }
 
 /// Seals one blob's plaintext for storage in a pack.
-pub fn seal_blob(keys: &MasterKeys, kind: BlobKind, id: &BlobId, plaintext: &[u8], level: Option<i32>) -> Vec<u8> {
+pub fn seal_blob(
+    keys: &MasterKeys,
+    kind: BlobKind,
+    id: &BlobId,
+    plaintext: &[u8],
+    level: Option<i32>,
+) -> Vec<u8> {
     keys.seal(kind.object_type(), Some(&id.0), plaintext, level)
 }
 
 /// Authenticates and decrypts one blob, then checks its plaintext hashes to `id`
 /// and has the length the index announced.
-pub fn open_blob(keys: &MasterKeys, kind: BlobKind, id: &BlobId, sealed: &[u8], raw_length: u32) -> Result<Vec<u8>> {
+pub fn open_blob(
+    keys: &MasterKeys,
+    kind: BlobKind,
+    id: &BlobId,
+    sealed: &[u8],
+    raw_length: u32,
+) -> Result<Vec<u8>> {
     let limit = (raw_length as usize).min(kind.max_len());
     let plain = keys.open(kind.object_type(), Some(&id.0), sealed, limit)?;
     if plain.len() != raw_length as usize {
-        return Err(FormatError::malformed(kind.object_type().name(), format!("{} bytes where the index says {raw_length}", plain.len())));
+        return Err(FormatError::malformed(
+            kind.object_type().name(),
+            format!("{} bytes where the index says {raw_length}", plain.len()),
+        ));
     }
     let actual = keys.blob_id(&plain);
     if actual != *id {
-        return Err(FormatError::HashMismatch { what: kind.object_type().name(), expected: id.to_hex(), actual: actual.to_hex() });
+        return Err(FormatError::HashMismatch {
+            what: kind.object_type().name(),
+            expected: id.to_hex(),
+            actual: actual.to_hex(),
+        });
     }
     Ok(plain)
 }

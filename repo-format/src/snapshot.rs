@@ -77,7 +77,10 @@ impl Versioned for Snapshot {
     fn validate(&self) -> Result<()> {
         let s = &self.summary;
         if !self.time.is_valid() || !s.started.is_valid() || !s.finished.is_valid() {
-            return Err(FormatError::malformed("snapshot", "nanoseconds out of range"));
+            return Err(FormatError::malformed(
+                "snapshot",
+                "nanoseconds out of range",
+            ));
         }
         Ok(())
     }

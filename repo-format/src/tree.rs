@@ -101,10 +101,19 @@ impl Versioned for Tree {
     fn validate(&self) -> Result<()> {
         for (i, node) in self.nodes.iter().enumerate() {
             if !is_valid_name(&node.name) {
-                return Err(FormatError::malformed("tree", format!("invalid entry name {:?}", String::from_utf8_lossy(&node.name))));
+                return Err(FormatError::malformed(
+                    "tree",
+                    format!(
+                        "invalid entry name {:?}",
+                        String::from_utf8_lossy(&node.name)
+                    ),
+                ));
             }
             if i > 0 && self.nodes[i - 1].name >= node.name {
-                return Err(FormatError::malformed("tree", "entries not sorted or not unique"));
+                return Err(FormatError::malformed(
+                    "tree",
+                    "entries not sorted or not unique",
+                ));
             }
             if !node.mtime.is_valid() || !node.ctime.is_valid() {
                 return Err(FormatError::malformed("tree", "nanoseconds out of range"));
@@ -113,7 +122,10 @@ impl Versioned for Tree {
                 return Err(FormatError::malformed("tree", "mode has bits above 0o7777"));
             }
             if node.xattrs.windows(2).any(|w| w[0].name >= w[1].name) {
-                return Err(FormatError::malformed("tree", "extended attributes not sorted or not unique"));
+                return Err(FormatError::malformed(
+                    "tree",
+                    "extended attributes not sorted or not unique",
+                ));
             }
         }
         Ok(())
@@ -124,7 +136,10 @@ impl Tree {
     /// A tree of `nodes`, sorted by name.
     pub fn new(mut nodes: Vec<Node>) -> Self {
         nodes.sort_by(|a, b| a.name.cmp(&b.name));
-        Tree { version: Tree::VERSION, nodes }
+        Tree {
+            version: Tree::VERSION,
+            nodes,
+        }
     }
 
     /// The tree's blob plaintext.
@@ -139,7 +154,10 @@ impl Tree {
 
     /// The entry named `name`.
     pub fn find(&self, name: &[u8]) -> Option<&Node> {
-        self.nodes.binary_search_by(|n| n.name.as_slice().cmp(name)).ok().map(|i| &self.nodes[i])
+        self.nodes
+            .binary_search_by(|n| n.name.as_slice().cmp(name))
+            .ok()
+            .map(|i| &self.nodes[i])
     }
 }
 

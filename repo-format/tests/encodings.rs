@@ -23,13 +23,17 @@ fn bytes(max: usize) -> impl Strategy<Value = Vec<u8>> {
 }
 
 fn name() -> impl Strategy<Value = Vec<u8>> {
-    proptest::collection::vec(any::<u8>().prop_filter("no / or NUL", |b| *b != b'/' && *b != 0), 1..40)
-        .prop_filter("not . or ..", |n| n != b"." && n != b"..")
+    proptest::collection::vec(
+        any::<u8>().prop_filter("no / or NUL", |b| *b != b'/' && *b != 0),
+        1..40,
+    )
+    .prop_filter("not . or ..", |n| n != b"." && n != b"..")
 }
 
 fn kind() -> impl Strategy<Value = NodeKind> {
     prop_oneof![
-        proptest::collection::vec(id().prop_map(BlobId), 0..5).prop_map(|content| NodeKind::File { content }),
+        proptest::collection::vec(id().prop_map(BlobId), 0..5)
+            .prop_map(|content| NodeKind::File { content }),
         id().prop_map(|i| NodeKind::Dir { subtree: BlobId(i) }),
         bytes(64).prop_map(|target| NodeKind::Symlink { target }),
         Just(NodeKind::Fifo),
@@ -64,13 +68,20 @@ fn tree() -> impl Strategy<Value = Tree> {
 }
 
 fn entry() -> impl Strategy<Value = PackEntry> {
-    (any::<bool>(), id(), any::<u64>(), any::<u32>(), any::<u32>()).prop_map(|(t, i, offset, length, raw_length)| PackEntry {
-        kind: if t { BlobKind::Tree } else { BlobKind::Data },
-        id: BlobId(i),
-        offset,
-        length,
-        raw_length,
-    })
+    (
+        any::<bool>(),
+        id(),
+        any::<u64>(),
+        any::<u32>(),
+        any::<u32>(),
+    )
+        .prop_map(|(t, i, offset, length, raw_length)| PackEntry {
+            kind: if t { BlobKind::Tree } else { BlobKind::Data },
+            id: BlobId(i),
+            offset,
+            length,
+            raw_length,
+        })
 }
 
 prop_compose! {
@@ -175,6 +186,9 @@ fn the_wire_format_is_pinned() {
     }]);
     assert_eq!(
         t.encode(),
-        [0x01, 0x01, 0x01, b'a', 0x03, 0xa4, 0x03, 0x00, 0x00, 0x00, 0x00, 0x02, 0x05, 0x00, 0x00, 0x00, 0x07, 0x00, 0x01, 0x00]
+        [
+            0x01, 0x01, 0x01, b'a', 0x03, 0xa4, 0x03, 0x00, 0x00, 0x00, 0x00, 0x02, 0x05, 0x00,
+            0x00, 0x00, 0x07, 0x00, 0x01, 0x00
+        ]
     );
 }

@@ -18,7 +18,10 @@ pub const PASSWORD: &str = "correct horse battery staple";
 
 /// Repository options with cheap password hashing, so tests run fast.
 pub fn fast_init() -> InitOptions {
-    InitOptions { kdf: KdfParams::argon2id(64, 1, 1), ..Default::default() }
+    InitOptions {
+        kdf: KdfParams::argon2id(64, 1, 1),
+        ..Default::default()
+    }
 }
 
 /// Creates a repository at `path` with the test password.
@@ -76,7 +79,18 @@ pub fn write_noise_file(path: &Path, len: u64, seed: u64) {
 
 /// Text that compresses well.
 pub fn compressible_text(len: usize, seed: u64) -> Vec<u8> {
-    let words = ["backup", "restore", "snapshot", "chunk", "pack", "index", "tree", "blob", "key", "repository"];
+    let words = [
+        "backup",
+        "restore",
+        "snapshot",
+        "chunk",
+        "pack",
+        "index",
+        "tree",
+        "blob",
+        "key",
+        "repository",
+    ];
     let mut noise = Noise::new(seed);
     let mut out = Vec::with_capacity(len + 16);
     let mut b = [0u8; 8];
@@ -99,12 +113,20 @@ pub fn build_varied_tree(root: &Path) {
     fs::create_dir(root.join("empty dir")).unwrap();
     fs::write(root.join("line\nbreak"), b"newline in the name").unwrap();
     fs::write(root.join("ünïcødé ✓ 名前"), b"unicode name").unwrap();
-    fs::write(root.join(OsStr::from_bytes(b"latin1-\xe9\xff")), b"not utf-8").unwrap();
+    fs::write(
+        root.join(OsStr::from_bytes(b"latin1-\xe9\xff")),
+        b"not utf-8",
+    )
+    .unwrap();
     fs::write(root.join("  spaces  "), compressible_text(10_000, 1)).unwrap();
     fs::write(root.join("noise.bin"), Noise::new(2).bytes(3 << 20)).unwrap();
     std::os::unix::fs::symlink("noise.bin", root.join("link")).unwrap();
     std::os::unix::fs::symlink("/does/not/exist", root.join("dangling")).unwrap();
-    std::os::unix::fs::symlink(OsStr::from_bytes(b"target-\xfe"), root.join("link-to-non-utf8")).unwrap();
+    std::os::unix::fs::symlink(
+        OsStr::from_bytes(b"target-\xfe"),
+        root.join("link-to-non-utf8"),
+    )
+    .unwrap();
     let script = root.join("script.sh");
     fs::write(&script, b"#!/bin/sh\necho hi\n").unwrap();
     fs::set_permissions(&script, fs::Permissions::from_mode(0o750)).unwrap();
@@ -122,7 +144,11 @@ pub fn build_varied_tree(root: &Path) {
     let wide = root.join("wide");
     fs::create_dir(&wide).unwrap();
     for i in 0..1000 {
-        fs::write(wide.join(format!("f{i:04}")), format!("file {i}\n").repeat(i % 7)).unwrap();
+        fs::write(
+            wide.join(format!("f{i:04}")),
+            format!("file {i}\n").repeat(i % 7),
+        )
+        .unwrap();
     }
     let old = filetime::FileTime::from_unix_time(-86_400 * 365, 123_456_789);
     let future = filetime::FileTime::from_unix_time(4_102_444_800, 987_654_321);
@@ -160,7 +186,14 @@ fn list_into(root: &Path, dir: &Path, out: &mut BTreeMap<Vec<u8>, Entry>) {
         let meta = fs::symlink_metadata(&path).unwrap();
         let ft = meta.file_type();
         let (kind, content) = if ft.is_symlink() {
-            ('l', fs::read_link(&path).unwrap().as_os_str().as_bytes().to_vec())
+            (
+                'l',
+                fs::read_link(&path)
+                    .unwrap()
+                    .as_os_str()
+                    .as_bytes()
+                    .to_vec(),
+            )
         } else if ft.is_dir() {
             ('d', vec![])
         } else if ft.is_file() {
@@ -168,9 +201,22 @@ fn list_into(root: &Path, dir: &Path, out: &mut BTreeMap<Vec<u8>, Entry>) {
         } else {
             ('o', vec![])
         };
-        let rel = path.strip_prefix(root).unwrap().as_os_str().as_bytes().to_vec();
+        let rel = path
+            .strip_prefix(root)
+            .unwrap()
+            .as_os_str()
+            .as_bytes()
+            .to_vec();
         let mode = if kind == 'l' { 0 } else { meta.mode() & 0o7777 };
-        out.insert(rel, Entry { kind, mode, mtime: (meta.mtime(), meta.mtime_nsec()), content });
+        out.insert(
+            rel,
+            Entry {
+                kind,
+                mode,
+                mtime: (meta.mtime(), meta.mtime_nsec()),
+                content,
+            },
+        );
         if kind == 'd' {
             list_into(root, &path, out);
         }
@@ -201,13 +247,21 @@ pub fn assert_same_tree(expected: &Path, actual: &Path) {
     let names_b: Vec<_> = b.keys().collect();
     assert_eq!(names_a, names_b, "different entries");
     for (name, ea) in &a {
-        assert_eq!(Some(ea), b.get(name), "entry {:?} differs", String::from_utf8_lossy(name));
+        assert_eq!(
+            Some(ea),
+            b.get(name),
+            "entry {:?} differs",
+            String::from_utf8_lossy(name)
+        );
     }
 }
 
 /// Total bytes of all files below `dir`.
 pub fn dir_size(dir: &Path) -> u64 {
-    walk_files(dir).iter().map(|p| fs::symlink_metadata(p).unwrap().len()).sum()
+    walk_files(dir)
+        .iter()
+        .map(|p| fs::symlink_metadata(p).unwrap().len())
+        .sum()
 }
 
 /// Every file below `dir`.
@@ -227,7 +281,10 @@ pub fn walk_files(dir: &Path) -> Vec<PathBuf> {
 
 /// Paths and content hashes of everything below `dir`, to show nothing changed.
 pub fn fingerprint(dir: &Path) -> BTreeMap<PathBuf, [u8; 32]> {
-    walk_files(dir).into_iter().map(|p| (p.clone(), hash_file(&p))).collect()
+    walk_files(dir)
+        .into_iter()
+        .map(|p| (p.clone(), hash_file(&p)))
+        .collect()
 }
 
 /// The `cairn` binary built alongside the tests.
@@ -238,7 +295,11 @@ pub fn cairn_bin() -> PathBuf {
         dir.pop();
     }
     let bin = dir.join("cairn");
-    assert!(bin.exists(), "{} not built: run the tests through cargo from the workspace", bin.display());
+    assert!(
+        bin.exists(),
+        "{} not built: run the tests through cargo from the workspace",
+        bin.display()
+    );
     bin
 }
 

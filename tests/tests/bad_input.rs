@@ -11,7 +11,10 @@ fn assert_clean_failure(out: &Output, code: i32, needle: &str) {
     assert_eq!(out.status.code(), Some(code), "stderr: {stderr}");
     assert_eq!(stderr.lines().count(), 1, "not one line: {stderr:?}");
     assert!(stderr.starts_with("cairn: "), "{stderr:?}");
-    assert!(stderr.contains(needle), "{stderr:?} does not mention {needle:?}");
+    assert!(
+        stderr.contains(needle),
+        "{stderr:?} does not mention {needle:?}"
+    );
     assert!(!stderr.contains("panicked"), "{stderr}");
 }
 
@@ -31,7 +34,11 @@ fn wrong_password_exits_12_and_changes_nothing() {
     let tmp = tempfile::tempdir().unwrap();
     let repo = repo_with_snapshot(tmp.path());
     let before = fingerprint(&repo);
-    for cmd in [&["snapshots"][..], &["backup", "/etc/hostname"], &["ls", "latest"]] {
+    for cmd in [
+        &["snapshots"][..],
+        &["backup", "/etc/hostname"],
+        &["ls", "latest"],
+    ] {
         let out = cairn(&repo, &args(cmd), &[("CAIRN_PASSWORD", "not the password")]);
         assert_clean_failure(&out, 12, "wrong password");
     }
@@ -42,7 +49,11 @@ fn wrong_password_exits_12_and_changes_nothing() {
 fn a_missing_repository_exits_10_and_is_not_created() {
     let tmp = tempfile::tempdir().unwrap();
     let missing = tmp.path().join("nothing-here");
-    for cmd in [&["snapshots"][..], &["backup", "/etc/hostname"], &["restore", "latest", "--target", "/tmp/x"]] {
+    for cmd in [
+        &["snapshots"][..],
+        &["backup", "/etc/hostname"],
+        &["restore", "latest", "--target", "/tmp/x"],
+    ] {
         let out = cairn(&missing, &args(cmd), &[]);
         assert_clean_failure(&out, 10, "no repository");
     }
@@ -54,7 +65,11 @@ fn init_over_an_existing_repository_fails_and_changes_nothing() {
     let tmp = tempfile::tempdir().unwrap();
     let repo = repo_with_snapshot(tmp.path());
     let before = fingerprint(&repo);
-    let out = cairn(&repo, &args(&["init", "--kdf-memory-kib", "64", "--kdf-iterations", "1"]), &[]);
+    let out = cairn(
+        &repo,
+        &args(&["init", "--kdf-memory-kib", "64", "--kdf-iterations", "1"]),
+        &[],
+    );
     assert_clean_failure(&out, 1, "already exists");
     assert_eq!(before, fingerprint(&repo));
 }
@@ -65,7 +80,15 @@ fn a_nonexistent_backup_path_fails_before_writing_anything() {
     let repo = repo_with_snapshot(tmp.path());
     let before = fingerprint(&repo);
     let missing = tmp.path().join("no-such-dir");
-    let out = cairn(&repo, &[OsStr::new("backup"), tmp.path().join("src").as_os_str(), missing.as_os_str()], &[]);
+    let out = cairn(
+        &repo,
+        &[
+            OsStr::new("backup"),
+            tmp.path().join("src").as_os_str(),
+            missing.as_os_str(),
+        ],
+        &[],
+    );
     assert_clean_failure(&out, 1, "no-such-dir");
     assert_eq!(before, fingerprint(&repo));
 }
@@ -81,14 +104,40 @@ fn unknown_and_ambiguous_snapshot_ids_fail_clearly() {
     let mut ids = Vec::new();
     for i in 0..17 {
         std::fs::write(src.join("f"), format!("version {i}")).unwrap();
-        ids.push(backup(&mut repo, std::slice::from_ref(&src), &BackupOptions::default()).unwrap().id.to_hex());
+        ids.push(
+            backup(
+                &mut repo,
+                std::slice::from_ref(&src),
+                &BackupOptions::default(),
+            )
+            .unwrap()
+            .id
+            .to_hex(),
+        );
     }
-    let shared = ids.iter().find(|a| ids.iter().filter(|b| b[..1] == a[..1]).count() > 1).unwrap()[..1].to_string();
+    let shared = ids
+        .iter()
+        .find(|a| ids.iter().filter(|b| b[..1] == a[..1]).count() > 1)
+        .unwrap()[..1]
+        .to_string();
     let before = fingerprint(&repo_path);
     let target = tmp.path().join("target");
-    let out = cairn(&repo_path, &[OsStr::new("restore"), OsStr::new(&shared), OsStr::new("--target"), target.as_os_str()], &[]);
+    let out = cairn(
+        &repo_path,
+        &[
+            OsStr::new("restore"),
+            OsStr::new(&shared),
+            OsStr::new("--target"),
+            target.as_os_str(),
+        ],
+        &[],
+    );
     assert_clean_failure(&out, 1, "ambiguous");
-    let unknown = if ids.iter().any(|i| i.starts_with("ffffff")) { "eeeeee" } else { "ffffff" };
+    let unknown = if ids.iter().any(|i| i.starts_with("ffffff")) {
+        "eeeeee"
+    } else {
+        "ffffff"
+    };
     let out = cairn(&repo_path, &args(&["ls", unknown]), &[]);
     assert_clean_failure(&out, 1, "no snapshot matches");
     let out = cairn(&repo_path, &args(&["ls", "not-hex!"]), &[]);
@@ -97,7 +146,11 @@ fn unknown_and_ambiguous_snapshot_ids_fail_clearly() {
     assert_eq!(before, fingerprint(&repo_path));
     // A unique prefix works.
     let out = cairn(&repo_path, &args(&["ls", &ids[0][..12]]), &[]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 #[test]
@@ -105,7 +158,13 @@ fn no_password_source_fails_clearly_without_a_terminal() {
     let tmp = tempfile::tempdir().unwrap();
     let repo = repo_with_snapshot(tmp.path());
     let mut cmd = std::process::Command::new(cairn_bin());
-    let out = cmd.env_clear().env("CAIRN_REPOSITORY", &repo).arg("snapshots").stdin(std::process::Stdio::null()).output().unwrap();
+    let out = cmd
+        .env_clear()
+        .env("CAIRN_REPOSITORY", &repo)
+        .arg("snapshots")
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
     assert_clean_failure(&out, 1, "no password given");
 }
 
@@ -116,8 +175,18 @@ fn password_file_and_command_are_honoured() {
     let pwfile = tmp.path().join("pw");
     std::fs::write(&pwfile, format!("{PASSWORD}\n")).unwrap();
     let mut cmd = std::process::Command::new(cairn_bin());
-    let out = cmd.env_clear().env("CAIRN_REPOSITORY", &repo).env("CAIRN_PASSWORD_FILE", &pwfile).arg("snapshots").output().unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = cmd
+        .env_clear()
+        .env("CAIRN_REPOSITORY", &repo)
+        .env("CAIRN_PASSWORD_FILE", &pwfile)
+        .arg("snapshots")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let mut cmd = std::process::Command::new(cairn_bin());
     let out = cmd
         .env_clear()
@@ -127,8 +196,16 @@ fn password_file_and_command_are_honoured() {
         .arg("snapshots")
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    let out = cairn(&repo, &args(&["snapshots"]), &[("CAIRN_PASSWORD_COMMAND", "exit 3")]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = cairn(
+        &repo,
+        &args(&["snapshots"]),
+        &[("CAIRN_PASSWORD_COMMAND", "exit 3")],
+    );
     assert_clean_failure(&out, 1, "password command");
 }
 
@@ -149,19 +226,38 @@ fn an_unreadable_file_is_skipped_and_the_backup_exits_3() {
     let as_root = unsafe { libc::geteuid() } == 0;
     let run = |list: &[&OsStr]| {
         let mut cmd = std::process::Command::new(cairn_bin());
-        cmd.env_clear().env("CAIRN_REPOSITORY", &repo).env("CAIRN_PASSWORD", PASSWORD).args(list);
+        cmd.env_clear()
+            .env("CAIRN_REPOSITORY", &repo)
+            .env("CAIRN_PASSWORD", PASSWORD)
+            .args(list);
         if as_root {
             cmd.uid(65534).gid(65534);
         }
         cmd.output().unwrap()
     };
-    let out = run(&args(&["init", "--kdf-memory-kib", "64", "--kdf-iterations", "1"]));
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = run(&args(&[
+        "init",
+        "--kdf-memory-kib",
+        "64",
+        "--kdf-iterations",
+        "1",
+    ]));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let out = run(&[OsStr::new("backup"), src.as_os_str()]);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(3), "{stderr}");
-    assert!(stderr.contains("secret") && stderr.contains("ermission denied"), "{stderr}");
+    assert!(
+        stderr.contains("secret") && stderr.contains("ermission denied"),
+        "{stderr}"
+    );
     let out = run(&args(&["ls", "latest"]));
     let listing = String::from_utf8_lossy(&out.stdout);
-    assert!(listing.contains("/partly/ok") && !listing.contains("/partly/secret"), "{listing}");
+    assert!(
+        listing.contains("/partly/ok") && !listing.contains("/partly/secret"),
+        "{listing}"
+    );
 }

@@ -4,7 +4,10 @@ use cairn_engine::backup::{backup, BackupOptions};
 use cairn_tests::*;
 use std::path::PathBuf;
 
-fn snap(repo: &mut cairn_engine::Repository, path: &std::path::Path) -> cairn_engine::backup::BackupReport {
+fn snap(
+    repo: &mut cairn_engine::Repository,
+    path: &std::path::Path,
+) -> cairn_engine::backup::BackupReport {
     backup(repo, &[path.to_path_buf()], &BackupOptions::default()).unwrap()
 }
 
@@ -21,7 +24,10 @@ fn an_unchanged_second_backup_adds_under_one_percent() {
     let added = dir_size(&repo_path) - before;
     let tree = dir_size(&src);
     assert_eq!(second.snapshot.summary.data_blobs_added, 0);
-    assert!(added * 100 < tree, "second backup added {added} bytes for a {tree}-byte tree");
+    assert!(
+        added * 100 < tree,
+        "second backup added {added} bytes for a {tree}-byte tree"
+    );
 }
 
 #[test]
@@ -38,8 +44,14 @@ fn four_copies_of_a_file_are_stored_about_once() {
     let report = snap(&mut repo, &src);
     let stored = dir_size(&repo_path.join("data"));
     assert_eq!(report.snapshot.summary.bytes_read, 200 << 20);
-    assert!(stored < (50 << 20) * 102 / 100, "200 MiB of four identical files stored as {stored} bytes");
-    assert!(stored > 50 << 20, "random data cannot shrink below its size: {stored}");
+    assert!(
+        stored < (50 << 20) * 102 / 100,
+        "200 MiB of four identical files stored as {stored} bytes"
+    );
+    assert!(
+        stored > 50 << 20,
+        "random data cannot shrink below its size: {stored}"
+    );
 }
 
 #[test]
@@ -59,8 +71,16 @@ fn an_insertion_near_the_start_changes_only_nearby_chunks() {
     std::fs::write(&file, &data).unwrap();
     let second = snap(&mut repo, &src);
     let s = &second.snapshot.summary;
-    assert!(s.data_blobs_added <= 2, "{} of {chunks} chunks changed", s.data_blobs_added);
-    assert!(s.bytes_added < 10 << 20, "{} bytes re-stored", s.bytes_added);
+    assert!(
+        s.data_blobs_added <= 2,
+        "{} of {chunks} chunks changed",
+        s.data_blobs_added
+    );
+    assert!(
+        s.bytes_added < 10 << 20,
+        "{} bytes re-stored",
+        s.bytes_added
+    );
 }
 
 #[test]
@@ -69,14 +89,21 @@ fn a_compressible_tree_takes_less_room_than_on_disk() {
     let src = tmp.path().join("src");
     std::fs::create_dir(&src).unwrap();
     for i in 0..20 {
-        std::fs::write(src.join(format!("log{i}.txt")), compressible_text(500_000, i)).unwrap();
+        std::fs::write(
+            src.join(format!("log{i}.txt")),
+            compressible_text(500_000, i),
+        )
+        .unwrap();
     }
     let repo_path = tmp.path().join("repo");
     let mut repo = init_repo(&repo_path);
     snap(&mut repo, &src);
     let on_disk = dir_size(&src);
     let stored = dir_size(&repo_path);
-    assert!(stored * 2 < on_disk, "{on_disk} bytes of text stored as {stored}");
+    assert!(
+        stored * 2 < on_disk,
+        "{on_disk} bytes of text stored as {stored}"
+    );
 }
 
 #[test]

@@ -61,14 +61,25 @@ fn every_flip_in_config_key_index_and_snapshot_files_is_detected() {
     let mut checked = 0;
 
     for at in positions(std::fs::read(repo_path.join("config")).unwrap().len()) {
-        assert_integrity("config", at, with_flipped(&repo_path.join("config"), at, || open(&repo_path).map(drop)));
+        assert_integrity(
+            "config",
+            at,
+            with_flipped(&repo_path.join("config"), at, || open(&repo_path).map(drop)),
+        );
         checked += 1;
     }
     for kind in [FileKind::Key, FileKind::Index] {
         for name in cairn_engine::backend::Backend::list(&backend, kind).unwrap() {
-            let file = walk_files(&repo_path).into_iter().find(|p| p.ends_with(&name)).unwrap();
+            let file = walk_files(&repo_path)
+                .into_iter()
+                .find(|p| p.ends_with(&name))
+                .unwrap();
             for at in positions(std::fs::metadata(&file).unwrap().len() as usize) {
-                assert_integrity(kind.name(), at, with_flipped(&file, at, || open(&repo_path).map(drop)));
+                assert_integrity(
+                    kind.name(),
+                    at,
+                    with_flipped(&file, at, || open(&repo_path).map(drop)),
+                );
                 checked += 1;
             }
         }
@@ -76,7 +87,9 @@ fn every_flip_in_config_key_index_and_snapshot_files_is_detected() {
     for (id, _) in repo.snapshots().unwrap() {
         let file = repo_path.join("snapshots").join(id.to_hex());
         for at in positions(std::fs::metadata(&file).unwrap().len() as usize) {
-            let r = with_flipped(&file, at, || repo.load_snapshot(&SnapshotId(id.0)).map(drop));
+            let r = with_flipped(&file, at, || {
+                repo.load_snapshot(&SnapshotId(id.0)).map(drop)
+            });
             assert_integrity("snapshot", at, r);
             checked += 1;
         }
@@ -96,9 +109,17 @@ fn every_flip_in_a_pack_is_detected_by_reading_it() {
         let file = repo_path.join("data").join(&name[..2]).join(&name);
         let header = repo.verify_pack(&id).unwrap();
         for at in positions(std::fs::metadata(&file).unwrap().len() as usize) {
-            assert_integrity("pack", at, with_flipped(&file, at, || repo.verify_pack(&id).map(drop)));
+            assert_integrity(
+                "pack",
+                at,
+                with_flipped(&file, at, || repo.verify_pack(&id).map(drop)),
+            );
             // A flip inside a blob also fails a plain read of that blob.
-            if let Some(e) = header.blobs.iter().find(|e| (e.offset as usize..(e.offset + e.length as u64) as usize).contains(&at)) {
+            if let Some(e) = header
+                .blobs
+                .iter()
+                .find(|e| (e.offset as usize..(e.offset + e.length as u64) as usize).contains(&at))
+            {
                 let r = with_flipped(&file, at, || repo.read_blob(e.kind, &e.id).map(drop));
                 assert_integrity("blob", at, r);
             }
@@ -110,9 +131,15 @@ fn every_flip_in_a_pack_is_detected_by_reading_it() {
 fn a_blob_swapped_for_another_is_rejected() {
     let (_tmp, repo_path) = setup();
     let repo = open(&repo_path).unwrap();
-    let name = cairn_engine::backend::Backend::list(&LocalBackend::new(&repo_path), FileKind::Pack).unwrap().remove(0);
+    let name = cairn_engine::backend::Backend::list(&LocalBackend::new(&repo_path), FileKind::Pack)
+        .unwrap()
+        .remove(0);
     let header = repo.verify_pack(&PackId::from_hex(&name).unwrap()).unwrap();
-    let data: Vec<_> = header.blobs.iter().filter(|e| e.kind == BlobKind::Data).collect();
+    let data: Vec<_> = header
+        .blobs
+        .iter()
+        .filter(|e| e.kind == BlobKind::Data)
+        .collect();
     assert!(data.len() >= 2);
     // Copy blob 1's envelope over the start of blob 0: authenticated under another ID, it must fail.
     let file = repo_path.join("data").join(&name[..2]).join(&name);
@@ -122,5 +149,8 @@ fn a_blob_swapped_for_another_is_rejected() {
     let src = bytes[b.offset as usize..b.offset as usize + n].to_vec();
     bytes[a.offset as usize..a.offset as usize + n].copy_from_slice(&src);
     std::fs::write(&file, &bytes).unwrap();
-    assert!(repo.read_blob(BlobKind::Data, &a.id).unwrap_err().is_integrity());
+    assert!(repo
+        .read_blob(BlobKind::Data, &a.id)
+        .unwrap_err()
+        .is_integrity());
 }

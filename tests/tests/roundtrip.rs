@@ -11,7 +11,12 @@ fn varied_tree_round_trips_through_the_library() {
     let src = tmp.path().join("src");
     build_varied_tree(&src);
     let mut repo = init_repo(&tmp.path().join("repo"));
-    let report = backup(&mut repo, std::slice::from_ref(&src), &BackupOptions::default()).unwrap();
+    let report = backup(
+        &mut repo,
+        std::slice::from_ref(&src),
+        &BackupOptions::default(),
+    )
+    .unwrap();
     assert!(report.skipped.is_empty(), "{:?}", report.skipped);
     assert_eq!(report.snapshot.summary.files_new, 1000 + 9);
 
@@ -30,7 +35,12 @@ fn one_path_inside_a_snapshot_restores_alone() {
     let src = tmp.path().join("src");
     build_varied_tree(&src);
     let mut repo = init_repo(&tmp.path().join("repo"));
-    let report = backup(&mut repo, std::slice::from_ref(&src), &BackupOptions::default()).unwrap();
+    let report = backup(
+        &mut repo,
+        std::slice::from_ref(&src),
+        &BackupOptions::default(),
+    )
+    .unwrap();
     let out = tmp.path().join("out");
     restore(&repo, &report.snapshot, Some(&src.join("wide")), &out).unwrap();
     assert_same_tree(&src.join("wide"), &out.join("wide"));
@@ -45,13 +55,21 @@ fn a_file_larger_than_one_gib_round_trips() {
     let big = src.join("big.bin");
     write_noise_file(&big, (1 << 30) + 12_345, 99);
     let mut repo = init_repo(&tmp.path().join("repo"));
-    let report = backup(&mut repo, std::slice::from_ref(&src), &BackupOptions::default()).unwrap();
+    let report = backup(
+        &mut repo,
+        std::slice::from_ref(&src),
+        &BackupOptions::default(),
+    )
+    .unwrap();
     assert_eq!(report.snapshot.summary.bytes_read, (1 << 30) + 12_345);
     let out = tmp.path().join("out");
     let restored = restore(&repo, &report.snapshot, Some(&big), &out).unwrap();
     assert!(restored.errors.is_empty());
     assert_eq!(hash_file(&out.join("big.bin")), hash_file(&big));
-    assert_eq!(std::fs::metadata(out.join("big.bin")).unwrap().len(), (1 << 30) + 12_345);
+    assert_eq!(
+        std::fs::metadata(out.join("big.bin")).unwrap().len(),
+        (1 << 30) + 12_345
+    );
 }
 
 #[test]
@@ -64,28 +82,81 @@ fn the_binary_round_trips_several_paths_with_tags_and_host() {
     std::fs::create_dir(&b).unwrap();
     std::fs::write(b.join("note"), b"second path").unwrap();
 
-    let out = cairn(&repo, &args(&["init", "--kdf-memory-kib", "64", "--kdf-iterations", "1"]), &[]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    let out = cairn(&repo, &[OsStr::new("backup"), a.as_os_str(), b.as_os_str(), OsStr::new("--tag"), OsStr::new("nightly"), OsStr::new("--host"), OsStr::new("db1")], &[]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = cairn(
+        &repo,
+        &args(&["init", "--kdf-memory-kib", "64", "--kdf-iterations", "1"]),
+        &[],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = cairn(
+        &repo,
+        &[
+            OsStr::new("backup"),
+            a.as_os_str(),
+            b.as_os_str(),
+            OsStr::new("--tag"),
+            OsStr::new("nightly"),
+            OsStr::new("--host"),
+            OsStr::new("db1"),
+        ],
+        &[],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 
     let out = cairn(&repo, &args(&["snapshots"]), &[]);
     let listing = String::from_utf8(out.stdout).unwrap();
-    assert!(listing.contains("db1") && listing.contains("nightly"), "{listing}");
+    assert!(
+        listing.contains("db1") && listing.contains("nightly"),
+        "{listing}"
+    );
     let out = cairn(&repo, &args(&["ls", "latest"]), &[]);
     let ls = String::from_utf8_lossy(&out.stdout);
     assert!(ls.contains("/wide/f0999") && ls.contains("/b/note"), "{ls}");
 
     let target = tmp.path().join("restored");
-    let out = cairn(&repo, &[OsStr::new("restore"), OsStr::new("latest"), OsStr::new("--target"), target.as_os_str()], &[]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = cairn(
+        &repo,
+        &[
+            OsStr::new("restore"),
+            OsStr::new("latest"),
+            OsStr::new("--target"),
+            target.as_os_str(),
+        ],
+        &[],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert_same_tree(&a, &target.join(a.strip_prefix("/").unwrap()));
     assert_same_tree(&b, &target.join(b.strip_prefix("/").unwrap()));
 
     let sub = format!("latest:{}", b.display());
     let target2 = tmp.path().join("only-b");
-    let out = cairn(&repo, &[OsStr::new("restore"), OsStr::new(&sub), OsStr::new("--target"), target2.as_os_str()], &[]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = cairn(
+        &repo,
+        &[
+            OsStr::new("restore"),
+            OsStr::new(&sub),
+            OsStr::new("--target"),
+            target2.as_os_str(),
+        ],
+        &[],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert_same_tree(&b, &target2.join("b"));
 }
 
@@ -97,13 +168,22 @@ fn cat_prints_config_snapshot_and_tree_as_json() {
     std::fs::create_dir(&src).unwrap();
     std::fs::write(src.join("x"), b"x").unwrap();
     let mut repo = init_repo(&repo_path);
-    let report = backup(&mut repo, std::slice::from_ref(&src), &BackupOptions::default()).unwrap();
+    let report = backup(
+        &mut repo,
+        std::slice::from_ref(&src),
+        &BackupOptions::default(),
+    )
+    .unwrap();
     let out = cairn(&repo_path, &args(&["cat", "config"]), &[]);
     assert!(String::from_utf8_lossy(&out.stdout).contains(&repo.config().repo_id.to_hex()));
     let id = report.id.to_hex();
     let out = cairn(&repo_path, &args(&["cat", "snapshot", &id[..10]]), &[]);
     assert!(String::from_utf8_lossy(&out.stdout).contains(&report.snapshot.tree.to_hex()));
-    let out = cairn(&repo_path, &args(&["cat", "tree", &report.snapshot.tree.to_hex()]), &[]);
+    let out = cairn(
+        &repo_path,
+        &args(&["cat", "tree", &report.snapshot.tree.to_hex()]),
+        &[],
+    );
     assert!(out.status.success());
     assert!(String::from_utf8_lossy(&out.stdout).contains("\"nodes\""));
 }

@@ -19,14 +19,21 @@ pub struct Args {
 
 pub fn run(ctx: &Context, args: Args) -> Result<u8> {
     let mut repo = ctx.open()?;
-    let opts = BackupOptions { hostname: args.host, tags: args.tags.into_iter().filter(|t| !t.is_empty()).collect() };
+    let opts = BackupOptions {
+        hostname: args.host,
+        tags: args.tags.into_iter().filter(|t| !t.is_empty()).collect(),
+    };
     let report = backup(&mut repo, &args.paths, &opts)?;
     for s in &report.skipped {
         eprintln!("cairn: skipped {}: {}", s.path.display(), s.error);
     }
     let s = &report.snapshot.summary;
-    let secs = (s.finished.secs - s.started.secs) as f64 + (f64::from(s.finished.nanos) - f64::from(s.started.nanos)) / 1e9;
-    println!("files: {} new, dirs: {}, other: {}", s.files_new, s.dirs, s.others);
+    let secs = (s.finished.secs - s.started.secs) as f64
+        + (f64::from(s.finished.nanos) - f64::from(s.started.nanos)) / 1e9;
+    println!(
+        "files: {} new, dirs: {}, other: {}",
+        s.files_new, s.dirs, s.others
+    );
     println!(
         "read {} in {:.2}s; added {} ({} stored) in {} data and {} tree blobs",
         size(s.bytes_read),
@@ -40,7 +47,10 @@ pub fn run(ctx: &Context, args: Args) -> Result<u8> {
     if report.skipped.is_empty() {
         Ok(0)
     } else {
-        eprintln!("cairn: {} entries could not be read and are not in the snapshot", report.skipped.len());
+        eprintln!(
+            "cairn: {} entries could not be read and are not in the snapshot",
+            report.skipped.len()
+        );
         Ok(EXIT_INCOMPLETE)
     }
 }

@@ -15,7 +15,9 @@ pub fn run(ctx: &Context, args: Args) -> Result<u8> {
         ("config", None) => serde_json::to_string_pretty(ctx.open()?.config())?,
         ("snapshot", Some(id)) => serde_json::to_string_pretty(&ctx.open()?.find_snapshot(id)?.1)?,
         ("tree", Some(id)) => {
-            let Some(tree) = BlobId::from_hex(id) else { bail!("invalid tree ID {id:?}: give all 64 hex digits") };
+            let Some(tree) = BlobId::from_hex(id) else {
+                bail!("invalid tree ID {id:?}: give all 64 hex digits")
+            };
             serde_json::to_string_pretty(&ctx.open()?.load_tree(&tree)?)?
         }
         ("config", Some(_)) => bail!("`cat config` takes no ID"),

@@ -27,7 +27,9 @@ pub fn run(ctx: &Context, args: Args) -> Result<u8> {
     }
     let compression_level = match args.compression.as_str() {
         "off" | "none" => None,
-        n => Some(n.parse::<i32>().map_err(|_| anyhow::anyhow!("invalid --compression {n:?}: give a zstd level 1-22 or `off`"))?),
+        n => Some(n.parse::<i32>().map_err(|_| {
+            anyhow::anyhow!("invalid --compression {n:?}: give a zstd level 1-22 or `off`")
+        })?),
     };
     let opts = InitOptions {
         kdf: KdfParams::argon2id(args.kdf_memory_kib, args.kdf_iterations, 1),
@@ -38,7 +40,10 @@ pub fn run(ctx: &Context, args: Args) -> Result<u8> {
     let password = ctx.password.get(true)?;
     let location = backend.location();
     let repo = Repository::init(backend, &password, &opts)?;
-    println!("created repository {} at {location}", repo.config().repo_id.short());
+    println!(
+        "created repository {} at {location}",
+        repo.config().repo_id.short()
+    );
     println!("keep the password safe: the data cannot be recovered without it");
     Ok(0)
 }

@@ -39,7 +39,8 @@ pub fn run(ctx: &Context, args: Args) -> Result<u8> {
         None => browse::walk(&repo, &snapshot.tree, b"/", &mut print)?,
         Some(node) => {
             let mut path = b"/".to_vec();
-            for name in browse::path_names(args.path.as_deref().expect("start comes from a path"))? {
+            for name in browse::path_names(args.path.as_deref().expect("start comes from a path"))?
+            {
                 if path.len() > 1 {
                     path.push(b'/');
                 }
@@ -72,7 +73,13 @@ fn print_entry(out: &mut impl Write, path: &[u8], node: &Node, args: &Args) -> s
         return writeln!(out, "{line}");
     }
     if args.long {
-        let owner = |name: &str, id: u32| if name.is_empty() { id.to_string() } else { name.to_string() };
+        let owner = |name: &str, id: u32| {
+            if name.is_empty() {
+                id.to_string()
+            } else {
+                name.to_string()
+            }
+        };
         write!(
             out,
             "{} {:>8} {:>8} {:>12} {} ",

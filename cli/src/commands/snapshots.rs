@@ -27,10 +27,20 @@ pub fn run(ctx: &Context, args: Args) -> Result<u8> {
         println!("{}", serde_json::to_string_pretty(&list)?);
         return Ok(0);
     }
-    println!("{:<8}  {:<19}  {:<16}  {:<16}  paths", "ID", "time", "host", "tags");
+    println!(
+        "{:<8}  {:<19}  {:<16}  {:<16}  paths",
+        "ID", "time", "host", "tags"
+    );
     for (id, s) in &snapshots {
         let paths: Vec<String> = s.paths.iter().map(|p| text(p)).collect();
-        println!("{:<8}  {:<19}  {:<16}  {:<16}  {}", id.short(), local_time(s.time), s.hostname, s.tags.join(","), paths.join(" "));
+        println!(
+            "{:<8}  {:<19}  {:<16}  {:<16}  {}",
+            id.short(),
+            local_time(s.time),
+            s.hostname,
+            s.tags.join(","),
+            paths.join(" ")
+        );
     }
     println!("{} snapshots", snapshots.len());
     Ok(0)

@@ -36,7 +36,10 @@ impl LocalBackend {
         match kind {
             FileKind::Config => Ok(self.root.join("config")),
             _ if is_hex_id(name) => Ok(self.dir(kind, name).join(name)),
-            _ => Err(Error::Invalid(format!("invalid {} name {name:?}", kind.name()))),
+            _ => Err(Error::Invalid(format!(
+                "invalid {} name {name:?}",
+                kind.name()
+            ))),
         }
     }
 
@@ -44,14 +47,19 @@ impl LocalBackend {
         let path = self.path(kind, name)?;
         match File::open(&path) {
             Ok(f) => Ok((f, path)),
-            Err(e) if e.kind() == ErrorKind::NotFound => Err(Error::Missing(format!("{} {}", kind.name(), name))),
+            Err(e) if e.kind() == ErrorKind::NotFound => {
+                Err(Error::Missing(format!("{} {}", kind.name(), name)))
+            }
             Err(e) => Err(Error::io(format!("cannot open {}", path.display()), e)),
         }
     }
 }
 
 fn is_hex_id(name: &str) -> bool {
-    name.len() == 64 && name.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    name.len() == 64
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
 }
 
 fn sync_dir(dir: &Path) -> Result<()> {
@@ -69,7 +77,12 @@ impl Backend for LocalBackend {
         if self.exists()? {
             return Err(Error::RepositoryExists(self.location()));
         }
-        let io = |e| Error::io(format!("cannot create repository at {}", self.root.display()), e);
+        let io = |e| {
+            Error::io(
+                format!("cannot create repository at {}", self.root.display()),
+                e,
+            )
+        };
         fs::create_dir_all(&self.root).map_err(io)?;
         for sub in SUBDIRS {
             fs::create_dir_all(self.root.join(sub)).map_err(io)?;
@@ -92,7 +105,10 @@ impl Backend for LocalBackend {
         if kind == FileKind::Pack {
             fs::create_dir_all(&dir).map_err(|e| io("create the directory of", e))?;
         }
-        let tmp = dir.join(format!(".tmp-{}", hex::encode(cairn_format::crypto::random_array::<8>())));
+        let tmp = dir.join(format!(
+            ".tmp-{}",
+            hex::encode(cairn_format::crypto::random_array::<8>())
+        ));
         let written = OpenOptions::new()
             .write(true)
             .create_new(true)
@@ -111,7 +127,9 @@ impl Backend for LocalBackend {
                 // Content-addressed: a file of this name already holds these bytes,
                 // unless it is damaged, which `check` will report.
             }
-            Err(e) if e.kind() == ErrorKind::AlreadyExists => return Err(Error::RepositoryExists(self.location())),
+            Err(e) if e.kind() == ErrorKind::AlreadyExists => {
+                return Err(Error::RepositoryExists(self.location()))
+            }
             Err(e) => return Err(io("create", e)),
         }
         sync_dir(&dir)
@@ -121,7 +139,9 @@ impl Backend for LocalBackend {
         let path = self.path(kind, name)?;
         match fs::read(&path) {
             Ok(b) => Ok(b),
-            Err(e) if e.kind() == ErrorKind::NotFound => Err(Error::Missing(format!("{} {}", kind.name(), name))),
+            Err(e) if e.kind() == ErrorKind::NotFound => {
+                Err(Error::Missing(format!("{} {}", kind.name(), name)))
+            }
             Err(e) => Err(Error::io(format!("cannot read {}", path.display()), e)),
         }
     }
@@ -130,8 +150,18 @@ impl Backend for LocalBackend {
         let (file, path) = self.open(kind, name)?;
         let mut buf = vec![0u8; length as usize];
         file.read_exact_at(&mut buf, offset).map_err(|e| {
-            let what = if e.kind() == ErrorKind::UnexpectedEof { "truncated" } else { "unreadable" };
-            Error::io(format!("{} is {what} (reading {length} bytes at {offset})", path.display()), e)
+            let what = if e.kind() == ErrorKind::UnexpectedEof {
+                "truncated"
+            } else {
+                "unreadable"
+            };
+            Error::io(
+                format!(
+                    "{} is {what} (reading {length} bytes at {offset})",
+                    path.display()
+                ),
+                e,
+            )
         })?;
         Ok(buf)
     }
@@ -145,12 +175,21 @@ impl Backend for LocalBackend {
 
     fn list(&self, kind: FileKind) -> Result<Vec<String>> {
         let dirs = match kind {
-            FileKind::Config => return Ok(if self.exists()? { vec!["config".into()] } else { vec![] }),
+            FileKind::Config => {
+                return Ok(if self.exists()? {
+                    vec!["config".into()]
+                } else {
+                    vec![]
+                })
+            }
             FileKind::Pack => {
                 let data = self.root.join("data");
                 let mut dirs = Vec::new();
-                for entry in fs::read_dir(&data).map_err(|e| Error::io(format!("cannot list {}", data.display()), e))? {
-                    let entry = entry.map_err(|e| Error::io(format!("cannot list {}", data.display()), e))?;
+                for entry in fs::read_dir(&data)
+                    .map_err(|e| Error::io(format!("cannot list {}", data.display()), e))?
+                {
+                    let entry = entry
+                        .map_err(|e| Error::io(format!("cannot list {}", data.display()), e))?;
                     dirs.push(entry.path());
                 }
                 dirs
@@ -165,7 +204,8 @@ impl Backend for LocalBackend {
                 Err(e) => return Err(Error::io(format!("cannot list {}", dir.display()), e)),
             };
             for entry in entries {
-                let entry = entry.map_err(|e| Error::io(format!("cannot list {}", dir.display()), e))?;
+                let entry =
+                    entry.map_err(|e| Error::io(format!("cannot list {}", dir.display()), e))?;
                 if let Some(name) = entry.file_name().to_str().filter(|n| is_hex_id(n)) {
                     names.push(name.to_string());
                 }
@@ -193,9 +233,18 @@ mod tests {
         assert_eq!(b.read_at(FileKind::Pack, &name, 1, 2).unwrap(), b"ne");
         assert!(b.read_at(FileKind::Pack, &name, 2, 5).is_err());
         b.create(FileKind::Config, "config", b"c").unwrap();
-        assert!(matches!(b.create(FileKind::Config, "config", b"d"), Err(Error::RepositoryExists(_))));
-        assert!(matches!(b.create_repository(), Err(Error::RepositoryExists(_))));
-        let leftovers: Vec<_> = walk(dir.path()).into_iter().filter(|p| p.contains(".tmp-")).collect();
+        assert!(matches!(
+            b.create(FileKind::Config, "config", b"d"),
+            Err(Error::RepositoryExists(_))
+        ));
+        assert!(matches!(
+            b.create_repository(),
+            Err(Error::RepositoryExists(_))
+        ));
+        let leftovers: Vec<_> = walk(dir.path())
+            .into_iter()
+            .filter(|p| p.contains(".tmp-"))
+            .collect();
         assert!(leftovers.is_empty(), "{leftovers:?}");
     }
 
