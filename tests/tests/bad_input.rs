@@ -224,11 +224,15 @@ fn an_unreadable_file_is_skipped_and_the_backup_exits_3() {
     let repo = tmp.path().join("repo");
     // Root reads everything, so as root the binary runs as `nobody`.
     let as_root = unsafe { libc::geteuid() } == 0;
+    // A copy of the binary the unprivileged user can reach wherever the checkout lives.
+    let bin = tmp.path().join("cairn");
+    std::fs::copy(cairn_bin(), &bin).unwrap();
     let run = |list: &[&OsStr]| {
-        let mut cmd = std::process::Command::new(cairn_bin());
+        let mut cmd = std::process::Command::new(&bin);
         cmd.env_clear()
             .env("CAIRN_REPOSITORY", &repo)
             .env("CAIRN_PASSWORD", PASSWORD)
+            .current_dir(tmp.path())
             .args(list);
         if as_root {
             cmd.uid(65534).gid(65534);
