@@ -15,16 +15,35 @@ use cairn_format::tree::{Node, NodeKind, Tree};
 use cairn_format::{BlobId, BlobKind, SnapshotId, Timestamp};
 use std::collections::BTreeMap;
 use std::ffi::OsStr;
+use std::fs::Metadata;
 use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::MetadataExt;
 use std::path::{Component, Path, PathBuf};
 
-/// What to record with a snapshot.
+/// Which earlier snapshot a backup compares against.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub enum ParentChoice {
+    /// The newest snapshot with the same host name and paths.
+    #[default]
+    Auto,
+    /// This snapshot (any snapshot may be a parent: a differential backup is a
+    /// choice of an older one).
+    Snapshot(SnapshotId),
+    /// None: every file is read.
+    None,
+}
+
+/// What to record with a snapshot, and how to take it.
 #[derive(Clone, Debug, Default)]
 pub struct BackupOptions {
     /// Host name to record; the machine's when `None`.
     pub hostname: Option<String>,
     /// Tags to record.
     pub tags: Vec<String>,
+    /// The parent snapshot.
+    pub parent: ParentChoice,
+    /// Read every file even when the parent says it is unchanged.
+    pub force: bool,
 }
 
 /// An entry the backup could not read and left out.
@@ -75,6 +94,8 @@ pub fn backup(
     }
     abs_paths.sort();
     abs_paths.dedup();
+    let hostname = opts.hostname.clone().unwrap_or_else(sysinfo::hostname);
+    let parent = find_parent(repo, &opts.parent, &hostname, &abs_paths)?;
 
     let chunker = Chunker::new(repo.keys(), &repo.config().chunker);
     let mut walker = Walker {
@@ -83,10 +104,12 @@ pub fn backup(
         names: NameCache::default(),
         summary: Summary::default(),
         skipped: Vec::new(),
+        force: opts.force,
     };
+    let parent_tree = parent.as_ref().map(|(_, s)| s.tree);
     let tree = match &root {
-        Source::Real(p) => walker.save_dir(p)?,
-        Source::Virtual { children, .. } => walker.save_children(children)?,
+        Source::Real(p) => walker.save_dir(p, parent_tree)?,
+        Source::Virtual { children, .. } => walker.save_children(children, parent_tree)?,
     };
     let Walker {
         writer,
@@ -107,14 +130,14 @@ pub fn backup(
     let snapshot = Snapshot {
         version: 1,
         time: started,
-        hostname: opts.hostname.clone().unwrap_or_else(sysinfo::hostname),
+        hostname,
         username: sysinfo::username(),
         uid,
         gid,
         paths: abs_paths,
         tags: opts.tags.clone(),
         tree,
-        parent: None,
+        parent: parent.map(|(id, _)| id),
         summary,
         program: concat!("cairn ", env!("CARGO_PKG_VERSION")).into(),
     };
@@ -124,6 +147,24 @@ pub fn backup(
         snapshot,
         skipped,
     })
+}
+
+/// The snapshot to compare against, if any.
+fn find_parent(
+    repo: &Repository,
+    choice: &ParentChoice,
+    hostname: &str,
+    paths: &[Vec<u8>],
+) -> Result<Option<(SnapshotId, Snapshot)>> {
+    match choice {
+        ParentChoice::None => Ok(None),
+        ParentChoice::Snapshot(id) => Ok(Some((*id, repo.load_snapshot(id)?))),
+        ParentChoice::Auto => Ok(repo
+            .snapshots()?
+            .into_iter()
+            .rev()
+            .find(|(_, s)| s.hostname == hostname && s.paths == paths)),
+    }
 }
 
 /// The absolute form of a path to back up, without following a final symlink.
@@ -193,6 +234,15 @@ struct Walker<'r> {
     names: NameCache,
     summary: Summary,
     skipped: Vec<Skipped>,
+    force: bool,
+}
+
+/// A file's content as read: its blobs, its length, and its metadata taken
+/// after the read (which matched the metadata before it).
+struct ReadFile {
+    content: Vec<BlobId>,
+    size: u64,
+    meta: Metadata,
 }
 
 impl Walker<'_> {
@@ -207,14 +257,26 @@ impl Walker<'_> {
         self.writer.save(BlobKind::Tree, &Tree::new(nodes).encode())
     }
 
-    fn save_children(&mut self, children: &BTreeMap<Vec<u8>, Source>) -> Result<BlobId> {
+    /// The parent's tree at this point, if it has one that can be read. A parent
+    /// that cannot be read only costs re-reading files, so it is not an error.
+    fn parent_tree(&self, id: Option<BlobId>) -> Option<Tree> {
+        id.and_then(|id| self.writer.repo().load_tree(&id).ok())
+    }
+
+    fn save_children(
+        &mut self,
+        children: &BTreeMap<Vec<u8>, Source>,
+        parent: Option<BlobId>,
+    ) -> Result<BlobId> {
+        let parent = self.parent_tree(parent);
         let mut nodes = Vec::with_capacity(children.len());
         for (name, child) in children {
+            let previous = parent.as_ref().and_then(|t| t.find(name));
             let node = match child {
-                Source::Real(path) => self.save_entry(path, name.clone())?,
+                Source::Real(path) => self.save_entry(path, name.clone(), previous)?,
                 Source::Virtual { path, children } => match std::fs::symlink_metadata(path) {
                     Ok(meta) => {
-                        let subtree = self.save_children(children)?;
+                        let subtree = self.save_children(children, subtree_of(previous))?;
                         self.summary.dirs += 1;
                         Some(source::node(
                             name.clone(),
@@ -231,7 +293,7 @@ impl Walker<'_> {
         self.save_tree(nodes)
     }
 
-    fn save_dir(&mut self, path: &Path) -> Result<BlobId> {
+    fn save_dir(&mut self, path: &Path, parent: Option<BlobId>) -> Result<BlobId> {
         let mut entries = Vec::new();
         match std::fs::read_dir(path) {
             Ok(rd) => {
@@ -245,17 +307,24 @@ impl Walker<'_> {
             Err(e) => self.skip(path, e),
         }
         entries.sort();
+        let parent = self.parent_tree(parent);
         let mut nodes = Vec::with_capacity(entries.len());
         for name in entries {
             let child = path.join(OsStr::from_bytes(&name));
-            nodes.extend(self.save_entry(&child, name)?);
+            let previous = parent.as_ref().and_then(|t| t.find(&name));
+            nodes.extend(self.save_entry(&child, name, previous)?);
         }
         self.save_tree(nodes)
     }
 
     /// Saves one entry; `None` when it could not be read (recorded in `skipped`).
-    fn save_entry(&mut self, path: &Path, name: Vec<u8>) -> Result<Option<Node>> {
-        let meta = match std::fs::symlink_metadata(path) {
+    fn save_entry(
+        &mut self,
+        path: &Path,
+        name: Vec<u8>,
+        previous: Option<&Node>,
+    ) -> Result<Option<Node>> {
+        let mut meta = match std::fs::symlink_metadata(path) {
             Ok(m) => m,
             Err(e) => {
                 self.skip(path, e);
@@ -267,18 +336,32 @@ impl Walker<'_> {
             EntryType::Dir => {
                 self.summary.dirs += 1;
                 NodeKind::Dir {
-                    subtree: self.save_dir(path)?,
+                    subtree: self.save_dir(path, subtree_of(previous))?,
                 }
             }
-            EntryType::File => match self.save_file(path)? {
-                Some((content, size)) => {
-                    self.summary.files_new += 1;
-                    self.summary.total_size += size;
-                    file_size = size;
-                    NodeKind::File { content }
-                }
-                None => return Ok(None),
-            },
+            EntryType::File => {
+                let content = match self.unchanged_content(previous, &meta) {
+                    Some(content) => {
+                        self.summary.files_unchanged += 1;
+                        file_size = meta.len();
+                        content
+                    }
+                    None => {
+                        let Some(read) = self.read_file(path, meta)? else {
+                            return Ok(None);
+                        };
+                        match previous.map(|p| &p.kind) {
+                            Some(NodeKind::File { .. }) => self.summary.files_changed += 1,
+                            _ => self.summary.files_new += 1,
+                        }
+                        meta = read.meta;
+                        file_size = read.size;
+                        read.content
+                    }
+                };
+                self.summary.total_size += file_size;
+                NodeKind::File { content }
+            }
             EntryType::Symlink => match std::fs::read_link(path) {
                 Ok(target) => {
                     self.summary.others += 1;
@@ -303,31 +386,86 @@ impl Walker<'_> {
         Ok(Some(node))
     }
 
-    /// Chunks and stores a file; returns its blobs and the bytes read, or
-    /// `None` when it could not be read.
-    fn save_file(&mut self, path: &Path) -> Result<Option<(Vec<BlobId>, u64)>> {
-        let file = match source::open_for_backup(path) {
-            Ok(f) => f,
-            Err(e) => {
-                self.skip(path, e);
-                return Ok(None);
-            }
+    /// The parent's content list for a file whose size, modification time,
+    /// status change time and inode are all unchanged, and whose blobs are
+    /// all still stored.
+    fn unchanged_content(&self, previous: Option<&Node>, meta: &Metadata) -> Option<Vec<BlobId>> {
+        let p = previous.filter(|_| !self.force)?;
+        let NodeKind::File { content } = &p.kind else {
+            return None;
         };
-        let mut content = Vec::new();
-        let mut size = 0;
-        for chunk in self.chunker.chunks(file) {
-            match chunk {
-                Ok(chunk) => {
-                    size += chunk.len() as u64;
-                    self.summary.bytes_read += chunk.len() as u64;
-                    content.push(self.writer.save(BlobKind::Data, &chunk)?);
-                }
+        let same = p.size == meta.len()
+            && p.mtime == source::mtime(meta)
+            && p.ctime == source::ctime(meta)
+            && p.inode == meta.ino();
+        let stored = content
+            .iter()
+            .all(|id| self.writer.is_stored(BlobKind::Data, id));
+        (same && stored).then(|| content.clone())
+    }
+
+    /// Reads and stores a file. A file whose size or modification time changes
+    /// while it is read is read once more; if it changes again it is left out
+    /// and reported, never recorded as a good copy. `None` when left out.
+    fn read_file(&mut self, path: &Path, mut before: Metadata) -> Result<Option<ReadFile>> {
+        for attempt in 0..2 {
+            let file = match source::open_for_backup(path) {
+                Ok(f) => f,
                 Err(e) => {
                     self.skip(path, e);
                     return Ok(None);
                 }
+            };
+            let mut content = Vec::new();
+            let mut size = 0;
+            for chunk in self.chunker.chunks(&file) {
+                match chunk {
+                    Ok(chunk) => {
+                        size += chunk.len() as u64;
+                        self.summary.bytes_read += chunk.len() as u64;
+                        content.push(self.writer.save(BlobKind::Data, &chunk)?);
+                    }
+                    Err(e) => {
+                        self.skip(path, e);
+                        return Ok(None);
+                    }
+                }
+            }
+            let after = match file.metadata() {
+                Ok(m) => m,
+                Err(e) => {
+                    self.skip(path, e);
+                    return Ok(None);
+                }
+            };
+            let stable = size == before.len()
+                && after.len() == size
+                && source::mtime(&after) == source::mtime(&before);
+            if stable {
+                return Ok(Some(ReadFile {
+                    content,
+                    size,
+                    meta: after,
+                }));
+            }
+            if attempt == 0 {
+                before = after;
             }
         }
-        Ok(Some((content, size)))
+        self.skip(
+            path,
+            std::io::Error::other(
+                "the file changed while it was being read; it is not in the snapshot",
+            ),
+        );
+        Ok(None)
+    }
+}
+
+/// The subtree of a parent node that is a directory.
+fn subtree_of(node: Option<&Node>) -> Option<BlobId> {
+    match node.map(|n| &n.kind) {
+        Some(NodeKind::Dir { subtree }) => Some(*subtree),
+        _ => None,
     }
 }

@@ -4,7 +4,7 @@
 //! separate threads; the order of blobs in packs follows the order of `save` calls.
 
 use crate::backend::FileKind;
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::repository::Repository;
 use cairn_format::index::IndexPack;
 use cairn_format::pack::{seal_blob, PackEntry, PackHeader};
@@ -51,8 +51,26 @@ impl<'r> PackWriter<'r> {
         }
     }
 
+    /// The repository written to.
+    pub fn repo(&self) -> &'r Repository {
+        self.repo
+    }
+
+    /// True when the blob is in the repository or was saved by this writer.
+    pub fn is_stored(&self, kind: BlobKind, id: &BlobId) -> bool {
+        self.repo.index().contains(kind, id) || self.pending.contains(&(kind, *id))
+    }
+
     /// Stores `plaintext` as a blob of `kind` unless it is already stored; returns its ID.
     pub fn save(&mut self, kind: BlobKind, plaintext: &[u8]) -> Result<BlobId> {
+        if plaintext.len() > kind.max_len() {
+            return Err(Error::Invalid(format!(
+                "a {} of {} bytes exceeds the format's limit of {} bytes",
+                kind.object_type().name(),
+                plaintext.len(),
+                kind.max_len()
+            )));
+        }
         let id = self.repo.keys().blob_id(plaintext);
         if self.repo.index().contains(kind, &id) || !self.pending.insert((kind, id)) {
             return Ok(id);

@@ -105,12 +105,15 @@ impl Repository {
             return Err(Error::RepositoryNotFound(backend.location()));
         }
         let config_bytes = backend.read(FileKind::Config, "config")?;
-        let mut damaged = None;
+        // Every key file is tried: one that is damaged, of a later version, or that
+        // opens with this password but does not fit the config (a leftover of an
+        // interrupted `init`) must not lock the others out.
+        let mut problem = None;
         for name in backend.list(FileKind::Key)? {
             let bytes = match read_verified(&*backend, FileKind::Key, &name) {
                 Ok(b) => b,
                 Err(e) if e.is_integrity() => {
-                    damaged = Some(e);
+                    problem = Some(e);
                     continue;
                 }
                 Err(e) => return Err(e),
@@ -118,10 +121,18 @@ impl Repository {
             let keys = match open_key_file(&bytes, password) {
                 Ok((keys, _)) => keys,
                 Err(FormatError::Authentication(_)) => continue,
-                Err(e) => return Err(Error::format(format!("key file {name}"), e)),
+                Err(e) => {
+                    problem.get_or_insert(Error::format(format!("key file {name}"), e));
+                    continue;
+                }
             };
-            let config =
-                Config::open(&config_bytes, &keys).map_err(|e| Error::format("config", e))?;
+            let config = match Config::open(&config_bytes, &keys) {
+                Ok(c) => c,
+                Err(e) => {
+                    problem = Some(Error::format("config", e));
+                    continue;
+                }
+            };
             let mut repo = Repository {
                 backend,
                 keys,
@@ -131,7 +142,7 @@ impl Repository {
             repo.load_index()?;
             return Ok(repo);
         }
-        Err(damaged.unwrap_or(Error::WrongPassword))
+        Err(problem.unwrap_or(Error::WrongPassword))
     }
 
     fn load_index(&mut self) -> Result<()> {

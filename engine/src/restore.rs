@@ -9,7 +9,7 @@ use crate::error::{Error, Result};
 use crate::repository::Repository;
 use cairn_format::snapshot::Snapshot;
 use cairn_format::tree::{Node, NodeKind};
-use cairn_format::{BlobKind, Timestamp};
+use cairn_format::{BlobId, BlobKind, Timestamp};
 use filetime::FileTime;
 use std::ffi::{CString, OsStr};
 use std::fs::{self, OpenOptions};
@@ -111,12 +111,13 @@ impl Restorer<'_> {
                     .mode(0o600)
                     .open(path)
                     .map_err(|e| io("create", e))?;
-                for id in content {
-                    let data = self.repo.read_blob(BlobKind::Data, id)?;
-                    file.write_all(&data).map_err(|e| io("write", e))?;
-                    self.report.bytes += data.len() as u64;
+                let written = self.write_content(&mut file, content, path);
+                if let Err(e) = written {
+                    // A file that cannot be restored whole is not left behind half-written.
+                    drop(file);
+                    let _ = fs::remove_file(path);
+                    return Err(e);
                 }
-                file.sync_all().map_err(|e| io("sync", e))?;
                 self.report.files += 1;
             }
             NodeKind::Symlink { target } => {
@@ -146,6 +147,21 @@ impl Restorer<'_> {
             NodeKind::Socket => return Ok(()), // a socket is re-created by its server, never restored
         }
         self.metadata(node, path)
+    }
+
+    fn write_content(
+        &mut self,
+        file: &mut fs::File,
+        content: &[BlobId],
+        path: &Path,
+    ) -> Result<()> {
+        let io = |what: &str, e| Error::io(format!("cannot {what} {}", path.display()), e);
+        for id in content {
+            let data = self.repo.read_blob(BlobKind::Data, id)?;
+            file.write_all(&data).map_err(|e| io("write", e))?;
+            self.report.bytes += data.len() as u64;
+        }
+        file.sync_all().map_err(|e| io("sync", e))
     }
 
     /// Applies ownership (as root), mode and times, in that order (chown clears set-ID bits).

@@ -61,6 +61,22 @@ pub fn node(name: Vec<u8>, meta: &Metadata, kind: NodeKind, names: &mut NameCach
     }
 }
 
+/// Modification time of an `lstat` result.
+pub fn mtime(meta: &Metadata) -> Timestamp {
+    Timestamp {
+        secs: meta.mtime(),
+        nanos: meta.mtime_nsec() as u32,
+    }
+}
+
+/// Status change time of an `lstat` result.
+pub fn ctime(meta: &Metadata) -> Timestamp {
+    Timestamp {
+        secs: meta.ctime(),
+        nanos: meta.ctime_nsec() as u32,
+    }
+}
+
 /// The kind of a special file (FIFO, socket, device), never opened.
 pub fn special_kind(meta: &Metadata) -> NodeKind {
     let ft = meta.file_type();

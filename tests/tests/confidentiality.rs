@@ -24,6 +24,7 @@ fn no_name_path_host_tag_or_content_appears_in_the_repository() {
     let opts = BackupOptions {
         hostname: Some("host-name-marker-7781".into()),
         tags: vec!["tag-marker-5512".into()],
+        ..Default::default()
     };
     backup(&mut repo, std::slice::from_ref(&src), &opts).unwrap();
 

@@ -154,3 +154,90 @@ fn a_blob_swapped_for_another_is_rejected() {
         .unwrap_err()
         .is_integrity());
 }
+
+#[test]
+fn restore_skips_only_the_file_whose_data_is_damaged() {
+    let tmp = tempfile::tempdir().unwrap();
+    let src = tmp.path().join("src");
+    std::fs::create_dir(&src).unwrap();
+    std::fs::write(src.join("victim"), Noise::new(7).bytes(300_000)).unwrap();
+    std::fs::write(src.join("bystander"), b"intact").unwrap();
+    let repo_path = tmp.path().join("repo");
+    let mut repo = init_repo(&repo_path);
+    let report = backup(
+        &mut repo,
+        std::slice::from_ref(&src),
+        &BackupOptions::default(),
+    )
+    .unwrap();
+    let tree = repo.load_tree(&report.snapshot.tree).unwrap();
+    // Walk down to the victim's first blob and damage it in its pack.
+    let mut node = tree.nodes[0].clone();
+    for name in src.strip_prefix("/").unwrap().iter().skip(1) {
+        let cairn_format::tree::NodeKind::Dir { subtree } = node.kind else {
+            panic!()
+        };
+        node = repo
+            .load_tree(&subtree)
+            .unwrap()
+            .find(name.as_encoded_bytes())
+            .unwrap()
+            .clone();
+    }
+    let cairn_format::tree::NodeKind::Dir { subtree } = node.kind else {
+        panic!()
+    };
+    let victim = repo
+        .load_tree(&subtree)
+        .unwrap()
+        .find(b"victim")
+        .unwrap()
+        .clone();
+    let cairn_format::tree::NodeKind::File { content } = victim.kind else {
+        panic!()
+    };
+    let loc = *repo.index().get(BlobKind::Data, &content[0]).unwrap();
+    let pack = repo_path
+        .join("data")
+        .join(&loc.pack.to_hex()[..2])
+        .join(loc.pack.to_hex());
+    let mut bytes = std::fs::read(&pack).unwrap();
+    bytes[loc.offset as usize + 40] ^= 1;
+    std::fs::write(&pack, bytes).unwrap();
+
+    let out = tmp.path().join("out");
+    let restored =
+        cairn_engine::restore::restore(&repo, &report.snapshot, Some(&src), &out).unwrap();
+    assert_eq!(restored.errors.len(), 1, "{:?}", restored.errors);
+    assert!(restored.errors[0].0.ends_with("victim"));
+    assert!(restored.errors[0].1.is_integrity());
+    assert_eq!(std::fs::read(out.join("src/bystander")).unwrap(), b"intact");
+    assert!(
+        !out.join("src/victim").exists(),
+        "a half-restored file was left behind"
+    );
+}
+
+#[test]
+fn a_stray_key_file_does_not_lock_out_the_real_one() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (_keep, repo_path) = setup();
+    // A key file with the same password from another repository, as an
+    // interrupted `init` could leave behind, named so that it is tried first.
+    let real = walk_files(&repo_path.join("keys")).remove(0);
+    for attempt in 0.. {
+        let other = tmp.path().join(format!("other{attempt}"));
+        init_repo(&other);
+        let stray = walk_files(&other.join("keys")).remove(0);
+        if stray.file_name() < real.file_name() {
+            std::fs::copy(
+                &stray,
+                repo_path.join("keys").join(stray.file_name().unwrap()),
+            )
+            .unwrap();
+            break;
+        }
+    }
+    let repo = open(&repo_path).unwrap();
+    assert_eq!(repo.snapshots().unwrap().len(), 1);
+}

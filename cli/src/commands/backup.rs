@@ -1,7 +1,7 @@
 use crate::output::size;
 use crate::{Context, EXIT_INCOMPLETE};
 use anyhow::Result;
-use cairn_engine::backup::{backup, BackupOptions};
+use cairn_engine::backup::{backup, BackupOptions, ParentChoice};
 use std::path::PathBuf;
 
 #[derive(clap::Args)]
@@ -15,11 +15,24 @@ pub struct Args {
     /// Host name to record instead of this machine's.
     #[arg(long)]
     host: Option<String>,
+    /// Compare against this snapshot instead of the newest one with the same
+    /// host and paths (an older one makes a differential backup).
+    #[arg(long, value_name = "SNAPSHOT")]
+    parent: Option<String>,
+    /// Read every file, even those the parent shows unchanged.
+    #[arg(long)]
+    force: bool,
 }
 
 pub fn run(ctx: &Context, args: Args) -> Result<u8> {
     let mut repo = ctx.open()?;
+    let parent = match &args.parent {
+        Some(name) => ParentChoice::Snapshot(repo.find_snapshot(name)?.0),
+        None => ParentChoice::Auto,
+    };
     let opts = BackupOptions {
+        parent,
+        force: args.force,
         hostname: args.host,
         tags: args.tags.into_iter().filter(|t| !t.is_empty()).collect(),
     };
@@ -30,9 +43,12 @@ pub fn run(ctx: &Context, args: Args) -> Result<u8> {
     let s = &report.snapshot.summary;
     let secs = (s.finished.secs - s.started.secs) as f64
         + (f64::from(s.finished.nanos) - f64::from(s.started.nanos)) / 1e9;
+    if let Some(parent) = &report.snapshot.parent {
+        println!("parent snapshot {}", parent.short());
+    }
     println!(
-        "files: {} new, dirs: {}, other: {}",
-        s.files_new, s.dirs, s.others
+        "files: {} new, {} changed, {} unchanged; dirs: {}, other: {}",
+        s.files_new, s.files_changed, s.files_unchanged, s.dirs, s.others
     );
     println!(
         "read {} in {:.2}s; added {} ({} stored) in {} data and {} tree blobs",

@@ -102,8 +102,10 @@ impl Backend for LocalBackend {
         let path = self.path(kind, name)?;
         let dir = self.dir(kind, name);
         let io = |what: &str, e| Error::io(format!("cannot {what} {}", path.display()), e);
-        if kind == FileKind::Pack {
+        if kind == FileKind::Pack && !dir.exists() {
             fs::create_dir_all(&dir).map_err(|e| io("create the directory of", e))?;
+            // The new directory's own entry must be durable before the pack in it is relied on.
+            sync_dir(&self.root.join("data"))?;
         }
         let tmp = dir.join(format!(
             ".tmp-{}",
@@ -182,18 +184,10 @@ impl Backend for LocalBackend {
                     vec![]
                 })
             }
-            FileKind::Pack => {
-                let data = self.root.join("data");
-                let mut dirs = Vec::new();
-                for entry in fs::read_dir(&data)
-                    .map_err(|e| Error::io(format!("cannot list {}", data.display()), e))?
-                {
-                    let entry = entry
-                        .map_err(|e| Error::io(format!("cannot list {}", data.display()), e))?;
-                    dirs.push(entry.path());
-                }
-                dirs
-            }
+            // Only the 256 fan-out directories can hold packs; missing ones are skipped below.
+            FileKind::Pack => (0..=255u8)
+                .map(|i| self.root.join("data").join(format!("{i:02x}")))
+                .collect(),
             _ => vec![self.dir(kind, "")],
         };
         let mut names = Vec::new();
@@ -206,7 +200,10 @@ impl Backend for LocalBackend {
             for entry in entries {
                 let entry =
                     entry.map_err(|e| Error::io(format!("cannot list {}", dir.display()), e))?;
-                if let Some(name) = entry.file_name().to_str().filter(|n| is_hex_id(n)) {
+                let name = entry.file_name();
+                let in_place =
+                    |n: &&str| is_hex_id(n) && (kind != FileKind::Pack || dir.ends_with(&n[..2]));
+                if let Some(name) = name.to_str().filter(in_place) {
                     names.push(name.to_string());
                 }
             }
