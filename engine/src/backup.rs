@@ -10,7 +10,7 @@ use crate::packer::PackWriter;
 use crate::repository::Repository;
 use crate::source::{self, EntryType};
 use crate::sysinfo::{self, NameCache};
-use cairn_format::snapshot::{Snapshot, Summary};
+use cairn_format::snapshot::{SkippedEntry, Snapshot, Summary};
 use cairn_format::tree::{Node, NodeKind, Tree};
 use cairn_format::{BlobId, BlobKind, SnapshotId, Timestamp};
 use std::collections::BTreeMap;
@@ -139,6 +139,13 @@ pub fn backup(
         tree,
         parent: parent.map(|(id, _)| id),
         summary,
+        skipped: skipped
+            .iter()
+            .map(|s| SkippedEntry {
+                path: s.path.as_os_str().as_bytes().to_vec(),
+                reason: s.error.to_string(),
+            })
+            .collect(),
         program: concat!("cairn ", env!("CARGO_PKG_VERSION")).into(),
     };
     let id = repo.save_snapshot(&snapshot)?;

@@ -41,6 +41,15 @@ pub struct Summary {
     pub finished: Timestamp,
 }
 
+/// An entry a backup could not read, recorded so the gap is never silent.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SkippedEntry {
+    /// Absolute source path as raw bytes.
+    pub path: Vec<u8>,
+    /// The error, as text.
+    pub reason: String,
+}
+
 /// One snapshot file.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Snapshot {
@@ -66,6 +75,8 @@ pub struct Snapshot {
     pub parent: Option<SnapshotId>,
     /// Counts.
     pub summary: Summary,
+    /// Entries the backup could not read and left out.
+    pub skipped: Vec<SkippedEntry>,
     /// Program and version that wrote it.
     pub program: String,
 }

@@ -5,7 +5,7 @@ use cairn_format::codec::{self, Versioned};
 use cairn_format::crypto::MasterKeys;
 use cairn_format::index::{IndexFile, IndexPack};
 use cairn_format::pack::{PackEntry, PackHeader};
-use cairn_format::snapshot::{Snapshot, Summary};
+use cairn_format::snapshot::{SkippedEntry, Snapshot, Summary};
 use cairn_format::tree::{Node, NodeKind, Tree, Xattr};
 use cairn_format::{BlobId, BlobKind, PackId, SnapshotId, Timestamp};
 use proptest::prelude::*;
@@ -88,12 +88,14 @@ prop_compose! {
     fn snapshot()(time in timestamp(), hostname in ".{0,12}", username in ".{0,12}", uid in any::<u32>(), gid in any::<u32>(),
                   paths in proptest::collection::vec(bytes(30), 0..4), tags in proptest::collection::vec(".{0,8}", 0..4),
                   tree in id(), parent in proptest::option::of(id()), counts in any::<[u64; 11]>(),
-                  started in timestamp(), finished in timestamp()) -> Snapshot {
+                  started in timestamp(), finished in timestamp(),
+                  skipped in proptest::collection::vec((bytes(20), ".{0,10}"), 0..3)) -> Snapshot {
         Snapshot { version: 1, time, hostname, username, uid, gid, paths, tags, tree: BlobId(tree),
                    parent: parent.map(SnapshotId),
                    summary: Summary { files_new: counts[0], files_changed: counts[1], files_unchanged: counts[2], dirs: counts[3],
                                       others: counts[4], bytes_read: counts[5], data_blobs_added: counts[6], tree_blobs_added: counts[7],
                                       bytes_added: counts[8], bytes_added_stored: counts[9], total_size: counts[10], started, finished },
+                   skipped: skipped.into_iter().map(|(path, reason)| SkippedEntry { path, reason }).collect(),
                    program: "cairn test".into() }
     }
 }
