@@ -155,6 +155,9 @@ fn a_file_that_keeps_changing_while_read_is_reported_not_recorded() {
         .error
         .to_string()
         .contains("changed while"));
+    let recorded = &report.snapshot.skipped;
+    assert_eq!(recorded.len(), 1);
+    assert_eq!(recorded[0].path, growing.as_os_str().as_encoded_bytes());
     let out = tmp.path().join("out");
     restore(&repo, &report.snapshot, Some(&src), &out).unwrap();
     assert!(out.join("src/steady").exists());
