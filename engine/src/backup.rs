@@ -6,6 +6,7 @@
 
 use crate::chunker::Chunker;
 use crate::error::{Error, Result};
+use crate::filter::{Filter, FilterOptions, Verdict};
 use crate::packer::PackWriter;
 use crate::repository::Repository;
 use crate::source::{self, EntryType};
@@ -44,6 +45,8 @@ pub struct BackupOptions {
     pub parent: ParentChoice,
     /// Read every file even when the parent says it is unchanged.
     pub force: bool,
+    /// What to leave out.
+    pub filter: FilterOptions,
 }
 
 /// An entry the backup could not read and left out.
@@ -97,6 +100,7 @@ pub fn backup(
     let hostname = opts.hostname.clone().unwrap_or_else(sysinfo::hostname);
     let parent = find_parent(repo, &opts.parent, &hostname, &abs_paths)?;
 
+    let filter = Filter::new(opts.filter.clone())?;
     let chunker = Chunker::new(repo.keys(), &repo.config().chunker);
     let mut walker = Walker {
         writer: PackWriter::new(repo),
@@ -105,10 +109,17 @@ pub fn backup(
         summary: Summary::default(),
         skipped: Vec::new(),
         force: opts.force,
+        filter,
+        root_device: 0,
     };
     let parent_tree = parent.as_ref().map(|(_, s)| s.tree);
     let tree = match &root {
-        Source::Real(p) => walker.save_dir(p, parent_tree)?,
+        Source::Real(p) => {
+            walker.root_device = std::fs::symlink_metadata(p)
+                .map_err(|e| Error::SourcePath(p.clone(), e))?
+                .dev();
+            walker.save_dir(p, parent_tree)?
+        }
         Source::Virtual { children, .. } => walker.save_children(children, parent_tree)?,
     };
     let Walker {
@@ -242,6 +253,9 @@ struct Walker<'r> {
     summary: Summary,
     skipped: Vec<Skipped>,
     force: bool,
+    filter: Filter,
+    /// Device of the backed-up path being walked, for `one_file_system`.
+    root_device: u64,
 }
 
 /// A file's content as read: its blobs, its length, and its metadata taken
@@ -280,7 +294,12 @@ impl Walker<'_> {
         for (name, child) in children {
             let previous = parent.as_ref().and_then(|t| t.find(name));
             let node = match child {
-                Source::Real(path) => self.save_entry(path, name.clone(), previous)?,
+                Source::Real(path) => {
+                    if let Ok(meta) = std::fs::symlink_metadata(path) {
+                        self.root_device = meta.dev();
+                    }
+                    self.save_entry(path, name.clone(), previous)?
+                }
                 Source::Virtual { path, children } => match std::fs::symlink_metadata(path) {
                     Ok(meta) => {
                         let subtree = self.save_children(children, subtree_of(previous))?;
@@ -339,7 +358,15 @@ impl Walker<'_> {
             }
         };
         let mut file_size = 0;
+        let verdict = self.filter.judge(path, &meta, self.root_device);
         let kind = match source::entry_type(&meta) {
+            _ if verdict == Verdict::Exclude => return Ok(None),
+            EntryType::Dir if verdict == Verdict::EmptyDir => {
+                self.summary.dirs += 1;
+                NodeKind::Dir {
+                    subtree: self.save_tree(Vec::new())?,
+                }
+            }
             EntryType::Dir => {
                 self.summary.dirs += 1;
                 NodeKind::Dir {

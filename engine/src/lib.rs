@@ -25,6 +25,7 @@ pub mod backup;
 pub mod browse;
 pub mod chunker;
 pub mod error;
+pub mod filter;
 pub mod index;
 pub mod packer;
 pub mod repository;

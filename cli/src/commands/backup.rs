@@ -2,13 +2,38 @@ use crate::output::size;
 use crate::{Context, EXIT_INCOMPLETE};
 use anyhow::Result;
 use cairn_engine::backup::{backup, BackupOptions, ParentChoice};
+use cairn_engine::filter::{parse_size, read_list, FilterOptions};
 use std::path::PathBuf;
 
 #[derive(clap::Args)]
 pub struct Args {
     /// Files and directories to back up.
-    #[arg(required = true)]
+    #[arg(required_unless_present = "files_from")]
     paths: Vec<PathBuf>,
+    /// Also back up the paths listed in this file (one per line, `#` comments).
+    #[arg(long, value_name = "FILE")]
+    files_from: Vec<PathBuf>,
+    /// Leave out paths matching this pattern (`*.o`, `/home/*/.cache`, `**/target`).
+    #[arg(long, short = 'e', value_name = "PATTERN")]
+    exclude: Vec<String>,
+    /// Like --exclude, ignoring case.
+    #[arg(long, value_name = "PATTERN")]
+    iexclude: Vec<String>,
+    /// Read --exclude patterns from this file (one per line, `#` comments).
+    #[arg(long, value_name = "FILE")]
+    exclude_file: Vec<PathBuf>,
+    /// Leave out directories containing an entry with this name.
+    #[arg(long, value_name = "NAME")]
+    exclude_if_present: Vec<String>,
+    /// Leave out directories tagged with a valid CACHEDIR.TAG.
+    #[arg(long)]
+    exclude_caches: bool,
+    /// Leave out files larger than SIZE (e.g. 500M, 2G).
+    #[arg(long, value_name = "SIZE")]
+    exclude_larger_than: Option<String>,
+    /// Stay on the file system of each backed-up path (mount points are recorded empty).
+    #[arg(long, short = 'x')]
+    one_file_system: bool,
     /// Tag the snapshot (repeat, or separate with commas).
     #[arg(long = "tag", value_delimiter = ',')]
     tags: Vec<String>,
@@ -30,13 +55,34 @@ pub fn run(ctx: &Context, args: Args) -> Result<u8> {
         Some(name) => ParentChoice::Snapshot(repo.find_snapshot(name)?.0),
         None => ParentChoice::Auto,
     };
+    let mut paths = args.paths;
+    for list in &args.files_from {
+        paths.extend(read_list(list)?.into_iter().map(PathBuf::from));
+    }
+    let mut exclude = args.exclude;
+    for file in &args.exclude_file {
+        exclude.extend(read_list(file)?);
+    }
+    let filter = FilterOptions {
+        exclude,
+        iexclude: args.iexclude,
+        exclude_if_present: args.exclude_if_present,
+        exclude_caches: args.exclude_caches,
+        exclude_larger_than: args
+            .exclude_larger_than
+            .as_deref()
+            .map(parse_size)
+            .transpose()?,
+        one_file_system: args.one_file_system,
+    };
     let opts = BackupOptions {
+        filter,
         parent,
         force: args.force,
         hostname: args.host,
         tags: args.tags.into_iter().filter(|t| !t.is_empty()).collect(),
     };
-    let report = backup(&mut repo, &args.paths, &opts)?;
+    let report = backup(&mut repo, &paths, &opts)?;
     for s in &report.skipped {
         eprintln!("cairn: skipped {}: {}", s.path.display(), s.error);
     }
