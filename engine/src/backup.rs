@@ -7,19 +7,22 @@
 use crate::chunker::Chunker;
 use crate::error::{Error, Result};
 use crate::filter::{Filter, FilterOptions, Verdict};
-use crate::packer::PackWriter;
+use crate::packer::{PackWriter, WriteStats};
 use crate::repository::Repository;
 use crate::source::{self, EntryType};
 use crate::sysinfo::{self, NameCache};
+use cairn_format::index::IndexPack;
 use cairn_format::snapshot::{SkippedEntry, Snapshot, Summary};
-use cairn_format::tree::{Node, NodeKind, Tree};
+use cairn_format::tree::{is_valid_name, Node, NodeKind, Tree};
 use cairn_format::{BlobId, BlobKind, SnapshotId, Timestamp};
 use std::collections::BTreeMap;
-use std::ffi::OsStr;
+use std::ffi::{OsStr, OsString};
 use std::fs::Metadata;
+use std::io::Read;
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Component, Path, PathBuf};
+use std::process::{Command, Stdio};
 
 /// Which earlier snapshot a backup compares against.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -124,33 +127,182 @@ pub fn backup(
     };
     let Walker {
         writer,
-        mut summary,
+        summary,
         skipped,
         ..
     } = walker;
-    let (packs, stats) = writer.finish()?;
-    repo.save_index(packs)?;
+    let draft = Draft {
+        started,
+        hostname,
+        paths: abs_paths,
+        tags: opts.tags.clone(),
+        parent: parent.map(|(id, _)| id),
+        tree,
+        summary,
+        skipped,
+    };
+    commit(repo, writer.finish()?, draft)
+}
 
+/// Where the bytes of a stream backup come from.
+pub enum StreamSource {
+    /// Any reader, such as standard input.
+    Reader(Box<dyn Read + Send>),
+    /// The standard output of this command (program and arguments). If the
+    /// command fails, no snapshot is saved.
+    Command(Vec<OsString>),
+}
+
+/// Backs up one stream as a file named `filename` at the root of a new snapshot
+/// (for database dumps and anything else that writes to a pipe).
+pub fn backup_stream(
+    repo: &mut Repository,
+    source: StreamSource,
+    filename: &str,
+    opts: &BackupOptions,
+) -> Result<BackupReport> {
+    if !is_valid_name(filename.as_bytes()) {
+        return Err(Error::Invalid(format!(
+            "invalid stream file name {filename:?}: give a plain name without `/`"
+        )));
+    }
+    let started = Timestamp::now();
+    let paths = vec![format!("/{filename}").into_bytes()];
+    let hostname = opts.hostname.clone().unwrap_or_else(sysinfo::hostname);
+    let parent = find_parent(repo, &opts.parent, &hostname, &paths)?;
+    let chunker = Chunker::new(repo.keys(), &repo.config().chunker);
+    let mut writer = PackWriter::new(repo);
+    let (content, size) = match source {
+        StreamSource::Reader(reader) => {
+            save_stream(&mut writer, &chunker, reader, "standard input")?
+        }
+        StreamSource::Command(argv) => {
+            let Some((program, args)) = argv.split_first() else {
+                return Err(Error::Invalid("no command given to read from".into()));
+            };
+            let shown = argv
+                .iter()
+                .map(|a| a.to_string_lossy())
+                .collect::<Vec<_>>()
+                .join(" ");
+            let mut child = Command::new(program)
+                .args(args)
+                .stdin(Stdio::null())
+                .stdout(Stdio::piped())
+                .spawn()
+                .map_err(|e| Error::io(format!("cannot run {shown:?}"), e))?;
+            let stdout = child.stdout.take().expect("stdout is piped");
+            let saved = save_stream(&mut writer, &chunker, stdout, &shown);
+            let status = child
+                .wait()
+                .map_err(|e| Error::io(format!("cannot wait for {shown:?}"), e))?;
+            let saved = saved?;
+            if !status.success() {
+                return Err(Error::Invalid(format!(
+                    "command {shown:?} failed ({status}): no snapshot was saved"
+                )));
+            }
+            saved
+        }
+    };
+    let now = Timestamp::now();
+    let (uid, gid) = sysinfo::ids();
+    let mut names = NameCache::default();
+    let node = Node {
+        name: filename.as_bytes().to_vec(),
+        kind: NodeKind::File { content },
+        mode: 0o644,
+        uid,
+        gid,
+        user: names.user(uid),
+        group: names.group(gid),
+        mtime: now,
+        ctime: now,
+        size,
+        inode: 0,
+        device: 0,
+        links: 1,
+        xattrs: Vec::new(),
+    };
+    let tree = writer.save(BlobKind::Tree, &Tree::new(vec![node]).encode())?;
+    let summary = Summary {
+        files_new: 1,
+        bytes_read: size,
+        total_size: size,
+        ..Summary::default()
+    };
+    let draft = Draft {
+        started,
+        hostname,
+        paths,
+        tags: opts.tags.clone(),
+        parent: parent.map(|(id, _)| id),
+        tree,
+        summary,
+        skipped: Vec::new(),
+    };
+    commit(repo, writer.finish()?, draft)
+}
+
+fn save_stream(
+    writer: &mut PackWriter<'_>,
+    chunker: &Chunker,
+    reader: impl Read,
+    what: &str,
+) -> Result<(Vec<BlobId>, u64)> {
+    let mut content = Vec::new();
+    let mut size = 0;
+    for chunk in chunker.chunks(reader) {
+        let chunk = chunk.map_err(|e| Error::io(format!("cannot read {what}"), e))?;
+        size += chunk.len() as u64;
+        content.push(writer.save(BlobKind::Data, &chunk)?);
+    }
+    Ok((content, size))
+}
+
+/// Everything a snapshot records that the backup gathered.
+struct Draft {
+    started: Timestamp,
+    hostname: String,
+    paths: Vec<Vec<u8>>,
+    tags: Vec<String>,
+    parent: Option<SnapshotId>,
+    tree: BlobId,
+    summary: Summary,
+    skipped: Vec<Skipped>,
+}
+
+/// The last steps of every backup, in the order that keeps the repository
+/// valid at any instant: the packs are written (by `finish`), then the index
+/// that lists them, then the snapshot.
+fn commit(
+    repo: &mut Repository,
+    (packs, stats): (Vec<IndexPack>, WriteStats),
+    draft: Draft,
+) -> Result<BackupReport> {
+    repo.save_index(packs)?;
+    let mut summary = draft.summary;
     summary.data_blobs_added = stats.data_blobs;
     summary.tree_blobs_added = stats.tree_blobs;
     summary.bytes_added = stats.bytes;
     summary.bytes_added_stored = stats.bytes_stored;
-    summary.started = started;
+    summary.started = draft.started;
     summary.finished = Timestamp::now();
     let (uid, gid) = sysinfo::ids();
     let snapshot = Snapshot {
         version: 1,
-        time: started,
-        hostname,
+        time: draft.started,
+        hostname: draft.hostname,
         username: sysinfo::username(),
         uid,
         gid,
-        paths: abs_paths,
-        tags: opts.tags.clone(),
-        tree,
-        parent: parent.map(|(id, _)| id),
+        paths: draft.paths,
+        tags: draft.tags,
+        tree: draft.tree,
+        parent: draft.parent,
         summary,
-        skipped: skipped
+        skipped: draft
+            .skipped
             .iter()
             .map(|s| SkippedEntry {
                 path: s.path.as_os_str().as_bytes().to_vec(),
@@ -163,7 +315,7 @@ pub fn backup(
     Ok(BackupReport {
         id,
         snapshot,
-        skipped,
+        skipped: draft.skipped,
     })
 }
 
@@ -177,8 +329,10 @@ fn find_parent(
     match choice {
         ParentChoice::None => Ok(None),
         ParentChoice::Snapshot(id) => Ok(Some((*id, repo.load_snapshot(id)?))),
+        // A damaged old snapshot must not stop new backups: it is passed over.
         ParentChoice::Auto => Ok(repo
-            .snapshots()?
+            .readable_snapshots()?
+            .0
             .into_iter()
             .rev()
             .find(|(_, s)| s.hostname == hostname && s.paths == paths)),

@@ -257,15 +257,29 @@ impl Repository {
         Snapshot::open(&bytes, &self.keys).map_err(|e| Error::format(format!("snapshot {id}"), e))
     }
 
-    /// Every snapshot, oldest first.
+    /// Every snapshot, oldest first; fails on the first one that cannot be read.
     pub fn snapshots(&self) -> Result<Vec<(SnapshotId, Snapshot)>> {
+        let (snapshots, mut errors) = self.readable_snapshots()?;
+        match errors.is_empty() {
+            true => Ok(snapshots),
+            false => Err(errors.swap_remove(0)),
+        }
+    }
+
+    /// Every snapshot that can be read, oldest first, and the errors for those
+    /// that cannot.
+    pub fn readable_snapshots(&self) -> Result<(Vec<(SnapshotId, Snapshot)>, Vec<Error>)> {
         let mut out = Vec::new();
+        let mut errors = Vec::new();
         for name in self.backend.list(FileKind::Snapshot)? {
             let id = SnapshotId::from_hex(&name).expect("backends list only hex IDs");
-            out.push((id, self.load_snapshot(&id)?));
+            match self.load_snapshot(&id) {
+                Ok(s) => out.push((id, s)),
+                Err(e) => errors.push(e),
+            }
         }
         out.sort_by_key(|(id, s)| (s.time, *id));
-        Ok(out)
+        Ok((out, errors))
     }
 
     /// Finds a snapshot by full ID, unique ID prefix, or `latest`.

@@ -1,15 +1,29 @@
 use crate::output::size;
 use crate::{Context, EXIT_INCOMPLETE};
 use anyhow::Result;
-use cairn_engine::backup::{backup, BackupOptions, ParentChoice};
+use cairn_engine::backup::{backup, backup_stream, BackupOptions, ParentChoice, StreamSource};
 use cairn_engine::filter::{parse_size, read_list, FilterOptions};
+use std::ffi::OsString;
 use std::path::PathBuf;
 
 #[derive(clap::Args)]
 pub struct Args {
     /// Files and directories to back up.
-    #[arg(required_unless_present = "files_from")]
+    #[arg(required_unless_present_any = ["files_from", "stdin", "stdin_from_command"])]
     paths: Vec<PathBuf>,
+    /// Back up standard input as one file.
+    #[arg(long, conflicts_with_all = ["paths", "files_from", "stdin_from_command"])]
+    stdin: bool,
+    /// Run the command given after `--` and back up its standard output as one
+    /// file; if the command fails, no snapshot is saved.
+    #[arg(long, requires = "command", conflicts_with_all = ["paths", "files_from"])]
+    stdin_from_command: bool,
+    /// Name of the file that holds a stream in the snapshot.
+    #[arg(long, default_value = "stdin", value_name = "NAME")]
+    stdin_filename: String,
+    /// The command for --stdin-from-command.
+    #[arg(last = true, value_name = "COMMAND")]
+    command: Vec<OsString>,
     /// Also back up the paths listed in this file (one per line, `#` comments).
     #[arg(long, value_name = "FILE")]
     files_from: Vec<PathBuf>,
@@ -82,7 +96,20 @@ pub fn run(ctx: &Context, args: Args) -> Result<u8> {
         hostname: args.host,
         tags: args.tags.into_iter().filter(|t| !t.is_empty()).collect(),
     };
-    let report = backup(&mut repo, &paths, &opts)?;
+    let report = if args.stdin {
+        let stdin = Box::new(std::io::stdin());
+        backup_stream(
+            &mut repo,
+            StreamSource::Reader(stdin),
+            &args.stdin_filename,
+            &opts,
+        )?
+    } else if args.stdin_from_command {
+        let source = StreamSource::Command(args.command);
+        backup_stream(&mut repo, source, &args.stdin_filename, &opts)?
+    } else {
+        backup(&mut repo, &paths, &opts)?
+    };
     for s in &report.skipped {
         eprintln!("cairn: skipped {}: {}", s.path.display(), s.error);
     }
