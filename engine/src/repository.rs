@@ -38,6 +38,9 @@ impl Default for InitOptions {
     }
 }
 
+/// Snapshots with their IDs, oldest first.
+pub type SnapshotList = Vec<(SnapshotId, Snapshot)>;
+
 /// An open repository.
 pub struct Repository {
     backend: Arc<dyn Backend>,
@@ -258,7 +261,7 @@ impl Repository {
     }
 
     /// Every snapshot, oldest first; fails on the first one that cannot be read.
-    pub fn snapshots(&self) -> Result<Vec<(SnapshotId, Snapshot)>> {
+    pub fn snapshots(&self) -> Result<SnapshotList> {
         let (snapshots, mut errors) = self.readable_snapshots()?;
         match errors.is_empty() {
             true => Ok(snapshots),
@@ -268,7 +271,7 @@ impl Repository {
 
     /// Every snapshot that can be read, oldest first, and the errors for those
     /// that cannot.
-    pub fn readable_snapshots(&self) -> Result<(Vec<(SnapshotId, Snapshot)>, Vec<Error>)> {
+    pub fn readable_snapshots(&self) -> Result<(SnapshotList, Vec<Error>)> {
         let mut out = Vec::new();
         let mut errors = Vec::new();
         for name in self.backend.list(FileKind::Snapshot)? {
