@@ -39,7 +39,7 @@ enum Command {
     /// Create a new repository.
     Init(commands::init::Args),
     /// Back up files and directories into a new snapshot.
-    Backup(commands::backup::Args),
+    Backup(Box<commands::backup::Args>),
     /// List snapshots.
     Snapshots(commands::snapshots::Args),
     /// List the files in a snapshot.
@@ -88,7 +88,7 @@ fn main() -> ExitCode {
     };
     let result = match cli.command {
         Command::Init(a) => commands::init::run(&ctx, a),
-        Command::Backup(a) => commands::backup::run(&ctx, a),
+        Command::Backup(a) => commands::backup::run(&ctx, *a),
         Command::Snapshots(a) => commands::snapshots::run(&ctx, a),
         Command::Ls(a) => commands::ls::run(&ctx, a),
         Command::Restore(a) => commands::restore::run(&ctx, a),
