@@ -15,7 +15,7 @@ use cairn_format::index::IndexPack;
 use cairn_format::snapshot::{SkippedEntry, Snapshot, Summary};
 use cairn_format::tree::{is_valid_name, Node, NodeKind, Tree};
 use cairn_format::{BlobId, BlobKind, SnapshotId, Timestamp};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::ffi::{OsStr, OsString};
 use std::fs::Metadata;
 use std::io::Read;
@@ -114,6 +114,7 @@ pub fn backup(
         force: opts.force,
         filter,
         root_device: 0,
+        hard_links: HashMap::new(),
     };
     let parent_tree = parent.as_ref().map(|(_, s)| s.tree);
     let tree = match &root {
@@ -410,6 +411,8 @@ struct Walker<'r> {
     filter: Filter,
     /// Device of the backed-up path being walked, for `one_file_system`.
     root_device: u64,
+    /// Content of files with several links, by (device, inode): read once.
+    hard_links: HashMap<(u64, u64), Vec<BlobId>>,
 }
 
 /// A file's content as read: its blobs, its length, and its metadata taken
@@ -528,7 +531,9 @@ impl Walker<'_> {
                 }
             }
             EntryType::File => {
-                let content = match self.unchanged_content(previous, &meta) {
+                let link_key = (meta.nlink() > 1).then(|| (meta.dev(), meta.ino()));
+                let seen_link = link_key.and_then(|k| self.hard_links.get(&k)).cloned();
+                let content = match seen_link.or_else(|| self.unchanged_content(previous, &meta)) {
                     Some(content) => {
                         self.summary.files_unchanged += 1;
                         file_size = meta.len();
@@ -547,6 +552,9 @@ impl Walker<'_> {
                         read.content
                     }
                 };
+                if let Some(key) = link_key {
+                    self.hard_links.insert(key, content.clone());
+                }
                 self.summary.total_size += file_size;
                 NodeKind::File { content }
             }
@@ -571,6 +579,9 @@ impl Walker<'_> {
         if let NodeKind::File { .. } = node.kind {
             node.size = file_size;
         }
+        // Extended attributes are metadata: a failure to read them does not
+        // cost the entry its content.
+        node.xattrs = source::read_xattrs(path).unwrap_or_default();
         Ok(Some(node))
     }
 

@@ -7,13 +7,16 @@
 use crate::browse;
 use crate::error::{Error, Result};
 use crate::repository::Repository;
+use crate::sysinfo::NameCache;
 use cairn_format::snapshot::Snapshot;
-use cairn_format::tree::{Node, NodeKind};
+use cairn_format::tree::{Node, NodeKind, Xattr};
 use cairn_format::{BlobId, BlobKind, Timestamp};
 use filetime::FileTime;
+use std::collections::HashMap;
 use std::ffi::{CString, OsStr};
 use std::fs::{self, OpenOptions};
 use std::io::Write;
+use std::io::{Seek, SeekFrom};
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
@@ -44,6 +47,8 @@ pub fn restore(
     target: &Path,
 ) -> Result<RestoreReport> {
     let mut r = Restorer {
+        names: NameCache::default(),
+        hard_links: HashMap::new(),
         repo,
         report: RestoreReport::default(),
         as_root: crate::sysinfo::ids().0 == 0,
@@ -62,6 +67,9 @@ pub fn restore(
 }
 
 struct Restorer<'r> {
+    names: NameCache,
+    /// First restored path of each multiply-linked file, by recorded (device, inode).
+    hard_links: HashMap<(u64, u64), PathBuf>,
     repo: &'r Repository,
     report: RestoreReport,
     as_root: bool,
@@ -103,6 +111,7 @@ impl Restorer<'_> {
                 self.report.dirs += 1;
                 self.dir_contents(subtree, path);
             }
+            NodeKind::File { .. } if self.link_existing(node, path)? => return Ok(()),
             NodeKind::File { content } => {
                 let mut file = OpenOptions::new()
                     .write(true)
@@ -119,6 +128,10 @@ impl Restorer<'_> {
                     return Err(e);
                 }
                 self.report.files += 1;
+                if node.links > 1 {
+                    self.hard_links
+                        .insert((node.device, node.inode), path.to_path_buf());
+                }
             }
             NodeKind::Symlink { target } => {
                 std::os::unix::fs::symlink(OsStr::from_bytes(target), path)
@@ -149,28 +162,64 @@ impl Restorer<'_> {
         self.metadata(node, path)
     }
 
+    /// Links `path` to an already restored file of the same recorded inode;
+    /// false when this is the first of its links.
+    fn link_existing(&mut self, node: &Node, path: &Path) -> Result<bool> {
+        let key = (node.device, node.inode);
+        let Some(first) = self.hard_links.get(&key).filter(|_| node.links > 1) else {
+            return Ok(false);
+        };
+        fs::hard_link(first, path).map_err(|e| {
+            Error::io(
+                format!("cannot link {} to {}", path.display(), first.display()),
+                e,
+            )
+        })?;
+        self.report.files += 1;
+        Ok(true)
+    }
+
+    /// Writes a file's content; blocks of zeros are skipped, not written, so
+    /// sparse files stay sparse.
     fn write_content(
         &mut self,
         file: &mut fs::File,
         content: &[BlobId],
         path: &Path,
     ) -> Result<()> {
+        const BLOCK: usize = 4096;
         let io = |what: &str, e| Error::io(format!("cannot {what} {}", path.display()), e);
+        let mut end = 0u64;
         for id in content {
             let data = self.repo.read_blob(BlobKind::Data, id)?;
-            file.write_all(&data).map_err(|e| io("write", e))?;
+            for block in data.chunks(BLOCK) {
+                if block.iter().all(|&b| b == 0) {
+                    file.seek(SeekFrom::Current(block.len() as i64))
+                        .map_err(|e| io("seek in", e))?;
+                } else {
+                    file.write_all(block).map_err(|e| io("write", e))?;
+                }
+            }
+            end += data.len() as u64;
             self.report.bytes += data.len() as u64;
         }
+        // A file that ends in a hole gets its length here.
+        file.set_len(end).map_err(|e| io("set the length of", e))?;
         file.sync_all().map_err(|e| io("sync", e))
     }
 
-    /// Applies ownership (as root), mode and times, in that order (chown clears set-ID bits).
-    fn metadata(&self, node: &Node, path: &Path) -> Result<()> {
+    /// Applies ownership (as root; by name where this system knows the name),
+    /// extended attributes, mode and times, in that order (chown clears set-ID bits).
+    fn metadata(&mut self, node: &Node, path: &Path) -> Result<()> {
         let io = |what: &str, e| Error::io(format!("cannot set {what} of {}", path.display()), e);
         let symlink = matches!(node.kind, NodeKind::Symlink { .. });
         if self.as_root {
-            std::os::unix::fs::lchown(path, Some(node.uid), Some(node.gid))
-                .map_err(|e| io("owner", e))?;
+            let uid = self.names.local_uid(&node.user, node.uid);
+            let gid = self.names.local_gid(&node.group, node.gid);
+            std::os::unix::fs::lchown(path, Some(uid), Some(gid)).map_err(|e| io("owner", e))?;
+        }
+        for x in &node.xattrs {
+            set_xattr(path, x).map_err(|e| io("extended attributes", e))?;
         }
         if !symlink {
             fs::set_permissions(path, fs::Permissions::from_mode(node.mode))
@@ -178,6 +227,31 @@ impl Restorer<'_> {
         }
         let mtime = file_time(node.mtime);
         filetime::set_symlink_file_times(path, mtime, mtime).map_err(|e| io("times", e))
+    }
+}
+
+/// Sets one extended attribute without following a symlink. Attributes the
+/// target file system or this user cannot hold are skipped.
+fn set_xattr(path: &Path, x: &Xattr) -> std::io::Result<()> {
+    let c = crate::source::cpath(path)?;
+    let name = CString::new(x.name.clone()).map_err(std::io::Error::other)?;
+    // SAFETY: both strings are NUL-terminated; the value buffer is valid for its length.
+    let rc = unsafe {
+        libc::lsetxattr(
+            c.as_ptr(),
+            name.as_ptr(),
+            x.value.as_ptr().cast(),
+            x.value.len(),
+            0,
+        )
+    };
+    if rc == 0 {
+        return Ok(());
+    }
+    let e = std::io::Error::last_os_error();
+    match e.raw_os_error() {
+        Some(libc::ENOTSUP) | Some(libc::EPERM) => Ok(()),
+        _ => Err(e),
     }
 }
 

@@ -1,8 +1,9 @@
 //! Reading the source file system: metadata into tree nodes, and files opened for backup.
 
 use crate::sysinfo::NameCache;
-use cairn_format::tree::{Node, NodeKind};
+use cairn_format::tree::{Node, NodeKind, Xattr};
 use cairn_format::Timestamp;
+use std::ffi::CString;
 use std::fs::{File, Metadata, OpenOptions};
 use std::io;
 use std::os::unix::fs::{FileTypeExt, MetadataExt, OpenOptionsExt};
@@ -104,4 +105,66 @@ pub fn open_for_backup(path: &Path) -> io::Result<File> {
         Err(e) if e.raw_os_error() == Some(libc::EPERM) => open(0),
         other => other,
     }
+}
+
+/// The extended attributes of `path` (not following a symlink), sorted by
+/// name; empty where the file system has none or does not support them.
+pub fn read_xattrs(path: &Path) -> io::Result<Vec<Xattr>> {
+    let c = cpath(path)?;
+    let mut names = vec![0u8; 1024];
+    let len = loop {
+        // SAFETY: `c` is NUL-terminated; the buffer is valid for its length.
+        let n = unsafe { libc::llistxattr(c.as_ptr(), names.as_mut_ptr().cast(), names.len()) };
+        if n >= 0 {
+            break n as usize;
+        }
+        let e = io::Error::last_os_error();
+        match e.raw_os_error() {
+            Some(libc::ERANGE) => names.resize(names.len() * 4, 0),
+            Some(libc::ENOTSUP) => return Ok(Vec::new()),
+            _ => return Err(e),
+        }
+    };
+    let mut out = Vec::new();
+    for name in names[..len].split(|&b| b == 0).filter(|n| !n.is_empty()) {
+        let cname = CString::new(name).map_err(io::Error::other)?;
+        let mut value = vec![0u8; 256];
+        loop {
+            // SAFETY: both strings are NUL-terminated; the buffer is valid for its length.
+            let n = unsafe {
+                libc::lgetxattr(
+                    c.as_ptr(),
+                    cname.as_ptr(),
+                    value.as_mut_ptr().cast(),
+                    value.len(),
+                )
+            };
+            if n >= 0 {
+                value.truncate(n as usize);
+                break;
+            }
+            let e = io::Error::last_os_error();
+            match e.raw_os_error() {
+                Some(libc::ERANGE) => value.resize(value.len() * 4, 0),
+                // Removed since it was listed.
+                Some(libc::ENODATA) => {
+                    value.clear();
+                    break;
+                }
+                _ => return Err(e),
+            }
+        }
+        out.push(Xattr {
+            name: name.to_vec(),
+            value,
+        });
+    }
+    out.sort_by(|a, b| a.name.cmp(&b.name));
+    Ok(out)
+}
+
+/// `path` as a C string.
+pub fn cpath(path: &Path) -> io::Result<CString> {
+    use std::os::unix::ffi::OsStrExt;
+    CString::new(path.as_os_str().as_bytes()).map_err(io::Error::other)
 }

@@ -80,11 +80,51 @@ pub fn group_name(gid: u32) -> Option<String> {
     )
 }
 
+/// The ID of the user named `name`, if the system knows it.
+pub fn uid_by_name(name: &str) -> Option<u32> {
+    let c = std::ffi::CString::new(name).ok()?;
+    let mut buf = vec![0u8; 4096];
+    let mut pwd: libc::passwd = unsafe { std::mem::zeroed() };
+    let mut result = std::ptr::null_mut();
+    // SAFETY: all pointers are valid for the call.
+    let rc = unsafe {
+        libc::getpwnam_r(
+            c.as_ptr(),
+            &mut pwd,
+            buf.as_mut_ptr().cast(),
+            buf.len(),
+            &mut result,
+        )
+    };
+    (rc == 0 && !result.is_null()).then_some(pwd.pw_uid)
+}
+
+/// The ID of the group named `name`, if the system knows it.
+pub fn gid_by_name(name: &str) -> Option<u32> {
+    let c = std::ffi::CString::new(name).ok()?;
+    let mut buf = vec![0u8; 4096];
+    let mut grp: libc::group = unsafe { std::mem::zeroed() };
+    let mut result = std::ptr::null_mut();
+    // SAFETY: all pointers are valid for the call.
+    let rc = unsafe {
+        libc::getgrnam_r(
+            c.as_ptr(),
+            &mut grp,
+            buf.as_mut_ptr().cast(),
+            buf.len(),
+            &mut result,
+        )
+    };
+    (rc == 0 && !result.is_null()).then_some(grp.gr_gid)
+}
+
 /// Caches user and group name look-ups for one run.
 #[derive(Default)]
 pub struct NameCache {
     users: HashMap<u32, String>,
     groups: HashMap<u32, String>,
+    uids: HashMap<String, Option<u32>>,
+    gids: HashMap<String, Option<u32>>,
 }
 
 impl NameCache {
@@ -94,6 +134,29 @@ impl NameCache {
             .entry(uid)
             .or_insert_with(|| user_name(uid).unwrap_or_default())
             .clone()
+    }
+
+    /// The local ID for a recorded owner: by name when this system knows the
+    /// name, else the recorded number.
+    pub fn local_uid(&mut self, name: &str, recorded: u32) -> u32 {
+        if name.is_empty() {
+            return recorded;
+        }
+        self.uids
+            .entry(name.to_string())
+            .or_insert_with(|| uid_by_name(name))
+            .unwrap_or(recorded)
+    }
+
+    /// The local ID for a recorded group: by name, else the recorded number.
+    pub fn local_gid(&mut self, name: &str, recorded: u32) -> u32 {
+        if name.is_empty() {
+            return recorded;
+        }
+        self.gids
+            .entry(name.to_string())
+            .or_insert_with(|| gid_by_name(name))
+            .unwrap_or(recorded)
     }
 
     /// The group name of `gid`, empty when unknown.
