@@ -37,7 +37,7 @@ pub struct FilterOptions {
 /// Compiled [`FilterOptions`].
 #[derive(Debug)]
 pub struct Filter {
-    patterns: GlobSet,
+    patterns: PatternSet,
     opts: FilterOptions,
 }
 
@@ -52,12 +52,23 @@ pub enum Verdict {
     EmptyDir,
 }
 
-impl Filter {
-    /// Compiles the patterns; a malformed pattern is an error naming it.
-    pub fn new(opts: FilterOptions) -> Result<Filter> {
+/// Path patterns with the semantics described at the top of this module.
+#[derive(Debug)]
+pub struct PatternSet {
+    set: GlobSet,
+    empty: bool,
+}
+
+impl PatternSet {
+    /// Compiles `patterns` (case-sensitive) and `ipatterns` (case-insensitive);
+    /// a malformed pattern is an error naming it.
+    pub fn new(patterns: &[String], ipatterns: &[String]) -> Result<PatternSet> {
         let mut set = GlobSetBuilder::new();
-        let patterns = opts.exclude.iter().map(|p| (p, false));
-        for (pattern, icase) in patterns.chain(opts.iexclude.iter().map(|p| (p, true))) {
+        let all = patterns
+            .iter()
+            .map(|p| (p, false))
+            .chain(ipatterns.iter().map(|p| (p, true)));
+        for (pattern, icase) in all {
             let anchored = if pattern.starts_with('/') {
                 pattern.clone()
             } else {
@@ -68,12 +79,33 @@ impl Filter {
                 .literal_separator(true)
                 .case_insensitive(icase)
                 .build()
-                .map_err(|e| Error::Invalid(format!("invalid exclude pattern {pattern:?}: {e}")))?;
+                .map_err(|e| Error::Invalid(format!("invalid pattern {pattern:?}: {e}")))?;
             set.add(glob);
         }
-        let patterns = set
+        let set = set
             .build()
-            .map_err(|e| Error::Invalid(format!("invalid exclude patterns: {e}")))?;
+            .map_err(|e| Error::Invalid(format!("invalid patterns: {e}")))?;
+        Ok(PatternSet {
+            set,
+            empty: patterns.is_empty() && ipatterns.is_empty(),
+        })
+    }
+
+    /// True when some pattern matches the absolute path `path`.
+    pub fn is_match(&self, path: impl AsRef<Path>) -> bool {
+        self.set.is_match(path.as_ref())
+    }
+
+    /// True when there are no patterns.
+    pub fn is_empty(&self) -> bool {
+        self.empty
+    }
+}
+
+impl Filter {
+    /// Compiles the patterns; a malformed pattern is an error naming it.
+    pub fn new(opts: FilterOptions) -> Result<Filter> {
+        let patterns = PatternSet::new(&opts.exclude, &opts.iexclude)?;
         Ok(Filter { patterns, opts })
     }
 

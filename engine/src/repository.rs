@@ -208,6 +208,11 @@ impl Repository {
         )?))
     }
 
+    /// The ID `plaintext` has (or would have) as a blob in this repository.
+    pub fn blob_id(&self, plaintext: &[u8]) -> BlobId {
+        self.keys.blob_id(plaintext)
+    }
+
     /// Reads, authenticates and decrypts one blob.
     pub fn read_blob(&self, kind: BlobKind, id: &BlobId) -> Result<Vec<u8>> {
         let what = kind.object_type().name();

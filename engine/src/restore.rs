@@ -1,107 +1,282 @@
-//! Writing a snapshot, or one path of it, back to the file system.
+//! Writing a snapshot, or part of it, back to the file system.
 //!
 //! Every entry name was validated when its tree was decoded (no `/`, `..` or
-//! NUL), and existing entries in the way are removed rather than followed, so
-//! a restore never writes outside its target.
+//! NUL), and entries in the way are removed rather than followed, so a restore
+//! never writes outside its target. Existing files are compared chunk by chunk
+//! against the snapshot (by blob ID) and only differing chunks are written;
+//! metadata is set only where it differs, so restoring onto an identical tree
+//! writes nothing.
 
 use crate::browse;
 use crate::error::{Error, Result};
+use crate::filter::PatternSet;
 use crate::repository::Repository;
 use crate::sysinfo::NameCache;
 use cairn_format::snapshot::Snapshot;
 use cairn_format::tree::{Node, NodeKind, Xattr};
 use cairn_format::{BlobId, BlobKind, Timestamp};
 use filetime::FileTime;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::ffi::{CString, OsStr};
 use std::fs::{self, OpenOptions};
-use std::io::Write;
-use std::io::{Seek, SeekFrom};
+use std::io::{Seek, SeekFrom, Write};
 use std::os::unix::ffi::OsStrExt;
-use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::os::unix::fs::{FileExt, MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
+
+/// What to do with a file that already exists at the destination.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Overwrite {
+    /// Compare its content with the snapshot and rewrite what differs.
+    #[default]
+    Always,
+    /// Keep it without reading when its size and modification time match the
+    /// snapshot; otherwise as `Always`.
+    IfChanged,
+    /// Never touch it.
+    Never,
+}
+
+/// How to restore.
+#[derive(Clone, Debug, Default)]
+pub struct RestoreOptions {
+    /// Restore only paths matching these patterns (and what is below them);
+    /// patterns as for backup excludes, matched against paths in the snapshot.
+    pub include: Vec<String>,
+    /// Like `include`, ignoring case.
+    pub iinclude: Vec<String>,
+    /// Leave out paths matching these patterns.
+    pub exclude: Vec<String>,
+    /// Like `exclude`, ignoring case.
+    pub iexclude: Vec<String>,
+    /// What to do with existing files.
+    pub overwrite: Overwrite,
+    /// Remove entries of restored directories that are not in the snapshot.
+    pub delete: bool,
+    /// Read every restored file back and check it against the snapshot.
+    pub verify: bool,
+}
 
 /// Counts of what was restored, and what could not be.
 #[derive(Debug, Default)]
 pub struct RestoreReport {
-    /// Regular files written.
+    /// Regular files written or updated.
     pub files: u64,
+    /// Existing files found identical to the snapshot (or kept by `Never`).
+    pub files_unchanged: u64,
     /// Directories created or reused.
     pub dirs: u64,
     /// Symlinks and special files created.
     pub others: u64,
-    /// Bytes of file content written.
+    /// Bytes of file content the restored files hold.
     pub bytes: u64,
+    /// Bytes of file content actually written.
+    pub bytes_written: u64,
+    /// Entries removed because they are not in the snapshot (`delete`).
+    pub deleted: u64,
+    /// Files read back and found correct (`verify`).
+    pub verified: u64,
     /// Entries that could not be restored, with the reason.
     pub errors: Vec<(PathBuf, Error)>,
 }
 
-/// Restores `snapshot` (or only `subpath` inside it) into `target`.
-///
-/// A damaged or missing blob fails only the files that need it: they are
-/// listed in [`RestoreReport::errors`] and everything else is restored.
+/// Restores `snapshot` (or only `subpath` inside it) into `target` with the default options.
 pub fn restore(
     repo: &Repository,
     snapshot: &Snapshot,
     subpath: Option<&Path>,
     target: &Path,
 ) -> Result<RestoreReport> {
-    let mut r = Restorer {
-        names: NameCache::default(),
-        hard_links: HashMap::new(),
-        repo,
-        report: RestoreReport::default(),
-        as_root: crate::sysinfo::ids().0 == 0,
+    restore_with(repo, snapshot, subpath, target, &RestoreOptions::default())
+}
+
+/// Restores `snapshot` (or only `subpath` inside it) into `target`.
+///
+/// A damaged or missing blob fails only the files that need it: they are
+/// listed in [`RestoreReport::errors`], not left half-written, and everything
+/// else is restored.
+pub fn restore_with(
+    repo: &Repository,
+    snapshot: &Snapshot,
+    subpath: Option<&Path>,
+    target: &Path,
+    opts: &RestoreOptions,
+) -> Result<RestoreReport> {
+    let include = PatternSet::new(&opts.include, &opts.iinclude)?;
+    let exclude = PatternSet::new(&opts.exclude, &opts.iexclude)?;
+    let (start, start_path) = match subpath {
+        Some(p) => {
+            let mut path = Vec::new();
+            for name in browse::path_names(p)? {
+                path.push(b'/');
+                path.extend_from_slice(&name);
+            }
+            (browse::find_node(repo, &snapshot.tree, p)?, path)
+        }
+        None => (None, b"/".to_vec()),
     };
-    let start = match subpath {
-        Some(p) => browse::find_node(repo, &snapshot.tree, p)?,
-        None => None,
+    let wanted = if include.is_empty() {
+        None
+    } else {
+        let tree = match &start {
+            Some(Node {
+                kind: NodeKind::Dir { subtree },
+                ..
+            }) => Some(*subtree),
+            Some(_) => None,
+            None => Some(snapshot.tree),
+        };
+        Some(wanted_dirs(repo, tree, &start_path, &include)?)
     };
     fs::create_dir_all(target)
         .map_err(|e| Error::io(format!("cannot create target {}", target.display()), e))?;
+    let mut r = Restorer {
+        repo,
+        opts,
+        include,
+        exclude,
+        wanted,
+        report: RestoreReport::default(),
+        as_root: crate::sysinfo::ids().0 == 0,
+        names: NameCache::default(),
+        hard_links: HashMap::new(),
+    };
     match start {
-        Some(node) => r.entry(&node, &target.join(OsStr::from_bytes(&node.name))),
-        None => r.dir_contents(&snapshot.tree, target),
+        Some(node) => r.entry(
+            &node,
+            &target.join(OsStr::from_bytes(&node.name)),
+            &start_path,
+            false,
+        ),
+        None => r.dir_contents(&snapshot.tree, target, b"/", false),
     }
     Ok(r.report)
 }
 
+/// Paths of the directories that hold an entry matching `include`: they are
+/// created so the matches have somewhere to go.
+fn wanted_dirs(
+    repo: &Repository,
+    tree: Option<BlobId>,
+    prefix: &[u8],
+    include: &PatternSet,
+) -> Result<HashSet<Vec<u8>>> {
+    let mut wanted = HashSet::new();
+    if include.is_match(OsStr::from_bytes(prefix)) {
+        wanted.insert(prefix.to_vec());
+    }
+    let Some(tree) = tree else { return Ok(wanted) };
+    browse::walk(repo, &tree, prefix, &mut |path, _| {
+        if include.is_match(OsStr::from_bytes(path)) {
+            for (i, &b) in path.iter().enumerate() {
+                if b == b'/' {
+                    wanted.insert(path[..i.max(1)].to_vec());
+                }
+            }
+        }
+    })?;
+    Ok(wanted)
+}
+
 struct Restorer<'r> {
+    repo: &'r Repository,
+    opts: &'r RestoreOptions,
+    include: PatternSet,
+    exclude: PatternSet,
+    /// With include patterns: directories on the way to a match.
+    wanted: Option<HashSet<Vec<u8>>>,
+    report: RestoreReport,
+    as_root: bool,
     names: NameCache,
     /// First restored path of each multiply-linked file, by recorded (device, inode).
     hard_links: HashMap<(u64, u64), PathBuf>,
-    repo: &'r Repository,
-    report: RestoreReport,
-    as_root: bool,
+}
+
+/// How an entry is selected.
+#[derive(PartialEq)]
+enum Selection {
+    /// Not restored.
+    Skip,
+    /// Restored with everything below it.
+    Whole,
+    /// A directory restored only for the matches below it.
+    Passage,
 }
 
 impl Restorer<'_> {
-    fn dir_contents(&mut self, tree: &cairn_format::BlobId, dir: &Path) {
-        match self.repo.load_tree(tree) {
-            Ok(tree) => {
-                for node in &tree.nodes {
-                    self.entry(node, &dir.join(OsStr::from_bytes(&node.name)));
-                }
+    fn select(&self, node: &Node, snap_path: &[u8], inside: bool) -> Selection {
+        let path = OsStr::from_bytes(snap_path);
+        if self.exclude.is_match(path) {
+            return Selection::Skip;
+        }
+        match &self.wanted {
+            None => Selection::Whole,
+            Some(_) if inside || self.include.is_match(path) => Selection::Whole,
+            Some(w) if matches!(node.kind, NodeKind::Dir { .. }) && w.contains(snap_path) => {
+                Selection::Passage
             }
-            Err(e) => self.report.errors.push((dir.to_path_buf(), e)),
+            Some(_) => Selection::Skip,
         }
     }
 
-    fn entry(&mut self, node: &Node, path: &Path) {
-        if let Err(e) = self.try_entry(node, path) {
+    fn dir_contents(&mut self, tree: &BlobId, dir: &Path, snap_dir: &[u8], inside: bool) {
+        let tree = match self.repo.load_tree(tree) {
+            Ok(t) => t,
+            Err(e) => return self.report.errors.push((dir.to_path_buf(), e)),
+        };
+        for node in &tree.nodes {
+            let mut snap_path = snap_dir.to_vec();
+            if !snap_path.ends_with(b"/") {
+                snap_path.push(b'/');
+            }
+            snap_path.extend_from_slice(&node.name);
+            self.entry(
+                node,
+                &dir.join(OsStr::from_bytes(&node.name)),
+                &snap_path,
+                inside,
+            );
+        }
+        if self.opts.delete && (inside || self.wanted.is_none()) {
+            if let Err(e) = self.delete_extra(dir, &tree) {
+                self.report.errors.push((dir.to_path_buf(), e));
+            }
+        }
+    }
+
+    /// Removes entries of `dir` that `tree` does not have.
+    fn delete_extra(&mut self, dir: &Path, tree: &cairn_format::tree::Tree) -> Result<()> {
+        let io = |e| Error::io(format!("cannot list {}", dir.display()), e);
+        for entry in fs::read_dir(dir).map_err(io)? {
+            let entry = entry.map_err(io)?;
+            let name = entry.file_name();
+            if tree.find(name.as_bytes()).is_none() {
+                let path = entry.path();
+                remove_any(&path)
+                    .map_err(|e| Error::io(format!("cannot delete {}", path.display()), e))?;
+                self.report.deleted += 1;
+            }
+        }
+        Ok(())
+    }
+
+    fn entry(&mut self, node: &Node, path: &Path, snap_path: &[u8], inside: bool) {
+        let selection = self.select(node, snap_path, inside);
+        if selection == Selection::Skip {
+            return;
+        }
+        if let Err(e) = self.try_entry(node, path, snap_path, selection == Selection::Whole) {
             self.report.errors.push((path.to_path_buf(), e));
         }
     }
 
-    fn try_entry(&mut self, node: &Node, path: &Path) -> Result<()> {
+    fn try_entry(&mut self, node: &Node, path: &Path, snap_path: &[u8], whole: bool) -> Result<()> {
         let io = |what: &str, e| Error::io(format!("cannot {what} {}", path.display()), e);
         let existing = fs::symlink_metadata(path).ok();
-        let is_dir = matches!(node.kind, NodeKind::Dir { .. });
-        match &existing {
-            Some(m) if m.is_dir() && is_dir => {}
-            Some(m) if m.is_dir() => fs::remove_dir_all(path).map_err(|e| io("replace", e))?,
-            Some(_) => fs::remove_file(path).map_err(|e| io("replace", e))?,
-            None => {}
+        if let (Some(m), NodeKind::Dir { .. }) = (&existing, &node.kind) {
+            if !m.is_dir() {
+                remove_any(path).map_err(|e| io("replace", e))?;
+            }
         }
         match &node.kind {
             NodeKind::Dir { subtree } => {
@@ -109,39 +284,223 @@ impl Restorer<'_> {
                     fs::create_dir(path).map_err(|e| io("create directory", e))?;
                 }
                 self.report.dirs += 1;
-                self.dir_contents(subtree, path);
+                self.dir_contents(subtree, path, snap_path, whole);
             }
-            NodeKind::File { .. } if self.link_existing(node, path)? => return Ok(()),
             NodeKind::File { content } => {
-                let mut file = OpenOptions::new()
-                    .write(true)
-                    .create_new(true)
-                    .custom_flags(libc::O_NOFOLLOW)
-                    .mode(0o600)
-                    .open(path)
-                    .map_err(|e| io("create", e))?;
-                let written = self.write_content(&mut file, content, path);
-                if let Err(e) = written {
-                    // A file that cannot be restored whole is not left behind half-written.
-                    drop(file);
-                    let _ = fs::remove_file(path);
-                    return Err(e);
-                }
-                self.report.files += 1;
-                if node.links > 1 {
-                    self.hard_links
-                        .insert((node.device, node.inode), path.to_path_buf());
+                self.report.bytes += node.size;
+                if !self.file(node, content, path, existing.as_ref())? {
+                    return Ok(());
                 }
             }
+            _ => {
+                if !self.other(node, path, existing.as_ref())? {
+                    return Ok(());
+                }
+            }
+        }
+        self.metadata(node, path)
+    }
+
+    /// Restores a regular file; false when there is nothing more to do for it.
+    fn file(
+        &mut self,
+        node: &Node,
+        content: &[BlobId],
+        path: &Path,
+        existing: Option<&fs::Metadata>,
+    ) -> Result<bool> {
+        let io = |what: &str, e| Error::io(format!("cannot {what} {}", path.display()), e);
+        let key = (node.device, node.inode);
+        if let Some(first) = self
+            .hard_links
+            .get(&key)
+            .filter(|_| node.links > 1)
+            .cloned()
+        {
+            let same = existing
+                .zip(fs::metadata(&first).ok())
+                .is_some_and(|(a, b)| a.ino() == b.ino() && a.dev() == b.dev());
+            if !same {
+                if existing.is_some() {
+                    remove_any(path).map_err(|e| io("replace", e))?;
+                }
+                fs::hard_link(&first, path).map_err(|e| {
+                    Error::io(
+                        format!("cannot link {} to {}", path.display(), first.display()),
+                        e,
+                    )
+                })?;
+            }
+            self.report.files += 1;
+            return Ok(false);
+        }
+        if node.links > 1 {
+            self.hard_links.insert(key, path.to_path_buf());
+        }
+        match existing {
+            Some(_) if self.opts.overwrite == Overwrite::Never => {
+                self.report.files_unchanged += 1;
+                return Ok(false);
+            }
+            Some(m) if m.is_file() => {
+                let same_stat = m.len() == node.size
+                    && (m.mtime(), m.mtime_nsec() as u32) == (node.mtime.secs, node.mtime.nanos);
+                let written = if self.opts.overwrite == Overwrite::IfChanged && same_stat {
+                    0
+                } else {
+                    let file = OpenOptions::new()
+                        .read(true)
+                        .write(true)
+                        .custom_flags(libc::O_NOFOLLOW)
+                        .open(path)
+                        .map_err(|e| io("open", e))?;
+                    let written = self.compare(&file, content, path, true)?;
+                    if file.metadata().map_err(|e| io("stat", e))?.len() != node.size {
+                        file.set_len(node.size)
+                            .map_err(|e| io("set the length of", e))?;
+                    }
+                    if written > 0 {
+                        file.sync_all().map_err(|e| io("sync", e))?;
+                    }
+                    written
+                };
+                if written == 0 {
+                    self.report.files_unchanged += 1;
+                } else {
+                    self.report.files += 1;
+                }
+            }
+            other => {
+                if other.is_some() {
+                    remove_any(path).map_err(|e| io("replace", e))?;
+                }
+                self.new_file(content, path)?;
+                self.report.files += 1;
+            }
+        }
+        if self.opts.verify {
+            let file = fs::File::open(path).map_err(|e| io("open", e))?;
+            let len = file.metadata().map_err(|e| io("stat", e))?.len();
+            if self.compare(&file, content, path, false)? > 0 || len != node.size {
+                return Err(Error::Invalid(format!(
+                    "{}: verification failed: the restored content differs from the snapshot",
+                    path.display()
+                )));
+            }
+            self.report.verified += 1;
+        }
+        Ok(true)
+    }
+
+    /// Writes a new file; blocks of zeros are skipped, not written, so sparse
+    /// files stay sparse. A file that cannot be written whole is removed.
+    fn new_file(&mut self, content: &[BlobId], path: &Path) -> Result<()> {
+        const BLOCK: usize = 4096;
+        let io = |what: &str, e| Error::io(format!("cannot {what} {}", path.display()), e);
+        let mut file = OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .custom_flags(libc::O_NOFOLLOW)
+            .mode(0o600)
+            .open(path)
+            .map_err(|e| io("create", e))?;
+        let mut write = || -> Result<()> {
+            let mut end = 0u64;
+            for id in content {
+                let data = self.repo.read_blob(BlobKind::Data, id)?;
+                for block in data.chunks(BLOCK) {
+                    if block.iter().all(|&b| b == 0) {
+                        file.seek(SeekFrom::Current(block.len() as i64))
+                            .map_err(|e| io("seek in", e))?;
+                    } else {
+                        file.write_all(block).map_err(|e| io("write", e))?;
+                        self.report.bytes_written += block.len() as u64;
+                    }
+                }
+                end += data.len() as u64;
+            }
+            // A file that ends in a hole gets its length here.
+            file.set_len(end).map_err(|e| io("set the length of", e))?;
+            file.sync_all().map_err(|e| io("sync", e))
+        };
+        let result = write();
+        if result.is_err() {
+            let _ = fs::remove_file(path);
+        }
+        result
+    }
+
+    /// Compares an existing file with `content` chunk by chunk, by blob ID.
+    /// With `fix`, chunks that differ are written in place. Returns the number
+    /// of bytes that differed.
+    fn compare(
+        &mut self,
+        file: &fs::File,
+        content: &[BlobId],
+        path: &Path,
+        fix: bool,
+    ) -> Result<u64> {
+        let io = |what: &str, e| Error::io(format!("cannot {what} {}", path.display()), e);
+        let mut offset = 0u64;
+        let mut differing = 0u64;
+        let mut buf = Vec::new();
+        for id in content {
+            let len = self
+                .repo
+                .index()
+                .get(BlobKind::Data, id)
+                .ok_or_else(|| Error::Missing(format!("data blob {id}")))?
+                .raw_length as usize;
+            buf.resize(len, 0);
+            let same =
+                file.read_exact_at(&mut buf, offset).is_ok() && self.repo.blob_id(&buf) == *id;
+            if !same {
+                differing += len as u64;
+                if fix {
+                    let data = self.repo.read_blob(BlobKind::Data, id)?;
+                    file.write_all_at(&data, offset)
+                        .map_err(|e| io("write", e))?;
+                    self.report.bytes_written += data.len() as u64;
+                }
+            }
+            offset += len as u64;
+        }
+        Ok(differing)
+    }
+
+    /// Restores a symlink or special file; false when there is nothing more to do for it.
+    fn other(&mut self, node: &Node, path: &Path, existing: Option<&fs::Metadata>) -> Result<bool> {
+        let io = |what: &str, e| Error::io(format!("cannot {what} {}", path.display()), e);
+        let same = existing.is_some_and(|m| {
+            let ft = m.file_type();
+            use std::os::unix::fs::FileTypeExt;
+            match &node.kind {
+                NodeKind::Symlink { target } => {
+                    ft.is_symlink()
+                        && fs::read_link(path)
+                            .is_ok_and(|t| t.as_os_str().as_bytes() == target.as_slice())
+                }
+                NodeKind::Fifo => ft.is_fifo(),
+                NodeKind::CharDevice { rdev } => ft.is_char_device() && m.rdev() == *rdev,
+                NodeKind::BlockDevice { rdev } => ft.is_block_device() && m.rdev() == *rdev,
+                _ => false,
+            }
+        });
+        if same {
+            return Ok(true);
+        }
+        if existing.is_some() {
+            if self.opts.overwrite == Overwrite::Never {
+                return Ok(false);
+            }
+            remove_any(path).map_err(|e| io("replace", e))?;
+        }
+        match &node.kind {
             NodeKind::Symlink { target } => {
                 std::os::unix::fs::symlink(OsStr::from_bytes(target), path)
-                    .map_err(|e| io("create symlink", e))?;
-                self.report.others += 1;
+                    .map_err(|e| io("create symlink", e))?
             }
-            NodeKind::Fifo => {
-                mknod(path, libc::S_IFIFO, 0).map_err(|e| io("create FIFO", e))?;
-                self.report.others += 1;
-            }
+            NodeKind::Fifo => mknod(path, libc::S_IFIFO, 0).map_err(|e| io("create FIFO", e))?,
             NodeKind::CharDevice { rdev } | NodeKind::BlockDevice { rdev } => {
                 let ty = if matches!(node.kind, NodeKind::CharDevice { .. }) {
                     libc::S_IFCHR
@@ -155,78 +514,56 @@ impl Restorer<'_> {
                     )));
                 }
                 mknod(path, ty, *rdev).map_err(|e| io("create device node", e))?;
-                self.report.others += 1;
             }
-            NodeKind::Socket => return Ok(()), // a socket is re-created by its server, never restored
+            // A socket is re-created by its server, never restored.
+            _ => return Ok(false),
         }
-        self.metadata(node, path)
-    }
-
-    /// Links `path` to an already restored file of the same recorded inode;
-    /// false when this is the first of its links.
-    fn link_existing(&mut self, node: &Node, path: &Path) -> Result<bool> {
-        let key = (node.device, node.inode);
-        let Some(first) = self.hard_links.get(&key).filter(|_| node.links > 1) else {
-            return Ok(false);
-        };
-        fs::hard_link(first, path).map_err(|e| {
-            Error::io(
-                format!("cannot link {} to {}", path.display(), first.display()),
-                e,
-            )
-        })?;
-        self.report.files += 1;
+        self.report.others += 1;
         Ok(true)
     }
 
-    /// Writes a file's content; blocks of zeros are skipped, not written, so
-    /// sparse files stay sparse.
-    fn write_content(
-        &mut self,
-        file: &mut fs::File,
-        content: &[BlobId],
-        path: &Path,
-    ) -> Result<()> {
-        const BLOCK: usize = 4096;
-        let io = |what: &str, e| Error::io(format!("cannot {what} {}", path.display()), e);
-        let mut end = 0u64;
-        for id in content {
-            let data = self.repo.read_blob(BlobKind::Data, id)?;
-            for block in data.chunks(BLOCK) {
-                if block.iter().all(|&b| b == 0) {
-                    file.seek(SeekFrom::Current(block.len() as i64))
-                        .map_err(|e| io("seek in", e))?;
-                } else {
-                    file.write_all(block).map_err(|e| io("write", e))?;
-                }
-            }
-            end += data.len() as u64;
-            self.report.bytes += data.len() as u64;
-        }
-        // A file that ends in a hole gets its length here.
-        file.set_len(end).map_err(|e| io("set the length of", e))?;
-        file.sync_all().map_err(|e| io("sync", e))
-    }
-
     /// Applies ownership (as root; by name where this system knows the name),
-    /// extended attributes, mode and times, in that order (chown clears set-ID bits).
+    /// extended attributes, mode and times, each only where it differs, in
+    /// that order (chown clears set-ID bits).
     fn metadata(&mut self, node: &Node, path: &Path) -> Result<()> {
         let io = |what: &str, e| Error::io(format!("cannot set {what} of {}", path.display()), e);
+        let current = fs::symlink_metadata(path).map_err(|e| io("metadata", e))?;
         let symlink = matches!(node.kind, NodeKind::Symlink { .. });
+        let mut chowned = false;
         if self.as_root {
             let uid = self.names.local_uid(&node.user, node.uid);
             let gid = self.names.local_gid(&node.group, node.gid);
-            std::os::unix::fs::lchown(path, Some(uid), Some(gid)).map_err(|e| io("owner", e))?;
+            if (current.uid(), current.gid()) != (uid, gid) {
+                std::os::unix::fs::lchown(path, Some(uid), Some(gid))
+                    .map_err(|e| io("owner", e))?;
+                chowned = true;
+            }
         }
-        for x in &node.xattrs {
-            set_xattr(path, x).map_err(|e| io("extended attributes", e))?;
+        if !node.xattrs.is_empty()
+            && crate::source::read_xattrs(path).ok().as_ref() != Some(&node.xattrs)
+        {
+            for x in &node.xattrs {
+                set_xattr(path, x).map_err(|e| io("extended attributes", e))?;
+            }
         }
-        if !symlink {
+        if !symlink && (chowned || current.mode() & 0o7777 != node.mode) {
             fs::set_permissions(path, fs::Permissions::from_mode(node.mode))
                 .map_err(|e| io("mode", e))?;
         }
-        let mtime = file_time(node.mtime);
-        filetime::set_symlink_file_times(path, mtime, mtime).map_err(|e| io("times", e))
+        if (current.mtime(), current.mtime_nsec() as u32) != (node.mtime.secs, node.mtime.nanos) {
+            let mtime = file_time(node.mtime);
+            filetime::set_symlink_file_times(path, mtime, mtime).map_err(|e| io("times", e))?;
+        }
+        Ok(())
+    }
+}
+
+/// Removes a file, symlink or whole directory, never following a symlink.
+fn remove_any(path: &Path) -> std::io::Result<()> {
+    match fs::symlink_metadata(path) {
+        Ok(m) if m.is_dir() => fs::remove_dir_all(path),
+        Ok(_) => fs::remove_file(path),
+        Err(e) => Err(e),
     }
 }
 
@@ -260,7 +597,7 @@ fn file_time(t: Timestamp) -> FileTime {
 }
 
 fn mknod(path: &Path, kind: libc::mode_t, rdev: u64) -> std::io::Result<()> {
-    let c = CString::new(path.as_os_str().as_bytes()).map_err(std::io::Error::other)?;
+    let c = crate::source::cpath(path)?;
     // SAFETY: `c` is a valid NUL-terminated path for the duration of the call.
     let rc = unsafe { libc::mknod(c.as_ptr(), kind | 0o600, rdev as libc::dev_t) };
     if rc == 0 {

@@ -1,7 +1,7 @@
 use crate::output::size;
 use crate::Context;
 use anyhow::Result;
-use cairn_engine::restore::restore;
+use cairn_engine::restore::{restore_with, Overwrite, RestoreOptions};
 use std::path::PathBuf;
 
 #[derive(clap::Args)]
@@ -12,6 +12,36 @@ pub struct Args {
     /// Directory to restore into (created if missing).
     #[arg(short, long)]
     target: PathBuf,
+    /// Restore only paths matching this pattern, and what is below them.
+    #[arg(long, short = 'i', value_name = "PATTERN")]
+    include: Vec<String>,
+    /// Like --include, ignoring case.
+    #[arg(long, value_name = "PATTERN")]
+    iinclude: Vec<String>,
+    /// Leave out paths matching this pattern.
+    #[arg(long, short = 'e', value_name = "PATTERN")]
+    exclude: Vec<String>,
+    /// Like --exclude, ignoring case.
+    #[arg(long, value_name = "PATTERN")]
+    iexclude: Vec<String>,
+    /// Existing files: `always` compares content and rewrites what differs,
+    /// `if-changed` keeps files whose size and modification time match,
+    /// `never` leaves them alone.
+    #[arg(long, value_enum, default_value = "always")]
+    overwrite: OverwriteArg,
+    /// Delete files in restored directories that are not in the snapshot.
+    #[arg(long)]
+    delete: bool,
+    /// Read every restored file back and check it against the snapshot.
+    #[arg(long)]
+    verify: bool,
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum OverwriteArg {
+    Always,
+    IfChanged,
+    Never,
 }
 
 pub fn run(ctx: &Context, args: Args) -> Result<u8> {
@@ -19,20 +49,48 @@ pub fn run(ctx: &Context, args: Args) -> Result<u8> {
         Some((name, path)) => (name, Some(PathBuf::from(path))),
         None => (args.snapshot.as_str(), None),
     };
+    let opts = RestoreOptions {
+        include: args.include,
+        iinclude: args.iinclude,
+        exclude: args.exclude,
+        iexclude: args.iexclude,
+        overwrite: match args.overwrite {
+            OverwriteArg::Always => Overwrite::Always,
+            OverwriteArg::IfChanged => Overwrite::IfChanged,
+            OverwriteArg::Never => Overwrite::Never,
+        },
+        delete: args.delete,
+        verify: args.verify,
+    };
     let repo = ctx.open()?;
     let (id, snapshot) = repo.find_snapshot(name)?;
-    let report = restore(&repo, &snapshot, subpath.as_deref(), &args.target)?;
+    let report = restore_with(&repo, &snapshot, subpath.as_deref(), &args.target, &opts)?;
     for (path, e) in &report.errors {
         eprintln!("cairn: cannot restore {}: {e}", path.display());
     }
     println!(
-        "restored snapshot {}: {} files ({}), {} directories, {} other entries into {}",
+        "restored snapshot {} into {}: {} files written, {} unchanged, {} directories, {} other entries",
         id.short(),
+        args.target.display(),
         report.files,
-        size(report.bytes),
+        report.files_unchanged,
         report.dirs,
-        report.others,
-        args.target.display()
+        report.others
+    );
+    println!(
+        "{} of content, {} written{}{}",
+        size(report.bytes),
+        size(report.bytes_written),
+        if opts.delete {
+            format!(", {} entries deleted", report.deleted)
+        } else {
+            String::new()
+        },
+        if opts.verify {
+            format!(", {} files verified", report.verified)
+        } else {
+            String::new()
+        },
     );
     if report.errors.is_empty() {
         Ok(0)
