@@ -264,4 +264,19 @@ fn an_unreadable_file_is_skipped_and_the_backup_exits_3() {
         listing.contains("/partly/ok") && !listing.contains("/partly/secret"),
         "{listing}"
     );
+    let target = tmp.path().join("restored");
+    let out = run(&[
+        OsStr::new("restore"),
+        OsStr::new("latest"),
+        OsStr::new("--target"),
+        target.as_os_str(),
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let restored = target.join(src.strip_prefix("/").unwrap());
+    assert_eq!(std::fs::read(restored.join("ok")).unwrap(), b"fine");
+    assert!(!restored.join("secret").exists());
 }
