@@ -48,6 +48,12 @@ enum Command {
     Restore(commands::restore::Args),
     /// Print a repository object as JSON: `config`, `snapshot ID` or `tree ID`.
     Cat(commands::cat::Args),
+    /// Show what changed between two snapshots.
+    Diff(commands::diff::Args),
+    /// Find files and directories by glob pattern in snapshots.
+    Find(commands::find::Args),
+    /// Show sizes, deduplication and compression of snapshots or the repository.
+    Stats(commands::stats::Args),
 }
 
 /// What every command needs to reach the repository.
@@ -93,6 +99,9 @@ fn main() -> ExitCode {
         Command::Ls(a) => commands::ls::run(&ctx, a),
         Command::Restore(a) => commands::restore::run(&ctx, a),
         Command::Cat(a) => commands::cat::run(&ctx, a),
+        Command::Diff(a) => commands::diff::run(&ctx, a),
+        Command::Find(a) => commands::find::run(&ctx, a),
+        Command::Stats(a) => commands::stats::run(&ctx, a),
     };
     match result {
         Ok(code) => ExitCode::from(code),

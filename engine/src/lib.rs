@@ -24,13 +24,16 @@ pub mod backend;
 pub mod backup;
 pub mod browse;
 pub mod chunker;
+pub mod diff;
 pub mod error;
 pub mod filter;
+pub mod find;
 pub mod index;
 pub mod packer;
 pub mod repository;
 pub mod restore;
 pub mod source;
+pub mod stats;
 pub mod sysinfo;
 
 pub use error::{Error, Result};

@@ -2,7 +2,10 @@
 
 pub mod backup;
 pub mod cat;
+pub mod diff;
+pub mod find;
 pub mod init;
 pub mod ls;
 pub mod restore;
 pub mod snapshots;
+pub mod stats;
