@@ -28,94 +28,68 @@ pub fn ids() -> (u32, u32) {
     unsafe { (libc::geteuid(), libc::getegid()) }
 }
 
+/// Runs one of the re-entrant `getpw*_r` / `getgr*_r` look-ups, growing the
+/// buffer while the C library asks for more, and extracts the answer with
+/// `read` while the buffer it points into is still alive.
+fn lookup<T, R>(
+    call: impl Fn(*mut T, *mut libc::c_char, usize, *mut *mut T) -> libc::c_int,
+    read: impl FnOnce(&T) -> R,
+) -> Option<R> {
+    let mut buf = vec![0u8; 1024];
+    loop {
+        // SAFETY: `T` is a plain C struct (passwd or group) for which all-zero is valid.
+        let mut entry: T = unsafe { std::mem::zeroed() };
+        let mut result = std::ptr::null_mut();
+        match call(&mut entry, buf.as_mut_ptr().cast(), buf.len(), &mut result) {
+            libc::ERANGE if buf.len() < 1 << 20 => buf.resize(buf.len() * 4, 0),
+            0 if !result.is_null() => return Some(read(&entry)),
+            _ => return None,
+        }
+    }
+}
+
+/// A C string owned by a look-up's buffer, copied out.
+fn owned(p: *const libc::c_char) -> String {
+    // SAFETY: callers pass a NUL-terminated string that a successful look-up filled in.
+    unsafe { CStr::from_ptr(p) }.to_string_lossy().into_owned()
+}
+
 /// The login name of `uid`, if the system knows it.
 pub fn user_name(uid: u32) -> Option<String> {
-    let mut buf = vec![0u8; 4096];
-    let mut pwd: libc::passwd = unsafe { std::mem::zeroed() };
-    let mut result = std::ptr::null_mut();
-    // SAFETY: all pointers are valid for the call; the result points into `buf`.
-    let rc = unsafe {
-        libc::getpwuid_r(
-            uid,
-            &mut pwd,
-            buf.as_mut_ptr().cast(),
-            buf.len(),
-            &mut result,
-        )
-    };
-    if rc != 0 || result.is_null() {
-        return None;
-    }
-    // SAFETY: on success pw_name is a NUL-terminated string inside `buf`.
-    Some(
-        unsafe { CStr::from_ptr(pwd.pw_name) }
-            .to_string_lossy()
-            .into_owned(),
+    // SAFETY: the pointers come from `lookup` and are valid for the call.
+    lookup(
+        |e, b, l, r| unsafe { libc::getpwuid_r(uid, e, b, l, r) },
+        |p: &libc::passwd| owned(p.pw_name),
     )
 }
 
 /// The name of group `gid`, if the system knows it.
 pub fn group_name(gid: u32) -> Option<String> {
-    let mut buf = vec![0u8; 4096];
-    let mut grp: libc::group = unsafe { std::mem::zeroed() };
-    let mut result = std::ptr::null_mut();
-    // SAFETY: all pointers are valid for the call; the result points into `buf`.
-    let rc = unsafe {
-        libc::getgrgid_r(
-            gid,
-            &mut grp,
-            buf.as_mut_ptr().cast(),
-            buf.len(),
-            &mut result,
-        )
-    };
-    if rc != 0 || result.is_null() {
-        return None;
-    }
-    // SAFETY: on success gr_name is a NUL-terminated string inside `buf`.
-    Some(
-        unsafe { CStr::from_ptr(grp.gr_name) }
-            .to_string_lossy()
-            .into_owned(),
+    // SAFETY: the pointers come from `lookup` and are valid for the call.
+    lookup(
+        |e, b, l, r| unsafe { libc::getgrgid_r(gid, e, b, l, r) },
+        |g: &libc::group| owned(g.gr_name),
     )
 }
 
 /// The ID of the user named `name`, if the system knows it.
 pub fn uid_by_name(name: &str) -> Option<u32> {
     let c = std::ffi::CString::new(name).ok()?;
-    let mut buf = vec![0u8; 4096];
-    let mut pwd: libc::passwd = unsafe { std::mem::zeroed() };
-    let mut result = std::ptr::null_mut();
-    // SAFETY: all pointers are valid for the call.
-    let rc = unsafe {
-        libc::getpwnam_r(
-            c.as_ptr(),
-            &mut pwd,
-            buf.as_mut_ptr().cast(),
-            buf.len(),
-            &mut result,
-        )
-    };
-    (rc == 0 && !result.is_null()).then_some(pwd.pw_uid)
+    // SAFETY: `c` is NUL-terminated; the other pointers come from `lookup`.
+    lookup(
+        |e, b, l, r| unsafe { libc::getpwnam_r(c.as_ptr(), e, b, l, r) },
+        |p: &libc::passwd| p.pw_uid,
+    )
 }
 
 /// The ID of the group named `name`, if the system knows it.
 pub fn gid_by_name(name: &str) -> Option<u32> {
     let c = std::ffi::CString::new(name).ok()?;
-    let mut buf = vec![0u8; 4096];
-    let mut grp: libc::group = unsafe { std::mem::zeroed() };
-    let mut result = std::ptr::null_mut();
-    // SAFETY: all pointers are valid for the call.
-    let rc = unsafe {
-        libc::getgrnam_r(
-            c.as_ptr(),
-            &mut grp,
-            buf.as_mut_ptr().cast(),
-            buf.len(),
-            &mut result,
-        )
-    };
-    (rc == 0 && !result.is_null()).then_some(grp.gr_gid)
+    // SAFETY: `c` is NUL-terminated; the other pointers come from `lookup`.
+    lookup(
+        |e, b, l, r| unsafe { libc::getgrnam_r(c.as_ptr(), e, b, l, r) },
+        |g: &libc::group| g.gr_gid,
+    )
 }
 
 /// Caches user and group name look-ups for one run.

@@ -76,9 +76,9 @@ impl Cluster {
     }
 
     /// Runs a server program, as `postgres` when we are root (the server refuses root).
-    fn server_cmd(&self, program: &str, args: &[&str]) {
+    fn server(&self, program: &str, args: &[&str]) -> std::process::Output {
         let exe = self.bin.join(program);
-        let out = if self.as_root {
+        if self.as_root {
             Command::new("runuser")
                 .args(["-u", "postgres", "--"])
                 .arg(&exe)
@@ -87,7 +87,11 @@ impl Cluster {
         } else {
             Command::new(&exe).args(args).output()
         }
-        .unwrap();
+        .unwrap()
+    }
+
+    fn server_cmd(&self, program: &str, args: &[&str]) {
+        let out = self.server(program, args);
         assert!(
             out.status.success(),
             "{program} failed: {}",
@@ -140,17 +144,8 @@ impl Cluster {
 
 impl Drop for Cluster {
     fn drop(&mut self) {
-        let exe = self.bin.join("pg_ctl");
-        let args = ["-D", self.data.to_str().unwrap(), "-m", "immediate", "stop"];
-        let _ = if self.as_root {
-            Command::new("runuser")
-                .args(["-u", "postgres", "--"])
-                .arg(&exe)
-                .args(args)
-                .output()
-        } else {
-            Command::new(&exe).args(args).output()
-        };
+        let data = self.data.to_str().unwrap().to_string();
+        let _ = self.server("pg_ctl", &["-D", &data, "-m", "immediate", "stop"]);
     }
 }
 
