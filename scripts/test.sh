@@ -13,4 +13,7 @@ if ! compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null; then
         exit 1
     fi
 fi
+# The end-to-end tests run the `cairn` binary, which `cargo test` does not build
+# for another package: build it first.
+cargo build --quiet -p cairn-cli
 cargo test --workspace "$@"

@@ -54,6 +54,10 @@ enum Command {
     Find(commands::find::Args),
     /// Show sizes, deduplication and compression of snapshots or the repository.
     Stats(commands::stats::Args),
+    /// Write a file of a snapshot, or a directory as a tar archive, to standard output.
+    Dump(commands::dump::Args),
+    /// Add, remove or replace the tags of snapshots.
+    Tag(commands::tag::Args),
 }
 
 /// What every command needs to reach the repository.
@@ -102,6 +106,8 @@ fn main() -> ExitCode {
         Command::Diff(a) => commands::diff::run(&ctx, a),
         Command::Find(a) => commands::find::run(&ctx, a),
         Command::Stats(a) => commands::stats::run(&ctx, a),
+        Command::Dump(a) => commands::dump::run(&ctx, a),
+        Command::Tag(a) => commands::tag::run(&ctx, a),
     };
     match result {
         Ok(code) => ExitCode::from(code),

@@ -297,7 +297,7 @@ pub fn cairn_bin() -> PathBuf {
     let bin = dir.join("cairn");
     assert!(
         bin.exists(),
-        "{} not built: run the tests through cargo from the workspace",
+        "{} not built: run scripts/test.sh (it builds the binary first)",
         bin.display()
     );
     bin

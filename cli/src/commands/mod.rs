@@ -3,9 +3,11 @@
 pub mod backup;
 pub mod cat;
 pub mod diff;
+pub mod dump;
 pub mod find;
 pub mod init;
 pub mod ls;
 pub mod restore;
 pub mod snapshots;
 pub mod stats;
+pub mod tag;

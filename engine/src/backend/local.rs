@@ -211,6 +211,21 @@ impl Backend for LocalBackend {
         names.sort();
         Ok(names)
     }
+
+    fn remove(&self, kind: FileKind, name: &str) -> Result<()> {
+        if kind == FileKind::Config {
+            return Err(Error::Invalid("the config cannot be removed".into()));
+        }
+        let path = self.path(kind, name)?;
+        match fs::remove_file(&path) {
+            Ok(()) => {}
+            Err(e) if e.kind() == ErrorKind::NotFound => {
+                return Err(Error::Missing(format!("{} {}", kind.name(), name)))
+            }
+            Err(e) => return Err(Error::io(format!("cannot remove {}", path.display()), e)),
+        }
+        sync_dir(&self.dir(kind, name))
+    }
 }
 
 #[cfg(test)]
@@ -243,6 +258,25 @@ mod tests {
             .filter(|p| p.contains(".tmp-"))
             .collect();
         assert!(leftovers.is_empty(), "{leftovers:?}");
+    }
+
+    #[test]
+    fn remove_deletes_once_and_names_what_is_missing() {
+        let dir = tempfile::tempdir().unwrap();
+        let b = LocalBackend::new(dir.path().join("repo"));
+        b.create_repository().unwrap();
+        let name = "cd".repeat(32);
+        b.create(FileKind::Snapshot, &name, b"s").unwrap();
+        b.remove(FileKind::Snapshot, &name).unwrap();
+        assert!(b.list(FileKind::Snapshot).unwrap().is_empty());
+        match b.remove(FileKind::Snapshot, &name) {
+            Err(Error::Missing(what)) => assert!(what.contains(&name), "{what}"),
+            other => panic!("{other:?}"),
+        }
+        assert!(b.remove(FileKind::Snapshot, "../config").is_err());
+        b.create(FileKind::Config, "config", b"c").unwrap();
+        assert!(b.remove(FileKind::Config, "config").is_err());
+        assert!(b.exists().unwrap());
     }
 
     #[test]

@@ -57,4 +57,7 @@ pub trait Backend: Send + Sync {
     fn size(&self, kind: FileKind, name: &str) -> Result<u64>;
     /// Names of all files of a kind.
     fn list(&self, kind: FileKind) -> Result<Vec<String>>;
+    /// Removes a file durably. A file that is not there is an error
+    /// ([`crate::Error::Missing`]) naming it; the config cannot be removed.
+    fn remove(&self, kind: FileKind, name: &str) -> Result<()>;
 }

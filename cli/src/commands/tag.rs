@@ -1,0 +1,55 @@
+use crate::Context;
+use anyhow::Result;
+use cairn_engine::tag::{change_tags, TagChange};
+
+#[derive(clap::Args)]
+#[command(group = clap::ArgGroup::new("change").required(true).multiple(true))]
+pub struct Args {
+    /// Add this tag (comma-separated list allowed; may be repeated).
+    #[arg(long, value_name = "TAG", value_delimiter = ',', group = "change")]
+    add: Vec<String>,
+    /// Remove this tag (comma-separated list allowed; may be repeated).
+    #[arg(long, value_name = "TAG", value_delimiter = ',', group = "change")]
+    remove: Vec<String>,
+    /// Replace all tags with these (comma-separated list allowed; may be
+    /// repeated); `--set ''` removes every tag.
+    #[arg(
+        long,
+        value_name = "TAG",
+        value_delimiter = ',',
+        group = "change",
+        conflicts_with_all = ["add", "remove"]
+    )]
+    set: Option<Vec<String>>,
+    /// Snapshots to change: ID, unique prefix, or `latest`.
+    #[arg(required = true, value_name = "SNAPSHOT")]
+    snapshots: Vec<String>,
+}
+
+pub fn run(ctx: &Context, args: Args) -> Result<u8> {
+    let words =
+        |list: Vec<String>| -> Vec<String> { list.into_iter().filter(|t| !t.is_empty()).collect() };
+    let change = TagChange {
+        add: words(args.add),
+        remove: words(args.remove),
+        set: args.set.map(words),
+    };
+    change.validate()?;
+    let repo = ctx.open()?;
+    let mut ids = Vec::new();
+    for name in &args.snapshots {
+        ids.push(repo.find_snapshot(name)?.0);
+    }
+    let changed = change_tags(&repo, &ids, &change)?;
+    for (old, new) in &changed {
+        println!("snapshot {} saved as {}", old.short(), new.short());
+    }
+    ids.sort();
+    ids.dedup();
+    println!(
+        "{} snapshots changed, {} unchanged",
+        changed.len(),
+        ids.len() - changed.len()
+    );
+    Ok(0)
+}
