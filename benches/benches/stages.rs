@@ -165,7 +165,9 @@ fn packing(c: &mut Criterion) {
                     let start = Instant::now();
                     let mut writer = PackWriter::new(&repo);
                     for blob in &data {
-                        writer.save(BlobKind::Data, blob).expect("save blob");
+                        writer
+                            .save(BlobKind::Data, blob.clone())
+                            .expect("save blob");
                     }
                     let (packs, stats) = writer.finish().expect("finish packs");
                     total += start.elapsed();

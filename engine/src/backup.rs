@@ -7,11 +7,10 @@
 use crate::chunker::Chunker;
 use crate::error::{Error, Result};
 use crate::filter::{Filter, FilterOptions, Verdict};
-use crate::packer::{PackWriter, WriteStats};
+use crate::packer::{PackWriter, Written};
 use crate::repository::Repository;
 use crate::source::{self, EntryType};
 use crate::sysinfo::{self, NameCache};
-use cairn_format::index::IndexPack;
 use cairn_format::snapshot::{SkippedEntry, Snapshot, Summary};
 use cairn_format::tree::{is_valid_name, Node, NodeKind, Tree};
 use cairn_format::{BlobId, BlobKind, SnapshotId, Timestamp};
@@ -126,12 +125,7 @@ pub fn backup(
         }
         Source::Virtual { children, .. } => walker.save_children(children, parent_tree)?,
     };
-    let Walker {
-        writer,
-        summary,
-        skipped,
-        ..
-    } = walker;
+    let (written, summary, skipped) = walker.finish()?;
     let draft = Draft {
         started,
         hostname,
@@ -142,7 +136,7 @@ pub fn backup(
         summary,
         skipped,
     };
-    commit(repo, writer.finish()?, draft)
+    commit(repo, written, draft)
 }
 
 /// Where the bytes of a stream backup come from.
@@ -225,7 +219,7 @@ pub fn backup_stream(
         links: 1,
         xattrs: Vec::new(),
     };
-    let tree = writer.save(BlobKind::Tree, &Tree::new(vec![node]).encode())?;
+    let tree = writer.save(BlobKind::Tree, Tree::new(vec![node]).encode())?;
     let summary = Summary {
         files_new: 1,
         bytes_read: size,
@@ -242,7 +236,8 @@ pub fn backup_stream(
         summary,
         skipped: Vec::new(),
     };
-    commit(repo, writer.finish()?, draft)
+    let written = writer.finish()?;
+    commit(repo, written, draft)
 }
 
 fn save_stream(
@@ -256,7 +251,7 @@ fn save_stream(
     for chunk in chunker.chunks(reader) {
         let chunk = chunk.map_err(|e| Error::io(format!("cannot read {what}"), e))?;
         size += chunk.len() as u64;
-        content.push(writer.save(BlobKind::Data, &chunk)?);
+        content.push(writer.save(BlobKind::Data, chunk)?);
     }
     Ok((content, size))
 }
@@ -276,11 +271,7 @@ struct Draft {
 /// The last steps of every backup, in the order that keeps the repository
 /// valid at any instant: the packs are written (by `finish`), then the index
 /// that lists them, then the snapshot.
-fn commit(
-    repo: &mut Repository,
-    (packs, stats): (Vec<IndexPack>, WriteStats),
-    draft: Draft,
-) -> Result<BackupReport> {
+fn commit(repo: &mut Repository, (packs, stats): Written, draft: Draft) -> Result<BackupReport> {
     repo.save_index(packs)?;
     let mut summary = draft.summary;
     summary.data_blobs_added = stats.data_blobs;
@@ -424,6 +415,12 @@ struct ReadFile {
 }
 
 impl Walker<'_> {
+    /// Waits for everything saved to be stored; returns the packs written
+    /// with the counts, and what was counted and skipped.
+    fn finish(self) -> Result<(Written, Summary, Vec<Skipped>)> {
+        Ok((self.writer.finish()?, self.summary, self.skipped))
+    }
+
     fn skip(&mut self, path: &Path, error: std::io::Error) {
         self.skipped.push(Skipped {
             path: path.to_path_buf(),
@@ -432,7 +429,7 @@ impl Walker<'_> {
     }
 
     fn save_tree(&mut self, nodes: Vec<Node>) -> Result<BlobId> {
-        self.writer.save(BlobKind::Tree, &Tree::new(nodes).encode())
+        self.writer.save(BlobKind::Tree, Tree::new(nodes).encode())
     }
 
     /// The parent's tree at this point, if it has one that can be read. A parent
@@ -622,7 +619,7 @@ impl Walker<'_> {
                     Ok(chunk) => {
                         size += chunk.len() as u64;
                         self.summary.bytes_read += chunk.len() as u64;
-                        content.push(self.writer.save(BlobKind::Data, &chunk)?);
+                        content.push(self.writer.save(BlobKind::Data, chunk)?);
                     }
                     Err(e) => {
                         self.skip(path, e);

@@ -73,7 +73,7 @@ impl Chunker {
     }
 }
 
-/// Iterator over the chunks of a stream; memory stays within about twice the maximum chunk size.
+/// Iterator over the chunks of a stream; it buffers at most a few maximum-size chunks.
 pub struct Chunks<'a, R> {
     chunker: &'a Chunker,
     reader: R,
@@ -82,21 +82,26 @@ pub struct Chunks<'a, R> {
     eof: bool,
 }
 
+/// How many maximum-size chunks are read ahead at once: large reads, and the
+/// unread tail (at most one maximum chunk) is moved to the front rarely.
+const READ_AHEAD: usize = 4;
+
 impl<R: Read> Chunks<'_, R> {
+    /// Makes sure at least one maximum-size chunk is buffered, unless the
+    /// stream ends first.
     fn fill(&mut self) -> io::Result<()> {
-        let want = self.chunker.max;
-        if self.start > 0 && self.buf.len() - self.start < want {
-            self.buf.drain(..self.start);
-            self.start = 0;
+        let max = self.chunker.max;
+        if self.eof || self.buf.len() - self.start >= max {
+            return Ok(());
         }
-        let need = want.saturating_sub(self.buf.len() - self.start);
-        if !self.eof && need > 0 {
-            // read_to_end grows the buffer as data arrives, so a small file costs little.
-            let got = (&mut self.reader)
-                .take(need as u64)
-                .read_to_end(&mut self.buf)?;
-            self.eof = got < need;
-        }
+        self.buf.drain(..self.start);
+        self.start = 0;
+        let need = READ_AHEAD * max - self.buf.len();
+        // read_to_end grows the buffer as data arrives, so a small file costs little.
+        let got = (&mut self.reader)
+            .take(need as u64)
+            .read_to_end(&mut self.buf)?;
+        self.eof = got < need;
         Ok(())
     }
 }

@@ -1,4 +1,16 @@
-//! The in-memory index: where each blob lies.
+//! The in-memory index: where each blob lies, in about 31 bytes per blob.
+//!
+//! Index files are loaded into one table sorted by blob ID and cut into
+//! 65,536 buckets by the first two bytes of the ID. An entry keeps the next
+//! 14 bytes, so a lookup matches 128 bits of the ID. IDs are keyed hashes:
+//! nobody without the repository's ID key can make two blobs share 128 bits,
+//! and among 10^9 blobs an accidental match has a probability below 10^-20.
+//! Reading stays safe even then: the full ID is bound into every blob's
+//! authentication (SPEC.md §4.2), so a wrong match fails to open instead of
+//! returning wrong data.
+//!
+//! Blobs added after loading, and the rare entry whose numbers do not fit the
+//! compact form, live in a small map beside the table.
 
 use cairn_format::index::IndexFile;
 use cairn_format::pack::PackEntry;
@@ -18,22 +30,124 @@ pub struct BlobLocation {
     pub raw_length: u32,
 }
 
+const BUCKETS: usize = 1 << 16;
+const KEY_LEN: usize = 14;
+/// Set in an entry's pack number for tree blobs.
+const TREE_BIT: u32 = 1 << 31;
+
+/// One blob in the table: ID bytes 2..16, pack number (top bit: tree),
+/// offset, length and plaintext length, little-endian, 30 bytes with no padding.
+#[derive(Clone, Copy)]
+struct Entry([u8; KEY_LEN + 16]);
+
+impl Entry {
+    fn new(id: &BlobId, kind: BlobKind, pack: u32, offset: u32, e: &PackEntry) -> Entry {
+        let mut b = [0u8; KEY_LEN + 16];
+        b[..KEY_LEN].copy_from_slice(&id.0[2..2 + KEY_LEN]);
+        let pack = match kind {
+            BlobKind::Data => pack,
+            BlobKind::Tree => pack | TREE_BIT,
+        };
+        for (i, v) in [pack, offset, e.length, e.raw_length]
+            .into_iter()
+            .enumerate()
+        {
+            b[KEY_LEN + 4 * i..KEY_LEN + 4 * i + 4].copy_from_slice(&v.to_le_bytes());
+        }
+        Entry(b)
+    }
+
+    fn field(&self, i: usize) -> u32 {
+        let at = KEY_LEN + 4 * i;
+        u32::from_le_bytes(self.0[at..at + 4].try_into().expect("4 bytes"))
+    }
+
+    /// What entries are sorted and searched by: the ID bytes, then the kind.
+    fn sort_key(&self) -> (&[u8], bool) {
+        (&self.0[..KEY_LEN], self.field(0) & TREE_BIT != 0)
+    }
+}
+
+fn bucket_of(id: &BlobId) -> usize {
+    usize::from(u16::from_be_bytes([id.0[0], id.0[1]]))
+}
+
+fn search_key(kind: BlobKind, id: &BlobId) -> (&[u8], bool) {
+    (&id.0[2..2 + KEY_LEN], kind == BlobKind::Tree)
+}
+
 /// Maps (kind, blob ID) to a location.
-#[derive(Default, Debug)]
 pub struct Index {
-    blobs: HashMap<(BlobKind, BlobId), BlobLocation>,
+    packs: Vec<PackId>,
+    /// Entries grouped by bucket, sorted within each; bucket `b` is
+    /// `entries[starts[b]..starts[b + 1]]` once sorted.
+    entries: Vec<Entry>,
+    starts: Vec<u32>,
+    /// While entries are being added: the bucket of each entry (the first two
+    /// ID bytes, which entries do not keep). Empty once sorted.
+    buckets: Vec<u16>,
+    extra: HashMap<(BlobKind, BlobId), BlobLocation>,
+}
+
+impl Default for Index {
+    fn default() -> Self {
+        Index {
+            packs: Vec::new(),
+            entries: Vec::new(),
+            starts: vec![0; BUCKETS + 1],
+            buckets: Vec::new(),
+            extra: HashMap::new(),
+        }
+    }
+}
+
+impl std::fmt::Debug for Index {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Index")
+            .field("blobs", &self.len())
+            .field("packs", &self.packs.len())
+            .finish()
+    }
 }
 
 impl Index {
+    /// Builds an index from loaded index files. A blob listed more than once
+    /// (in two packs) is indexed at one of its listings.
+    pub fn from_files(files: impl IntoIterator<Item = IndexFile>) -> Index {
+        let mut loader = IndexLoader::default();
+        for file in files {
+            loader.push(&file);
+        }
+        loader.finish()
+    }
+
     /// Adds every blob of one pack.
     pub fn add_pack(&mut self, pack: PackId, entries: &[PackEntry]) {
         for e in entries {
-            self.blobs.entry((e.kind, e.id)).or_insert(BlobLocation {
-                pack,
-                offset: e.offset,
-                length: e.length,
-                raw_length: e.raw_length,
-            });
+            if self.get(e.kind, &e.id).is_none() {
+                let loc = BlobLocation {
+                    pack,
+                    offset: e.offset,
+                    length: e.length,
+                    raw_length: e.raw_length,
+                };
+                self.extra.insert((e.kind, e.id), loc);
+            }
+        }
+        // Keep the side map small: fold it into the table now and then.
+        if self.extra.len() > (self.entries.len() / 4).max(BUCKETS) {
+            let extra = std::mem::take(&mut self.extra);
+            for ((kind, id), loc) in extra {
+                let e = PackEntry {
+                    kind,
+                    id,
+                    offset: loc.offset,
+                    length: loc.length,
+                    raw_length: loc.raw_length,
+                };
+                self.push_pack(loc.pack, std::slice::from_ref(&e));
+            }
+            self.sort();
         }
     }
 
@@ -44,23 +158,299 @@ impl Index {
         }
     }
 
+    /// Appends entries without sorting; `sort` must follow.
+    fn push_pack(&mut self, pack: PackId, blobs: &[PackEntry]) {
+        if self.buckets.len() < self.entries.len() {
+            // The table was sorted: note the bucket of every entry in it.
+            self.buckets = (0..BUCKETS)
+                .flat_map(|b| {
+                    let n = self.starts[b + 1] - self.starts[b];
+                    std::iter::repeat_n(b as u16, n as usize)
+                })
+                .collect();
+        }
+        let number = match self.packs.last() {
+            Some(last) if *last == pack => self.packs.len() - 1,
+            _ => {
+                self.packs.push(pack);
+                self.packs.len() - 1
+            }
+        };
+        for e in blobs {
+            match (u32::try_from(number), u32::try_from(e.offset)) {
+                (Ok(n), Ok(offset)) if n < TREE_BIT => {
+                    self.entries.push(Entry::new(&e.id, e.kind, n, offset, e));
+                    self.buckets.push(bucket_of(&e.id) as u16);
+                }
+                _ => {
+                    let loc = BlobLocation {
+                        pack,
+                        offset: e.offset,
+                        length: e.length,
+                        raw_length: e.raw_length,
+                    };
+                    self.extra.entry((e.kind, e.id)).or_insert(loc);
+                }
+            }
+        }
+    }
+
+    /// Puts added entries in place: each is moved to its bucket in place,
+    /// then each bucket is sorted and stripped of repeats.
+    fn sort(&mut self) {
+        let mut counts = vec![0u32; BUCKETS];
+        for &b in &self.buckets {
+            counts[usize::from(b)] += 1;
+        }
+        let mut starts = vec![0u32; BUCKETS + 1];
+        for b in 0..BUCKETS {
+            starts[b + 1] = starts[b] + counts[b];
+        }
+        // In-place distribution (American flag sort, one pass).
+        let mut next: Vec<u32> = starts[..BUCKETS].to_vec();
+        for b in 0..BUCKETS {
+            while next[b] < starts[b + 1] {
+                let i = next[b] as usize;
+                let target = usize::from(self.buckets[i]);
+                if target == b {
+                    next[b] += 1;
+                } else {
+                    let j = next[target] as usize;
+                    self.entries.swap(i, j);
+                    self.buckets.swap(i, j);
+                    next[target] += 1;
+                }
+            }
+        }
+        // Sort each bucket and keep one listing of each blob.
+        let mut kept = 0usize;
+        let mut new_starts = vec![0u32; BUCKETS + 1];
+        for b in 0..BUCKETS {
+            let (s, e) = (starts[b] as usize, starts[b + 1] as usize);
+            self.entries[s..e].sort_unstable_by(|x, y| x.sort_key().cmp(&y.sort_key()));
+            new_starts[b] = kept as u32;
+            for i in s..e {
+                if i > s && self.entries[i].sort_key() == self.entries[i - 1].sort_key() {
+                    continue;
+                }
+                self.entries[kept] = self.entries[i];
+                kept += 1;
+            }
+        }
+        new_starts[BUCKETS] = kept as u32;
+        self.entries.truncate(kept);
+        self.entries.shrink_to_fit();
+        self.starts = new_starts;
+        self.buckets = Vec::new();
+    }
+
     /// The location of a blob.
-    pub fn get(&self, kind: BlobKind, id: &BlobId) -> Option<&BlobLocation> {
-        self.blobs.get(&(kind, *id))
+    pub fn get(&self, kind: BlobKind, id: &BlobId) -> Option<BlobLocation> {
+        debug_assert!(self.buckets.is_empty(), "index used before sorting");
+        let b = bucket_of(id);
+        let bucket = &self.entries[self.starts[b] as usize..self.starts[b + 1] as usize];
+        let key = search_key(kind, id);
+        match bucket.binary_search_by(|e| e.sort_key().cmp(&key)) {
+            Ok(i) => {
+                let e = &bucket[i];
+                Some(BlobLocation {
+                    pack: self.packs[(e.field(0) & !TREE_BIT) as usize],
+                    offset: u64::from(e.field(1)),
+                    length: e.field(2),
+                    raw_length: e.field(3),
+                })
+            }
+            Err(_) => self.extra.get(&(kind, *id)).copied(),
+        }
     }
 
     /// True when the blob is stored.
     pub fn contains(&self, kind: BlobKind, id: &BlobId) -> bool {
-        self.blobs.contains_key(&(kind, *id))
+        self.get(kind, id).is_some()
     }
 
     /// Number of blobs indexed.
     pub fn len(&self) -> usize {
-        self.blobs.len()
+        self.entries.len() + self.extra.len()
     }
 
     /// True when nothing is indexed.
     pub fn is_empty(&self) -> bool {
-        self.blobs.is_empty()
+        self.len() == 0
+    }
+
+    /// Bytes of memory the index holds, estimated from its tables' capacities.
+    pub fn memory_bytes(&self) -> usize {
+        use std::mem::size_of;
+        self.entries.capacity() * size_of::<Entry>()
+            + self.starts.capacity() * size_of::<u32>()
+            + self.packs.capacity() * size_of::<PackId>()
+            + self.buckets.capacity() * size_of::<u16>()
+            + self.extra.capacity()
+                * (size_of::<(BlobKind, BlobId)>() + size_of::<BlobLocation>() + 1)
+    }
+}
+
+/// Builds an [`Index`] from index files given one at a time, so that they
+/// need not all be decoded at once.
+#[derive(Default)]
+pub struct IndexLoader(Index);
+
+impl IndexLoader {
+    /// Adds the blobs of one index file.
+    pub fn push(&mut self, file: &IndexFile) {
+        for p in &file.packs {
+            self.0.push_pack(p.id, &p.blobs);
+        }
+    }
+
+    /// The finished index.
+    pub fn finish(mut self) -> Index {
+        self.0.sort();
+        self.0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use cairn_format::index::IndexPack;
+
+    /// Deterministic pseudo-random IDs.
+    fn id(n: u64) -> BlobId {
+        let mut b = [0u8; 32];
+        let mut x = n.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ 0xD1B5_4A32_D192_ED03;
+        for chunk in b.chunks_mut(8) {
+            // splitmix64
+            x = x.wrapping_add(0x9E37_79B9_7F4A_7C15);
+            let mut z = x;
+            z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+            z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+            chunk.copy_from_slice(&(z ^ (z >> 31)).to_le_bytes());
+        }
+        BlobId(b)
+    }
+
+    fn pack(n: u64) -> PackId {
+        PackId(id(u64::MAX - n).0)
+    }
+
+    fn entry(n: u64, kind: BlobKind) -> PackEntry {
+        PackEntry {
+            kind,
+            id: id(n),
+            offset: n * 1000,
+            length: (n % 5000) as u32 + 40,
+            raw_length: (n % 7000) as u32,
+        }
+    }
+
+    /// `blobs` blobs in packs of `per_pack`, every tenth one a tree.
+    fn file(first: u64, blobs: u64, per_pack: u64) -> IndexFile {
+        let packs = (first..first + blobs)
+            .collect::<Vec<_>>()
+            .chunks(per_pack as usize)
+            .map(|ns| IndexPack {
+                id: pack(ns[0] / per_pack),
+                blobs: ns
+                    .iter()
+                    .map(|&n| {
+                        entry(
+                            n,
+                            if n % 10 == 0 {
+                                BlobKind::Tree
+                            } else {
+                                BlobKind::Data
+                            },
+                        )
+                    })
+                    .collect(),
+            })
+            .collect();
+        IndexFile { version: 1, packs }
+    }
+
+    fn expected(n: u64, per_pack: u64) -> BlobLocation {
+        let e = entry(n, BlobKind::Data);
+        BlobLocation {
+            pack: pack(n / per_pack),
+            offset: e.offset,
+            length: e.length,
+            raw_length: e.raw_length,
+        }
+    }
+
+    #[test]
+    fn every_blob_is_found_with_its_kind_and_nothing_else() {
+        let index = Index::from_files([file(0, 30_000, 100), file(30_000, 20_000, 100)]);
+        assert_eq!(index.len(), 50_000);
+        for n in 0..50_000 {
+            let (kind, other) = if n % 10 == 0 {
+                (BlobKind::Tree, BlobKind::Data)
+            } else {
+                (BlobKind::Data, BlobKind::Tree)
+            };
+            assert_eq!(index.get(kind, &id(n)), Some(expected(n, 100)), "blob {n}");
+            assert!(!index.contains(other, &id(n)), "blob {n} as the other kind");
+        }
+        for n in 50_000..60_000 {
+            assert!(!index.contains(BlobKind::Data, &id(n)));
+        }
+        // Same first 16 bytes, different rest: still the same blob by design.
+        let mut near = id(1);
+        near.0[31] ^= 1;
+        assert!(index.contains(BlobKind::Data, &near));
+        // Different in the bytes the table keeps: not found.
+        let mut far = id(1);
+        far.0[15] ^= 1;
+        assert!(!index.contains(BlobKind::Data, &far));
+    }
+
+    #[test]
+    fn repeated_listings_keep_one_and_additions_are_found() {
+        let mut index = Index::from_files([file(0, 1000, 10), file(0, 1000, 10)]);
+        assert_eq!(index.len(), 1000);
+        // Enough additions to be folded into the table more than once.
+        for f in 0..3 {
+            let start = 1000 + f * 40_000;
+            index.add_file(&file(start, 40_000, 50));
+            index.add_file(&file(start, 10, 50)); // listed again: no change
+        }
+        assert_eq!(index.len(), 121_000);
+        for n in (0..121_000).step_by(7) {
+            let kind = if n % 10 == 0 {
+                BlobKind::Tree
+            } else {
+                BlobKind::Data
+            };
+            let e = entry(n, kind);
+            let got = index
+                .get(kind, &id(n))
+                .map(|l| (l.offset, l.length, l.raw_length));
+            assert_eq!(got, Some((e.offset, e.length, e.raw_length)), "blob {n}");
+        }
+    }
+
+    #[test]
+    fn numbers_beyond_the_compact_form_are_kept_exactly() {
+        let mut big = entry(7, BlobKind::Data);
+        big.offset = 5 << 32;
+        let index = Index::from_files([IndexFile {
+            version: 1,
+            packs: vec![IndexPack {
+                id: pack(1),
+                blobs: vec![big, entry(8, BlobKind::Data)],
+            }],
+        }]);
+        assert_eq!(index.get(BlobKind::Data, &id(7)).unwrap().offset, 5 << 32);
+        assert_eq!(index.get(BlobKind::Data, &id(8)).unwrap().offset, 8000);
+    }
+
+    #[test]
+    fn a_million_blobs_take_at_most_32_bytes_each() {
+        // Small packs (64 blobs) make the per-pack share larger than usual.
+        let index = Index::from_files([file(0, 1_000_000, 64)]);
+        let per_blob = index.memory_bytes() as f64 / index.len() as f64;
+        assert!(per_blob <= 32.0, "{per_blob:.2} bytes per blob");
     }
 }

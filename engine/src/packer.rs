@@ -1,15 +1,28 @@
-//! The write end of the backup pipeline: hash, deduplicate, seal, pack, store.
+//! The write end of the backup pipeline.
 //!
-//! Each stage is its own step so that a later pipeline can run them on
-//! separate threads; the order of blobs in packs follows the order of `save` calls.
+//! The caller's thread hashes each blob and drops the ones already stored;
+//! sealing threads compress and encrypt the rest; one packing thread puts
+//! the sealed blobs into packs in the order they were saved, whatever the
+//! thread timing, and stores each full pack. At most [`IN_FLIGHT`] blobs are
+//! between `save` and their pack, so memory stays bounded however much is
+//! backed up.
 
-use crate::backend::FileKind;
+use crate::backend::{Backend, FileKind};
 use crate::error::{Error, Result};
-use crate::repository::Repository;
+use crate::repository::{store_file, Repository};
+use cairn_format::crypto::MasterKeys;
 use cairn_format::index::IndexPack;
 use cairn_format::pack::{seal_blob, PackEntry, PackHeader};
 use cairn_format::{BlobId, BlobKind, PackId};
-use std::collections::HashSet;
+use std::collections::{BTreeMap, HashSet};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+
+/// Most blobs saved but not yet in a pack. With 1 MiB average chunks this
+/// holds a few tens of MiB.
+pub const IN_FLIGHT: usize = 16;
 
 /// Counts of what a [`PackWriter`] added.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -26,28 +39,85 @@ pub struct WriteStats {
     pub packs: u64,
 }
 
+/// What a finished writer stored: the packs (for the index file) and the counts.
+pub type Written = (Vec<IndexPack>, WriteStats);
+
+/// A blob to seal.
+struct Job {
+    seq: u64,
+    kind: BlobKind,
+    id: BlobId,
+    plaintext: Vec<u8>,
+}
+
+/// A sealed blob on its way into a pack.
+struct Sealed {
+    seq: u64,
+    kind: BlobKind,
+    id: BlobId,
+    raw_length: u32,
+    bytes: Vec<u8>,
+}
+
+/// State the threads share with the writer.
+#[derive(Default)]
+struct Shared {
+    /// The first error of the packing thread; blobs after it are dropped.
+    failed: Mutex<Option<Error>>,
+    /// Set when the writer is dropped without `finish`: nothing more is stored.
+    abandoned: AtomicBool,
+}
+
 /// Saves blobs into new packs, skipping blobs the repository already has.
 pub struct PackWriter<'r> {
     repo: &'r Repository,
-    level: Option<i32>,
     pending: HashSet<(BlobKind, BlobId)>,
-    pack: Vec<u8>,
-    entries: Vec<PackEntry>,
-    written: Vec<IndexPack>,
-    stats: WriteStats,
+    next_seq: u64,
+    jobs: Option<SyncSender<Job>>,
+    /// One token per blob in flight; the packing thread takes them back.
+    tokens: SyncSender<()>,
+    sealers: Vec<JoinHandle<()>>,
+    packer: Option<JoinHandle<Written>>,
+    shared: Arc<Shared>,
 }
 
 impl<'r> PackWriter<'r> {
-    /// A writer adding to `repo`.
+    /// A writer adding to `repo`, sealing on one thread per available core.
     pub fn new(repo: &'r Repository) -> Self {
-        PackWriter {
-            repo,
-            level: repo.config().compression.zstd_level(),
-            pending: HashSet::new(),
+        let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
+        let shared = Arc::new(Shared::default());
+        let (jobs, job_rx) = sync_channel::<Job>(IN_FLIGHT);
+        let (sealed_tx, sealed_rx) = sync_channel::<Sealed>(IN_FLIGHT);
+        let (tokens, token_rx) = sync_channel::<()>(IN_FLIGHT);
+        let job_rx = Arc::new(Mutex::new(job_rx));
+        let level = repo.config().compression.zstd_level();
+        let sealers = (0..threads)
+            .map(|_| {
+                let (job_rx, sealed_tx, keys) =
+                    (job_rx.clone(), sealed_tx.clone(), repo.shared_keys());
+                std::thread::spawn(move || seal_jobs(&job_rx, &sealed_tx, &keys, level))
+            })
+            .collect();
+        let packing = Packing {
+            backend: repo.shared_backend(),
+            keys: repo.shared_keys(),
+            pack_size: repo.config().pack_size,
+            shared: shared.clone(),
             pack: Vec::new(),
             entries: Vec::new(),
             written: Vec::new(),
             stats: WriteStats::default(),
+        };
+        let packer = std::thread::spawn(move || packing.run(sealed_rx, token_rx));
+        PackWriter {
+            repo,
+            pending: HashSet::new(),
+            next_seq: 0,
+            jobs: Some(jobs),
+            tokens,
+            sealers,
+            packer: Some(packer),
+            shared,
         }
     }
 
@@ -61,8 +131,10 @@ impl<'r> PackWriter<'r> {
         self.repo.index().contains(kind, id) || self.pending.contains(&(kind, *id))
     }
 
-    /// Stores `plaintext` as a blob of `kind` unless it is already stored; returns its ID.
-    pub fn save(&mut self, kind: BlobKind, plaintext: &[u8]) -> Result<BlobId> {
+    /// Stores `plaintext` as a blob of `kind` unless it is already stored;
+    /// returns its ID. The blob reaches storage later; an error in storing it
+    /// is returned by a later call or by [`PackWriter::finish`].
+    pub fn save(&mut self, kind: BlobKind, plaintext: Vec<u8>) -> Result<BlobId> {
         if plaintext.len() > kind.max_len() {
             return Err(Error::Invalid(format!(
                 "a {} of {} bytes exceeds the format's limit of {} bytes",
@@ -71,34 +143,161 @@ impl<'r> PackWriter<'r> {
                 kind.max_len()
             )));
         }
-        let id = self.repo.keys().blob_id(plaintext);
+        let id = self.repo.keys().blob_id(&plaintext);
         if self.repo.index().contains(kind, &id) || !self.pending.insert((kind, id)) {
             return Ok(id);
         }
-        let sealed = seal_blob(self.repo.keys(), kind, &id, plaintext, self.level);
-        self.entries.push(PackEntry {
+        self.check()?;
+        let job = Job {
+            seq: self.next_seq,
             kind,
             id,
-            offset: self.pack.len() as u64,
-            length: sealed.len() as u32,
-            raw_length: plaintext.len() as u32,
-        });
-        self.pack.extend_from_slice(&sealed);
-        match kind {
-            BlobKind::Data => self.stats.data_blobs += 1,
-            BlobKind::Tree => self.stats.tree_blobs += 1,
-        }
-        self.stats.bytes += plaintext.len() as u64;
-        self.stats.bytes_stored += sealed.len() as u64;
-        if self.pack.len() as u64 >= self.repo.config().pack_size {
-            self.flush()?;
+            plaintext,
+        };
+        self.next_seq += 1;
+        let sent =
+            self.tokens.send(()).is_ok() && self.jobs.as_ref().is_some_and(|j| j.send(job).is_ok());
+        if !sent {
+            self.check()?;
+            return Err(Error::Invalid("the packing thread stopped".into()));
         }
         Ok(id)
     }
 
+    /// The packing thread's error, if it had one.
+    fn check(&self) -> Result<()> {
+        match self.shared.failed.lock().expect("not poisoned").take() {
+            Some(e) => Err(e),
+            None => Ok(()),
+        }
+    }
+
+    /// Waits for every saved blob to be stored (the last pack written) and
+    /// returns the packs written, for the index file, with the counts.
+    pub fn finish(mut self) -> Result<Written> {
+        let done = self.stop();
+        self.check()?;
+        done.ok_or_else(|| Error::Invalid("the packing thread stopped".into()))
+    }
+
+    /// Closes the job queue and waits for the threads.
+    fn stop(&mut self) -> Option<Written> {
+        self.jobs = None;
+        for s in self.sealers.drain(..) {
+            let _ = s.join();
+        }
+        self.packer.take().and_then(|p| p.join().ok())
+    }
+}
+
+impl Drop for PackWriter<'_> {
+    /// A writer dropped without `finish` (a backup that failed) stores no
+    /// more packs.
+    fn drop(&mut self) {
+        self.shared.abandoned.store(true, Ordering::SeqCst);
+        self.stop();
+    }
+}
+
+fn seal_jobs(
+    jobs: &Mutex<Receiver<Job>>,
+    out: &SyncSender<Sealed>,
+    keys: &MasterKeys,
+    level: Option<i32>,
+) {
+    loop {
+        let job = match jobs.lock().expect("not poisoned").recv() {
+            Ok(job) => job,
+            Err(_) => return,
+        };
+        let sealed = Sealed {
+            seq: job.seq,
+            kind: job.kind,
+            id: job.id,
+            raw_length: job.plaintext.len() as u32,
+            bytes: seal_blob(keys, job.kind, &job.id, &job.plaintext, level),
+        };
+        if out.send(sealed).is_err() {
+            return;
+        }
+    }
+}
+
+/// The packing thread's state.
+struct Packing {
+    backend: Arc<dyn Backend>,
+    keys: Arc<MasterKeys>,
+    pack_size: u64,
+    shared: Arc<Shared>,
+    pack: Vec<u8>,
+    entries: Vec<PackEntry>,
+    written: Vec<IndexPack>,
+    stats: WriteStats,
+}
+
+impl Packing {
+    /// Puts sealed blobs into packs in sequence order until the sealers are done.
+    fn run(mut self, sealed: Receiver<Sealed>, tokens: Receiver<()>) -> Written {
+        let mut waiting = BTreeMap::new();
+        let mut next = 0u64;
+        for blob in sealed {
+            waiting.insert(blob.seq, blob);
+            while let Some(blob) = waiting.remove(&next) {
+                next += 1;
+                let _ = tokens.try_recv();
+                if let Err(e) = self.add(blob) {
+                    self.fail(e);
+                }
+            }
+        }
+        if let Err(e) = self.flush() {
+            self.fail(e);
+        }
+        (self.written, self.stats)
+    }
+
+    fn stopped(&self) -> bool {
+        self.shared.abandoned.load(Ordering::SeqCst)
+            || self.shared.failed.lock().expect("not poisoned").is_some()
+    }
+
+    fn fail(&mut self, e: Error) {
+        self.shared
+            .failed
+            .lock()
+            .expect("not poisoned")
+            .get_or_insert(e);
+        self.pack.clear();
+        self.entries.clear();
+    }
+
+    fn add(&mut self, blob: Sealed) -> Result<()> {
+        if self.stopped() {
+            return Ok(());
+        }
+        self.entries.push(PackEntry {
+            kind: blob.kind,
+            id: blob.id,
+            offset: self.pack.len() as u64,
+            length: blob.bytes.len() as u32,
+            raw_length: blob.raw_length,
+        });
+        self.pack.extend_from_slice(&blob.bytes);
+        match blob.kind {
+            BlobKind::Data => self.stats.data_blobs += 1,
+            BlobKind::Tree => self.stats.tree_blobs += 1,
+        }
+        self.stats.bytes += u64::from(blob.raw_length);
+        self.stats.bytes_stored += blob.bytes.len() as u64;
+        if self.pack.len() as u64 >= self.pack_size {
+            self.flush()?;
+        }
+        Ok(())
+    }
+
     /// Writes the pack being filled, if any.
-    pub fn flush(&mut self) -> Result<()> {
-        if self.entries.is_empty() {
+    fn flush(&mut self) -> Result<()> {
+        if self.entries.is_empty() || self.stopped() {
             return Ok(());
         }
         let entries = std::mem::take(&mut self.entries);
@@ -107,16 +306,158 @@ impl<'r> PackWriter<'r> {
             version: 1,
             blobs: entries.clone(),
         }
-        .append_to(&mut pack, self.repo.keys());
-        let id = PackId(self.repo.store_file(FileKind::Pack, &pack)?);
+        .append_to(&mut pack, &self.keys);
+        let id = PackId(store_file(&*self.backend, FileKind::Pack, &pack)?);
         self.written.push(IndexPack { id, blobs: entries });
         self.stats.packs += 1;
         Ok(())
     }
+}
 
-    /// Flushes and returns the packs written, for the index file, with the counts.
-    pub fn finish(mut self) -> Result<(Vec<IndexPack>, WriteStats)> {
-        self.flush()?;
-        Ok((self.written, self.stats))
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::backend::LocalBackend;
+    use crate::repository::InitOptions;
+    use cairn_format::key::KdfParams;
+
+    /// A local backend that refuses to create packs after `allowed` of them.
+    struct PackLimit {
+        inner: LocalBackend,
+        allowed: Mutex<u32>,
+    }
+
+    impl Backend for PackLimit {
+        fn location(&self) -> String {
+            self.inner.location()
+        }
+        fn create_repository(&self) -> Result<()> {
+            self.inner.create_repository()
+        }
+        fn exists(&self) -> Result<bool> {
+            self.inner.exists()
+        }
+        fn create(&self, kind: FileKind, name: &str, bytes: &[u8]) -> Result<()> {
+            if kind == FileKind::Pack {
+                let mut allowed = self.allowed.lock().unwrap();
+                if *allowed == 0 {
+                    return Err(Error::io(
+                        "cannot create pack",
+                        std::io::Error::from_raw_os_error(libc::ENOSPC),
+                    ));
+                }
+                *allowed -= 1;
+            }
+            self.inner.create(kind, name, bytes)
+        }
+        fn read(&self, kind: FileKind, name: &str) -> Result<Vec<u8>> {
+            self.inner.read(kind, name)
+        }
+        fn read_at(&self, kind: FileKind, name: &str, offset: u64, length: u64) -> Result<Vec<u8>> {
+            self.inner.read_at(kind, name, offset, length)
+        }
+        fn size(&self, kind: FileKind, name: &str) -> Result<u64> {
+            self.inner.size(kind, name)
+        }
+        fn list(&self, kind: FileKind) -> Result<Vec<String>> {
+            self.inner.list(kind)
+        }
+        fn remove(&self, kind: FileKind, name: &str) -> Result<()> {
+            self.inner.remove(kind, name)
+        }
+    }
+
+    fn repo(dir: &std::path::Path, allowed: u32) -> Repository {
+        let opts = InitOptions {
+            kdf: KdfParams::argon2id(64, 1, 1),
+            pack_size: Some(1 << 20),
+            ..Default::default()
+        };
+        let backend = PackLimit {
+            inner: LocalBackend::new(dir.join("repo")),
+            allowed: Mutex::new(allowed),
+        };
+        Repository::init(backend, b"pw", &opts).unwrap()
+    }
+
+    /// 200 distinct blobs of 64 KiB, half-compressible: several 1 MiB packs.
+    fn blobs() -> Vec<Vec<u8>> {
+        (0..200u32)
+            .map(|i| {
+                let mut x = u64::from(i) * 0x9E37_79B9 + 1;
+                (0..65_536)
+                    .map(|_| {
+                        x ^= x << 13;
+                        x ^= x >> 7;
+                        x ^= x << 17;
+                        (x % 16) as u8 // compressible, and different per blob
+                    })
+                    .collect()
+            })
+            .collect()
+    }
+
+    #[test]
+    fn blobs_enter_packs_in_the_order_saved_and_all_can_be_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut repo = repo(dir.path(), u32::MAX);
+        let blobs = blobs();
+        let mut writer = PackWriter::new(&repo);
+        let mut ids = Vec::new();
+        for b in &blobs {
+            ids.push(writer.save(BlobKind::Data, b.clone()).unwrap());
+            // Saving again is deduplicated while the first is still in flight.
+            assert_eq!(
+                writer.save(BlobKind::Data, b.clone()).unwrap(),
+                ids[ids.len() - 1]
+            );
+        }
+        let (packs, stats) = writer.finish().unwrap();
+        assert_eq!(stats.data_blobs, 200);
+        assert!(stats.packs >= 4, "{} packs", stats.packs);
+        assert_eq!(stats.packs as usize, packs.len());
+        let order: Vec<BlobId> = packs
+            .iter()
+            .flat_map(|p| p.blobs.iter().map(|b| b.id))
+            .collect();
+        assert_eq!(order, ids);
+        repo.save_index(packs).unwrap();
+        for (id, b) in ids.iter().zip(&blobs) {
+            assert_eq!(&repo.read_blob(BlobKind::Data, id).unwrap(), b);
+        }
+    }
+
+    #[test]
+    fn a_failed_pack_write_is_reported_and_nothing_after_it_is_stored() {
+        let dir = tempfile::tempdir().unwrap();
+        let repo = repo(dir.path(), 2);
+        let mut writer = PackWriter::new(&repo);
+        let mut first_error = None;
+        for b in blobs() {
+            if let Err(e) = writer.save(BlobKind::Data, b) {
+                first_error = Some(e);
+                break;
+            }
+        }
+        let error = match first_error {
+            Some(e) => e,
+            None => writer.finish().unwrap_err(),
+        };
+        assert!(error.to_string().contains("cannot create pack"), "{error}");
+        let packs = repo.backend().list(FileKind::Pack).unwrap();
+        assert_eq!(packs.len(), 2);
+    }
+
+    #[test]
+    fn a_writer_dropped_unfinished_stores_nothing_more() {
+        let dir = tempfile::tempdir().unwrap();
+        let repo = repo(dir.path(), u32::MAX);
+        let mut writer = PackWriter::new(&repo);
+        for b in blobs().into_iter().take(10) {
+            writer.save(BlobKind::Data, b).unwrap();
+        }
+        drop(writer);
+        // Ten blobs are less than a pack: none was due, and none is written.
+        assert!(repo.backend().list(FileKind::Pack).unwrap().is_empty());
     }
 }

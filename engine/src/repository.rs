@@ -2,7 +2,7 @@
 
 use crate::backend::{Backend, FileKind};
 use crate::error::{Error, Result};
-use crate::index::Index;
+use crate::index::{Index, IndexLoader};
 use cairn_format::config::{ChunkerParams, Config, COMPRESSION_NONE, COMPRESSION_ZSTD};
 use cairn_format::crypto::MasterKeys;
 use cairn_format::id::storage_hash;
@@ -12,6 +12,7 @@ use cairn_format::pack::{open_blob, PackHeader, TRAILER_LEN};
 use cairn_format::snapshot::Snapshot;
 use cairn_format::tree::Tree;
 use cairn_format::{BlobId, BlobKind, FormatError, IndexId, KeyId, PackId, SnapshotId, Timestamp};
+use rayon::prelude::*;
 use std::sync::Arc;
 
 /// Choices made once, when a repository is created.
@@ -44,7 +45,7 @@ pub type SnapshotList = Vec<(SnapshotId, Snapshot)>;
 /// An open repository.
 pub struct Repository {
     backend: Arc<dyn Backend>,
-    keys: MasterKeys,
+    keys: Arc<MasterKeys>,
     config: Config,
     index: Index,
 }
@@ -95,7 +96,7 @@ impl Repository {
         backend.create(FileKind::Config, "config", &config.seal(&keys))?;
         Ok(Repository {
             backend,
-            keys,
+            keys: Arc::new(keys),
             config,
             index: Index::default(),
         })
@@ -138,7 +139,7 @@ impl Repository {
             };
             let mut repo = Repository {
                 backend,
-                keys,
+                keys: Arc::new(keys),
                 config,
                 index: Index::default(),
             };
@@ -148,13 +149,24 @@ impl Repository {
         Err(problem.unwrap_or(Error::WrongPassword))
     }
 
+    /// Reads, authenticates and decodes every index file (in parallel), then
+    /// builds the in-memory index from them.
     fn load_index(&mut self) -> Result<()> {
-        for name in self.backend.list(FileKind::Index)? {
-            let bytes = self.read_verified(FileKind::Index, &name)?;
-            let file = IndexFile::open(&bytes, &self.keys)
-                .map_err(|e| Error::format(format!("index file {name}"), e))?;
-            self.index.add_file(&file);
+        let names = self.backend.list(FileKind::Index)?;
+        let mut loader = IndexLoader::default();
+        // A few files at a time, so that decoded files do not pile up in memory.
+        for batch in names.chunks(4 * rayon::current_num_threads()) {
+            let files = batch
+                .par_iter()
+                .map(|name| {
+                    let bytes = self.read_verified(FileKind::Index, name)?;
+                    IndexFile::open(&bytes, &self.keys)
+                        .map_err(|e| Error::format(format!("index file {name}"), e))
+                })
+                .collect::<Result<Vec<IndexFile>>>()?;
+            files.iter().for_each(|f| loader.push(f));
         }
+        self.index = loader.finish();
         Ok(())
     }
 
@@ -184,9 +196,17 @@ impl Repository {
 
     /// Stores a sealed file under the hash of its bytes; returns that hash.
     pub(crate) fn store_file(&self, kind: FileKind, bytes: &[u8]) -> Result<[u8; 32]> {
-        let id = storage_hash(bytes);
-        self.backend.create(kind, &hex::encode(id), bytes)?;
-        Ok(id)
+        store_file(&*self.backend, kind, bytes)
+    }
+
+    /// The storage backend, for threads that outlive a borrow.
+    pub(crate) fn shared_backend(&self) -> Arc<dyn Backend> {
+        self.backend.clone()
+    }
+
+    /// The master secrets, for threads that outlive a borrow.
+    pub(crate) fn shared_keys(&self) -> Arc<MasterKeys> {
+        self.keys.clone()
     }
 
     /// Writes an index file describing `packs` and adds them to the in-memory index.
@@ -327,6 +347,13 @@ impl Repository {
             .filter_map(|n| KeyId::from_hex(n))
             .collect())
     }
+}
+
+/// Stores a sealed file under the hash of its bytes; returns that hash.
+pub(crate) fn store_file(backend: &dyn Backend, kind: FileKind, bytes: &[u8]) -> Result<[u8; 32]> {
+    let id = storage_hash(bytes);
+    backend.create(kind, &hex::encode(id), bytes)?;
+    Ok(id)
 }
 
 fn read_verified(backend: &dyn Backend, kind: FileKind, name: &str) -> Result<Vec<u8>> {

@@ -11,14 +11,21 @@ pub const CODEC_NONE: u8 = 0;
 pub const CODEC_ZSTD: u8 = 1;
 
 /// Frames `data`, compressing with zstd at `level` when that makes it smaller.
+///
+/// Data of [`SAMPLE_FROM`] bytes or more is first judged by a sample: when
+/// [`SAMPLE_PIECES`] pieces of 4 KiB spread over it do not shrink by 3% at
+/// level 1, it is stored raw without trying (already compressed or encrypted
+/// data costs a sample, not a full compression).
 pub fn encode(data: &[u8], level: Option<i32>) -> Vec<u8> {
     if let Some(level) = level {
-        if let Ok(compressed) = zstd::bulk::compress(data, level) {
-            if compressed.len() < data.len() {
-                let mut out = Vec::with_capacity(1 + compressed.len());
-                out.push(CODEC_ZSTD);
-                out.extend_from_slice(&compressed);
-                return out;
+        if !looks_incompressible(data) {
+            if let Some(compressed) = compress(data, level) {
+                if compressed.len() < data.len() {
+                    let mut out = Vec::with_capacity(1 + compressed.len());
+                    out.push(CODEC_ZSTD);
+                    out.extend_from_slice(&compressed);
+                    return out;
+                }
             }
         }
     }
@@ -26,6 +33,46 @@ pub fn encode(data: &[u8], level: Option<i32>) -> Vec<u8> {
     out.push(CODEC_NONE);
     out.extend_from_slice(data);
     out
+}
+
+/// Smallest input judged by a sample before compressing.
+pub const SAMPLE_FROM: usize = 128 * 1024;
+/// Number of 4 KiB pieces in a sample.
+pub const SAMPLE_PIECES: usize = 8;
+const PIECE: usize = 4096;
+
+fn looks_incompressible(data: &[u8]) -> bool {
+    if data.len() < SAMPLE_FROM {
+        return false;
+    }
+    let step = (data.len() - PIECE) / (SAMPLE_PIECES - 1);
+    let mut sample = Vec::with_capacity(SAMPLE_PIECES * PIECE);
+    for i in 0..SAMPLE_PIECES {
+        sample.extend_from_slice(&data[i * step..i * step + PIECE]);
+    }
+    compress(&sample, 1).is_some_and(|c| c.len() * 100 >= sample.len() * 97)
+}
+
+/// Compresses with a zstd context kept per thread (creating one per blob
+/// would cost more than compressing a small blob).
+fn compress(data: &[u8], level: i32) -> Option<Vec<u8>> {
+    use std::cell::RefCell;
+    thread_local! {
+        static CONTEXT: RefCell<Option<(i32, zstd::bulk::Compressor<'static>)>> =
+            const { RefCell::new(None) };
+    }
+    CONTEXT.with(|cell| {
+        let mut cell = cell.borrow_mut();
+        match &mut *cell {
+            Some((current, c)) if *current != level => {
+                c.set_compression_level(level).ok()?;
+                *current = level;
+            }
+            Some(_) => {}
+            None => *cell = Some((level, zstd::bulk::Compressor::new(level).ok()?)),
+        }
+        cell.as_mut()?.1.compress(data).ok()
+    })
 }
 
 /// Undoes [`encode`], refusing to produce more than `limit` bytes.
@@ -97,6 +144,31 @@ mod tests {
             .collect();
         let framed = encode(&noise, Some(3));
         assert!(framed[0] == CODEC_NONE || framed.len() <= noise.len());
+    }
+
+    #[test]
+    fn incompressible_data_is_stored_raw_and_text_with_noise_is_compressed() {
+        let mut x = 0x2545_f491_4f6c_dd1du64;
+        let noise: Vec<u8> = (0..1 << 20)
+            .map(|_| {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                x as u8
+            })
+            .collect();
+        assert!(looks_incompressible(&noise));
+        assert_eq!(encode(&noise, Some(3))[0], CODEC_NONE);
+        let text = "the quick brown fox jumps over the lazy dog\n".repeat(30_000);
+        assert!(!looks_incompressible(text.as_bytes()));
+        let framed = encode(text.as_bytes(), Some(3));
+        assert_eq!(framed[0], CODEC_ZSTD);
+        assert!(framed.len() < text.len() / 10);
+        // Switching levels on the same thread keeps both working.
+        assert_eq!(
+            decode(&encode(text.as_bytes(), Some(19)), 1 << 21, "t").unwrap(),
+            text.as_bytes()
+        );
     }
 
     #[test]

@@ -196,7 +196,7 @@ fn restore_skips_only_the_file_whose_data_is_damaged() {
     let cairn_format::tree::NodeKind::File { content } = victim.kind else {
         panic!()
     };
-    let loc = *repo.index().get(BlobKind::Data, &content[0]).unwrap();
+    let loc = repo.index().get(BlobKind::Data, &content[0]).unwrap();
     let pack = repo_path
         .join("data")
         .join(&loc.pack.to_hex()[..2])
