@@ -12,6 +12,8 @@ use std::process::ExitCode;
 
 /// Exit code when a backup finished but left out entries it could not read.
 pub const EXIT_INCOMPLETE: u8 = 3;
+/// Exit code when `check` found damage.
+pub const EXIT_DAMAGED: u8 = 4;
 /// Exit code when there is no repository at the given location.
 pub const EXIT_NO_REPOSITORY: u8 = 10;
 /// Exit code when the password opens no key file.
@@ -58,6 +60,8 @@ enum Command {
     Dump(commands::dump::Args),
     /// Add, remove or replace the tags of snapshots.
     Tag(commands::tag::Args),
+    /// Check the repository's structure, and with --read-data all its data.
+    Check(commands::check::Args),
 }
 
 /// What every command needs to reach the repository.
@@ -108,6 +112,7 @@ fn main() -> ExitCode {
         Command::Stats(a) => commands::stats::run(&ctx, a),
         Command::Dump(a) => commands::dump::run(&ctx, a),
         Command::Tag(a) => commands::tag::run(&ctx, a),
+        Command::Check(a) => commands::check::run(&ctx, a),
     };
     match result {
         Ok(code) => ExitCode::from(code),

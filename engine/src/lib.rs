@@ -23,6 +23,7 @@
 pub mod backend;
 pub mod backup;
 pub mod browse;
+pub mod check;
 pub mod chunker;
 pub mod diff;
 pub mod dump;

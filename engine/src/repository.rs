@@ -158,11 +158,7 @@ impl Repository {
         for batch in names.chunks(4 * rayon::current_num_threads()) {
             let files = batch
                 .par_iter()
-                .map(|name| {
-                    let bytes = self.read_verified(FileKind::Index, name)?;
-                    IndexFile::open(&bytes, &self.keys)
-                        .map_err(|e| Error::format(format!("index file {name}"), e))
-                })
+                .map(|name| self.read_index_file(name))
                 .collect::<Result<Vec<IndexFile>>>()?;
             files.iter().for_each(|f| loader.push(f));
         }
@@ -248,6 +244,33 @@ impl Repository {
         )?;
         open_blob(&self.keys, kind, id, &sealed, loc.raw_length)
             .map_err(|e| Error::format(format!("{what} {id} in pack {}", loc.pack), e))
+    }
+
+    /// Reads, authenticates and decodes one index file.
+    pub fn read_index_file(&self, name: &str) -> Result<IndexFile> {
+        let bytes = self.read_verified(FileKind::Index, name)?;
+        IndexFile::open(&bytes, &self.keys)
+            .map_err(|e| Error::format(format!("index file {name}"), e))
+    }
+
+    /// Reads and authenticates a pack's header alone; returns it with the
+    /// number of bytes read.
+    pub fn read_pack_header(&self, id: &PackId) -> Result<(PackHeader, u64)> {
+        let name = id.to_hex();
+        let context = || format!("pack {id}");
+        let size = self.backend.size(FileKind::Pack, &name)?;
+        let trailer_at = size.saturating_sub(TRAILER_LEN as u64);
+        let trailer = self
+            .backend
+            .read_at(FileKind::Pack, &name, trailer_at, size - trailer_at)?;
+        let (start, len) =
+            PackHeader::locate(&trailer, size).map_err(|e| Error::format(context(), e))?;
+        let sealed = self
+            .backend
+            .read_at(FileKind::Pack, &name, start, u64::from(len))?;
+        let header = PackHeader::open(&sealed, start, &self.keys)
+            .map_err(|e| Error::format(context(), e))?;
+        Ok((header, trailer.len() as u64 + u64::from(len)))
     }
 
     /// Reads a whole pack, checks it hashes to its name, authenticates its

@@ -2,6 +2,7 @@
 
 pub mod backup;
 pub mod cat;
+pub mod check;
 pub mod diff;
 pub mod dump;
 pub mod find;

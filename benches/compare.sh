@@ -1,0 +1,254 @@
+#!/usr/bin/env bash
+# Runs cairn and its peers (restic, borg, rustic, bupstash) on the same corpora
+# in one run, and prints a table of times, peak memory and repository sizes
+# with each peer's figure as a ratio to cairn's.
+#
+#   benches/compare.sh            # full run: about half an hour on 2 cores
+#   benches/compare.sh --quick    # small corpora, a few minutes: checks the script
+#
+# Environment:
+#   CORPUS_TREE  the real tree to back up (default: the Rust toolchain, about
+#                1.4 GB in 52,000 files)
+#   WORK         scratch directory, on the disk to measure (default: a new
+#                directory under /var/tmp); removed at the end
+#   PEERS        tools to run (default: "cairn restic borg rustic bupstash")
+#
+# Peers: `apt-get install restic borgbackup`; `cargo install rustic-rs bupstash`
+# (slow builds, benchmarks only). A peer that is not installed is skipped with
+# a loud note. Every tool runs with encryption and zstd level 3 where it has
+# the choice (restic: its "auto" zstd level; bupstash: its default zstd).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+quick=false
+[ "${1:-}" = "--quick" ] && quick=true
+PEERS=${PEERS:-"cairn restic borg rustic bupstash"}
+CORPUS_TREE=${CORPUS_TREE:-$(rustc --print sysroot)}
+WORK=${WORK:-$(mktemp -d /var/tmp/cairn-compare.XXXXXX)}
+mkdir -p "$WORK"
+trap 'rm -rf "$WORK"' EXIT
+export PASSWORD="comparison password"
+
+cargo build --release --quiet -p cairn-cli
+CAIRN="$PWD/target/release/cairn"
+
+note() { printf '%s\n' "$*" >&2; }
+
+tools=()
+for t in $PEERS; do
+    case $t in
+        cairn) tools+=(cairn) ;;
+        borg | restic | rustic | bupstash)
+            if command -v "$t" >/dev/null; then
+                tools+=("$t")
+            else
+                note "!!! $t is not installed: SKIPPED (see the top of $0 for how to install it)"
+            fi
+            ;;
+        *) note "unknown tool $t" && exit 1 ;;
+    esac
+done
+
+# ---------------------------------------------------------------- corpora
+corpora="$WORK/corpora"
+mkdir -p "$corpora"
+if $quick; then
+    tree="$corpora/tree"
+    mkdir -p "$tree"
+    # A real tree of a few thousand files: the toolchain's HTML docs of `alloc`
+    # and `std::collections`, or this repository's sources.
+    cp -r "$CORPUS_TREE/share/doc/rust/html/alloc" "$tree/" 2>/dev/null ||
+        cp -r repo-format engine cli "$tree/"
+    random_mib=64
+else
+    tree=$CORPUS_TREE
+    random_mib=1024
+fi
+mkdir -p "$corpora/random" "$corpora/large"
+head -c $((random_mib << 20)) /dev/urandom >"$corpora/random/random.bin"
+# One large compressible file: a tar of (part of) the real tree.
+tar -C "$tree" -cf - . 2>/dev/null | head -c $((random_mib << 20)) >"$corpora/large/tree.tar"
+# Successive versions of a real source tree: this repository's history.
+versions=()
+for c in $(git rev-list --reverse -n 12 HEAD); do
+    v="$corpora/versions/$(git log -1 --format=%ct "$c")-$c"
+    mkdir -p "$v"
+    git archive "$c" | tar -x -C "$v"
+    versions+=("$v")
+done
+# A copy of the tree that the small-change round can modify.
+if $quick; then mutable=$tree; else
+    mutable="$corpora/mutable"
+    cp -a "$tree" "$mutable"
+fi
+
+# ---------------------------------------------------------------- tools
+# Each tool: init REPO; backup REPO DIR; restore REPO TARGET; check REPO.
+repo_of() { echo "$WORK/repo-$1-$2"; }
+
+cairn_init() { CAIRN_PASSWORD=$PASSWORD "$CAIRN" -r "$1" init >/dev/null; }
+cairn_backup() { CAIRN_PASSWORD=$PASSWORD "$CAIRN" -r "$1" backup "$2" >/dev/null; }
+cairn_restore() { CAIRN_PASSWORD=$PASSWORD "$CAIRN" -r "$1" restore latest --target "$2" >/dev/null; }
+cairn_check() { CAIRN_PASSWORD=$PASSWORD "$CAIRN" -r "$1" check --read-data >/dev/null; }
+
+restic_init() { RESTIC_PASSWORD=$PASSWORD restic -q -r "$1" init --repository-version 2 >/dev/null; }
+restic_backup() { RESTIC_PASSWORD=$PASSWORD restic -q -r "$1" backup --compression auto "$2" >/dev/null; }
+restic_restore() { RESTIC_PASSWORD=$PASSWORD restic -q -r "$1" restore latest --target "$2" >/dev/null; }
+restic_check() { RESTIC_PASSWORD=$PASSWORD restic -q -r "$1" check --read-data >/dev/null; }
+
+borg_init() { BORG_PASSPHRASE=$PASSWORD borg init -e repokey-blake2 "$1"; }
+borg_backup() { BORG_PASSPHRASE=$PASSWORD borg create --compression zstd,3 "$1::$(date +%s%N)" "$2"; }
+borg_restore() {
+    local last
+    last=$(BORG_PASSPHRASE=$PASSWORD borg list --last 1 --short "$1")
+    mkdir -p "$2" && (cd "$2" && BORG_PASSPHRASE=$PASSWORD borg extract "$1::$last")
+}
+borg_check() { BORG_PASSPHRASE=$PASSWORD borg check --verify-data "$1"; }
+
+rustic_init() { RUSTIC_PASSWORD=$PASSWORD rustic -r "$1" init >/dev/null 2>&1; }
+rustic_backup() { RUSTIC_PASSWORD=$PASSWORD rustic -r "$1" backup "$2" >/dev/null 2>&1; }
+rustic_restore() { RUSTIC_PASSWORD=$PASSWORD rustic -r "$1" restore latest "$2" >/dev/null 2>&1; }
+rustic_check() { RUSTIC_PASSWORD=$PASSWORD rustic -r "$1" check --read-data >/dev/null 2>&1; }
+
+bupstash_init() {
+    bupstash new-key -o "$1.key" && BUPSTASH_KEY="$1.key" bupstash init -r "$1"
+}
+bupstash_backup() { BUPSTASH_KEY="$1.key" bupstash put -q -r "$1" "$2" >/dev/null; }
+bupstash_restore() {
+    local id
+    id=$(BUPSTASH_KEY="$1.key" bupstash list -r "$1" --format=jsonl1 | tail -1 | sed 's/.*"id":"\([^"]*\)".*/\1/')
+    mkdir -p "$2" && BUPSTASH_KEY="$1.key" bupstash restore -r "$1" --into "$2" "id=$id"
+}
+bupstash_check() {
+    # No full-data check command: reading every item back is the equivalent.
+    local ids
+    ids=$(BUPSTASH_KEY="$1.key" bupstash list -r "$1" --format=jsonl1 | sed 's/.*"id":"\([^"]*\)".*/\1/')
+    for id in $ids; do BUPSTASH_KEY="$1.key" bupstash get -r "$1" "id=$id" >/dev/null; done
+}
+
+# /usr/bin/time runs programs, not functions: it runs them through bash.
+export CAIRN
+for t in cairn restic borg rustic bupstash; do
+    export -f "${t}_init" "${t}_backup" "${t}_restore" "${t}_check"
+done
+
+# ---------------------------------------------------------------- measuring
+results="$WORK/results.tsv"
+: >"$results"
+
+# measure TOOL CORPUS METRIC COMMAND...: runs the command, records seconds and peak RSS.
+measure() {
+    local tool=$1 corpus=$2 metric=$3
+    shift 3
+    local out="$WORK/time.out"
+    if /usr/bin/time -f '%e %M' -o "$out" bash -c '"$@"' bash "$@" >"$WORK/cmd.log" 2>&1; then
+        read -r secs kib <"$out"
+        printf '%s\t%s\t%s\t%s\t%s\n' "$tool" "$corpus" "$metric" "$secs" "$kib" >>"$results"
+    else
+        note "!!! $tool $metric on $corpus FAILED:"
+        tail -5 "$WORK/cmd.log" >&2
+        printf '%s\t%s\t%s\tfail\tfail\n' "$tool" "$corpus" "$metric" >>"$results"
+    fi
+}
+
+size_of() { du -sb "$1" | cut -f1; }
+record_size() { printf '%s\t%s\t%s\t%s\t-\n' "$1" "$2" "$3" "$4" >>"$results"; }
+
+# Warm the page cache: every tool reads the corpora from memory.
+warm() { tar -C "$1" -cf - . 2>/dev/null | cat >/dev/null; }
+
+# Modifies a few files of the mutable tree (the same ones for every tool):
+# appends to 20 files and rewrites a 64 KiB range in 5 others.
+small_change() {
+    local round=$1 n=0
+    while IFS= read -r -d '' f; do
+        n=$((n + 1))
+        if [ $n -le 20 ]; then
+            printf 'change %s\n' "$round" >>"$f"
+        elif [ $n -le 25 ]; then
+            head -c 65536 /dev/urandom | dd of="$f" conv=notrunc status=none
+        else
+            break
+        fi
+    done < <(find "$mutable" -type f -size +100k -print0 | sort -z)
+}
+
+for tool in "${tools[@]}"; do
+    note "== $tool"
+    # The real tree: first backup, unchanged re-backup, small change, restore, check.
+    warm "$mutable"
+    repo=$(repo_of "$tool" tree)
+    "${tool}_init" "$repo" >/dev/null 2>&1
+    measure "$tool" tree "first backup" "${tool}_backup" "$repo" "$mutable"
+    record_size "$tool" tree "repository bytes" "$(size_of "$repo")"
+    measure "$tool" tree "unchanged re-backup" "${tool}_backup" "$repo" "$mutable"
+    small_change "$tool"
+    measure "$tool" tree "backup after a small change" "${tool}_backup" "$repo" "$mutable"
+    sync
+    measure "$tool" tree "restore" "${tool}_restore" "$repo" "$WORK/restored"
+    rm -rf "$WORK/restored"
+    measure "$tool" tree "check, reading all data" "${tool}_check" "$repo"
+    rm -rf "$repo" "$repo.key"
+
+    for corpus in random large; do
+        warm "$corpora/$corpus"
+        repo=$(repo_of "$tool" "$corpus")
+        "${tool}_init" "$repo" >/dev/null 2>&1
+        measure "$tool" "$corpus" "first backup" "${tool}_backup" "$repo" "$corpora/$corpus"
+        record_size "$tool" "$corpus" "repository bytes" "$(size_of "$repo")"
+        measure "$tool" "$corpus" "restore" "${tool}_restore" "$repo" "$WORK/restored"
+        rm -rf "$WORK/restored"
+        rm -rf "$repo" "$repo.key"
+    done
+
+    # Successive versions: the growth of the repository as each is added.
+    repo=$(repo_of "$tool" versions)
+    "${tool}_init" "$repo" >/dev/null 2>&1
+    before=$(size_of "$repo")
+    first=true
+    for v in "${versions[@]}"; do
+        # Each version is backed up from the same path, as a working copy would be.
+        rm -rf "$corpora/current" && cp -a "$v" "$corpora/current"
+        "${tool}_backup" "$repo" "$corpora/current" >/dev/null 2>&1
+        if $first; then
+            record_size "$tool" versions "first version, bytes" "$(($(size_of "$repo") - before))"
+            before=$(size_of "$repo")
+            first=false
+        fi
+    done
+    record_size "$tool" versions "each later version, mean bytes added" \
+        "$((($(size_of "$repo") - before) / (${#versions[@]} - 1)))"
+    rm -rf "$repo" "$repo.key"
+done
+
+# ---------------------------------------------------------------- report
+python3 - "$results" "$tree" "$random_mib" <<'EOF'
+import collections, sys
+rows = [l.rstrip("\n").split("\t") for l in open(sys.argv[1])]
+tools = list(dict.fromkeys(r[0] for r in rows))
+data = collections.OrderedDict()
+for tool, corpus, metric, value, kib in rows:
+    data.setdefault((corpus, metric), {})[tool] = (value, kib)
+def num(v):
+    try: return float(v)
+    except ValueError: return None
+print(f"corpus 'tree' = {sys.argv[2]}; 'random' and 'large' = {sys.argv[3]} MiB each")
+print("Times in seconds (peak RSS in MiB); sizes in MiB. ratio = peer / cairn:")
+print("above 1, cairn is faster or smaller.\n")
+print("| corpus | metric | " + " | ".join(tools) + " |")
+print("|---|---|" + "---:|" * len(tools))
+for (corpus, metric), by_tool in data.items():
+    base = num(by_tool.get("cairn", ("-", "-"))[0])
+    cells = []
+    for t in tools:
+        value, kib = by_tool.get(t, ("-", "-"))
+        v = num(value)
+        if v is None:
+            cells.append(value); continue
+        sized = kib == "-"
+        text = f"{v / 2**20:.2f}" if sized else f"{v:.2f} ({int(kib) // 1024})"
+        if t != "cairn" and base:
+            text += f" ×{v / base:.2f}"
+        cells.append(text)
+    print(f"| {corpus} | {metric} | " + " | ".join(cells) + " |")
+EOF
