@@ -91,7 +91,20 @@ impl Context {
     }
 }
 
+/// Has glibc map large buffers (packs, read-ahead, big chunks) and return
+/// them to the system when freed. By default it raises that threshold after
+/// large frees, and such buffers then pile up in per-thread heaps: measured
+/// on a 1.3 GB backup, peak memory 116 MiB by default and 69 MiB with this.
+fn tune_allocator() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: mallopt only sets a tuning parameter, before any thread exists.
+    unsafe {
+        libc::mallopt(libc::M_MMAP_THRESHOLD, 1 << 20);
+    }
+}
+
 fn main() -> ExitCode {
+    tune_allocator();
     let cli = Cli::parse();
     let ctx = Context {
         repo: cli.repo,

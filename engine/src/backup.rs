@@ -614,7 +614,7 @@ impl Walker<'_> {
             };
             let mut content = Vec::new();
             let mut size = 0;
-            for chunk in self.chunker.chunks(&file) {
+            for chunk in self.chunker.chunks_sized(&file, before.len()) {
                 match chunk {
                     Ok(chunk) => {
                         size += chunk.len() as u64;

@@ -71,6 +71,16 @@ impl Chunker {
             eof: false,
         }
     }
+
+    /// Like [`Chunker::chunks`] for a stream expected to hold `len` bytes
+    /// (a file's size): the buffer is sized for it at once, so a small file
+    /// is read in one call, not in a series of growing reads.
+    pub fn chunks_sized<R: Read>(&self, reader: R, len: u64) -> Chunks<'_, R> {
+        let mut chunks = self.chunks(reader);
+        let cap = len.saturating_add(1).min((READ_AHEAD * self.max) as u64);
+        chunks.buf.reserve_exact(cap as usize);
+        chunks
+    }
 }
 
 /// Iterator over the chunks of a stream; it buffers at most a few maximum-size chunks.
@@ -118,6 +128,10 @@ impl<R: Read> Iterator for Chunks<'_, R> {
             return None;
         }
         let len = self.chunker.cut(data);
+        if self.eof && self.start == 0 && len == self.buf.len() {
+            // The whole stream is one chunk (a small file): no copy.
+            return Some(Ok(std::mem::take(&mut self.buf)));
+        }
         let chunk = data[..len].to_vec();
         self.start += len;
         Some(Ok(chunk))
@@ -168,6 +182,18 @@ mod tests {
             prop_assert!(chunks.iter().all(|ch| ch.len() <= 4096 && !ch.is_empty()));
             prop_assert!(chunks.iter().rev().skip(1).all(|ch| ch.len() >= 256));
             prop_assert_eq!(chunks.concat(), data);
+        }
+
+        #[test]
+        fn a_size_hint_right_or_wrong_changes_nothing(len in 0usize..40_000, hint in 0u64..50_000, seed in any::<u64>()) {
+            let keys = MasterKeys::generate();
+            let c = small_chunker(&keys);
+            let data = noise(len, seed);
+            let plain: Vec<Vec<u8>> = c.chunks(&data[..]).map(|r| r.unwrap()).collect();
+            let exact: Vec<Vec<u8>> = c.chunks_sized(&data[..], len as u64).map(|r| r.unwrap()).collect();
+            let hinted: Vec<Vec<u8>> = c.chunks_sized(&data[..], hint).map(|r| r.unwrap()).collect();
+            prop_assert_eq!(&plain, &exact);
+            prop_assert_eq!(&plain, &hinted);
         }
 
         #[test]

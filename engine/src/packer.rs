@@ -1,11 +1,12 @@
 //! The write end of the backup pipeline.
 //!
 //! The caller's thread hashes each blob and drops the ones already stored;
-//! sealing threads compress and encrypt the rest; one packing thread puts
-//! the sealed blobs into packs in the order they were saved, whatever the
-//! thread timing, and stores each full pack. At most [`IN_FLIGHT`] blobs are
-//! between `save` and their pack, so memory stays bounded however much is
-//! backed up.
+//! the rest are gathered into batches of about [`BATCH_BYTES`], so that many
+//! small files do not each cost a hand-over between threads. Sealing threads
+//! compress and encrypt batches; one packing thread puts the sealed blobs
+//! into packs in the order they were saved, whatever the thread timing, and
+//! stores each full pack. At most [`IN_FLIGHT`] batches are between `save`
+//! and their pack, so memory stays bounded however much is backed up.
 
 use crate::backend::{Backend, FileKind};
 use crate::error::{Error, Result};
@@ -20,9 +21,11 @@ use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 
-/// Most blobs saved but not yet in a pack. With 1 MiB average chunks this
-/// holds a few tens of MiB.
-pub const IN_FLIGHT: usize = 16;
+/// Most batches saved but not yet in a pack.
+pub const IN_FLIGHT: usize = 8;
+/// A batch is handed to the sealing threads once it holds this many bytes
+/// (or at the end), so a batch holds at most this plus one blob.
+pub const BATCH_BYTES: usize = 1 << 20;
 
 /// Counts of what a [`PackWriter`] added.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -42,17 +45,22 @@ pub struct WriteStats {
 /// What a finished writer stored: the packs (for the index file) and the counts.
 pub type Written = (Vec<IndexPack>, WriteStats);
 
-/// A blob to seal.
-struct Job {
+/// Blobs to seal, numbered in the order of their batches.
+#[derive(Default)]
+struct Batch {
     seq: u64,
-    kind: BlobKind,
-    id: BlobId,
-    plaintext: Vec<u8>,
+    blobs: Vec<(BlobKind, BlobId, Vec<u8>)>,
+    bytes: usize,
 }
 
-/// A sealed blob on its way into a pack.
-struct Sealed {
+/// A sealed batch on its way into packs.
+struct SealedBatch {
     seq: u64,
+    blobs: Vec<Sealed>,
+}
+
+/// A sealed blob.
+struct Sealed {
     kind: BlobKind,
     id: BlobId,
     raw_length: u32,
@@ -72,9 +80,9 @@ struct Shared {
 pub struct PackWriter<'r> {
     repo: &'r Repository,
     pending: HashSet<(BlobKind, BlobId)>,
-    next_seq: u64,
-    jobs: Option<SyncSender<Job>>,
-    /// One token per blob in flight; the packing thread takes them back.
+    batch: Batch,
+    jobs: Option<SyncSender<Batch>>,
+    /// One token per batch in flight; the packing thread takes them back.
     tokens: SyncSender<()>,
     sealers: Vec<JoinHandle<()>>,
     packer: Option<JoinHandle<Written>>,
@@ -86,16 +94,16 @@ impl<'r> PackWriter<'r> {
     pub fn new(repo: &'r Repository) -> Self {
         let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
         let shared = Arc::new(Shared::default());
-        let (jobs, job_rx) = sync_channel::<Job>(IN_FLIGHT);
-        let (sealed_tx, sealed_rx) = sync_channel::<Sealed>(IN_FLIGHT);
+        let (jobs, job_rx) = sync_channel::<Batch>(IN_FLIGHT);
+        let (sealed_tx, sealed_rx) = sync_channel::<SealedBatch>(IN_FLIGHT);
         let (tokens, token_rx) = sync_channel::<()>(IN_FLIGHT);
         let job_rx = Arc::new(Mutex::new(job_rx));
         let level = repo.config().compression.zstd_level();
         let sealers = (0..threads)
             .map(|_| {
-                let (job_rx, sealed_tx, keys) =
-                    (job_rx.clone(), sealed_tx.clone(), repo.shared_keys());
-                std::thread::spawn(move || seal_jobs(&job_rx, &sealed_tx, &keys, level))
+                let (job_rx, sealed_tx) = (job_rx.clone(), sealed_tx.clone());
+                let keys = repo.shared_keys();
+                std::thread::spawn(move || seal_batches(&job_rx, &sealed_tx, &keys, level))
             })
             .collect();
         let packing = Packing {
@@ -112,7 +120,7 @@ impl<'r> PackWriter<'r> {
         PackWriter {
             repo,
             pending: HashSet::new(),
-            next_seq: 0,
+            batch: Batch::default(),
             jobs: Some(jobs),
             tokens,
             sealers,
@@ -147,21 +155,32 @@ impl<'r> PackWriter<'r> {
         if self.repo.index().contains(kind, &id) || !self.pending.insert((kind, id)) {
             return Ok(id);
         }
+        self.batch.bytes += plaintext.len();
+        self.batch.blobs.push((kind, id, plaintext));
+        if self.batch.bytes >= BATCH_BYTES {
+            self.send_batch()?;
+        }
+        Ok(id)
+    }
+
+    /// Hands the batch being gathered to the sealing threads.
+    fn send_batch(&mut self) -> Result<()> {
         self.check()?;
-        let job = Job {
-            seq: self.next_seq,
-            kind,
-            id,
-            plaintext,
+        if self.batch.blobs.is_empty() {
+            return Ok(());
+        }
+        let next = Batch {
+            seq: self.batch.seq + 1,
+            ..Batch::default()
         };
-        self.next_seq += 1;
-        let sent =
-            self.tokens.send(()).is_ok() && self.jobs.as_ref().is_some_and(|j| j.send(job).is_ok());
+        let batch = std::mem::replace(&mut self.batch, next);
+        let sent = self.tokens.send(()).is_ok()
+            && self.jobs.as_ref().is_some_and(|j| j.send(batch).is_ok());
         if !sent {
             self.check()?;
             return Err(Error::Invalid("the packing thread stopped".into()));
         }
-        Ok(id)
+        Ok(())
     }
 
     /// The packing thread's error, if it had one.
@@ -175,6 +194,7 @@ impl<'r> PackWriter<'r> {
     /// Waits for every saved blob to be stored (the last pack written) and
     /// returns the packs written, for the index file, with the counts.
     pub fn finish(mut self) -> Result<Written> {
+        self.send_batch()?;
         let done = self.stop();
         self.check()?;
         done.ok_or_else(|| Error::Invalid("the packing thread stopped".into()))
@@ -199,23 +219,30 @@ impl Drop for PackWriter<'_> {
     }
 }
 
-fn seal_jobs(
-    jobs: &Mutex<Receiver<Job>>,
-    out: &SyncSender<Sealed>,
+fn seal_batches(
+    jobs: &Mutex<Receiver<Batch>>,
+    out: &SyncSender<SealedBatch>,
     keys: &MasterKeys,
     level: Option<i32>,
 ) {
     loop {
-        let job = match jobs.lock().expect("not poisoned").recv() {
-            Ok(job) => job,
+        let batch = match jobs.lock().expect("not poisoned").recv() {
+            Ok(batch) => batch,
             Err(_) => return,
         };
-        let sealed = Sealed {
-            seq: job.seq,
-            kind: job.kind,
-            id: job.id,
-            raw_length: job.plaintext.len() as u32,
-            bytes: seal_blob(keys, job.kind, &job.id, &job.plaintext, level),
+        let blobs = batch
+            .blobs
+            .into_iter()
+            .map(|(kind, id, plaintext)| Sealed {
+                kind,
+                id,
+                raw_length: plaintext.len() as u32,
+                bytes: seal_blob(keys, kind, &id, &plaintext, level),
+            })
+            .collect();
+        let sealed = SealedBatch {
+            seq: batch.seq,
+            blobs,
         };
         if out.send(sealed).is_err() {
             return;
@@ -236,17 +263,19 @@ struct Packing {
 }
 
 impl Packing {
-    /// Puts sealed blobs into packs in sequence order until the sealers are done.
-    fn run(mut self, sealed: Receiver<Sealed>, tokens: Receiver<()>) -> Written {
+    /// Puts sealed batches into packs in sequence order until the sealers are done.
+    fn run(mut self, sealed: Receiver<SealedBatch>, tokens: Receiver<()>) -> Written {
         let mut waiting = BTreeMap::new();
         let mut next = 0u64;
-        for blob in sealed {
-            waiting.insert(blob.seq, blob);
-            while let Some(blob) = waiting.remove(&next) {
+        for batch in sealed {
+            waiting.insert(batch.seq, batch.blobs);
+            while let Some(blobs) = waiting.remove(&next) {
                 next += 1;
                 let _ = tokens.try_recv();
-                if let Err(e) = self.add(blob) {
-                    self.fail(e);
+                for blob in blobs {
+                    if let Err(e) = self.add(blob) {
+                        self.fail(e);
+                    }
                 }
             }
         }
@@ -274,6 +303,11 @@ impl Packing {
     fn add(&mut self, blob: Sealed) -> Result<()> {
         if self.stopped() {
             return Ok(());
+        }
+        if self.pack.capacity() == 0 {
+            // One allocation per pack, not a series of doublings.
+            self.pack
+                .reserve(self.pack_size as usize + blob.bytes.len());
         }
         self.entries.push(PackEntry {
             kind: blob.kind,

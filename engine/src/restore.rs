@@ -6,6 +6,14 @@
 //! against the snapshot (by blob ID) and only differing chunks are written;
 //! metadata is set only where it differs, so restoring onto an identical tree
 //! writes nothing.
+//!
+//! The tree walk runs on the calling thread: it creates directories, links and
+//! special files, and queues file content for worker threads (see `content`).
+//! Directory metadata is applied last, deepest first, once everything inside
+//! is written. The restore is durable when it returns: one `syncfs` of the
+//! target's file system flushes it all, instead of a sync per file.
+
+mod content;
 
 use crate::browse;
 use crate::error::{Error, Result};
@@ -14,14 +22,15 @@ use crate::repository::Repository;
 use crate::sysinfo::NameCache;
 use cairn_format::snapshot::Snapshot;
 use cairn_format::tree::{Node, NodeKind, Xattr};
-use cairn_format::{BlobId, BlobKind, Timestamp};
+use cairn_format::{BlobId, Timestamp};
+use content::{Mode, Queue, Target, Writer};
 use filetime::FileTime;
 use std::collections::{HashMap, HashSet};
 use std::ffi::{CString, OsStr};
 use std::fs::{self, OpenOptions};
-use std::io::{Seek, SeekFrom, Write};
 use std::os::unix::ffi::OsStrExt;
-use std::os::unix::fs::{FileExt, MetadataExt, OpenOptionsExt, PermissionsExt};
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
+use std::os::unix::io::AsRawFd;
 use std::path::{Path, PathBuf};
 
 /// What to do with a file that already exists at the destination.
@@ -90,6 +99,32 @@ pub fn restore(
     restore_with(repo, snapshot, subpath, target, &RestoreOptions::default())
 }
 
+impl RestoreReport {
+    /// Adds the counts and errors of `other`.
+    fn absorb(&mut self, other: RestoreReport) {
+        let RestoreReport {
+            files,
+            files_unchanged,
+            dirs,
+            others,
+            bytes,
+            bytes_written,
+            deleted,
+            verified,
+            errors,
+        } = other;
+        self.files += files;
+        self.files_unchanged += files_unchanged;
+        self.dirs += dirs;
+        self.others += others;
+        self.bytes += bytes;
+        self.bytes_written += bytes_written;
+        self.deleted += deleted;
+        self.verified += verified;
+        self.errors.extend(errors);
+    }
+}
+
 /// Restores `snapshot` (or only `subpath` inside it) into `target`.
 ///
 /// A damaged or missing blob fails only the files that need it: they are
@@ -130,27 +165,57 @@ pub fn restore_with(
     };
     fs::create_dir_all(target)
         .map_err(|e| Error::io(format!("cannot create target {}", target.display()), e))?;
-    let mut r = Restorer {
-        repo,
-        opts,
-        include,
-        exclude,
-        wanted,
-        report: RestoreReport::default(),
-        as_root: crate::sysinfo::ids().0 == 0,
-        names: NameCache::default(),
-        hard_links: HashMap::new(),
-    };
-    match start {
-        Some(node) => r.entry(
-            &node,
-            &target.join(OsStr::from_bytes(&node.name)),
-            &start_path,
-            false,
-        ),
-        None => r.dir_contents(&snapshot.tree, target, b"/", false),
+    let writer = Writer::new(repo, opts.verify);
+    let (walked, written) = writer.with_workers(|queue| {
+        let mut r = Restorer {
+            repo,
+            opts,
+            include,
+            exclude,
+            wanted,
+            report: RestoreReport::default(),
+            as_root: crate::sysinfo::ids().0 == 0,
+            names: NameCache::default(),
+            hard_links: HashMap::new(),
+            linked: Vec::new(),
+            dirs: Vec::new(),
+            queue,
+        };
+        match start {
+            Some(node) => r.entry(
+                &node,
+                &target.join(OsStr::from_bytes(&node.name)),
+                &start_path,
+                false,
+            ),
+            None => r.dir_contents(&snapshot.tree, target, b"/", false),
+        }
+        r.queue.finish();
+        (r.report, r.linked, r.dirs)
+    });
+    let (mut report, linked, dirs) = walked;
+    report.absorb(written);
+    // A link made to a file that then failed would hold what is left of it.
+    for (link, first) in linked {
+        if fs::symlink_metadata(&first).is_err() {
+            let _ = fs::remove_file(&link);
+            let why = format!("{} could not be restored", first.display());
+            report.errors.push((link, Error::Invalid(why)));
+        }
     }
-    Ok(r.report)
+    // Deepest first: setting a directory's metadata does not touch its parent.
+    for (path, meta) in dirs {
+        if let Err(e) = meta.apply(&path) {
+            report.errors.push((path, e));
+        }
+    }
+    if let Err(e) = syncfs(target) {
+        let context = format!("cannot flush {} to storage", target.display());
+        report
+            .errors
+            .push((target.to_path_buf(), Error::io(context, e)));
+    }
+    Ok(report)
 }
 
 /// Paths of the directories that hold an entry matching `include`: they are
@@ -180,6 +245,7 @@ fn wanted_dirs(
 
 struct Restorer<'r> {
     repo: &'r Repository,
+    queue: Queue<'r>,
     opts: &'r RestoreOptions,
     include: PatternSet,
     exclude: PatternSet,
@@ -190,6 +256,10 @@ struct Restorer<'r> {
     names: NameCache,
     /// First restored path of each multiply-linked file, by recorded (device, inode).
     hard_links: HashMap<(u64, u64), PathBuf>,
+    /// Links made in this run, with the path they link to.
+    linked: Vec<(PathBuf, PathBuf)>,
+    /// Restored directories, deepest first, with the metadata to give them last.
+    dirs: Vec<(PathBuf, Meta)>,
 }
 
 /// How an entry is selected.
@@ -285,30 +355,30 @@ impl Restorer<'_> {
                 }
                 self.report.dirs += 1;
                 self.dir_contents(subtree, path, snap_path, whole);
+                let meta = self.meta(node);
+                self.dirs.push((path.to_path_buf(), meta));
+                Ok(())
             }
             NodeKind::File { content } => {
                 self.report.bytes += node.size;
-                if !self.file(node, content, path, existing.as_ref())? {
-                    return Ok(());
-                }
+                self.file(node, content, path, existing.as_ref())
             }
-            _ => {
-                if !self.other(node, path, existing.as_ref())? {
-                    return Ok(());
-                }
-            }
+            _ => match self.other(node, path, existing.as_ref())? {
+                true => self.meta(node).apply(path),
+                false => Ok(()),
+            },
         }
-        self.metadata(node, path)
     }
 
-    /// Restores a regular file; false when there is nothing more to do for it.
+    /// Restores a regular file: links it, or queues its content (the file's
+    /// metadata is applied once its content is written).
     fn file(
         &mut self,
         node: &Node,
         content: &[BlobId],
         path: &Path,
         existing: Option<&fs::Metadata>,
-    ) -> Result<bool> {
+    ) -> Result<()> {
         let io = |what: &str, e| Error::io(format!("cannot {what} {}", path.display()), e);
         let key = (node.device, node.inode);
         if let Some(first) = self
@@ -330,142 +400,55 @@ impl Restorer<'_> {
                         e,
                     )
                 })?;
+                self.linked.push((path.to_path_buf(), first));
             }
             self.report.files += 1;
-            return Ok(false);
+            return Ok(());
         }
         if node.links > 1 {
             self.hard_links.insert(key, path.to_path_buf());
         }
-        match existing {
+        let mode = match existing {
             Some(_) if self.opts.overwrite == Overwrite::Never => {
                 self.report.files_unchanged += 1;
-                return Ok(false);
+                return Ok(());
             }
             Some(m) if m.is_file() => {
                 let same_stat = m.len() == node.size
                     && (m.mtime(), m.mtime_nsec() as u32) == (node.mtime.secs, node.mtime.nanos);
-                let written = if self.opts.overwrite == Overwrite::IfChanged && same_stat {
-                    0
-                } else {
-                    let file = OpenOptions::new()
-                        .read(true)
-                        .write(true)
-                        .custom_flags(libc::O_NOFOLLOW)
-                        .open(path)
-                        .map_err(|e| io("open", e))?;
-                    let written = self.compare(&file, content, path, true)?;
-                    if file.metadata().map_err(|e| io("stat", e))?.len() != node.size {
-                        file.set_len(node.size)
-                            .map_err(|e| io("set the length of", e))?;
+                match self.opts.overwrite == Overwrite::IfChanged && same_stat {
+                    true if !self.opts.verify => {
+                        self.report.files_unchanged += 1;
+                        return self.meta(node).apply(path);
                     }
-                    if written > 0 {
-                        file.sync_all().map_err(|e| io("sync", e))?;
-                    }
-                    written
-                };
-                if written == 0 {
-                    self.report.files_unchanged += 1;
-                } else {
-                    self.report.files += 1;
+                    true => Mode::Check,
+                    false => Mode::Fix,
                 }
             }
-            other => {
-                if other.is_some() {
+            _ => Mode::Create,
+        };
+        let (chunks, len) = content::locate(self.repo, content)?;
+        let file = match mode {
+            Mode::Check => open_existing(path, false).map_err(|e| io("open", e))?,
+            Mode::Fix => {
+                let file = open_existing(path, true).map_err(|e| io("open", e))?;
+                if file.metadata().map_err(|e| io("stat", e))?.len() != node.size {
+                    file.set_len(node.size)
+                        .map_err(|e| io("set the length of", e))?;
+                }
+                file
+            }
+            Mode::Create => {
+                if existing.is_some() {
                     remove_any(path).map_err(|e| io("replace", e))?;
                 }
-                self.new_file(content, path)?;
-                self.report.files += 1;
+                create(path, len)?
             }
-        }
-        if self.opts.verify {
-            let file = fs::File::open(path).map_err(|e| io("open", e))?;
-            let len = file.metadata().map_err(|e| io("stat", e))?.len();
-            if self.compare(&file, content, path, false)? > 0 || len != node.size {
-                return Err(Error::Invalid(format!(
-                    "{}: verification failed: the restored content differs from the snapshot",
-                    path.display()
-                )));
-            }
-            self.report.verified += 1;
-        }
-        Ok(true)
-    }
-
-    /// Writes a new file; blocks of zeros are skipped, not written, so sparse
-    /// files stay sparse. A file that cannot be written whole is removed.
-    fn new_file(&mut self, content: &[BlobId], path: &Path) -> Result<()> {
-        const BLOCK: usize = 4096;
-        let io = |what: &str, e| Error::io(format!("cannot {what} {}", path.display()), e);
-        let mut file = OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .custom_flags(libc::O_NOFOLLOW)
-            .mode(0o600)
-            .open(path)
-            .map_err(|e| io("create", e))?;
-        let mut write = || -> Result<()> {
-            let mut end = 0u64;
-            for id in content {
-                let data = self.repo.read_blob(BlobKind::Data, id)?;
-                for block in data.chunks(BLOCK) {
-                    if block.iter().all(|&b| b == 0) {
-                        file.seek(SeekFrom::Current(block.len() as i64))
-                            .map_err(|e| io("seek in", e))?;
-                    } else {
-                        file.write_all(block).map_err(|e| io("write", e))?;
-                        self.report.bytes_written += block.len() as u64;
-                    }
-                }
-                end += data.len() as u64;
-            }
-            // A file that ends in a hole gets its length here.
-            file.set_len(end).map_err(|e| io("set the length of", e))?;
-            file.sync_all().map_err(|e| io("sync", e))
         };
-        let result = write();
-        if result.is_err() {
-            let _ = fs::remove_file(path);
-        }
-        result
-    }
-
-    /// Compares an existing file with `content` chunk by chunk, by blob ID.
-    /// With `fix`, chunks that differ are written in place. Returns the number
-    /// of bytes that differed.
-    fn compare(
-        &mut self,
-        file: &fs::File,
-        content: &[BlobId],
-        path: &Path,
-        fix: bool,
-    ) -> Result<u64> {
-        let io = |what: &str, e| Error::io(format!("cannot {what} {}", path.display()), e);
-        let mut offset = 0u64;
-        let mut differing = 0u64;
-        let mut buf = Vec::new();
-        for id in content {
-            let len = self
-                .repo
-                .index()
-                .get(BlobKind::Data, id)
-                .ok_or_else(|| Error::Missing(format!("data blob {id}")))?
-                .raw_length as usize;
-            buf.resize(len, 0);
-            let same =
-                file.read_exact_at(&mut buf, offset).is_ok() && self.repo.blob_id(&buf) == *id;
-            if !same {
-                differing += len as u64;
-                if fix {
-                    let data = self.repo.read_blob(BlobKind::Data, id)?;
-                    file.write_all_at(&data, offset)
-                        .map_err(|e| io("write", e))?;
-                    self.report.bytes_written += data.len() as u64;
-                }
-            }
-            offset += len as u64;
-        }
-        Ok(differing)
+        let meta = self.meta(node);
+        let target = Target::new(path.to_path_buf(), file, mode, node.size, meta);
+        self.queue.add(target, chunks, &mut self.report);
+        Ok(())
     }
 
     /// Restores a symlink or special file; false when there is nothing more to do for it.
@@ -522,39 +505,102 @@ impl Restorer<'_> {
         Ok(true)
     }
 
-    /// Applies ownership (as root; by name where this system knows the name),
-    /// extended attributes, mode and times, each only where it differs, in
-    /// that order (chown clears set-ID bits).
-    fn metadata(&mut self, node: &Node, path: &Path) -> Result<()> {
+    /// The metadata to give the restored `node`, with its owner (only set as
+    /// root) resolved by name where this system knows the name.
+    fn meta(&mut self, node: &Node) -> Meta {
+        Meta {
+            owner: self.as_root.then(|| {
+                (
+                    self.names.local_uid(&node.user, node.uid),
+                    self.names.local_gid(&node.group, node.gid),
+                )
+            }),
+            xattrs: node.xattrs.clone(),
+            mode: node.mode,
+            mtime: node.mtime,
+            symlink: matches!(node.kind, NodeKind::Symlink { .. }),
+        }
+    }
+}
+
+/// Metadata for a restored entry.
+struct Meta {
+    /// Local user and group IDs, when restoring as root.
+    owner: Option<(u32, u32)>,
+    xattrs: Vec<Xattr>,
+    mode: u32,
+    mtime: Timestamp,
+    symlink: bool,
+}
+
+impl Meta {
+    /// Applies ownership, extended attributes, mode and times, each only
+    /// where it differs, in that order (chown clears set-ID bits).
+    fn apply(&self, path: &Path) -> Result<()> {
         let io = |what: &str, e| Error::io(format!("cannot set {what} of {}", path.display()), e);
         let current = fs::symlink_metadata(path).map_err(|e| io("metadata", e))?;
-        let symlink = matches!(node.kind, NodeKind::Symlink { .. });
         let mut chowned = false;
-        if self.as_root {
-            let uid = self.names.local_uid(&node.user, node.uid);
-            let gid = self.names.local_gid(&node.group, node.gid);
+        if let Some((uid, gid)) = self.owner {
             if (current.uid(), current.gid()) != (uid, gid) {
                 std::os::unix::fs::lchown(path, Some(uid), Some(gid))
                     .map_err(|e| io("owner", e))?;
                 chowned = true;
             }
         }
-        if !node.xattrs.is_empty()
-            && crate::source::read_xattrs(path).ok().as_ref() != Some(&node.xattrs)
+        if !self.xattrs.is_empty()
+            && crate::source::read_xattrs(path).ok().as_ref() != Some(&self.xattrs)
         {
-            for x in &node.xattrs {
+            for x in &self.xattrs {
                 set_xattr(path, x).map_err(|e| io("extended attributes", e))?;
             }
         }
-        if !symlink && (chowned || current.mode() & 0o7777 != node.mode) {
-            fs::set_permissions(path, fs::Permissions::from_mode(node.mode))
+        if !self.symlink && (chowned || current.mode() & 0o7777 != self.mode) {
+            fs::set_permissions(path, fs::Permissions::from_mode(self.mode))
                 .map_err(|e| io("mode", e))?;
         }
-        if (current.mtime(), current.mtime_nsec() as u32) != (node.mtime.secs, node.mtime.nanos) {
-            let mtime = file_time(node.mtime);
+        if (current.mtime(), current.mtime_nsec() as u32) != (self.mtime.secs, self.mtime.nanos) {
+            let mtime = file_time(self.mtime);
             filetime::set_symlink_file_times(path, mtime, mtime).map_err(|e| io("times", e))?;
         }
         Ok(())
+    }
+}
+
+/// Opens an existing regular file without following a symlink.
+fn open_existing(path: &Path, write: bool) -> std::io::Result<fs::File> {
+    OpenOptions::new()
+        .read(true)
+        .write(write)
+        .custom_flags(libc::O_NOFOLLOW)
+        .open(path)
+}
+
+/// Creates a new, private file of `len` bytes, all a hole until written.
+fn create(path: &Path, len: u64) -> Result<fs::File> {
+    let io = |what: &str, e| Error::io(format!("cannot {what} {}", path.display()), e);
+    let file = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create_new(true)
+        .custom_flags(libc::O_NOFOLLOW)
+        .mode(0o600)
+        .open(path)
+        .map_err(|e| io("create", e))?;
+    if let Err(e) = file.set_len(len) {
+        let _ = fs::remove_file(path);
+        return Err(io("set the length of", e));
+    }
+    Ok(file)
+}
+
+/// Flushes the file system holding `dir` to storage.
+fn syncfs(dir: &Path) -> std::io::Result<()> {
+    let dir = fs::File::open(dir)?;
+    // SAFETY: the descriptor stays open for the duration of the call.
+    if unsafe { libc::syncfs(dir.as_raw_fd()) } == 0 {
+        Ok(())
+    } else {
+        Err(std::io::Error::last_os_error())
     }
 }
 

@@ -158,7 +158,7 @@ pub fn object_aad(repo: &RepoId, ty: ObjectType, binding: Option<&[u8; ID_LEN]>)
 /// Encrypts `plaintext` under `key` with a fresh random nonce.
 pub fn seal_raw(key: &[u8; 32], aad: &[u8], plaintext: &[u8]) -> Vec<u8> {
     let cipher = XChaCha20Poly1305::new(key.into());
-    let nonce: [u8; NONCE_LEN] = random_array();
+    let nonce: [u8; NONCE_LEN] = nonce();
     let ct = cipher
         .encrypt(
             XNonce::from_slice(&nonce),
@@ -191,6 +191,16 @@ pub fn open_raw(key: &[u8; 32], aad: &[u8], sealed: &[u8], what: &'static str) -
             },
         )
         .map_err(|_| FormatError::Authentication(what))
+}
+
+/// A fresh random nonce, from a per-thread CSPRNG (ChaCha, seeded and
+/// periodically reseeded from the operating system, and reseeded after a
+/// fork): one system call per blob would cost more than sealing a small blob.
+fn nonce() -> [u8; NONCE_LEN] {
+    use rand::RngCore;
+    let mut out = [0u8; NONCE_LEN];
+    rand::thread_rng().fill_bytes(&mut out);
+    out
 }
 
 /// Bytes from the operating system's CSPRNG.

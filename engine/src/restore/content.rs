@@ -1,0 +1,509 @@
+//! File content for a restore, written by worker threads.
+//!
+//! The tree walk queues each regular file as parts of at most [`PART_BYTES`],
+//! gathered into jobs of a few files. A worker reads the blobs a job needs
+//! sorted by pack and offset, adjacent blobs in one read of at most
+//! [`READ_BYTES`], and writes each straight to its offsets in the target file.
+//! The last part of a file to finish applies its metadata. Memory stays
+//! bounded: queued jobs hold only blob locations, and each worker holds one
+//! read at a time.
+
+use super::{Meta, RestoreReport};
+use crate::backend::FileKind;
+use crate::error::{Error, Result};
+use crate::index::BlobLocation;
+use crate::repository::Repository;
+use cairn_format::pack::open_blob;
+use cairn_format::{BlobId, BlobKind};
+use std::borrow::Cow;
+use std::fs;
+use std::os::unix::fs::FileExt;
+use std::os::unix::io::AsRawFd;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::mpsc::{self, Receiver, SyncSender};
+use std::sync::{Arc, Mutex};
+use std::thread;
+
+/// A large file is split into parts of about this size, restored in parallel.
+const PART_BYTES: u64 = 8 << 20;
+/// A job is handed to the workers once its parts hold this much content...
+const JOB_BYTES: u64 = 8 << 20;
+/// ...or this many parts (each holds its file open).
+const JOB_PARTS: usize = 32;
+/// The most one read from a pack covers (a single larger blob is read whole).
+const READ_BYTES: u64 = 8 << 20;
+/// Jobs waiting for a worker.
+const QUEUED_JOBS: usize = 2;
+/// More workers than this only add open files and memory.
+const MAX_WORKERS: usize = 16;
+/// Parts that wrote this much start their writeback at once, so that the
+/// final flush has less left to do.
+const WRITEBACK_BYTES: u64 = 1 << 20;
+/// Runs of zeros this long, aligned in the file, are left as holes.
+const BLOCK: u64 = 4096;
+
+/// What to do with a file's content.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(super) enum Mode {
+    /// A new, empty file of the right length: write every chunk, leaving
+    /// blocks of zeros as holes.
+    Create,
+    /// An existing file: write the chunks whose content differs.
+    Fix,
+    /// An existing file believed unchanged: only verify it.
+    Check,
+}
+
+/// One chunk of a file: its blob, where it is stored, and where it goes.
+pub(super) struct Chunk {
+    id: BlobId,
+    loc: BlobLocation,
+    offset: u64,
+}
+
+/// Looks up where each blob of `content` is stored; returns the chunks and the
+/// length of the file they make.
+pub(super) fn locate(repo: &Repository, content: &[BlobId]) -> Result<(Vec<Chunk>, u64)> {
+    let mut offset = 0;
+    let mut chunks = Vec::with_capacity(content.len());
+    for id in content {
+        let loc = repo
+            .index()
+            .get(BlobKind::Data, id)
+            .ok_or_else(|| Error::Missing(format!("data blob {id}")))?;
+        chunks.push(Chunk {
+            id: *id,
+            loc,
+            offset,
+        });
+        offset += u64::from(loc.raw_length);
+    }
+    Ok((chunks, offset))
+}
+
+/// A file whose content is being restored.
+pub(super) struct Target {
+    path: PathBuf,
+    file: fs::File,
+    mode: Mode,
+    /// The length the snapshot records.
+    size: u64,
+    meta: Meta,
+    parts_left: AtomicUsize,
+    written: AtomicU64,
+    /// The first failure of any part.
+    error: Mutex<Option<Error>>,
+}
+
+impl Target {
+    /// A file opened (or created) at `path`, to be restored as `mode` says.
+    pub(super) fn new(path: PathBuf, file: fs::File, mode: Mode, size: u64, meta: Meta) -> Self {
+        Target {
+            path,
+            file,
+            mode,
+            size,
+            meta,
+            parts_left: AtomicUsize::new(0),
+            written: AtomicU64::new(0),
+            error: Mutex::new(None),
+        }
+    }
+
+    /// Starts writing `chunks` to storage without waiting for it.
+    fn start_writeback(&self, chunks: &[Chunk]) {
+        let (Some(first), Some(last)) = (chunks.first(), chunks.last()) else {
+            return;
+        };
+        let end = last.offset + u64::from(last.loc.raw_length);
+        // SAFETY: the descriptor is open; the call only reads its arguments.
+        // Failure changes nothing: the final flush writes everything anyway.
+        unsafe {
+            libc::sync_file_range(
+                self.file.as_raw_fd(),
+                first.offset as i64,
+                (end - first.offset) as i64,
+                libc::SYNC_FILE_RANGE_WRITE,
+            )
+        };
+    }
+
+    /// Writes a chunk at `offset`: new files sparse, existing ones whole.
+    /// Returns the bytes written.
+    fn write(&self, data: &[u8], offset: u64) -> Result<u64> {
+        let result = match self.mode {
+            Mode::Create => write_sparse(&self.file, data, offset),
+            _ => self
+                .file
+                .write_all_at(data, offset)
+                .map(|()| data.len() as u64),
+        };
+        result.map_err(|e| Error::io(format!("cannot write {}", self.path.display()), e))
+    }
+}
+
+/// Consecutive chunks of one file.
+struct Part {
+    target: Arc<Target>,
+    chunks: Vec<Chunk>,
+}
+
+/// What the workers share.
+pub(super) struct Writer<'r> {
+    repo: &'r Repository,
+    verify: bool,
+}
+
+impl<'r> Writer<'r> {
+    /// Writes content from `repo`; with `verify`, reads every file back.
+    pub(super) fn new(repo: &'r Repository, verify: bool) -> Self {
+        Writer { repo, verify }
+    }
+
+    /// Runs `walk` on this thread with a queue that worker threads drain;
+    /// returns its result and what the workers restored once all are done.
+    pub(super) fn with_workers<T>(&self, walk: impl FnOnce(Queue<'_>) -> T) -> (T, RestoreReport) {
+        let workers = thread::available_parallelism()
+            .map_or(1, |n| n.get())
+            .min(MAX_WORKERS);
+        let (tx, rx) = mpsc::sync_channel(QUEUED_JOBS);
+        let rx = Mutex::new(rx);
+        thread::scope(|s| {
+            let handles: Vec<_> = (0..workers).map(|_| s.spawn(|| self.work(&rx))).collect();
+            let out = walk(Queue {
+                writer: self,
+                tx,
+                job: Vec::new(),
+                bytes: 0,
+            });
+            let mut report = RestoreReport::default();
+            for h in handles {
+                match h.join() {
+                    Ok(r) => report.absorb(r),
+                    Err(panic) => std::panic::resume_unwind(panic),
+                }
+            }
+            (out, report)
+        })
+    }
+
+    fn work(&self, rx: &Mutex<Receiver<Vec<Part>>>) -> RestoreReport {
+        let mut report = RestoreReport::default();
+        loop {
+            // The lock is released at the end of this statement, not held during the job.
+            let job = rx.lock().expect("no worker panics holding the lock").recv();
+            match job {
+                Ok(job) => self.run(job, &mut report),
+                Err(_) => return report,
+            }
+        }
+    }
+
+    fn run(&self, job: Vec<Part>, report: &mut RestoreReport) {
+        let mut errors: Vec<Option<Error>> = job.iter().map(|_| None).collect();
+        let mut written = vec![0u64; job.len()];
+        let mut buf = Vec::new();
+        let wanted = self.wanted(&job, &mut buf);
+        let mut start = 0;
+        while start < wanted.len() {
+            let (stop, end) = run_end(&job, &wanted, start);
+            self.fetch(&job, &wanted[start..stop], end, &mut errors, &mut written);
+            start = stop;
+        }
+        for (part, error) in job.iter().zip(&mut errors) {
+            let file = &part.target.file;
+            if self.verify
+                && error.is_none()
+                && !part.chunks.iter().all(|c| self.matches(file, c, &mut buf))
+            {
+                *error = Some(Error::Invalid(format!(
+                    "{}: verification failed: the restored content differs from the snapshot",
+                    part.target.path.display()
+                )));
+            }
+        }
+        for ((part, error), written) in job.into_iter().zip(errors).zip(written) {
+            let t = &part.target;
+            if written >= WRITEBACK_BYTES {
+                t.start_writeback(&part.chunks);
+            }
+            t.written.fetch_add(written, Ordering::Relaxed);
+            if let Some(e) = error {
+                t.error
+                    .lock()
+                    .expect("no worker panics holding the lock")
+                    .get_or_insert(e);
+            }
+            if t.parts_left.fetch_sub(1, Ordering::AcqRel) == 1 {
+                self.finish(t, report);
+            }
+        }
+    }
+
+    /// The chunks of `job` to read from the repository, as (part, chunk)
+    /// indices sorted by where they are stored: all of new files, those that
+    /// differ of existing ones.
+    fn wanted(&self, job: &[Part], buf: &mut Vec<u8>) -> Vec<(usize, usize)> {
+        let mut wanted = Vec::new();
+        for (p, part) in job.iter().enumerate() {
+            for (c, chunk) in part.chunks.iter().enumerate() {
+                let needed = match part.target.mode {
+                    Mode::Create => true,
+                    Mode::Fix => !self.matches(&part.target.file, chunk, buf),
+                    Mode::Check => false,
+                };
+                if needed {
+                    wanted.push((p, c));
+                }
+            }
+        }
+        wanted.sort_by_key(|&(p, c)| (job[p].chunks[c].loc.pack, job[p].chunks[c].loc.offset));
+        wanted
+    }
+
+    /// Reads the adjacent blobs of `run` (sorted by offset, ending at `end`
+    /// in their pack) in one piece and writes each where it belongs.
+    fn fetch(
+        &self,
+        job: &[Part],
+        run: &[(usize, usize)],
+        end: u64,
+        errors: &mut [Option<Error>],
+        written: &mut [u64],
+    ) {
+        let first = job[run[0].0].chunks[run[0].1].loc;
+        let pack = first.pack.to_hex();
+        // If the whole run cannot be read, each blob is tried alone below.
+        let sealed = self.read(&pack, first.offset, end - first.offset);
+        // The last blob opened: the same blob is often wanted again (zeros).
+        let mut last: Option<(u64, Vec<u8>)> = None;
+        for &(p, c) in run {
+            let (target, chunk) = (&job[p].target, &job[p].chunks[c]);
+            if errors[p].is_some() {
+                continue;
+            }
+            if last.as_ref().is_none_or(|(at, _)| *at != chunk.loc.offset) {
+                last = None;
+                match self.open(&sealed, first.offset, &pack, chunk) {
+                    Ok(data) => last = Some((chunk.loc.offset, data)),
+                    Err(e) => {
+                        errors[p] = Some(e);
+                        continue;
+                    }
+                }
+            }
+            let (_, data) = last.as_ref().expect("opened above");
+            match target.write(data, chunk.offset) {
+                Ok(n) => written[p] += n,
+                Err(e) => errors[p] = Some(e),
+            }
+        }
+    }
+
+    fn read(&self, pack: &str, offset: u64, len: u64) -> Result<Vec<u8>> {
+        self.repo
+            .backend()
+            .read_at(FileKind::Pack, pack, offset, len)
+    }
+
+    /// Opens the blob of `chunk` from the bytes of its run, read from
+    /// `run_start`, or alone when the run could not be read.
+    fn open(
+        &self,
+        run: &Result<Vec<u8>>,
+        run_start: u64,
+        pack: &str,
+        chunk: &Chunk,
+    ) -> Result<Vec<u8>> {
+        let loc = chunk.loc;
+        let sealed = match run {
+            Ok(bytes) => {
+                let at = (loc.offset - run_start) as usize;
+                Cow::Borrowed(&bytes[at..at + loc.length as usize])
+            }
+            Err(_) => Cow::Owned(self.read(pack, loc.offset, u64::from(loc.length))?),
+        };
+        open_blob(
+            self.repo.keys(),
+            BlobKind::Data,
+            &chunk.id,
+            &sealed,
+            loc.raw_length,
+        )
+        .map_err(|e| Error::format(format!("data blob {} in pack {}", chunk.id, loc.pack), e))
+    }
+
+    /// True when `file` holds `chunk`'s content at its offset.
+    fn matches(&self, file: &fs::File, chunk: &Chunk, buf: &mut Vec<u8>) -> bool {
+        buf.resize(chunk.loc.raw_length as usize, 0);
+        file.read_exact_at(buf, chunk.offset).is_ok() && self.repo.blob_id(buf) == chunk.id
+    }
+
+    /// Completes a file once all its parts are done: counts it, checks its
+    /// length when verifying, and applies its metadata. A new file that failed
+    /// is removed, not left half-written.
+    fn finish(&self, t: &Target, report: &mut RestoreReport) {
+        let written = t.written.load(Ordering::Relaxed);
+        report.bytes_written += written;
+        let failed = t
+            .error
+            .lock()
+            .expect("no worker panics holding the lock")
+            .take();
+        let result = match failed {
+            Some(e) => {
+                if t.mode == Mode::Create {
+                    let _ = fs::remove_file(&t.path);
+                }
+                Err(e)
+            }
+            None => {
+                if t.mode == Mode::Create || written > 0 {
+                    report.files += 1;
+                } else {
+                    report.files_unchanged += 1;
+                }
+                self.check_length(t).and_then(|()| {
+                    report.verified += u64::from(self.verify);
+                    t.meta.apply(&t.path)
+                })
+            }
+        };
+        if let Err(e) = result {
+            report.errors.push((t.path.clone(), e));
+        }
+    }
+
+    fn check_length(&self, t: &Target) -> Result<()> {
+        if !self.verify {
+            return Ok(());
+        }
+        let len = t
+            .file
+            .metadata()
+            .map_err(|e| Error::io(format!("cannot stat {}", t.path.display()), e))?
+            .len();
+        if len != t.size {
+            return Err(Error::Invalid(format!(
+                "{}: verification failed: the restored length differs from the snapshot",
+                t.path.display()
+            )));
+        }
+        Ok(())
+    }
+}
+
+/// Where the tree walk queues file content for the workers.
+pub(super) struct Queue<'w> {
+    writer: &'w Writer<'w>,
+    tx: SyncSender<Vec<Part>>,
+    /// The job being gathered, and the bytes of content it holds.
+    job: Vec<Part>,
+    bytes: u64,
+}
+
+impl Queue<'_> {
+    /// Queues the content of `target`; one without content is completed at once.
+    pub(super) fn add(
+        &mut self,
+        mut target: Target,
+        chunks: Vec<Chunk>,
+        report: &mut RestoreReport,
+    ) {
+        let mut parts = Vec::new();
+        let mut part = Vec::new();
+        let mut bytes = 0;
+        for chunk in chunks {
+            bytes += u64::from(chunk.loc.raw_length);
+            part.push(chunk);
+            if bytes >= PART_BYTES {
+                parts.push(std::mem::take(&mut part));
+                bytes = 0;
+            }
+        }
+        if !part.is_empty() {
+            parts.push(part);
+        }
+        if parts.is_empty() {
+            return self.writer.finish(&target, report);
+        }
+        target.parts_left = AtomicUsize::new(parts.len());
+        let target = Arc::new(target);
+        for chunks in parts {
+            self.bytes += chunks
+                .iter()
+                .map(|c| u64::from(c.loc.raw_length))
+                .sum::<u64>();
+            self.job.push(Part {
+                target: target.clone(),
+                chunks,
+            });
+            if self.bytes >= JOB_BYTES || self.job.len() >= JOB_PARTS {
+                self.send();
+            }
+        }
+    }
+
+    /// Hands the last job to the workers; they stop when it is done.
+    pub(super) fn finish(mut self) {
+        self.send();
+    }
+
+    fn send(&mut self) {
+        if !self.job.is_empty() {
+            let job = std::mem::take(&mut self.job);
+            self.tx.send(job).expect("restore workers stopped early");
+            self.bytes = 0;
+        }
+    }
+}
+
+/// The run of blobs adjacent in one pack that starts at `wanted[start]`, to
+/// be read at once: the index after it, and its end in the pack.
+fn run_end(job: &[Part], wanted: &[(usize, usize)], start: usize) -> (usize, u64) {
+    let loc = |i: usize| job[wanted[i].0].chunks[wanted[i].1].loc;
+    let first = loc(start);
+    let mut end = first.offset + u64::from(first.length);
+    let mut stop = start + 1;
+    while stop < wanted.len() {
+        let next = loc(stop);
+        let next_end = (next.offset + u64::from(next.length)).max(end);
+        // Sorted by offset: `next` is adjacent, or the same blob again.
+        if next.pack != first.pack || next.offset > end || next_end - first.offset > READ_BYTES {
+            break;
+        }
+        end = next_end;
+        stop += 1;
+    }
+    (stop, end)
+}
+
+/// Writes `data` at `offset`, leaving aligned blocks of zeros unwritten so
+/// they stay holes; returns the bytes written.
+fn write_sparse(file: &fs::File, data: &[u8], offset: u64) -> std::io::Result<u64> {
+    let mut written = 0;
+    // Start of the non-zero bytes not yet written.
+    let mut pending: Option<usize> = None;
+    let mut pos = 0;
+    while pos < data.len() {
+        let block_end = ((offset + pos as u64) / BLOCK + 1) * BLOCK - offset;
+        let end = (block_end as usize).min(data.len());
+        let zero = data[pos..end].iter().all(|&b| b == 0);
+        match (zero, pending) {
+            (false, None) => pending = Some(pos),
+            (true, Some(from)) => {
+                file.write_all_at(&data[from..pos], offset + from as u64)?;
+                written += (pos - from) as u64;
+                pending = None;
+            }
+            _ => {}
+        }
+        pos = end;
+    }
+    if let Some(from) = pending {
+        file.write_all_at(&data[from..], offset + from as u64)?;
+        written += (data.len() - from) as u64;
+    }
+    Ok(written)
+}
