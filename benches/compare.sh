@@ -67,7 +67,8 @@ fi
 mkdir -p "$corpora/random" "$corpora/large"
 head -c $((random_mib << 20)) /dev/urandom >"$corpora/random/random.bin"
 # One large compressible file: a tar of (part of) the real tree.
-tar -C "$tree" -cf - . 2>/dev/null | head -c $((random_mib << 20)) >"$corpora/large/tree.tar"
+# (tar is cut off by head: its broken pipe is expected.)
+(tar -C "$tree" -cf - . 2>/dev/null || true) | head -c $((random_mib << 20)) >"$corpora/large/tree.tar"
 # Successive versions of a real source tree: this repository's history.
 versions=()
 for c in $(git rev-list --reverse -n 12 HEAD); do

@@ -92,14 +92,18 @@ impl Context {
 }
 
 /// Has glibc map large buffers (packs, read-ahead, big chunks) and return
-/// them to the system when freed. By default it raises that threshold after
-/// large frees, and such buffers then pile up in per-thread heaps: measured
-/// on a 1.3 GB backup, peak memory 116 MiB by default and 69 MiB with this.
+/// them to the system when freed: by default it raises that threshold after
+/// large frees, and such buffers then pile up in per-thread heaps. The heap
+/// keeps 8 MiB of slack, so that it is not shrunk and regrown for every
+/// blob-sized buffer. Measured: peak memory of a 1.3 GB backup 116 MiB by
+/// default, 69 MiB with the threshold alone, 79 MiB with both; backup and
+/// restore of 800 MiB of random data 18% and 24% faster with the slack.
 fn tune_allocator() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    // SAFETY: mallopt only sets a tuning parameter, before any thread exists.
+    // SAFETY: mallopt only sets tuning parameters, before any thread exists.
     unsafe {
         libc::mallopt(libc::M_MMAP_THRESHOLD, 1 << 20);
+        libc::mallopt(libc::M_TOP_PAD, 8 << 20);
     }
 }
 

@@ -1,12 +1,12 @@
 //! File content for a restore, written by worker threads.
 //!
-//! The tree walk queues each regular file as parts of at most [`PART_BYTES`],
+//! The tree walk queues each regular file as parts of about [`PART_BYTES`],
 //! gathered into jobs of a few files. A worker reads the blobs a job needs
 //! sorted by pack and offset, adjacent blobs in one read of at most
-//! [`READ_BYTES`], and writes each straight to its offsets in the target file.
-//! The last part of a file to finish applies its metadata. Memory stays
-//! bounded: queued jobs hold only blob locations, and each worker holds one
-//! read at a time.
+//! [`READ_BYTES`], writes each straight to its offsets in the target file, and
+//! starts the writeback of what it wrote. The last part of a file to finish
+//! applies its metadata. Memory stays bounded: queued jobs hold only blob
+//! locations, and each worker holds one read at a time.
 
 use super::{Meta, RestoreReport};
 use crate::backend::FileKind;
