@@ -323,3 +323,30 @@ pub fn cairn(repo: &Path, args: &[&OsStr], env: &[(&str, &str)]) -> Output {
 pub fn args<'a>(list: &[&'a str]) -> Vec<&'a OsStr> {
     list.iter().map(|s| OsStr::new(*s)).collect()
 }
+
+/// Sets an extended attribute on `path` (not following a symlink).
+pub fn set_xattr(path: &Path, name: &str, value: &[u8]) -> std::io::Result<()> {
+    let p = std::ffi::CString::new(path.as_os_str().as_bytes()).unwrap();
+    let n = std::ffi::CString::new(name).unwrap();
+    // SAFETY: both strings are NUL-terminated and live across the call.
+    let rc = unsafe {
+        libc::lsetxattr(
+            p.as_ptr(),
+            n.as_ptr(),
+            value.as_ptr().cast(),
+            value.len(),
+            0,
+        )
+    };
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(std::io::Error::last_os_error())
+    }
+}
+
+/// Backs up `dir` with the default options.
+pub fn backup_dir(repo: &mut Repository, dir: &Path) -> cairn_engine::backup::BackupReport {
+    let opts = cairn_engine::backup::BackupOptions::default();
+    cairn_engine::backup::backup(repo, &[dir.to_path_buf()], &opts).unwrap()
+}

@@ -148,12 +148,7 @@ fn a_file_that_keeps_changing_while_read_is_reported_not_recorded() {
             }
         })
     };
-    let report = backup(
-        &mut repo,
-        std::slice::from_ref(&src),
-        &BackupOptions::default(),
-    )
-    .unwrap();
+    let report = backup_dir(&mut repo, &src);
     stop.store(true, std::sync::atomic::Ordering::Relaxed);
     writer.join().unwrap();
 

@@ -164,12 +164,7 @@ fn restore_skips_only_the_file_whose_data_is_damaged() {
     std::fs::write(src.join("bystander"), b"intact").unwrap();
     let repo_path = tmp.path().join("repo");
     let mut repo = init_repo(&repo_path);
-    let report = backup(
-        &mut repo,
-        std::slice::from_ref(&src),
-        &BackupOptions::default(),
-    )
-    .unwrap();
+    let report = backup_dir(&mut repo, &src);
     let tree = repo.load_tree(&report.snapshot.tree).unwrap();
     // Walk down to the victim's first blob and damage it in its pack.
     let mut node = tree.nodes[0].clone();

@@ -9,21 +9,6 @@ use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 
-fn set_xattr(path: &Path, name: &str, value: &[u8]) {
-    let p = CString::new(path.as_os_str().as_bytes()).unwrap();
-    let n = CString::new(name).unwrap();
-    let rc = unsafe {
-        libc::lsetxattr(
-            p.as_ptr(),
-            n.as_ptr(),
-            value.as_ptr().cast(),
-            value.len(),
-            0,
-        )
-    };
-    assert_eq!(rc, 0, "setxattr: {}", std::io::Error::last_os_error());
-}
-
 fn xattrs(path: &Path) -> Vec<cairn_format::tree::Xattr> {
     cairn_engine::source::read_xattrs(path).unwrap()
 }
@@ -94,9 +79,9 @@ fn extended_attributes_survive_a_round_trip() {
     let src = tmp.path().join("src");
     std::fs::create_dir_all(src.join("dir")).unwrap();
     std::fs::write(src.join("file"), b"x").unwrap();
-    set_xattr(&src.join("file"), "user.comment", b"quarterly numbers");
-    set_xattr(&src.join("file"), "user.binary", &[0, 255, 10, 13]);
-    set_xattr(&src.join("dir"), "user.tag", b"");
+    set_xattr(&src.join("file"), "user.comment", b"quarterly numbers").unwrap();
+    set_xattr(&src.join("file"), "user.binary", &[0, 255, 10, 13]).unwrap();
+    set_xattr(&src.join("dir"), "user.tag", b"").unwrap();
     let (_, out) = round_trip(&src, tmp.path());
     assert_eq!(xattrs(&out.join("file")).len(), 2);
     assert_eq!(xattrs(&out.join("file")), xattrs(&src.join("file")));

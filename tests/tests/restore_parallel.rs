@@ -3,7 +3,6 @@
 //! damaged blob fails only the files that need it, even when it is read
 //! together with its neighbours.
 
-use cairn_engine::backup::{backup, BackupOptions};
 use cairn_engine::restore::{restore, restore_with, RestoreOptions};
 use cairn_engine::Repository;
 use cairn_format::snapshot::Snapshot;
@@ -46,12 +45,7 @@ fn setup() -> (tempfile::TempDir, PathBuf, Repository, Snapshot) {
     let src = tmp.path().join("src");
     build(&src);
     let mut repo = init_repo(&tmp.path().join("repo"));
-    let report = backup(
-        &mut repo,
-        std::slice::from_ref(&src),
-        &BackupOptions::default(),
-    )
-    .unwrap();
+    let report = backup_dir(&mut repo, &src);
     assert!(report.skipped.is_empty(), "{:?}", report.skipped);
     (tmp, src, repo, report.snapshot)
 }

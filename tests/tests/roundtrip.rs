@@ -1,6 +1,5 @@
 //! Backup then restore gives back the same tree, byte for byte.
 
-use cairn_engine::backup::{backup, BackupOptions};
 use cairn_engine::restore::restore;
 use cairn_tests::*;
 use std::ffi::OsStr;
@@ -11,12 +10,7 @@ fn varied_tree_round_trips_through_the_library() {
     let src = tmp.path().join("src");
     build_varied_tree(&src);
     let mut repo = init_repo(&tmp.path().join("repo"));
-    let report = backup(
-        &mut repo,
-        std::slice::from_ref(&src),
-        &BackupOptions::default(),
-    )
-    .unwrap();
+    let report = backup_dir(&mut repo, &src);
     assert!(report.skipped.is_empty(), "{:?}", report.skipped);
     assert_eq!(report.snapshot.summary.files_new, 1000 + 9);
 
@@ -35,12 +29,7 @@ fn one_path_inside_a_snapshot_restores_alone() {
     let src = tmp.path().join("src");
     build_varied_tree(&src);
     let mut repo = init_repo(&tmp.path().join("repo"));
-    let report = backup(
-        &mut repo,
-        std::slice::from_ref(&src),
-        &BackupOptions::default(),
-    )
-    .unwrap();
+    let report = backup_dir(&mut repo, &src);
     let out = tmp.path().join("out");
     restore(&repo, &report.snapshot, Some(&src.join("wide")), &out).unwrap();
     assert_same_tree(&src.join("wide"), &out.join("wide"));
@@ -55,12 +44,7 @@ fn a_file_larger_than_one_gib_round_trips() {
     let big = src.join("big.bin");
     write_noise_file(&big, (1 << 30) + 12_345, 99);
     let mut repo = init_repo(&tmp.path().join("repo"));
-    let report = backup(
-        &mut repo,
-        std::slice::from_ref(&src),
-        &BackupOptions::default(),
-    )
-    .unwrap();
+    let report = backup_dir(&mut repo, &src);
     assert_eq!(report.snapshot.summary.bytes_read, (1 << 30) + 12_345);
     let out = tmp.path().join("out");
     let restored = restore(&repo, &report.snapshot, Some(&big), &out).unwrap();
@@ -168,12 +152,7 @@ fn cat_prints_config_snapshot_and_tree_as_json() {
     std::fs::create_dir(&src).unwrap();
     std::fs::write(src.join("x"), b"x").unwrap();
     let mut repo = init_repo(&repo_path);
-    let report = backup(
-        &mut repo,
-        std::slice::from_ref(&src),
-        &BackupOptions::default(),
-    )
-    .unwrap();
+    let report = backup_dir(&mut repo, &src);
     let out = cairn(&repo_path, &args(&["cat", "config"]), &[]);
     assert!(String::from_utf8_lossy(&out.stdout).contains(&repo.config().repo_id.to_hex()));
     let id = report.id.to_hex();
