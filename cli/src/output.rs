@@ -46,7 +46,7 @@ pub fn text(bytes: &[u8]) -> String {
 /// `ls -l`-style type character and permission bits.
 pub fn mode_string(node: &Node) -> String {
     let t = match node.kind {
-        NodeKind::File { .. } => '-',
+        NodeKind::File { .. } | NodeKind::Bundled { .. } => '-',
         NodeKind::Dir { .. } => 'd',
         NodeKind::Symlink { .. } => 'l',
         NodeKind::Fifo => 'p',
@@ -67,7 +67,7 @@ pub fn mode_string(node: &Node) -> String {
 /// The type of a node as a word, for JSON.
 pub fn kind_name(kind: &NodeKind) -> &'static str {
     match kind {
-        NodeKind::File { .. } => "file",
+        NodeKind::File { .. } | NodeKind::Bundled { .. } => "file",
         NodeKind::Dir { .. } => "dir",
         NodeKind::Symlink { .. } => "symlink",
         NodeKind::Fifo => "fifo",

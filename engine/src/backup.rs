@@ -4,6 +4,7 @@
 //! deduplicate, compress, encrypt, pack and write ([`crate::packer`]). Packs are
 //! written first, then the index that lists them, then the snapshot.
 
+use crate::bundle::{Bundle, SMALL_FILE};
 use crate::chunker::Chunker;
 use crate::error::{Error, Result};
 use crate::filter::{Filter, FilterOptions, Verdict};
@@ -114,6 +115,8 @@ pub fn backup(
         filter,
         root_device: 0,
         hard_links: HashMap::new(),
+        bundle: Bundle::default(),
+        bundled: false,
     };
     let parent_tree = parent.as_ref().map(|(_, s)| s.tree);
     let tree = match &root {
@@ -403,16 +406,32 @@ struct Walker<'r> {
     /// Device of the backed-up path being walked, for `one_file_system`.
     root_device: u64,
     /// Content of files with several links, by (device, inode): read once.
-    hard_links: HashMap<(u64, u64), Vec<BlobId>>,
+    hard_links: HashMap<(u64, u64), NodeKind>,
+    /// The open bundle of the directory being saved.
+    bundle: Bundle,
+    /// Set when the entry just saved went into the open bundle.
+    bundled: bool,
 }
 
-/// A file's content as read: its blobs, its length, and its metadata taken
-/// after the read (which matched the metadata before it).
+/// The entries of a directory being saved, some of them waiting for the
+/// open bundle to be stored.
+#[derive(Default)]
+struct Entries {
+    nodes: Vec<Node>,
+    /// Indices of the nodes in the open bundle.
+    waiting: Vec<usize>,
+}
+
+/// A file's content as read: where it is stored, its length, and its
+/// metadata taken after the read (which matched the metadata before it).
 struct ReadFile {
-    content: Vec<BlobId>,
+    kind: NodeKind,
     size: u64,
     meta: Metadata,
 }
+
+/// The content ID a bundled file has until its bundle is stored.
+const UNSTORED: BlobId = BlobId([0; 32]);
 
 impl Walker<'_> {
     /// Waits for everything saved to be stored; returns the packs written
@@ -444,16 +463,20 @@ impl Walker<'_> {
         parent: Option<BlobId>,
     ) -> Result<BlobId> {
         let parent = self.parent_tree(parent);
-        let mut nodes = Vec::with_capacity(children.len());
+        let mut entries = Entries::default();
         for (name, child) in children {
             let previous = parent.as_ref().and_then(|t| t.find(name));
             let node = match child {
-                Source::Real(path) => {
-                    if let Ok(meta) = std::fs::symlink_metadata(path) {
+                Source::Real(path) => match std::fs::symlink_metadata(path) {
+                    Ok(meta) => {
                         self.root_device = meta.dev();
+                        self.save_entry(path, name.clone(), meta, previous)?
                     }
-                    self.save_entry(path, name.clone(), previous)?
-                }
+                    Err(e) => {
+                        self.skip(path, e);
+                        None
+                    }
+                },
                 Source::Virtual { path, children } => match std::fs::symlink_metadata(path) {
                     Ok(meta) => {
                         let subtree = self.save_children(children, subtree_of(previous))?;
@@ -468,11 +491,40 @@ impl Walker<'_> {
                     Err(e) => return Err(Error::SourcePath(path.clone(), e)),
                 },
             };
-            nodes.extend(node);
+            self.push(&mut entries, node);
+            // The next child may be a directory, whose files need the bundle.
+            self.store_bundle(&mut entries)?;
         }
-        self.save_tree(nodes)
+        self.save_tree(entries.nodes)
     }
 
+    /// Adds a saved entry to `entries`, storing the open bundle when it is full.
+    fn push(&mut self, entries: &mut Entries, node: Option<Node>) {
+        if let Some(node) = node {
+            if std::mem::take(&mut self.bundled) {
+                entries.waiting.push(entries.nodes.len());
+            }
+            entries.nodes.push(node);
+        }
+    }
+
+    /// Stores the open bundle and records its ID in the entries it holds.
+    fn store_bundle(&mut self, entries: &mut Entries) -> Result<()> {
+        if entries.waiting.is_empty() {
+            return Ok(());
+        }
+        let id = self.writer.save(BlobKind::Data, self.bundle.take())?;
+        for i in entries.waiting.drain(..) {
+            if let NodeKind::Bundled { blob, .. } = &mut entries.nodes[i].kind {
+                *blob = id;
+            }
+        }
+        Ok(())
+    }
+
+    /// Saves a directory: its files, symlinks and special files first (so
+    /// that their bundles are stored before the walk goes deeper), then its
+    /// subdirectories. Tree entries are sorted by name either way.
     fn save_dir(&mut self, path: &Path, parent: Option<BlobId>) -> Result<BlobId> {
         let mut entries = Vec::new();
         match std::fs::read_dir(path) {
@@ -488,13 +540,29 @@ impl Walker<'_> {
         }
         entries.sort();
         let parent = self.parent_tree(parent);
-        let mut nodes = Vec::with_capacity(entries.len());
+        let previous = |name: &[u8]| parent.as_ref().and_then(|t| t.find(name));
+        let mut saved = Entries::default();
+        let mut dirs = Vec::new();
         for name in entries {
             let child = path.join(OsStr::from_bytes(&name));
-            let previous = parent.as_ref().and_then(|t| t.find(&name));
-            nodes.extend(self.save_entry(&child, name, previous)?);
+            match std::fs::symlink_metadata(&child) {
+                Ok(meta) if meta.is_dir() => dirs.push((child, name, meta)),
+                Ok(meta) => {
+                    let node = self.save_entry(&child, name.clone(), meta, previous(&name))?;
+                    self.push(&mut saved, node);
+                    if self.bundle.is_full() {
+                        self.store_bundle(&mut saved)?;
+                    }
+                }
+                Err(e) => self.skip(&child, e),
+            }
         }
-        self.save_tree(nodes)
+        self.store_bundle(&mut saved)?;
+        for (child, name, meta) in dirs {
+            let node = self.save_entry(&child, name.clone(), meta, previous(&name))?;
+            self.push(&mut saved, node);
+        }
+        self.save_tree(saved.nodes)
     }
 
     /// Saves one entry; `None` when it could not be read (recorded in `skipped`).
@@ -502,15 +570,9 @@ impl Walker<'_> {
         &mut self,
         path: &Path,
         name: Vec<u8>,
+        mut meta: Metadata,
         previous: Option<&Node>,
     ) -> Result<Option<Node>> {
-        let mut meta = match std::fs::symlink_metadata(path) {
-            Ok(m) => m,
-            Err(e) => {
-                self.skip(path, e);
-                return Ok(None);
-            }
-        };
         let mut file_size = 0;
         let verdict = self.filter.judge(path, &meta, self.root_device);
         let kind = match source::entry_type(&meta) {
@@ -530,30 +592,32 @@ impl Walker<'_> {
             EntryType::File => {
                 let link_key = (meta.nlink() > 1).then(|| (meta.dev(), meta.ino()));
                 let seen_link = link_key.and_then(|k| self.hard_links.get(&k)).cloned();
-                let content = match seen_link.or_else(|| self.unchanged_content(previous, &meta)) {
-                    Some(content) => {
+                let kind = match seen_link.or_else(|| self.unchanged_content(previous, &meta)) {
+                    Some(kind) => {
                         self.summary.files_unchanged += 1;
                         file_size = meta.len();
-                        content
+                        kind
                     }
                     None => {
-                        let Some(read) = self.read_file(path, meta)? else {
+                        let bundle = link_key.is_none() && meta.len() < SMALL_FILE;
+                        let Some(read) = self.read_file(path, meta, bundle.then_some(previous))?
+                        else {
                             return Ok(None);
                         };
-                        match previous.map(|p| &p.kind) {
-                            Some(NodeKind::File { .. }) => self.summary.files_changed += 1,
-                            _ => self.summary.files_new += 1,
+                        match previous.and_then(|p| p.kind.file_data()) {
+                            Some(_) => self.summary.files_changed += 1,
+                            None => self.summary.files_new += 1,
                         }
                         meta = read.meta;
                         file_size = read.size;
-                        read.content
+                        read.kind
                     }
                 };
                 if let Some(key) = link_key {
-                    self.hard_links.insert(key, content.clone());
+                    self.hard_links.insert(key, kind.clone());
                 }
                 self.summary.total_size += file_size;
-                NodeKind::File { content }
+                kind
             }
             EntryType::Symlink => match std::fs::read_link(path) {
                 Ok(target) => {
@@ -573,7 +637,7 @@ impl Walker<'_> {
             }
         };
         let mut node = source::node(name, &meta, kind, &mut self.names);
-        if let NodeKind::File { .. } = node.kind {
+        if node.kind.file_data().is_some() {
             node.size = file_size;
         }
         // Extended attributes are metadata: a failure to read them does not
@@ -582,28 +646,60 @@ impl Walker<'_> {
         Ok(Some(node))
     }
 
-    /// The parent's content list for a file whose size, modification time,
-    /// status change time and inode are all unchanged, and whose blobs are
-    /// all still stored.
-    fn unchanged_content(&self, previous: Option<&Node>, meta: &Metadata) -> Option<Vec<BlobId>> {
+    /// The parent's content for a file whose size, modification time, status
+    /// change time and inode are all unchanged, and whose blobs are all still
+    /// stored.
+    fn unchanged_content(&self, previous: Option<&Node>, meta: &Metadata) -> Option<NodeKind> {
         let p = previous.filter(|_| !self.force)?;
-        let NodeKind::File { content } = &p.kind else {
-            return None;
-        };
         let same = p.size == meta.len()
             && p.mtime == source::mtime(meta)
             && p.ctime == source::ctime(meta)
             && p.inode == meta.ino();
-        let stored = content
-            .iter()
-            .all(|id| self.writer.is_stored(BlobKind::Data, id));
-        (same && stored).then(|| content.clone())
+        (same && self.is_stored(&p.kind)).then(|| p.kind.clone())
     }
 
-    /// Reads and stores a file. A file whose size or modification time changes
-    /// while it is read is read once more; if it changes again it is left out
-    /// and reported, never recorded as a good copy. `None` when left out.
-    fn read_file(&mut self, path: &Path, mut before: Metadata) -> Result<Option<ReadFile>> {
+    /// True for a file whose blobs are all stored.
+    fn is_stored(&self, kind: &NodeKind) -> bool {
+        kind.file_data().is_some_and(|d| {
+            d.blobs
+                .iter()
+                .all(|id| self.writer.is_stored(BlobKind::Data, id))
+        })
+    }
+
+    /// Where a small file read whole is stored: where the parent has the
+    /// same content, in a blob of its own already stored, or in the open bundle.
+    fn save_small(&mut self, data: Vec<u8>, previous: Option<&Node>) -> Result<NodeKind> {
+        let id = self.writer.repo().blob_id(&data);
+        if let Some(p) = previous.filter(|p| p.size == data.len() as u64) {
+            let same = p.kind.file_data().and_then(|d| d.content_id()) == Some(id);
+            if same && self.is_stored(&p.kind) {
+                return Ok(p.kind.clone());
+            }
+        }
+        if self.writer.is_stored(BlobKind::Data, &id) {
+            return Ok(NodeKind::File { content: vec![id] });
+        }
+        let offset = self.bundle.add(id, &data);
+        self.bundled = true;
+        Ok(NodeKind::Bundled {
+            blob: UNSTORED,
+            offset,
+            id,
+        })
+    }
+
+    /// Reads and stores a file; with `bundle`, a file read whole in one chunk
+    /// below [`SMALL_FILE`] goes to [`Walker::save_small`] with the parent's
+    /// node. A file whose size or modification time changes while it is read
+    /// is read once more; if it changes again it is left out and reported,
+    /// never recorded as a good copy. `None` when left out.
+    fn read_file(
+        &mut self,
+        path: &Path,
+        mut before: Metadata,
+        bundle: Option<Option<&Node>>,
+    ) -> Result<Option<ReadFile>> {
         for attempt in 0..2 {
             let file = match source::open_for_backup(path) {
                 Ok(f) => f,
@@ -614,12 +710,22 @@ impl Walker<'_> {
             };
             let mut content = Vec::new();
             let mut size = 0;
+            // A first chunk that may be a small file's whole content, held
+            // until the file is known to end with it.
+            let mut small = None;
             for chunk in self.chunker.chunks_sized(&file, before.len()) {
                 match chunk {
                     Ok(chunk) => {
                         size += chunk.len() as u64;
                         self.summary.bytes_read += chunk.len() as u64;
-                        content.push(self.writer.save(BlobKind::Data, chunk)?);
+                        if let Some(held) = small.take() {
+                            content.push(self.writer.save(BlobKind::Data, held)?);
+                        }
+                        if size < SMALL_FILE && bundle.is_some() {
+                            small = Some(chunk);
+                        } else {
+                            content.push(self.writer.save(BlobKind::Data, chunk)?);
+                        }
                     }
                     Err(e) => {
                         self.skip(path, e);
@@ -638,8 +744,12 @@ impl Walker<'_> {
                 && after.len() == size
                 && source::mtime(&after) == source::mtime(&before);
             if stable {
+                let kind = match (small, bundle) {
+                    (Some(data), Some(previous)) => self.save_small(data, previous)?,
+                    _ => NodeKind::File { content },
+                };
                 return Ok(Some(ReadFile {
-                    content,
+                    kind,
                     size,
                     meta: after,
                 }));

@@ -171,6 +171,22 @@ fn check_snapshots(repo: &Repository, report: &mut CheckReport) -> Result<()> {
                             }
                         }
                     }
+                    NodeKind::Bundled { blob, offset, .. } => {
+                        let loc = repo.index().get(BlobKind::Data, blob);
+                        let fits = loc.is_some_and(|l| {
+                            offset.saturating_add(node.size) <= u64::from(l.raw_length)
+                        });
+                        if seen_data.insert(*blob) && loc.is_none() {
+                            report.errors.push(Error::Missing(format!(
+                                "data blob {blob} (snapshot {snapshot_id}, tree {tree_id})"
+                            )));
+                        } else if loc.is_some() && !fits {
+                            report.errors.push(Error::Invalid(format!(
+                                "{}: lies outside its bundle {blob} (snapshot {snapshot_id}, tree {tree_id})",
+                                String::from_utf8_lossy(&node.name)
+                            )));
+                        }
+                    }
                     _ => {}
                 }
             }

@@ -180,7 +180,9 @@ fn diff_nodes(
         size_before: file_size(a),
         size_after: file_size(b),
     };
-    if discriminant(&a.kind) != discriminant(&b.kind) {
+    if discriminant(&a.kind) != discriminant(&b.kind)
+        && !(a.kind.file_data().is_some() && b.kind.file_data().is_some())
+    {
         out.push(change(ChangeKind::TypeChanged));
         // What was below a directory is gone; what is below a new one is new.
         if let NodeKind::Dir { subtree } = &a.kind {
@@ -192,7 +194,10 @@ fn diff_nodes(
         return Ok(());
     }
     let content_differs = match (&a.kind, &b.kind) {
-        (NodeKind::File { content: x }, NodeKind::File { content: y }) => x != y,
+        _ if a.kind.file_data().is_some() => {
+            let (x, y) = (a.kind.file_data(), b.kind.file_data());
+            !x.zip(y).is_some_and(|(x, y)| x.same_content(&y))
+        }
         (NodeKind::Symlink { target: x }, NodeKind::Symlink { target: y }) => x != y,
         (NodeKind::CharDevice { rdev: x }, NodeKind::CharDevice { rdev: y })
         | (NodeKind::BlockDevice { rdev: x }, NodeKind::BlockDevice { rdev: y }) => x != y,
@@ -264,7 +269,7 @@ fn one_sided_change(path: &[u8], node: &Node, kind: ChangeKind) -> Change {
 }
 
 fn file_size(node: &Node) -> Option<u64> {
-    matches!(node.kind, NodeKind::File { .. }).then_some(node.size)
+    node.kind.file_data().map(|_| node.size)
 }
 
 fn child_path(prefix: &[u8], name: &[u8]) -> Vec<u8> {

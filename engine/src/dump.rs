@@ -31,7 +31,7 @@ use tar::{EntryType, Header};
 #[derive(Clone, Debug)]
 pub enum DumpTarget {
     /// A regular file: its content.
-    File(Node),
+    File(Box<Node>),
     /// A directory, given by its tree: a tar archive of its contents.
     Tree(BlobId),
 }
@@ -49,7 +49,9 @@ pub fn resolve(repo: &Repository, snapshot: &Snapshot, path: &Path) -> Result<Du
     match browse::find_node(repo, &snapshot.tree, path)? {
         None => Ok(DumpTarget::Tree(snapshot.tree)),
         Some(node) => match &node.kind {
-            NodeKind::File { .. } => Ok(DumpTarget::File(node)),
+            NodeKind::File { .. } | NodeKind::Bundled { .. } => {
+                Ok(DumpTarget::File(Box::new(node)))
+            }
             NodeKind::Dir { subtree } => Ok(DumpTarget::Tree(*subtree)),
             _ => Err(Error::Invalid(format!(
                 "{} is not a regular file or a directory: there is nothing to dump",
@@ -110,6 +112,8 @@ fn write_error(e: io::Error) -> Error {
 struct FileReader<'a> {
     repo: &'a Repository,
     blobs: std::slice::Iter<'a, BlobId>,
+    /// A bundled file: where it starts in its bundle, and its content ID.
+    bundled: Option<(u64, BlobId)>,
     /// The current blob and how much of it was read.
     blob: Vec<u8>,
     pos: usize,
@@ -123,13 +127,11 @@ struct FileReader<'a> {
 
 impl<'a> FileReader<'a> {
     fn new(repo: &'a Repository, node: &'a Node, path: &'a [u8]) -> Self {
-        let blobs = match &node.kind {
-            NodeKind::File { content } => content.iter(),
-            _ => [].iter(),
-        };
+        let data = node.kind.file_data();
         FileReader {
             repo,
-            blobs,
+            blobs: data.map_or([].iter(), |d| d.blobs.iter()),
+            bundled: data.and_then(|d| Some((d.offset, d.id?))),
             blob: Vec::new(),
             pos: 0,
             left: node.size,
@@ -163,6 +165,16 @@ impl Read for FileReader<'_> {
                 return Ok(0);
             };
             let blob = match self.repo.read_blob(BlobKind::Data, id) {
+                Ok(b) => match self.bundled {
+                    Some((offset, id)) => self
+                        .repo
+                        .bundled_content(&b, offset, self.left, &id)
+                        .map(<[u8]>::to_vec),
+                    None => Ok(b),
+                },
+                Err(e) => Err(e),
+            };
+            let blob = match blob {
                 Ok(b) => b,
                 Err(e) => return Err(self.fail(e)),
             };
@@ -234,7 +246,7 @@ impl TarWriter<'_, '_> {
         let mut name = path.to_vec();
         let mut link = None;
         match &node.kind {
-            NodeKind::File { .. } => {
+            NodeKind::File { .. } | NodeKind::Bundled { .. } => {
                 let key = (node.device, node.inode);
                 match self.hard_links.get(&key).filter(|_| node.links > 1) {
                     Some(first) => {

@@ -393,12 +393,12 @@ impl IndexLoader {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use cairn_format::index::IndexPack;
 
-    /// Deterministic pseudo-random IDs.
-    fn id(n: u64) -> BlobId {
+    /// Deterministic pseudo-random IDs (also used by other modules' tests).
+    pub(crate) fn id(n: u64) -> BlobId {
         let mut b = [0u8; 32];
         // splitmix64, seeded with n spread over the whole state.
         let mut x = n.wrapping_mul(0xD1B5_4A32_D192_ED03).rotate_left(29) ^ n;

@@ -23,6 +23,7 @@
 pub mod backend;
 pub mod backup;
 pub mod browse;
+pub mod bundle;
 pub mod check;
 pub mod chunker;
 pub mod diff;

@@ -229,6 +229,33 @@ impl Repository {
         self.keys.blob_id(plaintext)
     }
 
+    /// A bundled file's content, cut from the plaintext of its bundle blob
+    /// `bundle`: it must lie inside the bundle and hash to the file's content ID.
+    pub fn bundled_content<'b>(
+        &self,
+        bundle: &'b [u8],
+        offset: u64,
+        size: u64,
+        id: &BlobId,
+    ) -> Result<&'b [u8]> {
+        let content = usize::try_from(offset)
+            .ok()
+            .zip(usize::try_from(size).ok())
+            .and_then(|(start, len)| bundle.get(start..start.checked_add(len)?))
+            .ok_or_else(|| {
+                Error::Invalid(format!(
+                    "a bundled file of {size} bytes at offset {offset} lies outside its bundle of {} bytes",
+                    bundle.len()
+                ))
+            })?;
+        if self.blob_id(content) != *id {
+            return Err(Error::Invalid(format!(
+                "a bundled file's content does not match its ID {id}"
+            )));
+        }
+        Ok(content)
+    }
+
     /// Reads, authenticates and decrypts one blob.
     pub fn read_blob(&self, kind: BlobKind, id: &BlobId) -> Result<Vec<u8>> {
         let what = kind.object_type().name();

@@ -21,7 +21,7 @@ use crate::filter::PatternSet;
 use crate::repository::Repository;
 use crate::sysinfo::NameCache;
 use cairn_format::snapshot::Snapshot;
-use cairn_format::tree::{Node, NodeKind, Xattr};
+use cairn_format::tree::{FileData, Node, NodeKind, Xattr};
 use cairn_format::{BlobId, Timestamp};
 use content::{Mode, Queue, Target, Writer};
 use filetime::FileTime;
@@ -359,9 +359,10 @@ impl Restorer<'_> {
                 self.dirs.push((path.to_path_buf(), meta));
                 Ok(())
             }
-            NodeKind::File { content } => {
+            kind @ (NodeKind::File { .. } | NodeKind::Bundled { .. }) => {
                 self.report.bytes += node.size;
-                self.file(node, content, path, existing.as_ref())
+                let data = kind.file_data().expect("a regular file");
+                self.file(node, data, path, existing.as_ref())
             }
             _ => match self.other(node, path, existing.as_ref())? {
                 true => self.meta(node).apply(path),
@@ -375,7 +376,7 @@ impl Restorer<'_> {
     fn file(
         &mut self,
         node: &Node,
-        content: &[BlobId],
+        data: FileData<'_>,
         path: &Path,
         existing: Option<&fs::Metadata>,
     ) -> Result<()> {
@@ -427,7 +428,7 @@ impl Restorer<'_> {
             }
             _ => Mode::Create,
         };
-        let (chunks, len) = content::locate(self.repo, content)?;
+        let (chunks, len) = content::locate(self.repo, data, node.size)?;
         let file = match mode {
             Mode::Check => open_existing(path, false).map_err(|e| io("open", e))?,
             Mode::Fix => {

@@ -99,18 +99,15 @@ impl Walk<'_> {
         }
         let (mut files, mut bytes) = (0u64, 0u64);
         for node in self.repo.load_tree(id)?.nodes {
-            match node.kind {
-                NodeKind::File { content } => {
-                    files += 1;
-                    bytes += node.size;
-                    self.data.extend(content);
-                }
-                NodeKind::Dir { subtree } => {
-                    let (f, b) = self.tree(&subtree)?;
-                    files += f;
-                    bytes += b;
-                }
-                _ => {}
+            if let Some(data) = node.kind.file_data() {
+                files += 1;
+                bytes += node.size;
+                self.data.extend(data.blobs);
+            }
+            if let NodeKind::Dir { subtree } = node.kind {
+                let (f, b) = self.tree(&subtree)?;
+                files += f;
+                bytes += b;
             }
         }
         self.trees.insert(*id, (files, bytes));

@@ -11,8 +11,12 @@ use serde::Serialize;
 pub trait Versioned: Serialize + DeserializeOwned {
     /// Name used in error messages.
     const WHAT: &'static str;
-    /// The structure version this implementation writes and reads.
+    /// The structure version this implementation writes.
     const VERSION: u32;
+    /// True for a version this implementation reads: by default only [`Self::VERSION`].
+    fn reads(version: u32) -> bool {
+        version == Self::VERSION
+    }
     /// Checks invariants that the type system cannot express.
     fn validate(&self) -> Result<()> {
         Ok(())
@@ -28,7 +32,7 @@ pub fn encode<T: Versioned>(value: &T) -> Vec<u8> {
 pub fn decode<T: Versioned>(bytes: &[u8]) -> Result<T> {
     let (version, _) =
         postcard::take_from_bytes::<u32>(bytes).map_err(|e| FormatError::malformed(T::WHAT, e))?;
-    if version != T::VERSION {
+    if !T::reads(version) {
         return Err(FormatError::UnsupportedVersion {
             what: T::WHAT,
             version,

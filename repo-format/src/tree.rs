@@ -41,6 +41,70 @@ pub enum NodeKind {
         /// Device number.
         rdev: u64,
     },
+    /// Regular file stored in a bundle: a data blob that holds several small
+    /// files one after another (variant 7, tree version 2). The file is the
+    /// node's `size` bytes of `blob` from `offset`.
+    Bundled {
+        /// The bundle's data blob.
+        blob: BlobId,
+        /// Where the file starts in the bundle's plaintext.
+        offset: u64,
+        /// The ID the file's content has as a data blob of its own: checks the
+        /// bytes taken from the bundle, and lets a later backup recognize
+        /// unchanged content.
+        id: BlobId,
+    },
+}
+
+/// Where a regular file's content is: `len` bytes from `offset` of the
+/// concatenation of `blobs`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FileData<'a> {
+    /// The data blobs.
+    pub blobs: &'a [BlobId],
+    /// Bytes of the first blob before the file starts.
+    pub offset: u64,
+    /// The ID the content must have, for a bundled file.
+    pub id: Option<BlobId>,
+}
+
+impl FileData<'_> {
+    /// The ID the whole content has as one data blob, when known without
+    /// reading it: a bundled file's ID, or the blob of a one-blob file.
+    pub fn content_id(&self) -> Option<BlobId> {
+        match (self.id, self.blobs) {
+            (Some(id), _) => Some(id),
+            (None, [only]) => Some(*only),
+            _ => None,
+        }
+    }
+
+    /// True when both hold the same content, judged by IDs alone.
+    pub fn same_content(&self, other: &FileData<'_>) -> bool {
+        match (self.content_id(), other.content_id()) {
+            (Some(a), Some(b)) => a == b,
+            _ => self.blobs == other.blobs && self.offset == other.offset,
+        }
+    }
+}
+
+impl NodeKind {
+    /// Where the content of a regular file is; `None` for other kinds.
+    pub fn file_data(&self) -> Option<FileData<'_>> {
+        match self {
+            NodeKind::File { content } => Some(FileData {
+                blobs: content,
+                offset: 0,
+                id: None,
+            }),
+            NodeKind::Bundled { blob, offset, id } => Some(FileData {
+                blobs: std::slice::from_ref(blob),
+                offset: *offset,
+                id: Some(*id),
+            }),
+            _ => None,
+        }
+    }
 }
 
 /// An extended attribute.
@@ -88,7 +152,7 @@ pub struct Node {
 /// One directory's entries, sorted by name bytes, names unique.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Tree {
-    /// Structure version, 1.
+    /// Structure version: 2 when written, 1 (without bundled files) accepted.
     pub version: u32,
     /// The entries.
     pub nodes: Vec<Node>,
@@ -96,10 +160,28 @@ pub struct Tree {
 
 impl Versioned for Tree {
     const WHAT: &'static str = "tree";
-    const VERSION: u32 = 1;
+    const VERSION: u32 = 2;
+
+    fn reads(version: u32) -> bool {
+        version == 1 || version == 2
+    }
 
     fn validate(&self) -> Result<()> {
         for (i, node) in self.nodes.iter().enumerate() {
+            if let NodeKind::Bundled { offset, .. } = node.kind {
+                if self.version < 2 {
+                    return Err(FormatError::malformed(
+                        "tree",
+                        "a bundled file in a version 1 tree",
+                    ));
+                }
+                if offset.checked_add(node.size).is_none() {
+                    return Err(FormatError::malformed(
+                        "tree",
+                        "a bundled file ends beyond 2^64",
+                    ));
+                }
+            }
             if !is_valid_name(&node.name) {
                 return Err(FormatError::malformed(
                     "tree",

@@ -40,6 +40,11 @@ fn kind() -> impl Strategy<Value = NodeKind> {
         Just(NodeKind::Socket),
         any::<u64>().prop_map(|rdev| NodeKind::CharDevice { rdev }),
         any::<u64>().prop_map(|rdev| NodeKind::BlockDevice { rdev }),
+        (id(), 0u64..1 << 40, id()).prop_map(|(blob, offset, i)| NodeKind::Bundled {
+            blob: BlobId(blob),
+            offset,
+            id: BlobId(i)
+        }),
     ]
 }
 
@@ -49,7 +54,7 @@ prop_compose! {
               nums in any::<(u64, u64, u64, u64)>(),
               xattrs in proptest::collection::vec((bytes(16), bytes(32)), 0..3)) -> Node {
         Node { name, kind, mode, uid, gid, user, group, mtime, ctime,
-               size: nums.0, inode: nums.1, device: nums.2, links: nums.3,
+               size: nums.0 >> 1, inode: nums.1, device: nums.2, links: nums.3,
                xattrs: {
                    let mut x: Vec<Xattr> = xattrs.into_iter().map(|(name, value)| Xattr { name, value }).collect();
                    x.sort_by(|a, b| a.name.cmp(&b.name));
@@ -167,7 +172,7 @@ fn tree_with_a_hostile_name_is_rejected() {
 
 #[test]
 fn the_wire_format_is_pinned() {
-    // A tree with one FIFO named "a": version 1, 1 node, name len 1 'a', variant 3,
+    // A tree with one FIFO named "a": version 2, 1 node, name len 1 'a', variant 3,
     // mode 0o644 (varint a4 03), uid 0, gid 0, "", "", mtime (zigzag 2 = 1s, 5ns),
     // ctime (0, 0), size 0, inode 7, device 0, links 1, no xattrs.
     let t = Tree::new(vec![Node {
@@ -189,8 +194,57 @@ fn the_wire_format_is_pinned() {
     assert_eq!(
         t.encode(),
         [
-            0x01, 0x01, 0x01, b'a', 0x03, 0xa4, 0x03, 0x00, 0x00, 0x00, 0x00, 0x02, 0x05, 0x00,
+            0x02, 0x01, 0x01, b'a', 0x03, 0xa4, 0x03, 0x00, 0x00, 0x00, 0x00, 0x02, 0x05, 0x00,
             0x00, 0x00, 0x07, 0x00, 0x01, 0x00
         ]
     );
+}
+
+fn bundled_tree(version: u32, offset: u64, size: u64) -> Tree {
+    let mut t = Tree::new(vec![Node {
+        name: b"a".to_vec(),
+        kind: NodeKind::Bundled {
+            blob: BlobId([0xbb; 32]),
+            offset,
+            id: BlobId([0x1d; 32]),
+        },
+        mode: 0,
+        uid: 0,
+        gid: 0,
+        user: String::new(),
+        group: String::new(),
+        mtime: Timestamp::default(),
+        ctime: Timestamp::default(),
+        size,
+        inode: 0,
+        device: 0,
+        links: 1,
+        xattrs: vec![],
+    }]);
+    t.version = version;
+    t
+}
+
+#[test]
+fn a_bundled_file_is_pinned_and_needs_tree_version_2() {
+    let t = bundled_tree(2, 300, 5);
+    let bytes = t.encode();
+    // Version 2, 1 node, name "a", variant 7, the bundle's 32 bytes, offset 300
+    // (varint ac 02), the content ID's 32 bytes, then the node's other fields.
+    let mut expected = vec![0x02, 0x01, 0x01, b'a', 0x07];
+    expected.extend([0xbb; 32]);
+    expected.extend([0xac, 0x02]);
+    expected.extend([0x1d; 32]);
+    assert_eq!(bytes[..expected.len()], expected[..]);
+    assert_eq!(Tree::decode(&bytes).unwrap(), t);
+    // The same node in a version 1 tree is refused; other version 1 trees are read.
+    assert!(Tree::decode(&bundled_tree(1, 300, 5).encode()).is_err());
+    let mut v1 = Tree::new(Vec::new());
+    v1.version = 1;
+    assert_eq!(Tree::decode(&v1.encode()).unwrap(), v1);
+    let mut v3 = v1.clone();
+    v3.version = 3;
+    assert!(Tree::decode(&v3.encode()).is_err());
+    // A file that would end beyond 2^64 is refused.
+    assert!(Tree::decode(&bundled_tree(2, u64::MAX, 5).encode()).is_err());
 }

@@ -8,7 +8,6 @@ use cairn_engine::find::find;
 use cairn_engine::stats::stats;
 use cairn_engine::Repository;
 use cairn_format::snapshot::Snapshot;
-use cairn_format::tree::NodeKind;
 use cairn_format::SnapshotId;
 use cairn_tests::*;
 use filetime::FileTime;
@@ -411,8 +410,8 @@ fn stats_count_every_snapshot_but_store_shared_data_once() {
     // Counted independently: the data blobs the files of the snapshot name.
     let mut blobs = HashSet::new();
     browse::walk(&repo, &first.snapshot.tree, b"/", &mut |_, node| {
-        if let NodeKind::File { content } = &node.kind {
-            blobs.extend(content.iter().copied());
+        if let Some(data) = node.kind.file_data() {
+            blobs.extend(data.blobs.iter().copied());
         }
     })
     .unwrap();

@@ -41,8 +41,9 @@ fn setup() -> (tempfile::TempDir, PathBuf) {
     let tmp = tempfile::tempdir().unwrap();
     let src = tmp.path().join("src");
     std::fs::create_dir(&src).unwrap();
+    // `a` is bundled (SPEC §12.4); `b`, above the bundling limit, is a blob of its own.
     std::fs::write(src.join("a"), compressible_text(200_000, 1)).unwrap();
-    std::fs::write(src.join("b"), Noise::new(1).bytes(100_000)).unwrap();
+    std::fs::write(src.join("b"), Noise::new(1).bytes(300_000)).unwrap();
     let repo_path = tmp.path().join("repo");
     let mut repo = init_repo(&repo_path);
     backup(&mut repo, &[src], &BackupOptions::default()).unwrap();

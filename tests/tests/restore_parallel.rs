@@ -6,10 +6,10 @@
 use cairn_engine::restore::{restore, restore_with, RestoreOptions};
 use cairn_engine::Repository;
 use cairn_format::snapshot::Snapshot;
-use cairn_format::tree::NodeKind;
-use cairn_format::BlobKind;
+use cairn_format::{BlobId, BlobKind};
 use cairn_tests::*;
 use std::io::{Seek, SeekFrom, Write};
+use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
@@ -50,20 +50,23 @@ fn setup() -> (tempfile::TempDir, PathBuf, Repository, Snapshot) {
     (tmp, src, repo, report.snapshot)
 }
 
-/// Flips a byte inside the first blob of the file at `path` in the snapshot.
-fn damage(repo: &Repository, snapshot: &Snapshot, repo_path: &Path, path: &Path) {
+/// Flips a byte inside the first blob of the file at `path` in the snapshot
+/// (for a small file, its bundle); returns that blob's ID.
+fn damage(repo: &Repository, snapshot: &Snapshot, repo_path: &Path, path: &Path) -> BlobId {
     let node = cairn_engine::browse::find_node(repo, &snapshot.tree, path)
         .unwrap()
         .unwrap();
-    let NodeKind::File { content } = node.kind else {
+    let Some(data) = node.kind.file_data() else {
         panic!("{} is not a file", path.display())
     };
-    let loc = repo.index().get(BlobKind::Data, &content[0]).unwrap();
+    let blob = data.blobs[0];
+    let loc = repo.index().get(BlobKind::Data, &blob).unwrap();
     let hex = loc.pack.to_hex();
     let pack = repo_path.join("data").join(&hex[..2]).join(&hex);
     let mut bytes = std::fs::read(&pack).unwrap();
     bytes[loc.offset as usize + 40] ^= 1;
     std::fs::write(&pack, bytes).unwrap();
+    blob
 }
 
 #[test]
@@ -98,10 +101,30 @@ fn a_tree_of_small_large_and_sparse_files_restores_exactly() {
 fn a_damaged_blob_read_with_its_neighbours_fails_only_its_files() {
     let (tmp, src, repo, snapshot) = setup();
     let repo_path = tmp.path().join("repo");
-    let victims = ["dir2/f150", "large.bin"];
-    for v in victims {
-        damage(&repo, &snapshot, &repo_path, &src.join(v));
-    }
+    let damaged: Vec<BlobId> = ["dir2/f150", "large.bin"]
+        .iter()
+        .map(|v| damage(&repo, &snapshot, &repo_path, &src.join(v)))
+        .collect();
+    // The files that need a damaged blob: the large file with its link, and
+    // the small files bundled with f150 (more than f150, fewer than its directory).
+    let mut expected = Vec::new();
+    cairn_engine::browse::walk(&repo, &snapshot.tree, b"/", &mut |path, node| {
+        if let Some(data) = node.kind.file_data() {
+            if data.blobs.iter().any(|b| damaged.contains(b)) {
+                let path = Path::new(std::ffi::OsStr::from_bytes(path));
+                expected.push(path.strip_prefix(&src).unwrap().to_path_buf());
+            }
+        }
+    })
+    .unwrap();
+    expected.sort();
+    let bundled_with_f150 = expected.iter().filter(|p| p.starts_with("dir2")).count();
+    assert!(
+        bundled_with_f150 > 1 && bundled_with_f150 < 300,
+        "{bundled_with_f150} files share f150's bundle"
+    );
+    assert!(expected.contains(&PathBuf::from("dir2/f150")));
+    assert!(expected.contains(&PathBuf::from("large.bin.link")));
     let out = tmp.path().join("out");
     let r = restore(&repo, &snapshot, Some(&src), &out).unwrap();
     let restored = out.join("src");
@@ -111,10 +134,6 @@ fn a_damaged_blob_read_with_its_neighbours_fails_only_its_files() {
         .map(|(p, _)| p.strip_prefix(&restored).unwrap().to_path_buf())
         .collect();
     failed.sort();
-    let expected: Vec<PathBuf> = ["dir2/f150", "large.bin", "large.bin.link"]
-        .iter()
-        .map(PathBuf::from)
-        .collect();
     assert_eq!(failed, expected, "{:?}", r.errors);
     for (path, e) in &r.errors {
         assert!(

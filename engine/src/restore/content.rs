@@ -14,6 +14,7 @@ use crate::error::{Error, Result};
 use crate::index::BlobLocation;
 use crate::repository::Repository;
 use cairn_format::pack::open_blob;
+use cairn_format::tree::FileData;
 use cairn_format::{BlobId, BlobKind};
 use std::borrow::Cow;
 use std::fs;
@@ -60,24 +61,57 @@ pub(super) struct Chunk {
     id: BlobId,
     loc: BlobLocation,
     offset: u64,
+    /// For a bundled file, the part of the blob that is the file.
+    slice: Option<Slice>,
 }
 
-/// Looks up where each blob of `content` is stored; returns the chunks and the
-/// length of the file they make.
-pub(super) fn locate(repo: &Repository, content: &[BlobId]) -> Result<(Vec<Chunk>, u64)> {
+/// A bundled file in its bundle: where it starts, its length and content ID.
+#[derive(Clone, Copy)]
+struct Slice {
+    start: u64,
+    len: u64,
+    id: BlobId,
+}
+
+impl Chunk {
+    /// Bytes of the file the chunk holds.
+    fn len(&self) -> u64 {
+        self.slice.map_or(u64::from(self.loc.raw_length), |s| s.len)
+    }
+
+    /// The ID of the content the chunk puts in the file.
+    fn content_id(&self) -> BlobId {
+        self.slice.map_or(self.id, |s| s.id)
+    }
+}
+
+/// Looks up where each blob of a file of `size` bytes stored as `data` is;
+/// returns the chunks and the length of the file they make.
+pub(super) fn locate(
+    repo: &Repository,
+    data: FileData<'_>,
+    size: u64,
+) -> Result<(Vec<Chunk>, u64)> {
     let mut offset = 0;
-    let mut chunks = Vec::with_capacity(content.len());
-    for id in content {
+    let mut chunks = Vec::with_capacity(data.blobs.len());
+    for id in data.blobs {
         let loc = repo
             .index()
             .get(BlobKind::Data, id)
             .ok_or_else(|| Error::Missing(format!("data blob {id}")))?;
-        chunks.push(Chunk {
+        let slice = data.id.map(|file_id| Slice {
+            start: data.offset,
+            len: size,
+            id: file_id,
+        });
+        let chunk = Chunk {
             id: *id,
             loc,
             offset,
-        });
-        offset += u64::from(loc.raw_length);
+            slice,
+        };
+        offset += chunk.len();
+        chunks.push(chunk);
     }
     Ok((chunks, offset))
 }
@@ -116,7 +150,7 @@ impl Target {
         let (Some(first), Some(last)) = (chunks.first(), chunks.last()) else {
             return;
         };
-        let end = last.offset + u64::from(last.loc.raw_length);
+        let end = last.offset + last.len();
         // SAFETY: the descriptor is open; the call only reads its arguments.
         // Failure changes nothing: the final flush writes everything anyway.
         unsafe {
@@ -294,6 +328,21 @@ impl<'r> Writer<'r> {
                 }
             }
             let (_, data) = last.as_ref().expect("opened above");
+            let data = match chunk.slice {
+                Some(s) => match self.repo.bundled_content(data, s.start, s.len, &s.id) {
+                    Ok(d) => d,
+                    Err(e) => {
+                        errors[p] = Some(Error::Invalid(format!(
+                            "{}: {e} (bundle {} in pack {})",
+                            target.path.display(),
+                            chunk.id,
+                            chunk.loc.pack
+                        )));
+                        continue;
+                    }
+                },
+                None => data,
+            };
             match target.write(data, chunk.offset) {
                 Ok(n) => written[p] += n,
                 Err(e) => errors[p] = Some(e),
@@ -336,8 +385,9 @@ impl<'r> Writer<'r> {
 
     /// True when `file` holds `chunk`'s content at its offset.
     fn matches(&self, file: &fs::File, chunk: &Chunk, buf: &mut Vec<u8>) -> bool {
-        buf.resize(chunk.loc.raw_length as usize, 0);
-        file.read_exact_at(buf, chunk.offset).is_ok() && self.repo.blob_id(buf) == chunk.id
+        buf.resize(chunk.len() as usize, 0);
+        file.read_exact_at(buf, chunk.offset).is_ok()
+            && self.repo.blob_id(buf) == chunk.content_id()
     }
 
     /// Completes a file once all its parts are done: counts it, checks its
@@ -415,7 +465,7 @@ impl Queue<'_> {
         let mut part = Vec::new();
         let mut bytes = 0;
         for chunk in chunks {
-            bytes += u64::from(chunk.loc.raw_length);
+            bytes += chunk.len();
             part.push(chunk);
             if bytes >= PART_BYTES {
                 parts.push(std::mem::take(&mut part));
@@ -431,10 +481,7 @@ impl Queue<'_> {
         target.parts_left = AtomicUsize::new(parts.len());
         let target = Arc::new(target);
         for chunks in parts {
-            self.bytes += chunks
-                .iter()
-                .map(|c| u64::from(c.loc.raw_length))
-                .sum::<u64>();
+            self.bytes += chunks.iter().map(Chunk::len).sum::<u64>();
             self.job.push(Part {
                 target: target.clone(),
                 chunks,

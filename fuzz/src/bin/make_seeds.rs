@@ -69,6 +69,15 @@ fn sample_tree() -> Tree {
             2048,
         ),
         node(
+            b"small.txt",
+            NodeKind::Bundled {
+                blob: BlobId([4; 32]),
+                offset: 4096,
+                id: BlobId([5; 32]),
+            },
+            100,
+        ),
+        node(
             b"dir",
             NodeKind::Dir {
                 subtree: BlobId([3; 32]),
