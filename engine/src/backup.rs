@@ -526,26 +526,28 @@ impl Walker<'_> {
     /// that their bundles are stored before the walk goes deeper), then its
     /// subdirectories. Tree entries are sorted by name either way.
     fn save_dir(&mut self, path: &Path, parent: Option<BlobId>) -> Result<BlobId> {
+        // Each entry's lstat is taken relative to the open directory
+        // (`fstatat`), which spares the kernel a walk of the whole path.
         let mut entries = Vec::new();
         match std::fs::read_dir(path) {
             Ok(rd) => {
                 for entry in rd {
                     match entry {
-                        Ok(e) => entries.push(e.file_name().as_bytes().to_vec()),
+                        Ok(e) => entries.push((e.file_name().as_bytes().to_vec(), e.metadata())),
                         Err(e) => self.skip(path, e),
                     }
                 }
             }
             Err(e) => self.skip(path, e),
         }
-        entries.sort();
+        entries.sort_by(|a, b| a.0.cmp(&b.0));
         let parent = self.parent_tree(parent);
         let previous = |name: &[u8]| parent.as_ref().and_then(|t| t.find(name));
         let mut saved = Entries::default();
         let mut dirs = Vec::new();
-        for name in entries {
+        for (name, meta) in entries {
             let child = path.join(OsStr::from_bytes(&name));
-            match std::fs::symlink_metadata(&child) {
+            match meta {
                 Ok(meta) if meta.is_dir() => dirs.push((child, name, meta)),
                 Ok(meta) => {
                     let node = self.save_entry(&child, name.clone(), meta, previous(&name))?;
@@ -641,8 +643,14 @@ impl Walker<'_> {
             node.size = file_size;
         }
         // Extended attributes are metadata: a failure to read them does not
-        // cost the entry its content.
-        node.xattrs = source::read_xattrs(path).unwrap_or_default();
+        // cost the entry its content. Setting one changes the status change
+        // time, so an entry whose inode and ctime are the parent's keeps the
+        // parent's attributes without reading them.
+        let same_status = |p: &&Node| !self.force && p.inode == node.inode && p.ctime == node.ctime;
+        node.xattrs = match previous.filter(same_status) {
+            Some(p) => p.xattrs.clone(),
+            None => source::read_xattrs(path).unwrap_or_default(),
+        };
         Ok(Some(node))
     }
 

@@ -89,6 +89,36 @@ fn extended_attributes_survive_a_round_trip() {
 }
 
 #[test]
+fn an_incremental_backup_records_changed_attributes_of_unchanged_files() {
+    // Unchanged entries keep the parent's attributes without reading them;
+    // setting one changes the status change time, so it is read again.
+    let tmp = tempfile::tempdir().unwrap();
+    let src = tmp.path().join("src");
+    std::fs::create_dir_all(&src).unwrap();
+    for name in ["kept", "changed"] {
+        std::fs::write(src.join(name), name).unwrap();
+        set_xattr(&src.join(name), "user.v", b"1").unwrap();
+    }
+    let mut repo = init_repo(&tmp.path().join("repo"));
+    backup_dir(&mut repo, &src);
+    set_xattr(&src.join("changed"), "user.v", b"2").unwrap();
+    let second = backup_dir(&mut repo, &src).snapshot;
+    assert_eq!(
+        second.summary.files_unchanged, 1,
+        "`changed` has a new ctime"
+    );
+    let value = |name: &str| {
+        let node = cairn_engine::browse::find_node(&repo, &second.tree, &src.join(name))
+            .unwrap()
+            .unwrap();
+        assert_eq!(node.xattrs.len(), 1);
+        node.xattrs[0].value.clone()
+    };
+    assert_eq!(value("kept"), b"1");
+    assert_eq!(value("changed"), b"2");
+}
+
+#[test]
 fn ownership_is_restored_by_name_with_a_numeric_fallback() {
     let tmp = tempfile::tempdir().unwrap();
     let src = tmp.path().join("src");
