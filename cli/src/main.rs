@@ -3,12 +3,16 @@
 mod commands;
 mod output;
 mod password;
+mod progress;
 
 use cairn_engine::backend::LocalBackend;
+use cairn_engine::progress::Progress;
 use cairn_engine::{Error, Repository};
 use clap::{Parser, Subcommand};
 use password::PasswordSource;
+use std::io::IsTerminal;
 use std::process::ExitCode;
+use std::sync::Arc;
 
 /// Exit code when a backup finished but left out entries it could not read.
 pub const EXIT_INCOMPLETE: u8 = 3;
@@ -32,6 +36,9 @@ struct Cli {
     /// Run this shell command and use its output as the password.
     #[arg(long, env = "CAIRN_PASSWORD_COMMAND", global = true)]
     password_command: Option<String>,
+    /// Do not show progress (it is shown only when standard error is a terminal).
+    #[arg(long, global = true)]
+    no_progress: bool,
     #[command(subcommand)]
     command: Command,
 }
@@ -68,6 +75,8 @@ enum Command {
 pub struct Context {
     repo: Option<String>,
     password: PasswordSource,
+    /// Whether to show progress.
+    progress: bool,
 }
 
 impl Context {
@@ -77,6 +86,15 @@ impl Context {
             Some(r) if !r.is_empty() => Ok(LocalBackend::new(r)),
             _ => anyhow::bail!("no repository given: use -r/--repo or set CAIRN_REPOSITORY"),
         }
+    }
+
+    /// A progress counter and its display on the terminal, unless progress
+    /// is off or standard error is not a terminal; `what` names the items.
+    pub fn progress(&self, what: &'static str) -> Option<(Arc<Progress>, progress::Display)> {
+        self.progress.then(|| {
+            let p = Arc::new(Progress::default());
+            (p.clone(), progress::Display::start(p, what))
+        })
     }
 
     /// Opens the repository, asking for the password.
@@ -116,6 +134,7 @@ fn main() -> ExitCode {
             file: cli.password_file,
             command: cli.password_command,
         },
+        progress: !cli.no_progress && std::io::stderr().is_terminal(),
     };
     let result = match cli.command {
         Command::Init(a) => commands::init::run(&ctx, a),

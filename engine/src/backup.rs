@@ -9,6 +9,7 @@ use crate::chunker::Chunker;
 use crate::error::{Error, Result};
 use crate::filter::{Filter, FilterOptions, Verdict};
 use crate::packer::{PackWriter, Written};
+use crate::progress::{self, Progress};
 use crate::repository::Repository;
 use crate::source::{self, EntryType};
 use crate::sysinfo::{self, NameCache};
@@ -23,6 +24,7 @@ use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Component, Path, PathBuf};
 use std::process::{Command, Stdio};
+use std::sync::Arc;
 
 /// Which earlier snapshot a backup compares against.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -50,6 +52,8 @@ pub struct BackupOptions {
     pub force: bool,
     /// What to leave out.
     pub filter: FilterOptions,
+    /// Counts files and bytes as they are saved (totals: see [`estimate`]).
+    pub progress: Option<Arc<Progress>>,
 }
 
 /// An entry the backup could not read and left out.
@@ -70,6 +74,37 @@ pub struct BackupReport {
     pub snapshot: Snapshot,
     /// Entries that could not be read.
     pub skipped: Vec<Skipped>,
+}
+
+/// Adds the regular files below `paths` that a backup with `filter` would
+/// consider, and their bytes, to `progress`'s totals, then marks the totals
+/// final. It only reads metadata; run it on a thread of its own beside
+/// [`backup`] so that a display can show how much is left.
+pub fn estimate(paths: &[PathBuf], filter: &FilterOptions, progress: &Progress) -> Result<()> {
+    let filter = Filter::new(filter.clone())?;
+    for path in paths {
+        if let Ok(meta) = std::fs::symlink_metadata(path) {
+            let device = meta.dev();
+            count(&filter, path, &meta, device, progress);
+        }
+    }
+    progress.total_complete();
+    Ok(())
+}
+
+fn count(filter: &Filter, path: &Path, meta: &Metadata, root_device: u64, progress: &Progress) {
+    if filter.judge(path, meta, root_device) != Verdict::Include {
+        return;
+    }
+    if meta.is_file() {
+        progress.expect(1, meta.len());
+    } else if meta.is_dir() {
+        for entry in std::fs::read_dir(path).into_iter().flatten().flatten() {
+            if let Ok(m) = entry.metadata() {
+                count(filter, &entry.path(), &m, root_device, progress);
+            }
+        }
+    }
 }
 
 /// Backs up `paths` into a new snapshot.
@@ -117,6 +152,7 @@ pub fn backup(
         hard_links: HashMap::new(),
         bundle: Bundle::default(),
         bundled: false,
+        progress: opts.progress.clone(),
     };
     let parent_tree = parent.as_ref().map(|(_, s)| s.tree);
     let tree = match &root {
@@ -411,6 +447,7 @@ struct Walker<'r> {
     bundle: Bundle,
     /// Set when the entry just saved went into the open bundle.
     bundled: bool,
+    progress: Option<Arc<Progress>>,
 }
 
 /// The entries of a directory being saved, some of them waiting for the
@@ -598,6 +635,7 @@ impl Walker<'_> {
                     Some(kind) => {
                         self.summary.files_unchanged += 1;
                         file_size = meta.len();
+                        progress::done(&self.progress, 0, file_size);
                         kind
                     }
                     None => {
@@ -619,6 +657,7 @@ impl Walker<'_> {
                     self.hard_links.insert(key, kind.clone());
                 }
                 self.summary.total_size += file_size;
+                progress::done(&self.progress, 1, 0);
                 kind
             }
             EntryType::Symlink => match std::fs::read_link(path) {
@@ -726,6 +765,7 @@ impl Walker<'_> {
                     Ok(chunk) => {
                         size += chunk.len() as u64;
                         self.summary.bytes_read += chunk.len() as u64;
+                        progress::done(&self.progress, 0, chunk.len() as u64);
                         if let Some(held) = small.take() {
                             content.push(self.writer.save(BlobKind::Data, held)?);
                         }

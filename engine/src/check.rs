@@ -9,6 +9,7 @@
 
 use crate::backend::FileKind;
 use crate::error::{Error, Result};
+use crate::progress::{self, Progress};
 use crate::repository::Repository;
 use cairn_format::index::IndexPack;
 use cairn_format::pack::{PackEntry, PackHeader};
@@ -16,12 +17,15 @@ use cairn_format::tree::NodeKind;
 use cairn_format::{BlobId, BlobKind, PackId};
 use rayon::prelude::*;
 use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
 
 /// What to check.
-#[derive(Clone, Copy, Debug, Default)]
+#[derive(Clone, Debug, Default)]
 pub struct CheckOptions {
     /// Read every pack whole and authenticate every blob.
     pub read_data: bool,
+    /// Counts the packs to check and the bytes to read, and those done.
+    pub progress: Option<Arc<Progress>>,
 }
 
 /// What a check looked at and what it found.
@@ -66,16 +70,33 @@ pub fn check(repo: &Repository, opts: &CheckOptions) -> Result<CheckReport> {
                 .push(format!("pack {name} is not in any index (unused)"));
         }
     }
+    // Progress counts the blob bytes of each pack to read (its header aside).
+    let to_read = |blobs: &[PackEntry]| match opts.read_data {
+        true => blobs
+            .iter()
+            .map(|b| b.offset + u64::from(b.length))
+            .max()
+            .unwrap_or(0),
+        false => 0,
+    };
+    if let Some(p) = &opts.progress {
+        for blobs in packs.values() {
+            p.expect(1, to_read(blobs));
+        }
+        p.total_complete();
+    }
     let results: Vec<(u64, Option<Error>)> = packs
         .par_iter()
         .map(|(id, blobs)| {
             if !stored.contains(&id.to_hex()) {
                 return (0, Some(Error::Missing(format!("pack {id}"))));
             }
-            match check_pack(repo, id, blobs, opts.read_data) {
+            let result = match check_pack(repo, id, blobs, opts.read_data) {
                 Ok(read) => (read, None),
                 Err(e) => (0, Some(e)),
-            }
+            };
+            progress::done(&opts.progress, 1, to_read(blobs));
+            result
         })
         .collect();
     for (read, error) in results {

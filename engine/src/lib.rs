@@ -33,6 +33,7 @@ pub mod filter;
 pub mod find;
 pub mod index;
 pub mod packer;
+pub mod progress;
 pub mod repository;
 pub mod restore;
 pub mod select;

@@ -18,6 +18,7 @@ mod content;
 use crate::browse;
 use crate::error::{Error, Result};
 use crate::filter::PatternSet;
+use crate::progress::Progress;
 use crate::repository::Repository;
 use crate::sysinfo::NameCache;
 use cairn_format::snapshot::Snapshot;
@@ -32,6 +33,7 @@ use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::os::unix::io::AsRawFd;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 /// What to do with a file that already exists at the destination.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -64,6 +66,8 @@ pub struct RestoreOptions {
     pub delete: bool,
     /// Read every restored file back and check it against the snapshot.
     pub verify: bool,
+    /// Counts the files and bytes to write, and those written.
+    pub progress: Option<Arc<Progress>>,
 }
 
 /// Counts of what was restored, and what could not be.
@@ -165,7 +169,7 @@ pub fn restore_with(
     };
     fs::create_dir_all(target)
         .map_err(|e| Error::io(format!("cannot create target {}", target.display()), e))?;
-    let writer = Writer::new(repo, opts.verify);
+    let writer = Writer::new(repo, opts.verify, opts.progress.clone());
     let (walked, written) = writer.with_workers(|queue| {
         let mut r = Restorer {
             repo,
@@ -191,6 +195,9 @@ pub fn restore_with(
             None => r.dir_contents(&snapshot.tree, target, b"/", false),
         }
         r.queue.finish();
+        if let Some(p) = &opts.progress {
+            p.total_complete();
+        }
         (r.report, r.linked, r.dirs)
     });
     let (mut report, linked, dirs) = walked;
@@ -447,6 +454,9 @@ impl Restorer<'_> {
             }
         };
         let meta = self.meta(node);
+        if let Some(p) = &self.opts.progress {
+            p.expect(1, node.size);
+        }
         let target = Target::new(path.to_path_buf(), file, mode, node.size, meta);
         self.queue.add(target, chunks, &mut self.report);
         Ok(())

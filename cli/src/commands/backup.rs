@@ -1,7 +1,9 @@
 use crate::output::size;
 use crate::{Context, EXIT_INCOMPLETE};
 use anyhow::Result;
-use cairn_engine::backup::{backup, backup_stream, BackupOptions, ParentChoice, StreamSource};
+use cairn_engine::backup::{
+    backup, backup_stream, estimate, BackupOptions, ParentChoice, StreamSource,
+};
 use cairn_engine::filter::{parse_size, read_list, FilterOptions};
 use std::ffi::OsString;
 use std::path::PathBuf;
@@ -89,12 +91,27 @@ pub fn run(ctx: &Context, args: Args) -> Result<u8> {
             .transpose()?,
         one_file_system: args.one_file_system,
     };
+    let shown = ctx.progress("files");
+    let progress = shown.as_ref().map(|(p, _)| p.clone());
+    if let Some(p) = progress
+        .clone()
+        .filter(|_| !args.stdin && !args.stdin_from_command)
+    {
+        // Counting what there is to read runs beside the backup, for the ETA,
+        // on CPU time the backup leaves idle; the process does not wait for it.
+        let (paths, filter) = (paths.clone(), filter.clone());
+        std::thread::spawn(move || {
+            idle_priority();
+            estimate(&paths, &filter, &p)
+        });
+    }
     let opts = BackupOptions {
         filter,
         parent,
         force: args.force,
         hostname: args.host,
         tags: args.tags.into_iter().filter(|t| !t.is_empty()).collect(),
+        progress,
     };
     let report = if args.stdin {
         let stdin = Box::new(std::io::stdin());
@@ -103,13 +120,15 @@ pub fn run(ctx: &Context, args: Args) -> Result<u8> {
             StreamSource::Reader(stdin),
             &args.stdin_filename,
             &opts,
-        )?
+        )
     } else if args.stdin_from_command {
         let source = StreamSource::Command(args.command);
-        backup_stream(&mut repo, source, &args.stdin_filename, &opts)?
+        backup_stream(&mut repo, source, &args.stdin_filename, &opts)
     } else {
-        backup(&mut repo, &paths, &opts)?
+        backup(&mut repo, &paths, &opts)
     };
+    drop(shown);
+    let report = report?;
     for s in &report.skipped {
         eprintln!("cairn: skipped {}: {}", s.path.display(), s.error);
     }
@@ -141,5 +160,16 @@ pub fn run(ctx: &Context, args: Args) -> Result<u8> {
             report.skipped.len()
         );
         Ok(EXIT_INCOMPLETE)
+    }
+}
+
+/// Moves the calling thread to the idle scheduling class: it runs only when
+/// a core has nothing else to do. Failure leaves it at normal priority.
+fn idle_priority() {
+    #[cfg(target_os = "linux")]
+    // SAFETY: the parameter is a valid, initialised struct; pid 0 is this thread.
+    unsafe {
+        let param = libc::sched_param { sched_priority: 0 };
+        libc::sched_setscheduler(0, libc::SCHED_IDLE, &param);
     }
 }

@@ -14,12 +14,14 @@ pub struct Args {
 pub fn run(ctx: &Context, args: Args) -> Result<u8> {
     let repo = ctx.open()?;
     let started = Instant::now();
-    let report = check(
-        &repo,
-        &CheckOptions {
-            read_data: args.read_data,
-        },
-    )?;
+    let shown = ctx.progress("packs");
+    let opts = CheckOptions {
+        read_data: args.read_data,
+        progress: shown.as_ref().map(|(p, _)| p.clone()),
+    };
+    let report = check(&repo, &opts);
+    drop(shown);
+    let report = report?;
     for w in &report.warnings {
         eprintln!("warning: {w}");
     }

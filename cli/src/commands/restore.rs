@@ -49,6 +49,9 @@ pub fn run(ctx: &Context, args: Args) -> Result<u8> {
         Some((name, path)) => (name, Some(PathBuf::from(path))),
         None => (args.snapshot.as_str(), None),
     };
+    let repo = ctx.open()?;
+    let (id, snapshot) = repo.find_snapshot(name)?;
+    let shown = ctx.progress("files");
     let opts = RestoreOptions {
         include: args.include,
         iinclude: args.iinclude,
@@ -61,10 +64,11 @@ pub fn run(ctx: &Context, args: Args) -> Result<u8> {
         },
         delete: args.delete,
         verify: args.verify,
+        progress: shown.as_ref().map(|(p, _)| p.clone()),
     };
-    let repo = ctx.open()?;
-    let (id, snapshot) = repo.find_snapshot(name)?;
-    let report = restore_with(&repo, &snapshot, subpath.as_deref(), &args.target, &opts)?;
+    let report = restore_with(&repo, &snapshot, subpath.as_deref(), &args.target, &opts);
+    drop(shown);
+    let report = report?;
     for (path, e) in &report.errors {
         eprintln!("cairn: cannot restore {}: {e}", path.display());
     }

@@ -12,6 +12,7 @@ use super::{Meta, RestoreReport};
 use crate::backend::FileKind;
 use crate::error::{Error, Result};
 use crate::index::BlobLocation;
+use crate::progress::{self, Progress};
 use crate::repository::Repository;
 use cairn_format::pack::open_blob;
 use cairn_format::tree::FileData;
@@ -187,12 +188,18 @@ struct Part {
 pub(super) struct Writer<'r> {
     repo: &'r Repository,
     verify: bool,
+    progress: Option<Arc<Progress>>,
 }
 
 impl<'r> Writer<'r> {
     /// Writes content from `repo`; with `verify`, reads every file back.
-    pub(super) fn new(repo: &'r Repository, verify: bool) -> Self {
-        Writer { repo, verify }
+    /// Parts and files done are counted on `progress`.
+    pub(super) fn new(repo: &'r Repository, verify: bool, progress: Option<Arc<Progress>>) -> Self {
+        Writer {
+            repo,
+            verify,
+            progress,
+        }
     }
 
     /// Runs `walk` on this thread with a queue that worker threads drain;
@@ -263,6 +270,7 @@ impl<'r> Writer<'r> {
                 t.start_writeback(&part.chunks);
             }
             t.written.fetch_add(written, Ordering::Relaxed);
+            progress::done(&self.progress, 0, part.chunks.iter().map(Chunk::len).sum());
             if let Some(e) = error {
                 t.error
                     .lock()
@@ -394,6 +402,7 @@ impl<'r> Writer<'r> {
     /// length when verifying, and applies its metadata. A new file that failed
     /// is removed, not left half-written.
     fn finish(&self, t: &Target, report: &mut RestoreReport) {
+        progress::done(&self.progress, 1, 0);
         let written = t.written.load(Ordering::Relaxed);
         report.bytes_written += written;
         let failed = t
