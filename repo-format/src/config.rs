@@ -72,19 +72,27 @@ pub struct Config {
     pub pack_size: u64,
 }
 
+impl ChunkerParams {
+    /// Keyed FastCDC with average chunks of `avg_size` bytes, the smallest a
+    /// quarter of that and the largest four times it (at most 16 MiB).
+    pub fn fastcdc(avg_size: u32) -> Self {
+        ChunkerParams {
+            algorithm: CHUNKER_FASTCDC2020_KEYED,
+            min_size: avg_size / 4,
+            avg_size,
+            max_size: avg_size.saturating_mul(4).min(MAX_CHUNK_CEILING),
+            normalization: 1,
+        }
+    }
+}
+
 impl Config {
     /// A config with the default parameters for `repo_id`.
     pub fn with_defaults(repo_id: RepoId) -> Self {
         Config {
             version: Config::VERSION,
             repo_id,
-            chunker: ChunkerParams {
-                algorithm: CHUNKER_FASTCDC2020_KEYED,
-                min_size: 256 * 1024,
-                avg_size: 1024 * 1024,
-                max_size: 4 * 1024 * 1024,
-                normalization: 1,
-            },
+            chunker: ChunkerParams::fastcdc(1024 * 1024),
             compression: CompressionParams {
                 algorithm: COMPRESSION_ZSTD,
                 level: 3,

@@ -280,3 +280,36 @@ fn an_unreadable_file_is_skipped_and_the_backup_exits_3() {
     assert_eq!(std::fs::read(restored.join("ok")).unwrap(), b"fine");
     assert!(!restored.join("secret").exists());
 }
+
+#[test]
+fn init_takes_a_chunk_size_and_refuses_an_invalid_one_before_writing() {
+    let tmp = tempfile::tempdir().unwrap();
+    let fast = ["--kdf-memory-kib", "64", "--kdf-iterations", "1"];
+    let bad = tmp.path().join("bad");
+    let out = cairn(
+        &bad,
+        &args(&[&["init", "--chunk-size-kib", "1000"][..], &fast].concat()),
+        &[],
+    );
+    assert_clean_failure(&out, 1, "chunk sizes");
+    assert!(!bad.join("config").exists());
+
+    let good = tmp.path().join("good");
+    let out = cairn(
+        &good,
+        &args(&[&["init", "--chunk-size-kib", "256"][..], &fast].concat()),
+        &[],
+    );
+    assert!(out.status.success(), "{out:?}");
+    let out = cairn(&good, &args(&["cat", "config"]), &[]);
+    let config: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let chunker = &config["chunker"];
+    assert_eq!(
+        (
+            &chunker["min_size"],
+            &chunker["avg_size"],
+            &chunker["max_size"]
+        ),
+        (&(64 * 1024).into(), &(256 * 1024).into(), &(1024 * 1024).into())
+    );
+}

@@ -2,6 +2,7 @@ use crate::Context;
 use anyhow::Result;
 use cairn_engine::backend::Backend;
 use cairn_engine::{Error, InitOptions, Repository};
+use cairn_format::config::ChunkerParams;
 use cairn_format::key::KdfParams;
 
 #[derive(clap::Args)]
@@ -12,6 +13,10 @@ pub struct Args {
     /// Target pack size in MiB.
     #[arg(long, default_value_t = 16)]
     pack_size_mib: u64,
+    /// Average chunk size in KiB, a power of two from 1 to 4096 (chunks
+    /// range from a quarter of it to four times it).
+    #[arg(long, default_value_t = 1024)]
+    chunk_size_kib: u32,
     /// Argon2id memory cost in KiB for the password (default 64 MiB).
     #[arg(long, default_value_t = 64 * 1024)]
     kdf_memory_kib: u32,
@@ -33,7 +38,9 @@ pub fn run(ctx: &Context, args: Args) -> Result<u8> {
     };
     let opts = InitOptions {
         kdf: KdfParams::argon2id(args.kdf_memory_kib, args.kdf_iterations, 1),
-        chunker: None,
+        chunker: Some(ChunkerParams::fastcdc(
+            args.chunk_size_kib.saturating_mul(1024),
+        )),
         compression_level,
         pack_size: Some(args.pack_size_mib * 1024 * 1024),
     };
