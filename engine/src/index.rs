@@ -390,6 +390,31 @@ impl IndexLoader {
         self.0.sort();
         self.0
     }
+
+    /// Builds the index of the index files `sources`, decoding them with
+    /// `decode` a few at a time on every core (so that decoded files do not
+    /// pile up in memory), each batch added while the next is decoded.
+    pub fn load<S: Sync, E: Send>(
+        sources: &[S],
+        decode: impl Fn(&S) -> std::result::Result<IndexFile, E> + Sync,
+    ) -> std::result::Result<Index, E> {
+        let mut loader = IndexLoader::default();
+        let mut decoded: Vec<IndexFile> = Vec::new();
+        for batch in sources.chunks(4 * rayon::current_num_threads()) {
+            let (next, ()) = rayon::join(
+                || {
+                    batch
+                        .par_iter()
+                        .map(&decode)
+                        .collect::<std::result::Result<Vec<_>, E>>()
+                },
+                || decoded.iter().for_each(|f| loader.push(f)),
+            );
+            decoded = next?;
+        }
+        decoded.iter().for_each(|f| loader.push(f));
+        Ok(loader.finish())
+    }
 }
 
 #[cfg(test)]

@@ -12,7 +12,6 @@ use cairn_format::pack::{open_blob, PackHeader, TRAILER_LEN};
 use cairn_format::snapshot::Snapshot;
 use cairn_format::tree::Tree;
 use cairn_format::{BlobId, BlobKind, FormatError, IndexId, KeyId, PackId, SnapshotId, Timestamp};
-use rayon::prelude::*;
 use std::sync::Arc;
 
 /// Choices made once, when a repository is created.
@@ -153,16 +152,7 @@ impl Repository {
     /// builds the in-memory index from them.
     fn load_index(&mut self) -> Result<()> {
         let names = self.backend.list(FileKind::Index)?;
-        let mut loader = IndexLoader::default();
-        // A few files at a time, so that decoded files do not pile up in memory.
-        for batch in names.chunks(4 * rayon::current_num_threads()) {
-            let files = batch
-                .par_iter()
-                .map(|name| self.read_index_file(name))
-                .collect::<Result<Vec<IndexFile>>>()?;
-            files.iter().for_each(|f| loader.push(f));
-        }
-        self.index = loader.finish();
+        self.index = IndexLoader::load(&names, |name| self.read_index_file(name))?;
         Ok(())
     }
 

@@ -310,6 +310,10 @@ fn init_takes_a_chunk_size_and_refuses_an_invalid_one_before_writing() {
             &chunker["avg_size"],
             &chunker["max_size"]
         ),
-        (&(64 * 1024).into(), &(256 * 1024).into(), &(1024 * 1024).into())
+        (
+            &(64 * 1024).into(),
+            &(256 * 1024).into(),
+            &(1024 * 1024).into()
+        )
     );
 }
