@@ -146,26 +146,31 @@ proptest! {
     }
 }
 
+/// A node named `name` of `kind`, one link, every other field zero or empty.
+fn plain_node(name: &[u8], kind: NodeKind) -> Node {
+    Node {
+        name: name.to_vec(),
+        kind,
+        mode: 0,
+        uid: 0,
+        gid: 0,
+        user: String::new(),
+        group: String::new(),
+        mtime: Timestamp::default(),
+        ctime: Timestamp::default(),
+        size: 0,
+        inode: 0,
+        device: 0,
+        links: 1,
+        xattrs: vec![],
+    }
+}
+
 #[test]
 fn tree_with_a_hostile_name_is_rejected() {
     for bad in [&b".."[..], b".", b"a/b", b"a\0b", b""] {
         let mut t = Tree::new(vec![]);
-        t.nodes.push(Node {
-            name: bad.to_vec(),
-            kind: NodeKind::Fifo,
-            mode: 0,
-            uid: 0,
-            gid: 0,
-            user: String::new(),
-            group: String::new(),
-            mtime: Timestamp::default(),
-            ctime: Timestamp::default(),
-            size: 0,
-            inode: 0,
-            device: 0,
-            links: 1,
-            xattrs: vec![],
-        });
+        t.nodes.push(plain_node(bad, NodeKind::Fifo));
         assert!(Tree::decode(&t.encode()).is_err(), "{bad:?} accepted");
     }
 }
@@ -176,20 +181,10 @@ fn the_wire_format_is_pinned() {
     // mode 0o644 (varint a4 03), uid 0, gid 0, "", "", mtime (zigzag 2 = 1s, 5ns),
     // ctime (0, 0), size 0, inode 7, device 0, links 1, no xattrs.
     let t = Tree::new(vec![Node {
-        name: b"a".to_vec(),
-        kind: NodeKind::Fifo,
         mode: 0o644,
-        uid: 0,
-        gid: 0,
-        user: String::new(),
-        group: String::new(),
         mtime: Timestamp { secs: 1, nanos: 5 },
-        ctime: Timestamp::default(),
-        size: 0,
         inode: 7,
-        device: 0,
-        links: 1,
-        xattrs: vec![],
+        ..plain_node(b"a", NodeKind::Fifo)
     }]);
     assert_eq!(
         t.encode(),
@@ -201,25 +196,14 @@ fn the_wire_format_is_pinned() {
 }
 
 fn bundled_tree(version: u32, offset: u64, size: u64) -> Tree {
+    let kind = NodeKind::Bundled {
+        blob: BlobId([0xbb; 32]),
+        offset,
+        id: BlobId([0x1d; 32]),
+    };
     let mut t = Tree::new(vec![Node {
-        name: b"a".to_vec(),
-        kind: NodeKind::Bundled {
-            blob: BlobId([0xbb; 32]),
-            offset,
-            id: BlobId([0x1d; 32]),
-        },
-        mode: 0,
-        uid: 0,
-        gid: 0,
-        user: String::new(),
-        group: String::new(),
-        mtime: Timestamp::default(),
-        ctime: Timestamp::default(),
         size,
-        inode: 0,
-        device: 0,
-        links: 1,
-        xattrs: vec![],
+        ..plain_node(b"a", kind)
     }]);
     t.version = version;
     t
