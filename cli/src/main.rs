@@ -8,6 +8,7 @@ mod progress;
 use cairn_engine::backend::LocalBackend;
 use cairn_engine::progress::Progress;
 use cairn_engine::{Error, Repository};
+use cairn_format::lock::Operation;
 use clap::{Parser, Subcommand};
 use password::PasswordSource;
 use std::io::IsTerminal;
@@ -69,6 +70,12 @@ enum Command {
     Tag(commands::tag::Args),
     /// Check the repository's structure, and with --read-data all its data.
     Check(commands::check::Args),
+    /// Remove snapshots by a retention policy (or by ID), optionally pruning after.
+    Forget(Box<commands::forget::Args>),
+    /// Delete data no snapshot uses and repack packs that are mostly unused.
+    Prune(commands::prune::Args),
+    /// Remove the lock records of operations that have ended or are gone.
+    Unlock(commands::unlock::Args),
 }
 
 /// What every command needs to reach the repository.
@@ -99,13 +106,31 @@ impl Context {
 
     /// Opens the repository, asking for the password.
     pub fn open(&self) -> anyhow::Result<Repository> {
+        let (backend, password) = self.credentials()?;
+        Ok(Repository::open(backend, &password)?)
+    }
+
+    /// Opens the repository for an operation that changes it, in a session.
+    pub fn open_as(&self, operation: Operation) -> anyhow::Result<Repository> {
+        let (backend, password) = self.credentials()?;
+        Ok(Repository::open_as(backend, &password, operation)?)
+    }
+
+    /// Opens the repository without its index, for a backup, which loads
+    /// it in its session once it has checked its input.
+    pub fn open_keys(&self) -> anyhow::Result<Repository> {
+        let (backend, password) = self.credentials()?;
+        Ok(Repository::open_keys(backend, &password)?)
+    }
+
+    /// The backend, once it is known to hold a repository, and the password.
+    fn credentials(&self) -> anyhow::Result<(LocalBackend, Vec<u8>)> {
         let backend = self.backend()?;
         use cairn_engine::backend::Backend;
         if !backend.exists()? {
             return Err(Error::RepositoryNotFound(backend.location()).into());
         }
-        let password = self.password.get(false)?;
-        Ok(Repository::open(backend, &password)?)
+        Ok((backend, self.password.get(false)?))
     }
 }
 
@@ -149,6 +174,9 @@ fn main() -> ExitCode {
         Command::Dump(a) => commands::dump::run(&ctx, a),
         Command::Tag(a) => commands::tag::run(&ctx, a),
         Command::Check(a) => commands::check::run(&ctx, a),
+        Command::Forget(a) => commands::forget::run(&ctx, *a),
+        Command::Prune(a) => commands::prune::run(&ctx, a),
+        Command::Unlock(a) => commands::unlock::run(&ctx, a),
     };
     match result {
         Ok(code) => ExitCode::from(code),

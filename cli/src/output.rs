@@ -14,6 +14,26 @@ pub fn local_time(t: Timestamp) -> String {
     }
 }
 
+/// Parses a local time such as `2026-03-29 01:30` or `2026-03-29 01:30:15`,
+/// or an RFC 3339 time with an offset. A local time that occurs twice (when
+/// clocks go back) is the earlier one; one that is skipped moves forward.
+pub fn parse_time(text: &str) -> anyhow::Result<Timestamp> {
+    let ts = match text.parse::<jiff::Timestamp>() {
+        Ok(ts) => ts,
+        Err(_) => text
+            .parse::<jiff::civil::DateTime>()
+            .and_then(|dt| dt.to_zoned(jiff::tz::TimeZone::system()))
+            .map(|z| z.timestamp())
+            .map_err(|_| {
+                anyhow::anyhow!("{text:?} is not a time such as \"2026-03-29 01:30\" or RFC 3339")
+            })?,
+    };
+    Ok(Timestamp {
+        secs: ts.as_second(),
+        nanos: ts.subsec_nanosecond() as u32,
+    })
+}
+
 /// A timestamp as RFC 3339 in UTC with nanoseconds, for JSON.
 pub fn rfc3339(t: Timestamp) -> String {
     match jiff::Timestamp::new(t.secs, t.nanos as i32) {

@@ -13,6 +13,7 @@ use crate::progress::{self, Progress};
 use crate::repository::Repository;
 use crate::source::{self, EntryType};
 use crate::sysinfo::{self, NameCache};
+use cairn_format::lock::Operation;
 use cairn_format::snapshot::{SkippedEntry, Snapshot, Summary};
 use cairn_format::tree::{is_valid_name, Node, NodeKind, Tree};
 use cairn_format::{BlobId, BlobKind, SnapshotId, Timestamp};
@@ -54,6 +55,8 @@ pub struct BackupOptions {
     pub filter: FilterOptions,
     /// Counts files and bytes as they are saved (totals: see [`estimate`]).
     pub progress: Option<Arc<Progress>>,
+    /// The time to record as the snapshot's; the start of the backup when `None`.
+    pub time: Option<Timestamp>,
 }
 
 /// An entry the backup could not read and left out.
@@ -107,11 +110,26 @@ fn count(filter: &Filter, path: &Path, meta: &Metadata, root_device: u64, progre
     }
 }
 
+/// Runs `work` in a backup session (SPEC.md §15), which it ends afterwards,
+/// whatever the outcome.
+fn in_session<T>(
+    repo: &mut Repository,
+    work: impl FnOnce(&mut Repository) -> Result<T>,
+) -> Result<T> {
+    repo.begin_session(Operation::Backup)?;
+    let result = work(repo);
+    // A final record that cannot be written leaves a session that turns
+    // stale; what the backup stored is complete either way.
+    let _ = repo.end_session();
+    result
+}
+
 /// Backs up `paths` into a new snapshot.
 ///
 /// Every path is checked before anything is written, so a missing path leaves
 /// the repository untouched. Entries below the paths that cannot be read are
-/// reported in [`BackupReport::skipped`] and left out.
+/// reported in [`BackupReport::skipped`] and left out. The backup runs in a
+/// session of its own ([`Repository::begin_session`]), which only creates files.
 pub fn backup(
     repo: &mut Repository,
     paths: &[PathBuf],
@@ -122,7 +140,6 @@ pub fn backup(
             "nothing to back up: give at least one path".into(),
         ));
     }
-    let started = Timestamp::now();
     let mut root = Source::Virtual {
         path: PathBuf::from("/"),
         children: BTreeMap::new(),
@@ -135,10 +152,23 @@ pub fn backup(
     }
     abs_paths.sort();
     abs_paths.dedup();
+    let filter = Filter::new(opts.filter.clone())?;
+    in_session(repo, |repo| {
+        backup_paths(repo, root, abs_paths, filter, opts)
+    })
+}
+
+/// Backs up `root`, whose paths are checked.
+fn backup_paths(
+    repo: &mut Repository,
+    root: Source,
+    abs_paths: Vec<Vec<u8>>,
+    filter: Filter,
+    opts: &BackupOptions,
+) -> Result<BackupReport> {
+    let started = Timestamp::now();
     let hostname = opts.hostname.clone().unwrap_or_else(sysinfo::hostname);
     let parent = find_parent(repo, &opts.parent, &hostname, &abs_paths)?;
-
-    let filter = Filter::new(opts.filter.clone())?;
     let chunker = Chunker::new(repo.keys(), &repo.config().chunker);
     let mut walker = Walker {
         writer: PackWriter::new(repo),
@@ -167,6 +197,7 @@ pub fn backup(
     let (written, summary, skipped) = walker.finish()?;
     let draft = Draft {
         started,
+        time: opts.time.unwrap_or(started),
         hostname,
         paths: abs_paths,
         tags: opts.tags.clone(),
@@ -200,6 +231,16 @@ pub fn backup_stream(
             "invalid stream file name {filename:?}: give a plain name without `/`"
         )));
     }
+    in_session(repo, |repo| backup_one_stream(repo, source, filename, opts))
+}
+
+/// Backs up one stream as `filename`, a valid name.
+fn backup_one_stream(
+    repo: &mut Repository,
+    source: StreamSource,
+    filename: &str,
+    opts: &BackupOptions,
+) -> Result<BackupReport> {
     let started = Timestamp::now();
     let paths = vec![format!("/{filename}").into_bytes()];
     let hostname = opts.hostname.clone().unwrap_or_else(sysinfo::hostname);
@@ -267,6 +308,7 @@ pub fn backup_stream(
     };
     let draft = Draft {
         started,
+        time: opts.time.unwrap_or(started),
         hostname,
         paths,
         tags: opts.tags.clone(),
@@ -298,6 +340,7 @@ fn save_stream(
 /// Everything a snapshot records that the backup gathered.
 struct Draft {
     started: Timestamp,
+    time: Timestamp,
     hostname: String,
     paths: Vec<Vec<u8>>,
     tags: Vec<String>,
@@ -309,8 +352,10 @@ struct Draft {
 
 /// The last steps of every backup, in the order that keeps the repository
 /// valid at any instant: the packs are written (by `finish`), then the index
-/// that lists them, then the snapshot.
+/// that lists them, then the snapshot. Nothing is committed by a session
+/// that has not kept its lock records fresh.
 fn commit(repo: &mut Repository, (packs, stats): Written, draft: Draft) -> Result<BackupReport> {
+    repo.session().map_or(Ok(()), |s| s.check_fresh())?;
     repo.save_index(packs)?;
     let mut summary = draft.summary;
     summary.data_blobs_added = stats.data_blobs;
@@ -322,7 +367,7 @@ fn commit(repo: &mut Repository, (packs, stats): Written, draft: Draft) -> Resul
     let (uid, gid) = sysinfo::ids();
     let snapshot = Snapshot {
         version: 1,
-        time: draft.started,
+        time: draft.time,
         hostname: draft.hostname,
         username: sysinfo::username(),
         uid,

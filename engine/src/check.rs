@@ -14,7 +14,7 @@ use crate::repository::Repository;
 use cairn_format::index::IndexPack;
 use cairn_format::pack::{PackEntry, PackHeader};
 use cairn_format::tree::NodeKind;
-use cairn_format::{BlobId, BlobKind, PackId};
+use cairn_format::{BlobId, BlobKind, IndexId, PackId};
 use rayon::prelude::*;
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
@@ -62,13 +62,25 @@ pub fn check(repo: &Repository, opts: &CheckOptions) -> Result<CheckReport> {
     let packs = indexed_packs(repo, &mut report)?;
     report.packs = packs.len() as u64;
     let stored: HashSet<String> = repo.backend().list(FileKind::Pack)?.into_iter().collect();
+    let condemned = &repo.marks().condemned;
     for name in &stored {
-        let known = PackId::from_hex(name).is_some_and(|id| packs.contains_key(&id));
-        if !known {
+        let Some(id) = PackId::from_hex(name) else {
+            continue;
+        };
+        if condemned.contains(&id) && !packs.contains_key(&id) {
+            report.warnings.push(format!(
+                "pack {name} is marked for deletion by a prune that has not finished"
+            ));
+        } else if !packs.contains_key(&id) {
             report
                 .warnings
                 .push(format!("pack {name} is not in any index (unused)"));
         }
+    }
+    for e in &repo.marks().unreadable {
+        report.errors.push(Error::Invalid(format!(
+            "{e} (it is ignored; the next prune removes it)"
+        )));
     }
     // Progress counts the blob bytes of each pack to read (its header aside).
     let to_read = |blobs: &[PackEntry]| match opts.read_data {
@@ -108,13 +120,18 @@ pub fn check(repo: &Repository, opts: &CheckOptions) -> Result<CheckReport> {
 }
 
 /// The packs the index files list, with their blobs. Index files that cannot
-/// be read are reported.
+/// be read are reported. Files a prune mark supersedes are left out: the
+/// packs they list are either listed again in current files or condemned.
 fn indexed_packs(
     repo: &Repository,
     report: &mut CheckReport,
 ) -> Result<HashMap<PackId, Vec<PackEntry>>> {
     let mut packs = HashMap::new();
+    let superseded = &repo.marks().superseded;
     for name in repo.backend().list(FileKind::Index)? {
+        if IndexId::from_hex(&name).is_some_and(|id| superseded.contains(&id)) {
+            continue;
+        }
         match repo.read_index_file(&name) {
             Ok(file) => {
                 for IndexPack { id, blobs } in file.packs {
@@ -185,7 +202,7 @@ fn check_snapshots(repo: &Repository, report: &mut CheckReport) -> Result<()> {
                     NodeKind::Dir { subtree } => todo.push(*subtree),
                     NodeKind::File { content } => {
                         for id in content {
-                            if seen_data.insert(*id) && !repo.index().contains(BlobKind::Data, id) {
+                            if seen_data.insert(*id) && repo.locate(BlobKind::Data, id).is_none() {
                                 report.errors.push(Error::Missing(format!(
                                     "data blob {id} (snapshot {snapshot_id}, tree {tree_id})"
                                 )));
@@ -193,7 +210,7 @@ fn check_snapshots(repo: &Repository, report: &mut CheckReport) -> Result<()> {
                         }
                     }
                     NodeKind::Bundled { blob, offset, .. } => {
-                        let loc = repo.index().get(BlobKind::Data, blob);
+                        let loc = repo.locate(BlobKind::Data, blob);
                         let fits = loc.is_some_and(|l| {
                             offset.saturating_add(node.size) <= u64::from(l.raw_length)
                         });

@@ -360,6 +360,20 @@ impl Index {
         self.len() == 0
     }
 
+    /// Numbers for its blobs.
+    pub fn numbering(&self) -> Numbering<'_> {
+        let mut extra: Vec<_> = self.extra.keys().copied().collect();
+        extra.sort_unstable();
+        Numbering { index: self, extra }
+    }
+
+    /// Every pack that holds an indexed blob.
+    pub fn pack_ids(&self) -> std::collections::HashSet<PackId> {
+        let mut packs: std::collections::HashSet<PackId> = self.packs.iter().copied().collect();
+        packs.extend(self.extra.values().map(|l| l.pack));
+        packs
+    }
+
     /// Bytes of memory the index holds, estimated from its tables' capacities.
     pub fn memory_bytes(&self) -> usize {
         use std::mem::size_of;
@@ -369,6 +383,41 @@ impl Index {
             + self.buckets.capacity() * size_of::<u16>()
             + self.extra.capacity()
                 * (size_of::<(BlobKind, BlobId)>() + size_of::<BlobLocation>() + 1)
+    }
+}
+
+/// Numbers the blobs of an [`Index`] from 0 to [`Numbering::len`] − 1, so
+/// that a mark per blob takes one bit (prune's record of what is used).
+pub struct Numbering<'i> {
+    index: &'i Index,
+    /// The side map's keys, sorted: numbered after the table's entries.
+    extra: Vec<(BlobKind, BlobId)>,
+}
+
+impl Numbering<'_> {
+    /// How many numbers there are.
+    pub fn len(&self) -> usize {
+        self.index.entries.len() + self.extra.len()
+    }
+
+    /// True when the index is empty.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The number of a blob, if it is indexed.
+    pub fn number(&self, kind: BlobKind, id: &BlobId) -> Option<usize> {
+        let b = bucket_of(id);
+        let start = self.index.starts[b] as usize;
+        let bucket = &self.index.entries[start..self.index.starts[b + 1] as usize];
+        match find_in_bucket(bucket, search_key(kind, id)) {
+            Some(i) => Some(start + i),
+            None => self
+                .extra
+                .binary_search(&(kind, *id))
+                .ok()
+                .map(|i| self.index.entries.len() + i),
+        }
     }
 }
 

@@ -79,6 +79,8 @@ struct Shared {
 /// Saves blobs into new packs, skipping blobs the repository already has.
 pub struct PackWriter<'r> {
     repo: &'r Repository,
+    /// Whether blobs the index lists are skipped (false when repacking).
+    skip_indexed: bool,
     pending: HashSet<(BlobKind, BlobId)>,
     batch: Batch,
     jobs: Option<SyncSender<Batch>>,
@@ -92,6 +94,16 @@ pub struct PackWriter<'r> {
 impl<'r> PackWriter<'r> {
     /// A writer adding to `repo`, sealing on one thread per available core.
     pub fn new(repo: &'r Repository) -> Self {
+        Self::with_dedup(repo, true)
+    }
+
+    /// A writer that stores each blob it is given once, even when the index
+    /// lists it: for copying blobs out of packs that are to be deleted.
+    pub fn for_copies(repo: &'r Repository) -> Self {
+        Self::with_dedup(repo, false)
+    }
+
+    fn with_dedup(repo: &'r Repository, skip_indexed: bool) -> Self {
         let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
         let shared = Arc::new(Shared::default());
         let (jobs, job_rx) = sync_channel::<Batch>(IN_FLIGHT);
@@ -119,6 +131,7 @@ impl<'r> PackWriter<'r> {
         let packer = std::thread::spawn(move || packing.run(sealed_rx, token_rx));
         PackWriter {
             repo,
+            skip_indexed,
             pending: HashSet::new(),
             batch: Batch::default(),
             jobs: Some(jobs),
@@ -136,7 +149,8 @@ impl<'r> PackWriter<'r> {
 
     /// True when the blob is in the repository or was saved by this writer.
     pub fn is_stored(&self, kind: BlobKind, id: &BlobId) -> bool {
-        self.repo.index().contains(kind, id) || self.pending.contains(&(kind, *id))
+        (self.skip_indexed && self.repo.index().contains(kind, id))
+            || self.pending.contains(&(kind, *id))
     }
 
     /// Stores `plaintext` as a blob of `kind` unless it is already stored;
@@ -152,7 +166,9 @@ impl<'r> PackWriter<'r> {
             )));
         }
         let id = self.repo.keys().blob_id(&plaintext);
-        if self.repo.index().contains(kind, &id) || !self.pending.insert((kind, id)) {
+        if (self.skip_indexed && self.repo.index().contains(kind, &id))
+            || !self.pending.insert((kind, id))
+        {
             return Ok(id);
         }
         self.batch.bytes += plaintext.len();

@@ -2,16 +2,21 @@
 
 use crate::backend::{Backend, FileKind};
 use crate::error::{Error, Result};
-use crate::index::{Index, IndexLoader};
+use crate::index::{BlobLocation, Index, IndexLoader};
+use crate::session::Session;
 use cairn_format::config::{ChunkerParams, Config, COMPRESSION_NONE, COMPRESSION_ZSTD};
 use cairn_format::crypto::MasterKeys;
 use cairn_format::id::storage_hash;
 use cairn_format::index::{IndexFile, IndexPack};
 use cairn_format::key::{open_key_file, seal_key_file, KdfParams, KeyInfo};
+use cairn_format::lock::{Operation, PruneMark};
 use cairn_format::pack::{open_blob, PackHeader, TRAILER_LEN};
 use cairn_format::snapshot::Snapshot;
 use cairn_format::tree::Tree;
-use cairn_format::{BlobId, BlobKind, FormatError, IndexId, KeyId, PackId, SnapshotId, Timestamp};
+use cairn_format::{
+    BlobId, BlobKind, FormatError, IndexId, KeyId, MarkId, PackId, SnapshotId, Timestamp,
+};
+use std::collections::HashSet;
 use std::sync::Arc;
 
 /// Choices made once, when a repository is created.
@@ -41,12 +46,33 @@ impl Default for InitOptions {
 /// Snapshots with their IDs, oldest first.
 pub type SnapshotList = Vec<(SnapshotId, Snapshot)>;
 
+/// The prune marks in force when the index was loaded (SPEC.md §15).
+#[derive(Debug, Default)]
+pub struct Marks {
+    /// The marks read.
+    pub marks: Vec<(MarkId, PruneMark)>,
+    /// Index files some mark supersedes.
+    pub superseded: HashSet<IndexId>,
+    /// Packs some mark condemns.
+    pub condemned: HashSet<PackId>,
+    /// Marks that could not be read; they are ignored.
+    pub unreadable: Vec<Error>,
+}
+
 /// An open repository.
 pub struct Repository {
     backend: Arc<dyn Backend>,
     keys: Arc<MasterKeys>,
     config: Config,
+    /// Blobs in packs no mark condemns: what a backup deduplicates against.
     index: Index,
+    /// Blobs found only in condemned packs, listed by superseded index
+    /// files: still readable until a prune deletes them.
+    condemned: Index,
+    /// The index files `index` was loaded from.
+    index_files: Vec<IndexId>,
+    marks: Marks,
+    session: Option<Session>,
 }
 
 impl Repository {
@@ -98,11 +124,37 @@ impl Repository {
             keys: Arc::new(keys),
             config,
             index: Index::default(),
+            condemned: Index::default(),
+            index_files: Vec::new(),
+            marks: Marks::default(),
+            session: None,
         })
     }
 
     /// Opens an existing repository with `password` and loads its index.
     pub fn open(backend: impl Backend + 'static, password: &[u8]) -> Result<Repository> {
+        let mut repo = Self::open_keys(backend, password)?;
+        repo.load_index()?;
+        Ok(repo)
+    }
+
+    /// Opens an existing repository for an operation that changes it: starts
+    /// a session (SPEC.md §15), then loads the marks and the index.
+    pub fn open_as(
+        backend: impl Backend + 'static,
+        password: &[u8],
+        operation: Operation,
+    ) -> Result<Repository> {
+        let mut repo = Self::open_keys(backend, password)?;
+        repo.begin_session(operation)?;
+        Ok(repo)
+    }
+
+    /// Opens an existing repository without loading its index, for work
+    /// that begins a session before it uses the index (as
+    /// [`crate::backup::backup`] does), so that nothing is written before
+    /// the work has checked its input.
+    pub fn open_keys(backend: impl Backend + 'static, password: &[u8]) -> Result<Repository> {
         let backend: Arc<dyn Backend> = Arc::new(backend);
         if !backend.exists()? {
             return Err(Error::RepositoryNotFound(backend.location()));
@@ -136,24 +188,133 @@ impl Repository {
                     continue;
                 }
             };
-            let mut repo = Repository {
+            return Ok(Repository {
                 backend,
                 keys: Arc::new(keys),
                 config,
                 index: Index::default(),
-            };
-            repo.load_index()?;
-            return Ok(repo);
+                condemned: Index::default(),
+                index_files: Vec::new(),
+                marks: Marks::default(),
+                session: None,
+            });
         }
         Err(problem.unwrap_or(Error::WrongPassword))
     }
 
-    /// Reads, authenticates and decodes every index file (in parallel), then
-    /// builds the in-memory index from them.
-    fn load_index(&mut self) -> Result<()> {
-        let names = self.backend.list(FileKind::Index)?;
-        self.index = IndexLoader::load(&names, |name| self.read_index_file(name))?;
+    /// Starts this process's session for `operation`, unless one is running,
+    /// and loads the marks and the index again after its first record, so
+    /// that a prune either sees the session or the session sees its mark.
+    pub fn begin_session(&mut self, operation: Operation) -> Result<()> {
+        if self.session.is_some() {
+            return Ok(());
+        }
+        self.session = Some(Session::begin(
+            self.backend.clone(),
+            self.keys.clone(),
+            operation,
+        )?);
+        self.load_index()?;
+        let seen = self.marks.marks.iter().map(|(id, _)| *id).collect();
+        self.session.as_ref().expect("just begun").saw_marks(seen)
+    }
+
+    /// Starts a session that reads no index, for work that only writes
+    /// snapshots; the caller ends it.
+    pub fn start_session(&self, operation: Operation) -> Result<Session> {
+        Session::begin(self.backend.clone(), self.keys.clone(), operation)
+    }
+
+    /// This process's session, if it began one.
+    pub fn session(&self) -> Option<&Session> {
+        self.session.as_ref()
+    }
+
+    /// Ends this process's session, if any, with its final record.
+    pub fn end_session(&mut self) -> Result<()> {
+        match self.session.take() {
+            Some(s) => s.end(),
+            None => Ok(()),
+        }
+    }
+
+    /// Reads the prune marks, then every index file (in parallel) into the
+    /// index, and the condemned packs of superseded files into the fallback
+    /// index. An index file may vanish between listing and reading when a
+    /// prune finishes meanwhile; then everything is read once more.
+    pub fn load_index(&mut self) -> Result<()> {
+        match self.try_load_index() {
+            Err(Error::Missing(_)) => self.try_load_index(),
+            other => other,
+        }
+    }
+
+    fn try_load_index(&mut self) -> Result<()> {
+        self.marks = self.read_marks()?;
+        let (superseded, current): (Vec<String>, Vec<String>) = self
+            .backend
+            .list(FileKind::Index)?
+            .into_iter()
+            .partition(|n| {
+                IndexId::from_hex(n).is_some_and(|id| self.marks.superseded.contains(&id))
+            });
+        self.index = IndexLoader::load(&current, |name| self.read_index_file(name))?;
+        self.index_files = current
+            .iter()
+            .filter_map(|n| IndexId::from_hex(n))
+            .collect();
+        let condemned = &self.marks.condemned;
+        self.condemned = IndexLoader::load(&superseded, |name| {
+            let mut file = self.read_index_file(name)?;
+            file.packs.retain(|p| condemned.contains(&p.id));
+            Ok::<_, Error>(file)
+        })?;
         Ok(())
+    }
+
+    /// Reads every prune mark; those that cannot be read are listed apart.
+    fn read_marks(&self) -> Result<Marks> {
+        let mut marks = Marks::default();
+        for name in self.backend.list(FileKind::Mark)? {
+            let id = MarkId::from_hex(&name).expect("backends list only hex IDs");
+            let mark = self.read_verified(FileKind::Mark, &name).and_then(|b| {
+                PruneMark::open(&b, &self.keys)
+                    .map_err(|e| Error::format(format!("prune mark {name}"), e))
+            });
+            match mark {
+                Ok(m) => {
+                    marks.superseded.extend(m.superseded.iter().copied());
+                    marks.condemned.extend(m.condemned.iter().copied());
+                    marks.marks.push((id, m));
+                }
+                Err(Error::Missing(_)) => {}
+                Err(e) => marks.unreadable.push(e),
+            }
+        }
+        Ok(marks)
+    }
+
+    /// The index files the index was loaded from (those no mark supersedes).
+    pub fn index_files(&self) -> &[IndexId] {
+        &self.index_files
+    }
+
+    /// The prune marks read with the index.
+    pub fn marks(&self) -> &Marks {
+        &self.marks
+    }
+
+    /// Where a blob is stored: in a pack in use or, failing that, in a
+    /// condemned pack that still exists.
+    pub fn locate(&self, kind: BlobKind, id: &BlobId) -> Option<BlobLocation> {
+        self.index
+            .get(kind, id)
+            .or_else(|| self.condemned.get(kind, id))
+    }
+
+    /// The fallback index of blobs found only in condemned packs.
+    pub fn condemned_index(&self) -> &Index {
+        &self.condemned
     }
 
     /// The repository's config.
@@ -166,11 +327,12 @@ impl Repository {
         &*self.backend
     }
 
-    /// The blob index.
+    /// The index of blobs in packs that no prune mark condemns.
     pub fn index(&self) -> &Index {
         &self.index
     }
 
+    /// The master secrets.
     pub(crate) fn keys(&self) -> &MasterKeys {
         &self.keys
     }
@@ -201,9 +363,21 @@ impl Repository {
             return Ok(None);
         }
         let file = IndexFile { version: 1, packs };
-        let id = IndexId(self.store_file(FileKind::Index, &file.seal(&self.keys))?);
+        let id = self.write_index_file(&file)?;
         self.index.add_file(&file);
         Ok(Some(id))
+    }
+
+    /// Writes an index file, leaving the in-memory index as it is.
+    pub(crate) fn write_index_file(&self, file: &IndexFile) -> Result<IndexId> {
+        Ok(IndexId(
+            self.store_file(FileKind::Index, &file.seal(&self.keys))?,
+        ))
+    }
+
+    /// Removes a snapshot file.
+    pub fn remove_snapshot(&self, id: &SnapshotId) -> Result<()> {
+        self.backend.remove(FileKind::Snapshot, &id.to_hex())
     }
 
     /// Writes a snapshot file.
@@ -250,8 +424,7 @@ impl Repository {
     pub fn read_blob(&self, kind: BlobKind, id: &BlobId) -> Result<Vec<u8>> {
         let what = kind.object_type().name();
         let loc = self
-            .index
-            .get(kind, id)
+            .locate(kind, id)
             .ok_or_else(|| Error::Missing(format!("{what} {id}")))?;
         let sealed = self.backend.read_at(
             FileKind::Pack,

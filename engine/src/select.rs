@@ -158,15 +158,26 @@ pub fn keep_latest(groups: &mut [(GroupKey, SnapshotList)], n: usize) {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use cairn_format::snapshot::Summary;
     use cairn_format::{BlobId, SnapshotId, Timestamp};
 
     fn snap(secs: i64, host: &str, paths: &[&str], tags: &[&str]) -> (SnapshotId, Snapshot) {
+        snapshot(secs as u8, Timestamp { secs, nanos: 0 }, host, paths, tags)
+    }
+
+    /// A snapshot with ID bytes `n`, for tests of what selects snapshots.
+    pub(crate) fn snapshot(
+        n: u8,
+        time: Timestamp,
+        host: &str,
+        paths: &[&str],
+        tags: &[&str],
+    ) -> (SnapshotId, Snapshot) {
         let snapshot = Snapshot {
             version: 1,
-            time: Timestamp { secs, nanos: 0 },
+            time,
             hostname: host.into(),
             username: "u".into(),
             uid: 0,
@@ -179,7 +190,7 @@ mod tests {
             skipped: vec![],
             program: "test".into(),
         };
-        (SnapshotId([secs as u8; 32]), snapshot)
+        (SnapshotId([n; 32]), snapshot)
     }
 
     #[test]

@@ -78,8 +78,7 @@ fn ratio(a: u64, b: u64) -> f64 {
 }
 
 fn location(repo: &Repository, kind: BlobKind, id: &BlobId) -> Result<crate::index::BlobLocation> {
-    repo.index()
-        .get(kind, id)
+    repo.locate(kind, id)
         .ok_or_else(|| Error::Missing(format!("{} {id}", kind.object_type().name())))
 }
 

@@ -7,6 +7,7 @@
 use crate::backend::FileKind;
 use crate::error::{Error, Result};
 use crate::repository::Repository;
+use cairn_format::lock::Operation;
 use cairn_format::snapshot::Snapshot;
 use cairn_format::SnapshotId;
 
@@ -106,6 +107,8 @@ impl Repository {
 /// A snapshot whose set of tags stays the same is left alone.
 ///
 /// Everything is checked and every snapshot read before anything is written.
+/// The rewrite runs in a session, so that a prune keeps what the new
+/// snapshots use (SPEC.md §15).
 pub fn change_tags(
     repo: &Repository,
     ids: &[SnapshotId],
@@ -119,15 +122,20 @@ pub fn change_tags(
         }
         todo.push((*id, repo.load_snapshot(id)?));
     }
+    todo.retain(|(_, s)| !same_tags(&change.apply(&s.tags), &s.tags));
+    if todo.is_empty() {
+        return Ok(Vec::new());
+    }
+    let session = repo.start_session(Operation::Rewrite)?;
     let mut changed = Vec::new();
     for (id, snapshot) in todo {
-        let tags = change.apply(&snapshot.tags);
-        if same_tags(&tags, &snapshot.tags) {
-            continue;
-        }
-        let new = Snapshot { tags, ..snapshot };
+        let new = Snapshot {
+            tags: change.apply(&snapshot.tags),
+            ..snapshot
+        };
         changed.push((id, repo.rewrite_snapshot(&id, &new)?));
     }
+    session.end()?;
     Ok(changed)
 }
 

@@ -1,7 +1,8 @@
 #![no_main]
 //! Every authenticated opener under one fixed `MasterKeys`: `MasterKeys::open`
 //! for each object type, `open_blob` for both blob kinds, `Config::open`,
-//! `Snapshot::open`, `IndexFile::open` and `PackHeader::open`. Garbage must be
+//! `Snapshot::open`, `IndexFile::open`, `PackHeader::open`, `LockRecord::open`
+//! and `PruneMark::open`. Garbage must be
 //! rejected (normally as an authentication failure) without a panic.
 //!
 //! Input layout: see `cairn_fuzz::SealedInput` (a 40-byte parameter prefix,
@@ -10,13 +11,14 @@
 use cairn_format::config::Config;
 use cairn_format::crypto::ObjectType;
 use cairn_format::index::IndexFile;
+use cairn_format::lock::{LockRecord, PruneMark};
 use cairn_format::pack::{open_blob, BlobKind, PackHeader};
 use cairn_format::snapshot::Snapshot;
 use cairn_fuzz::{fixed_keys, SealedInput, OPEN_LIMIT};
 use libfuzzer_sys::fuzz_target;
 use std::sync::OnceLock;
 
-const ALL_TYPES: [ObjectType; 7] = [
+const ALL_TYPES: [ObjectType; 9] = [
     ObjectType::DataBlob,
     ObjectType::TreeBlob,
     ObjectType::PackHeader,
@@ -24,6 +26,8 @@ const ALL_TYPES: [ObjectType; 7] = [
     ObjectType::Snapshot,
     ObjectType::Config,
     ObjectType::KeyFile,
+    ObjectType::Lock,
+    ObjectType::PruneMark,
 ];
 
 fuzz_target!(|data: &[u8]| {
@@ -44,4 +48,6 @@ fuzz_target!(|data: &[u8]| {
     let _ = Snapshot::open(env, keys);
     let _ = IndexFile::open(env, keys);
     let _ = PackHeader::open(env, input.n, keys);
+    let _ = LockRecord::open(env, keys);
+    let _ = PruneMark::open(env, keys);
 });

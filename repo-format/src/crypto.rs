@@ -40,6 +40,10 @@ pub enum ObjectType {
     Config = 6,
     /// The secret part of a key file (sealed under a password-derived key).
     KeyFile = 7,
+    /// A lock record: one running operation, for coordination.
+    Lock = 8,
+    /// A prune mark: packs and index files that a later prune deletes.
+    PruneMark = 9,
 }
 
 impl ObjectType {
@@ -53,6 +57,8 @@ impl ObjectType {
             ObjectType::Snapshot => "snapshot",
             ObjectType::Config => "config",
             ObjectType::KeyFile => "key file",
+            ObjectType::Lock => "lock record",
+            ObjectType::PruneMark => "prune mark",
         }
     }
 }

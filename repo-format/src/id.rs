@@ -94,6 +94,14 @@ id_type!(
     /// Random identifier of a repository, chosen at `init`.
     RepoId
 );
+id_type!(
+    /// Unkeyed BLAKE3 hash of a whole lock record's bytes.
+    LockId
+);
+id_type!(
+    /// Unkeyed BLAKE3 hash of a whole prune mark's bytes.
+    MarkId
+);
 
 /// Unkeyed BLAKE3 of a file's bytes: the name of every content-addressed file.
 pub fn storage_hash(bytes: &[u8]) -> [u8; ID_LEN] {

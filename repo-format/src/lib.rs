@@ -21,12 +21,13 @@ pub mod frame;
 pub mod id;
 pub mod index;
 pub mod key;
+pub mod lock;
 pub mod pack;
 pub mod snapshot;
 pub mod timestamp;
 pub mod tree;
 
 pub use error::{FormatError, Result};
-pub use id::{BlobId, IndexId, KeyId, PackId, RepoId, SnapshotId};
+pub use id::{BlobId, IndexId, KeyId, LockId, MarkId, PackId, RepoId, SnapshotId};
 pub use pack::BlobKind;
 pub use timestamp::Timestamp;

@@ -350,3 +350,30 @@ pub fn backup_dir(repo: &mut Repository, dir: &Path) -> cairn_engine::backup::Ba
     let opts = cairn_engine::backup::BackupOptions::default();
     cairn_engine::backup::backup(repo, &[dir.to_path_buf()], &opts).unwrap()
 }
+
+/// Asserts that a command succeeded (printing its error output if not) and
+/// returns its standard output as text.
+#[track_caller]
+pub fn ok_text(out: &Output) -> String {
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// A temporary directory (by its canonical path, as backups record it) with
+/// a repository made by `cairn init` at `repo` in it, and an empty `src`.
+pub fn cli_fixture() -> (tempfile::TempDir, PathBuf, PathBuf) {
+    let tmp = tempfile::tempdir().unwrap();
+    let base = tmp.path().canonicalize().unwrap();
+    let repo = base.join("repo");
+    ok_text(&cairn(
+        &repo,
+        &args(&["init", "--kdf-memory-kib", "64"]),
+        &[],
+    ));
+    fs::create_dir(base.join("src")).unwrap();
+    (tmp, base, repo)
+}

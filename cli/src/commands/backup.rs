@@ -1,10 +1,11 @@
-use crate::output::size;
+use crate::output::{parse_time, size};
 use crate::{Context, EXIT_INCOMPLETE};
 use anyhow::Result;
 use cairn_engine::backup::{
     backup, backup_stream, estimate, BackupOptions, ParentChoice, StreamSource,
 };
 use cairn_engine::filter::{parse_size, read_list, FilterOptions};
+use cairn_format::Timestamp;
 use std::ffi::OsString;
 use std::path::PathBuf;
 
@@ -63,10 +64,14 @@ pub struct Args {
     /// Read every file, even those the parent shows unchanged.
     #[arg(long)]
     force: bool,
+    /// Record this time for the snapshot instead of now: local time as
+    /// `2026-03-29 01:30[:00]`, or RFC 3339 with an offset.
+    #[arg(long, value_name = "TIME", value_parser = parse_time)]
+    time: Option<Timestamp>,
 }
 
 pub fn run(ctx: &Context, args: Args) -> Result<u8> {
-    let mut repo = ctx.open()?;
+    let mut repo = ctx.open_keys()?;
     let parent = match &args.parent {
         Some(name) => ParentChoice::Snapshot(repo.find_snapshot(name)?.0),
         None => ParentChoice::Auto,
@@ -112,6 +117,7 @@ pub fn run(ctx: &Context, args: Args) -> Result<u8> {
         hostname: args.host,
         tags: args.tags.into_iter().filter(|t| !t.is_empty()).collect(),
         progress,
+        time: args.time,
     };
     let report = if args.stdin {
         let stdin = Box::new(std::io::stdin());

@@ -8,8 +8,9 @@ use cairn_format::SnapshotId;
 use serde_json::{json, Value};
 use std::path::PathBuf;
 
+/// Which snapshots a command works on.
 #[derive(clap::Args)]
-pub struct Args {
+pub struct FilterArgs {
     /// Only snapshots of this host; may be repeated (any of them).
     #[arg(long = "host", value_name = "HOST")]
     hosts: Vec<String>,
@@ -21,6 +22,38 @@ pub struct Args {
     /// of them).
     #[arg(long = "path", value_name = "PATH")]
     paths: Vec<PathBuf>,
+}
+
+impl FilterArgs {
+    /// The filter these options describe.
+    pub fn filter(self) -> Result<SnapshotFilter> {
+        if let Some(p) = self.paths.iter().find(|p| !p.is_absolute()) {
+            bail!(
+                "--path {}: give an absolute path, as backed up",
+                p.display()
+            );
+        }
+        Ok(SnapshotFilter {
+            hosts: self.hosts,
+            tags: self
+                .tags
+                .iter()
+                .map(|list| {
+                    list.split(',')
+                        .filter(|t| !t.is_empty())
+                        .map(String::from)
+                        .collect()
+                })
+                .collect(),
+            paths: self.paths,
+        })
+    }
+}
+
+#[derive(clap::Args)]
+pub struct Args {
+    #[command(flatten)]
+    filter: FilterArgs,
     /// Group snapshots by a comma list of `host`, `paths` and `tags`.
     #[arg(long, value_name = "FIELDS")]
     group_by: Option<GroupBy>,
@@ -34,26 +67,7 @@ pub struct Args {
 }
 
 pub fn run(ctx: &Context, args: Args) -> Result<u8> {
-    if let Some(p) = args.paths.iter().find(|p| !p.is_absolute()) {
-        bail!(
-            "--path {}: give an absolute path, as backed up",
-            p.display()
-        );
-    }
-    let filter = SnapshotFilter {
-        hosts: args.hosts,
-        tags: args
-            .tags
-            .iter()
-            .map(|list| {
-                list.split(',')
-                    .filter(|t| !t.is_empty())
-                    .map(String::from)
-                    .collect()
-            })
-            .collect(),
-        paths: args.paths,
-    };
+    let filter = args.filter.filter()?;
     let repo = ctx.open()?;
     let snapshots = filter.apply(repo.snapshots()?);
     let mut groups = select::group(snapshots, args.group_by.unwrap_or_default());
@@ -116,7 +130,8 @@ fn group_json(key: &GroupKey) -> Value {
     Value::Object(group)
 }
 
-fn group_text(key: &GroupKey) -> String {
+/// A group's key in words.
+pub fn group_text(key: &GroupKey) -> String {
     let mut parts = Vec::new();
     if let Some(host) = &key.hostname {
         parts.push(format!("host {host}"));

@@ -8,13 +8,13 @@ use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
 /// Stores repository files under a directory:
-/// `config`, `keys/`, `data/<2 hex>/`, `index/`, `snapshots/`.
+/// `config`, `keys/`, `data/<2 hex>/`, `index/`, `snapshots/`, `locks/`, `marks/`.
 #[derive(Debug, Clone)]
 pub struct LocalBackend {
     root: PathBuf,
 }
 
-const SUBDIRS: [&str; 5] = ["keys", "data", "index", "snapshots", "locks"];
+const SUBDIRS: [&str; 6] = ["keys", "data", "index", "snapshots", "locks", "marks"];
 
 impl LocalBackend {
     /// A backend rooted at `root` (nothing is touched until used).
@@ -29,6 +29,8 @@ impl LocalBackend {
             FileKind::Pack => self.root.join("data").join(name.get(..2).unwrap_or("00")),
             FileKind::Index => self.root.join("index"),
             FileKind::Snapshot => self.root.join("snapshots"),
+            FileKind::Lock => self.root.join("locks"),
+            FileKind::Mark => self.root.join("marks"),
         }
     }
 
@@ -102,10 +104,11 @@ impl Backend for LocalBackend {
         let path = self.path(kind, name)?;
         let dir = self.dir(kind, name);
         let io = |what: &str, e| Error::io(format!("cannot {what} {}", path.display()), e);
-        if kind == FileKind::Pack && !dir.exists() {
+        if kind != FileKind::Config && !dir.exists() {
+            // A pack's fan-out directory, or one that an older version did not create.
             fs::create_dir_all(&dir).map_err(|e| io("create the directory of", e))?;
-            // The new directory's own entry must be durable before the pack in it is relied on.
-            sync_dir(&self.root.join("data"))?;
+            // The new directory's own entry must be durable before a file in it is relied on.
+            sync_dir(dir.parent().unwrap_or(&self.root))?;
         }
         let tmp = dir.join(format!(
             ".tmp-{}",

@@ -23,6 +23,10 @@ pub enum FileKind {
     Index,
     /// Snapshot files.
     Snapshot,
+    /// Lock records of running operations.
+    Lock,
+    /// Prune marks.
+    Mark,
 }
 
 impl FileKind {
@@ -34,6 +38,8 @@ impl FileKind {
             FileKind::Pack => "pack",
             FileKind::Index => "index file",
             FileKind::Snapshot => "snapshot",
+            FileKind::Lock => "lock record",
+            FileKind::Mark => "prune mark",
         }
     }
 }

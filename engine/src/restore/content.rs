@@ -97,8 +97,7 @@ pub(super) fn locate(
     let mut chunks = Vec::with_capacity(data.blobs.len());
     for id in data.blobs {
         let loc = repo
-            .index()
-            .get(BlobKind::Data, id)
+            .locate(BlobKind::Data, id)
             .ok_or_else(|| Error::Missing(format!("data blob {id}")))?;
         let slice = data.id.map(|file_id| Slice {
             start: data.offset,

@@ -7,11 +7,12 @@ use cairn_format::codec;
 use cairn_format::config::{Config, COMPRESSION_NONE};
 use cairn_format::crypto::{MasterKeys, ObjectType};
 use cairn_format::frame;
-use cairn_format::id::{BlobId, PackId, RepoId, SnapshotId};
+use cairn_format::id::{BlobId, IndexId, MarkId, PackId, RepoId, SnapshotId};
 use cairn_format::index::{IndexFile, IndexPack};
 use cairn_format::key::{
     open_key_file, seal_key_file, KdfParams, KeyHeader, KeyInfo, KDF_ARGON2ID, KEY_MAGIC,
 };
+use cairn_format::lock::{LockRecord, Operation, PruneMark, SessionState};
 use cairn_format::pack::{open_blob, seal_blob, BlobKind, PackEntry, PackHeader};
 use cairn_format::snapshot::{SkippedEntry, Snapshot, Summary};
 use cairn_format::tree::{Node, NodeKind, Tree, Xattr};
@@ -87,6 +88,40 @@ fn sample_tree() -> Tree {
         link,
         node(b"dev", NodeKind::CharDevice { rdev: 0x0501 }, 0),
     ])
+}
+
+fn sample_lock() -> LockRecord {
+    LockRecord {
+        version: 1,
+        session: [5; 16],
+        operation: Operation::Backup,
+        hostname: "host".into(),
+        pid: 4242,
+        username: "user".into(),
+        started: Timestamp {
+            secs: 1_700_000_000,
+            nanos: 5,
+        },
+        written: Timestamp {
+            secs: 1_700_000_300,
+            nanos: 0,
+        },
+        state: SessionState::Running,
+        seen_marks: vec![MarkId([6; 32])],
+    }
+}
+
+fn sample_mark() -> PruneMark {
+    PruneMark {
+        version: 1,
+        session: [7; 16],
+        created: Timestamp {
+            secs: 1_700_000_600,
+            nanos: 0,
+        },
+        superseded: vec![IndexId([8; 32])],
+        condemned: vec![PackId([9; 32]), PackId([10; 32])],
+    }
 }
 
 fn sample_snapshot(repo_tree: BlobId, parent: Option<SnapshotId>) -> Snapshot {
@@ -245,6 +280,10 @@ fn main() {
         }),
     );
 
+    let (record, mark) = (sample_lock(), sample_mark());
+    w.put("lock", "record", &codec::encode(&record));
+    w.put("lock", "mark", &codec::encode(&mark));
+
     let config = Config::with_defaults(RepoId([0x11; 32]));
     w.put("config", "defaults", &codec::encode(&config));
     let mut plain_config = config.clone();
@@ -340,6 +379,16 @@ fn main() {
         "snapshot",
         &SealedInput::build(0, &zero, &snap.seal(&keys)),
     );
+    w.put(
+        "sealed",
+        "lock",
+        &SealedInput::build(0, &zero, &record.seal(&keys)),
+    );
+    w.put(
+        "sealed",
+        "mark",
+        &SealedInput::build(0, &zero, &mark.seal(&keys)),
+    );
     let mut own_config = Config::with_defaults(keys.repo_id);
     own_config.pack_size = 4 * 1024 * 1024;
     w.put(
@@ -386,6 +435,8 @@ fn self_check(root: &Path, keys: &MasterKeys) {
     for name in ["two-packs", "empty"] {
         codec::decode::<IndexFile>(&read("index", name)).expect("index seed decodes");
     }
+    codec::decode::<LockRecord>(&read("lock", "record")).expect("lock record seed decodes");
+    codec::decode::<PruneMark>(&read("lock", "mark")).expect("prune mark seed decodes");
     for name in ["defaults", "no-compression"] {
         codec::decode::<Config>(&read("config", name)).expect("config seed decodes");
     }
@@ -408,6 +459,10 @@ fn self_check(root: &Path, keys: &MasterKeys) {
     IndexFile::open(SealedInput::parse(&bytes).envelope, keys).expect("index seed opens");
     let bytes = sealed("snapshot");
     Snapshot::open(SealedInput::parse(&bytes).envelope, keys).expect("snapshot seed opens");
+    let bytes = sealed("lock");
+    LockRecord::open(SealedInput::parse(&bytes).envelope, keys).expect("lock seed opens");
+    let bytes = sealed("mark");
+    PruneMark::open(SealedInput::parse(&bytes).envelope, keys).expect("mark seed opens");
     let bytes = sealed("config");
     Config::open(SealedInput::parse(&bytes).envelope, keys).expect("config seed opens");
     let bytes = sealed("key-file-type");

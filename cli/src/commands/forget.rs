@@ -1,0 +1,158 @@
+use super::prune;
+use super::snapshots::{group_text, FilterArgs};
+use crate::output::local_time;
+use crate::Context;
+use anyhow::{bail, Result};
+use cairn_engine::retention::{self, GroupBy, Policy, Within, DEFAULT_GROUP_BY};
+use cairn_format::lock::Operation;
+use std::collections::HashSet;
+
+#[derive(clap::Args)]
+pub struct Args {
+    /// Keep the N newest snapshots.
+    #[arg(long, value_name = "N")]
+    keep_last: Option<u32>,
+    /// Keep the newest snapshot of each of the N newest hours that have one.
+    #[arg(long, value_name = "N")]
+    keep_hourly: Option<u32>,
+    /// Keep the newest snapshot of each of the N newest days that have one.
+    #[arg(long, value_name = "N")]
+    keep_daily: Option<u32>,
+    /// Keep the newest snapshot of each of the N newest ISO weeks that have one.
+    #[arg(long, value_name = "N")]
+    keep_weekly: Option<u32>,
+    /// Keep the newest snapshot of each of the N newest months that have one.
+    #[arg(long, value_name = "N")]
+    keep_monthly: Option<u32>,
+    /// Keep the newest snapshot of each of the N newest years that have one.
+    #[arg(long, value_name = "N")]
+    keep_yearly: Option<u32>,
+    /// Keep every snapshot within this duration of the newest, e.g. `1y5m7d2h`.
+    #[arg(long, value_name = "DURATION")]
+    keep_within: Option<Within>,
+    /// Keep the newest snapshot of each hour within this duration of the newest.
+    #[arg(long, value_name = "DURATION")]
+    keep_within_hourly: Option<Within>,
+    /// Keep the newest snapshot of each day within this duration of the newest.
+    #[arg(long, value_name = "DURATION")]
+    keep_within_daily: Option<Within>,
+    /// Keep the newest snapshot of each week within this duration of the newest.
+    #[arg(long, value_name = "DURATION")]
+    keep_within_weekly: Option<Within>,
+    /// Keep the newest snapshot of each month within this duration of the newest.
+    #[arg(long, value_name = "DURATION")]
+    keep_within_monthly: Option<Within>,
+    /// Keep the newest snapshot of each year within this duration of the newest.
+    #[arg(long, value_name = "DURATION")]
+    keep_within_yearly: Option<Within>,
+    /// Keep every snapshot with this tag; may be repeated (any of them).
+    #[arg(long, value_name = "TAG")]
+    keep_tag: Vec<String>,
+    /// Decide separately for each group: a comma list of `host`, `paths`
+    /// and `tags`, or `''` for one group.
+    #[arg(long, value_name = "FIELDS")]
+    group_by: Option<GroupBy>,
+    #[command(flatten)]
+    filter: FilterArgs,
+    /// Only print each snapshot with the rules that keep it, or `remove`.
+    #[arg(long)]
+    dry_run: bool,
+    /// Prune afterwards.
+    #[arg(long)]
+    prune: bool,
+    #[command(flatten)]
+    tuning: prune::Tuning,
+    /// Remove these snapshots (ID, unique prefix or `latest`) instead of
+    /// applying a policy.
+    #[arg(value_name = "SNAPSHOT", conflicts_with_all = ["keep_last", "keep_hourly",
+        "keep_daily", "keep_weekly", "keep_monthly", "keep_yearly", "keep_within",
+        "keep_within_hourly", "keep_within_daily", "keep_within_weekly",
+        "keep_within_monthly", "keep_within_yearly", "keep_tag", "group_by"])]
+    snapshots: Vec<String>,
+}
+
+pub fn run(ctx: &Context, args: Args) -> Result<u8> {
+    let policy = Policy {
+        last: args.keep_last,
+        hourly: args.keep_hourly,
+        daily: args.keep_daily,
+        weekly: args.keep_weekly,
+        monthly: args.keep_monthly,
+        yearly: args.keep_yearly,
+        within: args.keep_within,
+        within_hourly: args.keep_within_hourly,
+        within_daily: args.keep_within_daily,
+        within_weekly: args.keep_within_weekly,
+        within_monthly: args.keep_within_monthly,
+        within_yearly: args.keep_within_yearly,
+        tags: args.keep_tag,
+    };
+    let filter = args.filter.filter()?;
+    if args.snapshots.is_empty() && policy.is_empty() {
+        bail!("no retention policy given (such as --keep-daily 7) and no snapshot named: nothing is removed");
+    }
+    let mut repo = match args.prune && !args.dry_run {
+        true => ctx.open_as(Operation::Prune)?,
+        false => ctx.open()?,
+    };
+    let snapshots = filter.apply(repo.snapshots()?);
+    let mut remove = Vec::new();
+    if args.snapshots.is_empty() {
+        let tz = jiff::tz::TimeZone::system();
+        let by = args.group_by.unwrap_or(DEFAULT_GROUP_BY);
+        let groups = retention::apply(&snapshots, &policy, &by, &tz)?;
+        let times: std::collections::HashMap<_, _> =
+            snapshots.iter().map(|(id, s)| (*id, s)).collect();
+        for (i, group) in groups.iter().enumerate() {
+            if i > 0 {
+                println!();
+            }
+            println!("{}:", group_text(&group.key));
+            for d in &group.decisions {
+                let s = times[&d.id];
+                let verdict = match d.reasons.is_empty() {
+                    true => "remove".to_string(),
+                    false => {
+                        let r: Vec<String> = d.reasons.iter().map(|r| r.to_string()).collect();
+                        format!("keep ({})", r.join(", "))
+                    }
+                };
+                println!(
+                    "{:<8}  {:<19}  {:<16}  {:<16}  {verdict}",
+                    d.id.short(),
+                    local_time(s.time),
+                    s.hostname,
+                    s.tags.join(",")
+                );
+                if d.reasons.is_empty() {
+                    remove.push(d.id);
+                }
+            }
+        }
+    } else {
+        let mut seen = HashSet::new();
+        for name in &args.snapshots {
+            let (id, s) = repo.find_snapshot(name)?;
+            if seen.insert(id) {
+                println!("{:<8}  {:<19}  remove", id.short(), local_time(s.time));
+                remove.push(id);
+            }
+        }
+    }
+    if args.dry_run {
+        println!(
+            "would remove {} of {} snapshots",
+            remove.len(),
+            snapshots.len()
+        );
+        return Ok(0);
+    }
+    for id in &remove {
+        repo.remove_snapshot(id)?;
+    }
+    println!("removed {} snapshots", remove.len());
+    if args.prune {
+        return prune::run_on(&mut repo, args.tuning, false);
+    }
+    Ok(0)
+}

@@ -1,0 +1,582 @@
+//! Prune: removes what no snapshot references, safely alongside backups.
+//!
+//! A prune works in two phases (SPEC.md §15). First it finds the packs that
+//! hold nothing any snapshot uses, and the packs that hold mostly unused
+//! bytes, whose used blobs it copies into new packs. It writes index files
+//! that list the packs kept and the new ones, then a *mark* naming the index
+//! files these replace and the packs to delete. From then on no backup uses
+//! what the mark condemns. The deletion itself waits until every session that
+//! began before the mark has ended: at once when none runs, otherwise in a
+//! later prune. That prune first walks the snapshots again, and keeps (by
+//! indexing them again) any condemned pack that a snapshot written meanwhile
+//! came to use.
+//!
+//! Memory stays small however large the repository: one bit per indexed blob
+//! for what is used, a few numbers per pack, and one index file at a time.
+
+use crate::backend::FileKind;
+use crate::error::{Error, Result};
+use crate::index::Numbering;
+use crate::packer::PackWriter;
+use crate::repository::Repository;
+use crate::session::{self, SessionInfo};
+use cairn_format::index::{IndexFile, IndexPack};
+use cairn_format::lock::{Operation, PruneMark};
+use cairn_format::pack::{open_blob, PackEntry};
+use cairn_format::snapshot::Snapshot;
+use cairn_format::tree::NodeKind;
+use cairn_format::{BlobId, BlobKind, IndexId, MarkId, PackId, SnapshotId, Timestamp};
+use std::collections::{HashMap, HashSet};
+
+/// How much to do.
+#[derive(Clone, Debug)]
+pub struct PruneOptions {
+    /// A pack with more than this fraction of its bytes unused is repacked.
+    pub max_unused: f64,
+    /// At most this many bytes of packs are repacked in one run.
+    pub max_repack: Option<u64>,
+    /// Only count what would be done.
+    pub dry_run: bool,
+}
+
+impl Default for PruneOptions {
+    fn default() -> Self {
+        PruneOptions {
+            max_unused: 0.05,
+            max_repack: None,
+            dry_run: false,
+        }
+    }
+}
+
+/// What a prune found and did.
+#[derive(Debug, Default)]
+pub struct PruneReport {
+    /// Snapshots whose trees were walked.
+    pub snapshots: u64,
+    /// Packs kept as they are.
+    pub packs_kept: u64,
+    /// Unused bytes left in kept packs.
+    pub unused_bytes_kept: u64,
+    /// Packs holding nothing used (including packs no index lists), marked for deletion.
+    pub packs_unused: u64,
+    /// Their size.
+    pub bytes_unused: u64,
+    /// Packs repacked (or, in a dry run, to repack).
+    pub packs_repacked: u64,
+    /// Their size.
+    pub bytes_repacked: u64,
+    /// Bytes of used blobs copied out of them.
+    pub bytes_copied: u64,
+    /// Packs deleted in this run (marked now or by an earlier prune).
+    pub packs_deleted: u64,
+    /// Bytes deleted.
+    pub bytes_deleted: u64,
+    /// Condemned packs that a snapshot came to use, indexed again instead of deleted.
+    pub packs_rescued: u64,
+    /// Marks whose deletions wait for sessions still running, with those sessions.
+    pub waiting: Vec<(MarkId, Vec<SessionInfo>)>,
+    /// Sessions that are gone without ending (for `cairn unlock`).
+    pub stale_sessions: Vec<SessionInfo>,
+}
+
+/// One bit per blob of an index.
+struct Bits(Vec<u64>);
+
+impl Bits {
+    fn new(len: usize) -> Bits {
+        Bits(vec![0; len.div_ceil(64)])
+    }
+
+    /// Sets bit `i`; true if it was clear.
+    fn set(&mut self, i: usize) -> bool {
+        let (word, bit) = (i / 64, 1u64 << (i % 64));
+        let was_clear = self.0[word] & bit == 0;
+        self.0[word] |= bit;
+        was_clear
+    }
+
+    fn get(&self, i: usize) -> bool {
+        self.0[i / 64] & (1u64 << (i % 64)) != 0
+    }
+}
+
+/// The blobs the snapshots use, as bits over the index and the index of
+/// condemned packs (for blobs found only there).
+struct Used<'r> {
+    repo: &'r Repository,
+    main: Numbering<'r>,
+    main_bits: Bits,
+    condemned: Numbering<'r>,
+    condemned_bits: Bits,
+}
+
+impl<'r> Used<'r> {
+    /// Walks the trees of `snapshots`. A tree that cannot be read, or a blob
+    /// that is not stored, stops the prune: what it would delete might be
+    /// the only copy of something a damaged snapshot needs.
+    fn walk(
+        repo: &'r Repository,
+        snapshots: &[(SnapshotId, Snapshot)],
+        report: &mut PruneReport,
+    ) -> Result<Used<'r>> {
+        let (main, condemned) = (repo.index().numbering(), repo.condemned_index().numbering());
+        let mut used = Used {
+            repo,
+            main_bits: Bits::new(main.len()),
+            condemned_bits: Bits::new(condemned.len()),
+            main,
+            condemned,
+        };
+        for (_, snapshot) in snapshots {
+            report.snapshots += 1;
+            let mut todo = vec![snapshot.tree];
+            while let Some(tree_id) = todo.pop() {
+                if !used.mark(BlobKind::Tree, &tree_id)? {
+                    continue;
+                }
+                let tree = repo.load_tree(&tree_id).map_err(refuse)?;
+                for node in &tree.nodes {
+                    if let NodeKind::Dir { subtree } = &node.kind {
+                        todo.push(*subtree);
+                    }
+                    if let Some(data) = node.kind.file_data() {
+                        for id in data.blobs {
+                            used.mark(BlobKind::Data, id)?;
+                        }
+                    }
+                }
+            }
+        }
+        Ok(used)
+    }
+
+    /// Marks a blob used; true the first time.
+    fn mark(&mut self, kind: BlobKind, id: &BlobId) -> Result<bool> {
+        if let Some(i) = self.main.number(kind, id) {
+            return Ok(self.main_bits.set(i));
+        }
+        match self.condemned.number(kind, id) {
+            Some(i) => Ok(self.condemned_bits.set(i)),
+            None => Err(refuse(Error::Missing(format!(
+                "{} {id}",
+                kind.object_type().name()
+            )))),
+        }
+    }
+
+    /// True when this listing is the copy of a used blob that the index uses.
+    fn is_used_here(&self, pack: &PackId, e: &PackEntry) -> bool {
+        let at_this_copy = self
+            .repo
+            .index()
+            .get(e.kind, &e.id)
+            .is_some_and(|l| l.pack == *pack && l.offset == e.offset);
+        at_this_copy
+            && self
+                .main
+                .number(e.kind, &e.id)
+                .is_some_and(|i| self.main_bits.get(i))
+    }
+
+    /// True when a snapshot uses this blob and only a condemned pack holds it.
+    fn needs_condemned(&self, e: &PackEntry) -> bool {
+        self.repo.index().get(e.kind, &e.id).is_none()
+            && self
+                .condemned
+                .number(e.kind, &e.id)
+                .is_some_and(|i| self.condemned_bits.get(i))
+    }
+}
+
+fn refuse(e: Error) -> Error {
+    Error::Invalid(format!(
+        "prune stopped before deleting anything: {e}; run `cairn check` and repair the repository first"
+    ))
+}
+
+/// What phase one decided for one pack.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Fate {
+    Keep,
+    Delete,
+    Repack,
+}
+
+/// One pack's use, from the index files.
+struct PackUse {
+    used_bytes: u64,
+    unused_bytes: u64,
+    fate: Fate,
+}
+
+/// Removes unused data. Runs as a session of its own (a dry run writes
+/// nothing at all); refuses to run while another prune runs. See the module
+/// documentation for the protocol.
+pub fn prune(repo: &mut Repository, opts: &PruneOptions) -> Result<PruneReport> {
+    if opts.dry_run {
+        return run(repo, opts);
+    }
+    repo.begin_session(Operation::Prune)?;
+    let result = run(repo, opts);
+    let ended = repo.end_session();
+    let report = result?;
+    ended?;
+    // Clean up the records of sessions that have ended, this one included.
+    let (sessions, _) = session::sessions(repo)?;
+    let ended: Vec<SessionInfo> = sessions
+        .into_iter()
+        .filter(|s| s.liveness == session::Liveness::Ended)
+        .collect();
+    session::remove_records(repo, &ended)?;
+    Ok(report)
+}
+
+fn run(repo: &mut Repository, opts: &PruneOptions) -> Result<PruneReport> {
+    let mut report = PruneReport::default();
+    let me = repo.session().map(|s| s.id());
+    // The order matters. Every session not over in `before` is waited for.
+    // Every snapshot listed afterwards has its index files written before
+    // it, so loading the index after listing the snapshots finds all their
+    // blobs.
+    let before = others(repo, me)?;
+    if let Some(p) = before
+        .iter()
+        .find(|s| s.latest.operation == Operation::Prune && !s.is_over())
+    {
+        return Err(Error::Invalid(format!(
+            "another prune is running (host {}, pid {}, user {}); if it is gone, run `cairn unlock`",
+            p.latest.hostname, p.latest.pid, p.latest.username
+        )));
+    }
+    report.stale_sessions = before
+        .iter()
+        .filter(|s| matches!(s.liveness, session::Liveness::Stale(_)))
+        .cloned()
+        .collect();
+    let (snapshots, unreadable) = repo.readable_snapshots()?;
+    if let Some(e) = unreadable.into_iter().next() {
+        return Err(refuse(e));
+    }
+    repo.load_index()?;
+    let repo = &*repo;
+    let used = Used::walk(repo, &snapshots, &mut report)?;
+
+    // Deletions that earlier prunes marked, where every session that could
+    // still use them had ended before the walk.
+    for (id, mark) in &repo.marks().marks {
+        let blocking = blockers(id, &before, &before);
+        if !blocking.is_empty() {
+            report.waiting.push((*id, blocking));
+        } else if !opts.dry_run {
+            complete(repo, id, mark, Some(&used), &mut report)?;
+        }
+    }
+
+    if let Some(mark) = plan(repo, &used, opts, &mut report)? {
+        let id = MarkId(repo.store_file(FileKind::Mark, &mark.seal(repo.keys()))?);
+        // Sessions that were running before the walk and sessions that began
+        // before the mark may use what it condemns; the others cannot.
+        let blocking = blockers(&id, &before, &others(repo, me)?);
+        if blocking.is_empty() {
+            complete(repo, &id, &mark, None, &mut report)?;
+        } else {
+            report.waiting.push((id, blocking));
+        }
+    }
+    Ok(report)
+}
+
+/// Every session but this one.
+fn others(repo: &Repository, me: Option<[u8; 16]>) -> Result<Vec<SessionInfo>> {
+    let (sessions, unreadable) = session::sessions(repo)?;
+    if let Some(u) = unreadable.into_iter().next() {
+        // It may belong to a running backup.
+        return Err(Error::Invalid(format!(
+            "{}; prune cannot tell whether its session is running: remove it with `cairn unlock --remove-unreadable`",
+            u.error
+        )));
+    }
+    Ok(sessions
+        .into_iter()
+        .filter(|s| Some(s.latest.session) != me)
+        .collect())
+}
+
+/// The sessions in `now` that may use what `mark` condemns: those that have
+/// not seen it, unless they had already ended when `before` was listed.
+fn blockers(mark: &MarkId, before: &[SessionInfo], now: &[SessionInfo]) -> Vec<SessionInfo> {
+    let over_before: HashSet<[u8; 16]> = before
+        .iter()
+        .filter(|s| s.is_over())
+        .map(|s| s.latest.session)
+        .collect();
+    now.iter()
+        .filter(|s| !s.has_seen(mark) && !over_before.contains(&s.latest.session))
+        .cloned()
+        .collect()
+}
+
+/// Phase one: decides each pack's fate, copies the used blobs of packs to
+/// repack, writes the index files that replace those listing changed packs,
+/// and returns the mark to write (`None` when nothing is to be deleted or in
+/// a dry run).
+fn plan(
+    repo: &Repository,
+    used: &Used<'_>,
+    opts: &PruneOptions,
+    report: &mut PruneReport,
+) -> Result<Option<PruneMark>> {
+    // Only the index files loaded before the walk: what `used` describes.
+    let index_files = repo.index_files();
+    // Pass 1: how much of each pack is used, and which files list it.
+    let mut packs: HashMap<PackId, PackUse> = HashMap::new();
+    let mut listed_in: HashMap<PackId, Vec<usize>> = HashMap::new();
+    for (n, file_id) in index_files.iter().enumerate() {
+        for p in repo.read_index_file(&file_id.to_hex())?.packs {
+            listed_in.entry(p.id).or_default().push(n);
+            if packs.contains_key(&p.id) {
+                continue;
+            }
+            let (mut used_bytes, mut unused_bytes) = (0, 0);
+            for e in &p.blobs {
+                match used.is_used_here(&p.id, e) {
+                    true => used_bytes += u64::from(e.length),
+                    false => unused_bytes += u64::from(e.length),
+                }
+            }
+            let fate = match (used_bytes, unused_bytes) {
+                (_, 0) => Fate::Keep,
+                (0, _) => Fate::Delete,
+                _ => Fate::Repack,
+            };
+            packs.insert(
+                p.id,
+                PackUse {
+                    used_bytes,
+                    unused_bytes,
+                    fate,
+                },
+            );
+        }
+    }
+    // Repack the packs with the largest unused share first, within the limits.
+    let mut candidates: Vec<(&PackId, &mut PackUse)> = packs
+        .iter_mut()
+        .filter(|(_, u)| u.fate == Fate::Repack)
+        .collect();
+    candidates.sort_by(|a, b| {
+        let share = |u: &PackUse| u.unused_bytes as f64 / (u.used_bytes + u.unused_bytes) as f64;
+        share(b.1).total_cmp(&share(a.1)).then(a.0.cmp(b.0))
+    });
+    let mut budget = opts.max_repack.unwrap_or(u64::MAX);
+    for (_, u) in candidates {
+        let size = u.used_bytes + u.unused_bytes;
+        let share = u.unused_bytes as f64 / size as f64;
+        if share <= opts.max_unused || size > budget {
+            u.fate = Fate::Keep;
+        } else {
+            budget -= size;
+        }
+    }
+    let mut condemned: Vec<PackId> = Vec::new();
+    for (id, u) in &packs {
+        match u.fate {
+            Fate::Keep => {
+                report.packs_kept += 1;
+                report.unused_bytes_kept += u.unused_bytes;
+            }
+            Fate::Delete => {
+                report.packs_unused += 1;
+                report.bytes_unused += u.unused_bytes;
+                condemned.push(*id);
+            }
+            Fate::Repack => {
+                report.packs_repacked += 1;
+                report.bytes_repacked += u.used_bytes + u.unused_bytes;
+                report.bytes_copied += u.used_bytes;
+                condemned.push(*id);
+            }
+        }
+    }
+    // Packs no index lists: left by interrupted backups, or by a backup that
+    // is still running, which the mark's wait protects. Index files written
+    // since the index was loaded (by backups, or by this prune when it kept
+    // marked packs) list packs too.
+    let loaded: HashSet<&IndexId> = index_files.iter().collect();
+    let mut indexed_since: HashSet<PackId> = HashSet::new();
+    for name in repo.backend().list(FileKind::Index)? {
+        let known = IndexId::from_hex(&name)
+            .is_some_and(|id| loaded.contains(&id) || repo.marks().superseded.contains(&id));
+        if !known {
+            indexed_since.extend(repo.read_index_file(&name)?.packs.iter().map(|p| p.id));
+        }
+    }
+    for name in repo.backend().list(FileKind::Pack)? {
+        let id = PackId::from_hex(&name).expect("backends list only hex IDs");
+        if !packs.contains_key(&id)
+            && !indexed_since.contains(&id)
+            && !repo.marks().condemned.contains(&id)
+        {
+            report.packs_unused += 1;
+            report.bytes_unused += repo.backend().size(FileKind::Pack, &name)?;
+            condemned.push(id);
+        }
+    }
+    if condemned.is_empty() || opts.dry_run {
+        return Ok(None);
+    }
+    let copies = copy_used_blobs(repo, used, &packs)?;
+    // The files listing a changed pack are replaced by files listing the
+    // kept packs they held, and the copies.
+    let changes = |id: &PackId| packs[id].fate != Fate::Keep;
+    let changed_files: HashSet<usize> = listed_in
+        .iter()
+        .filter(|(id, _)| changes(id))
+        .flat_map(|(_, files)| files.iter().copied())
+        .collect();
+    let mut replaced: Vec<IndexId> = Vec::new();
+    let mut kept: Vec<IndexPack> = Vec::new();
+    let mut written: HashSet<PackId> = HashSet::new();
+    for (n, file_id) in index_files.iter().enumerate() {
+        if !changed_files.contains(&n) {
+            continue;
+        }
+        replaced.push(*file_id);
+        for p in repo.read_index_file(&file_id.to_hex())?.packs {
+            // A kept pack also listed in a file that stays needs no new listing.
+            let stays_listed = listed_in[&p.id].iter().any(|m| !changed_files.contains(m));
+            if !changes(&p.id) && !stays_listed && written.insert(p.id) {
+                kept.push(p);
+            }
+        }
+        if kept.iter().map(|p| p.blobs.len()).sum::<usize>() >= INDEX_FILE_BLOBS {
+            repo.write_index_file(&IndexFile {
+                version: 1,
+                packs: std::mem::take(&mut kept),
+            })?;
+        }
+    }
+    kept.extend(copies);
+    if !kept.is_empty() {
+        repo.write_index_file(&IndexFile {
+            version: 1,
+            packs: kept,
+        })?;
+    }
+    condemned.sort();
+    Ok(Some(PruneMark {
+        version: 1,
+        session: repo.session().expect("prune runs in a session").id(),
+        created: Timestamp::now(),
+        superseded: replaced,
+        condemned,
+    }))
+}
+
+/// Blobs per index file that prune writes, at most (plus one pack's).
+const INDEX_FILE_BLOBS: usize = 1 << 20;
+
+/// Copies the used blobs of the packs to repack into new packs; returns
+/// those packs. Each blob is authenticated before it is copied.
+fn copy_used_blobs(
+    repo: &Repository,
+    used: &Used<'_>,
+    packs: &HashMap<PackId, PackUse>,
+) -> Result<Vec<IndexPack>> {
+    let mut writer = PackWriter::for_copies(repo);
+    let mut to_repack: Vec<&PackId> = packs
+        .iter()
+        .filter(|(_, u)| u.fate == Fate::Repack)
+        .map(|(id, _)| id)
+        .collect();
+    to_repack.sort();
+    for id in to_repack {
+        let bytes = repo.read_verified(FileKind::Pack, &id.to_hex())?;
+        let (header, _) = repo.read_pack_header(id)?;
+        for e in header.blobs.iter().filter(|e| used.is_used_here(id, e)) {
+            let sealed = &bytes[e.offset as usize..(e.offset + u64::from(e.length)) as usize];
+            let plain =
+                open_blob(repo.keys(), e.kind, &e.id, sealed, e.raw_length).map_err(|err| {
+                    refuse(Error::format(
+                        format!("{} {} in pack {id}", e.kind.object_type().name(), e.id),
+                        err,
+                    ))
+                })?;
+            writer.save(e.kind, plain)?;
+        }
+    }
+    Ok(writer.finish()?.0)
+}
+
+/// Phase two for one mark. For a mark of an earlier run (`earlier` holds
+/// what the snapshots use now), the condemned packs that a snapshot came to
+/// use are indexed again, and those that a current index file lists (a
+/// backup's, written after the mark) are left alone. The other condemned
+/// packs are deleted, then the superseded index files, then the mark. Each
+/// step may be repeated after a crash.
+fn complete(
+    repo: &Repository,
+    id: &MarkId,
+    mark: &PruneMark,
+    earlier: Option<&Used<'_>>,
+    report: &mut PruneReport,
+) -> Result<()> {
+    let listed = match earlier {
+        Some(_) => repo.index().pack_ids(),
+        None => HashSet::new(),
+    };
+    let condemned: HashSet<&PackId> = mark.condemned.iter().collect();
+    let mut rescued: Vec<IndexPack> = Vec::new();
+    if let Some(used) = earlier {
+        let mut seen = HashSet::new();
+        for file in &mark.superseded {
+            let packs = match repo.read_index_file(&file.to_hex()) {
+                Ok(f) => f.packs,
+                Err(Error::Missing(_)) => continue,
+                Err(e) => return Err(e),
+            };
+            for p in packs {
+                let needed = condemned.contains(&p.id)
+                    && !listed.contains(&p.id)
+                    && p.blobs.iter().any(|e| used.needs_condemned(e));
+                if needed && seen.insert(p.id) {
+                    rescued.push(p);
+                }
+            }
+        }
+    }
+    let keep: HashSet<PackId> = rescued.iter().map(|p| p.id).collect();
+    report.packs_rescued += keep.len() as u64;
+    if !rescued.is_empty() {
+        repo.write_index_file(&IndexFile {
+            version: 1,
+            packs: rescued,
+        })?;
+    }
+    for pack in &mark.condemned {
+        if keep.contains(pack) || listed.contains(pack) {
+            continue;
+        }
+        let name = pack.to_hex();
+        let size = match repo.backend().size(FileKind::Pack, &name) {
+            Ok(s) => s,
+            Err(Error::Missing(_)) => continue,
+            Err(e) => return Err(e),
+        };
+        remove_if_there(repo, FileKind::Pack, &name)?;
+        report.packs_deleted += 1;
+        report.bytes_deleted += size;
+    }
+    for file in &mark.superseded {
+        remove_if_there(repo, FileKind::Index, &file.to_hex())?;
+    }
+    remove_if_there(repo, FileKind::Mark, &id.to_hex())
+}
+
+fn remove_if_there(repo: &Repository, kind: FileKind, name: &str) -> Result<()> {
+    match repo.backend().remove(kind, name) {
+        Err(Error::Missing(_)) => Ok(()),
+        other => other,
+    }
+}

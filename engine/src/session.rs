@@ -1,0 +1,319 @@
+//! Sessions: how running operations announce themselves without blocking anyone.
+//!
+//! A session (one backup or prune) creates lock records in `locks/` and never
+//! changes or removes one, so it needs only permission to create files. It
+//! writes a record when it starts, another once it has read the prune marks
+//! (naming them), one every [`REFRESH`] while it runs, and one when it ends.
+//! A prune reads them to learn which operations could still use what a mark
+//! condemns (SPEC.md §15). Nothing ever waits for a lock: a session whose
+//! process is gone (same host) or that has not written a record for
+//! [`STALE_AFTER`] (another host) counts as ended, and `unlock` removes it.
+
+use crate::backend::{Backend, FileKind};
+use crate::error::{Error, Result};
+use crate::repository::{store_file, Repository};
+use cairn_format::crypto::{random_array, MasterKeys};
+use cairn_format::lock::{LockRecord, Operation, SessionState};
+use cairn_format::{LockId, MarkId, Timestamp};
+use std::collections::BTreeMap;
+use std::sync::mpsc::{channel, RecvTimeoutError, Sender};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+/// How often a running session writes a fresh record.
+pub const REFRESH: Duration = Duration::from_secs(5 * 60);
+/// A session on another host with no record this recent counts as gone.
+pub const STALE_AFTER: Duration = Duration::from_secs(30 * 60);
+
+/// What the refresh thread and the session share.
+struct State {
+    record: Mutex<LockRecord>,
+    /// When a record was last stored.
+    stored: Mutex<Instant>,
+}
+
+/// This process's session in one repository.
+pub struct Session {
+    backend: Arc<dyn Backend>,
+    keys: Arc<MasterKeys>,
+    state: Arc<State>,
+    stop: Option<Sender<()>>,
+    refresher: Option<JoinHandle<()>>,
+}
+
+impl Session {
+    /// Starts a session: writes its first record, then refreshes it in the background.
+    pub(crate) fn begin(
+        backend: Arc<dyn Backend>,
+        keys: Arc<MasterKeys>,
+        operation: Operation,
+    ) -> Result<Session> {
+        let now = Timestamp::now();
+        let record = LockRecord {
+            version: 1,
+            session: random_array(),
+            operation,
+            hostname: crate::sysinfo::hostname(),
+            pid: std::process::id(),
+            username: crate::sysinfo::username(),
+            started: now,
+            written: now,
+            state: SessionState::Running,
+            seen_marks: Vec::new(),
+        };
+        store_file(&*backend, FileKind::Lock, &record.seal(&keys))?;
+        let state = Arc::new(State {
+            record: Mutex::new(record),
+            stored: Mutex::new(Instant::now()),
+        });
+        let (stop, stopped) = channel::<()>();
+        let refresher = {
+            let (backend, keys, state) = (backend.clone(), keys.clone(), state.clone());
+            std::thread::spawn(move || {
+                while let Err(RecvTimeoutError::Timeout) = stopped.recv_timeout(REFRESH) {
+                    // A failed refresh shows in `check_fresh`.
+                    let _ = write(&*backend, &keys, &state, |_| {});
+                }
+            })
+        };
+        Ok(Session {
+            backend,
+            keys,
+            state,
+            stop: Some(stop),
+            refresher: Some(refresher),
+        })
+    }
+
+    /// This session's random identifier.
+    pub fn id(&self) -> [u8; 16] {
+        self.state.record.lock().expect("not poisoned").session
+    }
+
+    /// Records that the session has read these prune marks (and so uses
+    /// nothing they condemn).
+    pub(crate) fn saw_marks(&self, marks: Vec<MarkId>) -> Result<()> {
+        write(&*self.backend, &self.keys, &self.state, |r| {
+            r.seen_marks = marks
+        })
+    }
+
+    /// Fails if no record has been stored for so long that a prune on another
+    /// host may have taken this session for gone; work done under it must
+    /// then not be committed.
+    pub fn check_fresh(&self) -> Result<()> {
+        let since = self.state.stored.lock().expect("not poisoned").elapsed();
+        if since >= STALE_AFTER - REFRESH {
+            return Err(Error::Invalid(format!(
+                "could not write a lock record for {} s: the repository may have changed under this operation",
+                since.as_secs()
+            )));
+        }
+        Ok(())
+    }
+
+    /// Ends the session with a final record.
+    pub fn end(mut self) -> Result<()> {
+        self.finish()
+    }
+
+    fn finish(&mut self) -> Result<()> {
+        let Some(stop) = self.stop.take() else {
+            return Ok(());
+        };
+        drop(stop);
+        if let Some(t) = self.refresher.take() {
+            let _ = t.join();
+        }
+        write(&*self.backend, &self.keys, &self.state, |r| {
+            r.state = SessionState::Ended
+        })
+    }
+}
+
+impl Drop for Session {
+    fn drop(&mut self) {
+        // Best effort: if the end cannot be recorded the session turns stale.
+        let _ = self.finish();
+    }
+}
+
+/// Stores a fresh record after `change`.
+fn write(
+    backend: &dyn Backend,
+    keys: &MasterKeys,
+    state: &State,
+    change: impl FnOnce(&mut LockRecord),
+) -> Result<()> {
+    let sealed = {
+        let mut record = state.record.lock().expect("not poisoned");
+        change(&mut record);
+        record.written = Timestamp::now();
+        record.seal(keys)
+    };
+    store_file(backend, FileKind::Lock, &sealed)?;
+    *state.stored.lock().expect("not poisoned") = Instant::now();
+    Ok(())
+}
+
+/// Whether a session may still be working.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Liveness {
+    /// It may still be running.
+    Running,
+    /// It wrote its final record.
+    Ended,
+    /// It is gone without a final record; the reason says how that is known.
+    Stale(String),
+}
+
+/// One session as its lock records describe it.
+#[derive(Clone, Debug)]
+pub struct SessionInfo {
+    /// Its newest record.
+    pub latest: LockRecord,
+    /// Every mark any of its records names.
+    pub seen_marks: Vec<MarkId>,
+    /// Its record files.
+    pub records: Vec<LockId>,
+    /// Whether it may still be running.
+    pub liveness: Liveness,
+}
+
+impl SessionInfo {
+    /// True when the session has ended or is known to be gone.
+    pub fn is_over(&self) -> bool {
+        self.liveness != Liveness::Running
+    }
+
+    /// True when the session read `mark` before it read the index.
+    pub fn has_seen(&self, mark: &MarkId) -> bool {
+        self.seen_marks.contains(mark)
+    }
+}
+
+/// A lock record that cannot be read.
+#[derive(Debug)]
+pub struct Unreadable {
+    /// The record file.
+    pub id: LockId,
+    /// Why.
+    pub error: Error,
+}
+
+/// Every session with records in the repository, and the records that
+/// cannot be read.
+pub fn sessions(repo: &Repository) -> Result<(Vec<SessionInfo>, Vec<Unreadable>)> {
+    let mut by_session: BTreeMap<[u8; 16], Vec<(LockId, LockRecord)>> = BTreeMap::new();
+    let mut unreadable = Vec::new();
+    for name in repo.backend().list(FileKind::Lock)? {
+        let id = LockId::from_hex(&name).expect("backends list only hex IDs");
+        let record = repo.read_verified(FileKind::Lock, &name).and_then(|b| {
+            LockRecord::open(&b, repo.keys())
+                .map_err(|e| Error::format(format!("lock record {name}"), e))
+        });
+        match record {
+            Ok(r) => by_session.entry(r.session).or_default().push((id, r)),
+            // Removed by its owner's prune or by unlock since the listing.
+            Err(Error::Missing(_)) => {}
+            Err(error) => unreadable.push(Unreadable { id, error }),
+        }
+    }
+    let host = crate::sysinfo::hostname();
+    let now = Timestamp::now();
+    let sessions = by_session
+        .into_values()
+        .map(|mut records| {
+            records.sort_by_key(|(_, r)| (r.state == SessionState::Ended, r.written));
+            let mut seen_marks: Vec<MarkId> = records
+                .iter()
+                .flat_map(|(_, r)| r.seen_marks.iter().copied())
+                .collect();
+            seen_marks.sort();
+            seen_marks.dedup();
+            let latest = records.last().expect("a session has a record").1.clone();
+            SessionInfo {
+                liveness: liveness(&latest, &host, now),
+                latest,
+                seen_marks,
+                records: records.into_iter().map(|(id, _)| id).collect(),
+            }
+        })
+        .collect();
+    Ok((sessions, unreadable))
+}
+
+/// Whether the session whose newest record is `latest` may still run.
+fn liveness(latest: &LockRecord, host: &str, now: Timestamp) -> Liveness {
+    if latest.state == SessionState::Ended {
+        return Liveness::Ended;
+    }
+    if latest.hostname == host {
+        return match process_exists(latest.pid) {
+            true => Liveness::Running,
+            false => Liveness::Stale(format!("process {} is gone", latest.pid)),
+        };
+    }
+    let silent = now.secs.saturating_sub(latest.written.secs);
+    if silent > STALE_AFTER.as_secs() as i64 {
+        return Liveness::Stale(format!("no record for {} minutes", silent / 60));
+    }
+    Liveness::Running
+}
+
+/// True when a process with this ID exists on this host.
+fn process_exists(pid: u32) -> bool {
+    let Ok(pid) = libc::pid_t::try_from(pid) else {
+        return false;
+    };
+    // SAFETY: signal 0 only checks that the process exists and may be signalled.
+    let rc = unsafe { libc::kill(pid, 0) };
+    rc == 0 || std::io::Error::last_os_error().raw_os_error() == Some(libc::EPERM)
+}
+
+/// What [`unlock`] removed.
+#[derive(Debug, Default)]
+pub struct Unlocked {
+    /// Sessions whose records were removed: ended, or gone without ending.
+    pub sessions: Vec<SessionInfo>,
+    /// Records that could not be read, removed when asked for.
+    pub unreadable: Vec<Unreadable>,
+    /// Sessions that may still be running, left alone.
+    pub running: Vec<SessionInfo>,
+}
+
+/// Removes the lock records of every session that is over (ended or
+/// stale) and, with `unreadable`, the records that cannot be read.
+pub fn unlock(repo: &Repository, unreadable: bool) -> Result<Unlocked> {
+    let (sessions, damaged) = sessions(repo)?;
+    let (over, running): (Vec<_>, Vec<_>) = sessions.into_iter().partition(|s| s.is_over());
+    remove_records(repo, &over)?;
+    let mut out = Unlocked {
+        sessions: over,
+        running,
+        ..Unlocked::default()
+    };
+    if unreadable {
+        for u in damaged {
+            remove_record(repo, &u.id)?;
+            out.unreadable.push(u);
+        }
+    }
+    Ok(out)
+}
+
+/// Removes every record of these sessions.
+pub(crate) fn remove_records(repo: &Repository, sessions: &[SessionInfo]) -> Result<()> {
+    for id in sessions.iter().flat_map(|s| &s.records) {
+        remove_record(repo, id)?;
+    }
+    Ok(())
+}
+
+fn remove_record(repo: &Repository, id: &LockId) -> Result<()> {
+    match repo.backend().remove(FileKind::Lock, &id.to_hex()) {
+        Err(Error::Missing(_)) => Ok(()),
+        other => other,
+    }
+}

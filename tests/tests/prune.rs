@@ -1,0 +1,475 @@
+//! forget, prune and lock records: kept snapshots stay whole through many
+//! cycles, pruned repositories are as small as fresh ones, backups need only
+//! to create files, and prune is safe alongside backups and after crashes.
+
+use cairn_engine::backend::{Backend, FileKind, LocalBackend};
+use cairn_engine::backup::{backup, BackupOptions};
+use cairn_engine::check::{check, CheckOptions};
+use cairn_engine::prune::{prune, PruneOptions};
+use cairn_engine::restore::restore;
+use cairn_engine::{Error, InitOptions, Repository};
+use cairn_format::lock::Operation;
+use cairn_format::SnapshotId;
+use cairn_tests::*;
+use std::collections::BTreeMap;
+use std::ffi::OsStr;
+use std::fs;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// Small packs, so that prune has many packs to choose among.
+fn small_packs() -> InitOptions {
+    InitOptions {
+        pack_size: Some(1 << 20),
+        ..fast_init()
+    }
+}
+
+/// Changes the source tree for cycle `n`: rewrites some files, adds one,
+/// removes one; big files keep most of their chunks.
+fn mutate(src: &Path, n: u64) {
+    let mut noise = Noise::new(1000 + n);
+    for i in 0..12u64 {
+        let path = src.join(format!("small-{i}.txt"));
+        if i % 4 == n % 4 || !path.exists() {
+            fs::write(
+                &path,
+                compressible_text(2_000 + (i as usize) * 700, n * 100 + i),
+            )
+            .unwrap();
+        }
+    }
+    for i in 0..3u64 {
+        let path = src.join(format!("big-{i}.bin"));
+        let mut data = match fs::read(&path) {
+            Ok(d) => d,
+            Err(_) => noise.bytes(700_000 + i as usize * 200_000),
+        };
+        if i == n % 3 {
+            let at = (noise.bytes(4)[0] as usize * 2_000) % data.len();
+            let patch = noise.bytes(50_000);
+            let end = (at + patch.len()).min(data.len());
+            data[at..end].copy_from_slice(&patch[..end - at]);
+        }
+        fs::write(&path, data).unwrap();
+    }
+    fs::write(src.join(format!("new-{n}.bin")), noise.bytes(150_000)).unwrap();
+    let _ = fs::remove_file(src.join(format!("new-{}.bin", n.wrapping_sub(2))));
+}
+
+fn pack_bytes(repo: &Path) -> u64 {
+    dir_size(&repo.join("data"))
+}
+
+fn assert_clean(repo: &Repository) {
+    let opts = CheckOptions {
+        read_data: true,
+        ..Default::default()
+    };
+    let report = check(repo, &opts).unwrap();
+    assert!(report.is_clean(), "{:?}", report.errors);
+}
+
+fn restored(
+    repo: &Repository,
+    id: &SnapshotId,
+    src: &Path,
+    out: &Path,
+) -> BTreeMap<PathBuf, [u8; 32]> {
+    let _ = fs::remove_dir_all(out);
+    restore(repo, &repo.load_snapshot(id).unwrap(), Some(src), out).unwrap();
+    relative_fingerprint(&out.join(src.file_name().unwrap()))
+}
+
+fn relative_fingerprint(dir: &Path) -> BTreeMap<PathBuf, [u8; 32]> {
+    fingerprint(dir)
+        .into_iter()
+        .map(|(p, h)| (p.strip_prefix(dir).unwrap().to_path_buf(), h))
+        .collect()
+}
+
+#[test]
+fn cycles_of_backup_forget_and_prune_keep_every_kept_snapshot_whole() {
+    let tmp = tempfile::tempdir().unwrap();
+    let src = tmp.path().canonicalize().unwrap().join("src");
+    fs::create_dir(&src).unwrap();
+    let repo_path = tmp.path().join("repo");
+    let mut repo = Repository::init(
+        LocalBackend::new(&repo_path),
+        PASSWORD.as_bytes(),
+        &small_packs(),
+    )
+    .unwrap();
+    // Each snapshot with the content it must restore to.
+    let mut kept: Vec<(SnapshotId, BTreeMap<PathBuf, [u8; 32]>)> = Vec::new();
+    let mut deleted = 0;
+    let mut repacked = 0;
+    for cycle in 0..15u64 {
+        mutate(&src, cycle);
+        let report = backup(
+            &mut repo,
+            std::slice::from_ref(&src),
+            &BackupOptions::default(),
+        )
+        .unwrap();
+        kept.push((report.id, relative_fingerprint(&src)));
+        if cycle % 3 == 2 {
+            // Forget all but the newest two and one older survivor.
+            let forget: Vec<usize> = (0..kept.len() - 2).filter(|i| i % 3 != 0).collect();
+            for &i in forget.iter().rev() {
+                repo.remove_snapshot(&kept.remove(i).0).unwrap();
+            }
+            let opts = PruneOptions {
+                max_repack: (cycle % 2 == 0).then_some(2 << 20),
+                ..Default::default()
+            };
+            let r = prune(&mut repo, &opts).unwrap();
+            assert!(r.waiting.is_empty(), "nothing else runs: {:?}", r.waiting);
+            deleted += r.packs_deleted;
+            repacked += r.packs_repacked;
+            repo = open_repo(&repo_path);
+            assert_clean(&repo);
+            for (id, content) in &kept {
+                let out = tmp.path().join("out");
+                assert_eq!(&restored(&repo, id, &src, &out), content, "snapshot {id}");
+            }
+        }
+    }
+    eprintln!("{deleted} packs deleted, {repacked} repacked");
+    assert!(deleted > 0);
+    assert!(fs::read_dir(repo_path.join("marks"))
+        .unwrap()
+        .next()
+        .is_none());
+
+    // A fresh repository holding the same snapshots, chunked the same way,
+    // would hold exactly the blobs they use, plus pack headers: the pruned
+    // one is within a few percent of that.
+    let snapshots: Vec<_> = kept
+        .iter()
+        .map(|(id, _)| (*id, repo.load_snapshot(id).unwrap()))
+        .collect();
+    let needed = cairn_engine::stats::stats(&repo, &snapshots)
+        .unwrap()
+        .stored_size;
+    let stored = pack_bytes(&repo_path);
+    eprintln!("packs hold {stored} B; the kept snapshots use {needed} B of blobs");
+    assert!(
+        stored as f64 <= needed as f64 * 1.05 + 2048.0 * count(&repo_path.join("data")) as f64,
+        "packs hold {stored} B; the kept snapshots use {needed} B"
+    );
+}
+
+#[test]
+fn packs_mostly_unused_are_repacked_within_the_limits_given() {
+    let tmp = tempfile::tempdir().unwrap();
+    let base = tmp.path().canonicalize().unwrap();
+    let repo_path = base.join("repo");
+    let mut repo = Repository::init(
+        LocalBackend::new(&repo_path),
+        PASSWORD.as_bytes(),
+        &small_packs(),
+    )
+    .unwrap();
+    // Three directories backed up together share packs; the snapshots that
+    // keep only some of them leave those packs partly used.
+    let dirs: Vec<PathBuf> = (0..3).map(|i| base.join(format!("d{i}"))).collect();
+    for (i, d) in dirs.iter().enumerate() {
+        fs::create_dir(d).unwrap();
+        write_noise_file(&d.join("data.bin"), 300_000, i as u64);
+    }
+    let all = backup(&mut repo, &dirs, &BackupOptions::default()).unwrap();
+    let one = backup(&mut repo, &dirs[..1], &BackupOptions::default()).unwrap();
+    repo.remove_snapshot(&all.id).unwrap();
+    let size_before = pack_bytes(&repo_path);
+
+    // Dry run: counts, and nothing changes.
+    let listing = walk_files(&repo_path);
+    let dry = PruneOptions {
+        dry_run: true,
+        ..Default::default()
+    };
+    let r = prune(&mut repo, &dry).unwrap();
+    assert!(r.packs_repacked >= 1 && r.bytes_copied > 250_000, "{r:?}");
+    assert_eq!(walk_files(&repo_path), listing);
+    // Above the unused share allowed, but beyond the size limit: kept as is.
+    let limited = PruneOptions {
+        max_repack: Some(1000),
+        ..Default::default()
+    };
+    let r = prune(&mut repo, &limited).unwrap();
+    assert_eq!((r.packs_repacked, r.packs_deleted), (0, 0), "{r:?}");
+    // An unused share below the threshold: kept as is.
+    let tolerant = PruneOptions {
+        max_unused: 0.9,
+        ..Default::default()
+    };
+    assert_eq!(prune(&mut repo, &tolerant).unwrap().packs_repacked, 0);
+    let r = prune(&mut repo, &PruneOptions::default()).unwrap();
+    assert!(r.packs_repacked >= 1 && r.packs_deleted >= 1, "{r:?}");
+    let size_after = pack_bytes(&repo_path);
+    assert!(
+        size_after < size_before / 2,
+        "{size_before} B before, {size_after} B after"
+    );
+    let repo = open_repo(&repo_path);
+    assert_clean(&repo);
+    let out = base.join("out");
+    restore(&repo, &one.snapshot, None, &out).unwrap();
+    assert_same_tree(&dirs[0], &out.join(dirs[0].strip_prefix("/").unwrap()));
+}
+
+/// A backend that lets files be created and read, and refuses every delete
+/// and every create of a name that exists.
+struct CreateOnly(LocalBackend);
+
+impl Backend for CreateOnly {
+    fn location(&self) -> String {
+        self.0.location()
+    }
+    fn create_repository(&self) -> cairn_engine::Result<()> {
+        self.0.create_repository()
+    }
+    fn exists(&self) -> cairn_engine::Result<bool> {
+        self.0.exists()
+    }
+    fn create(&self, kind: FileKind, name: &str, bytes: &[u8]) -> cairn_engine::Result<()> {
+        if self.0.list(kind)?.iter().any(|n| n == name) {
+            return Err(Error::Invalid(format!("refused: overwrite of {name}")));
+        }
+        self.0.create(kind, name, bytes)
+    }
+    fn read(&self, kind: FileKind, name: &str) -> cairn_engine::Result<Vec<u8>> {
+        self.0.read(kind, name)
+    }
+    fn read_at(&self, kind: FileKind, name: &str, o: u64, l: u64) -> cairn_engine::Result<Vec<u8>> {
+        self.0.read_at(kind, name, o, l)
+    }
+    fn size(&self, kind: FileKind, name: &str) -> cairn_engine::Result<u64> {
+        self.0.size(kind, name)
+    }
+    fn list(&self, kind: FileKind) -> cairn_engine::Result<Vec<String>> {
+        self.0.list(kind)
+    }
+    fn remove(&self, _: FileKind, name: &str) -> cairn_engine::Result<()> {
+        Err(Error::Invalid(format!("refused: delete of {name}")))
+    }
+}
+
+#[test]
+fn a_backup_needs_only_to_create_files() {
+    let tmp = tempfile::tempdir().unwrap();
+    let src = tmp.path().canonicalize().unwrap().join("src");
+    fs::create_dir(&src).unwrap();
+    let repo_path = tmp.path().join("repo");
+    init_repo(&repo_path);
+    for cycle in 0..3 {
+        mutate(&src, cycle);
+        let backend = CreateOnly(LocalBackend::new(&repo_path));
+        let mut repo =
+            Repository::open_as(backend, PASSWORD.as_bytes(), Operation::Backup).unwrap();
+        let report = backup(
+            &mut repo,
+            std::slice::from_ref(&src),
+            &BackupOptions::default(),
+        )
+        .unwrap();
+        let out = tmp.path().join("out");
+        assert_eq!(
+            restored(&repo, &report.id, &src, &out),
+            relative_fingerprint(&src)
+        );
+    }
+    // The refusals are real: prune, which deletes, fails on this backend.
+    let backend = CreateOnly(LocalBackend::new(&repo_path));
+    let repo = Repository::open(backend, PASSWORD.as_bytes()).unwrap();
+    let first = repo.snapshots().unwrap()[0].0;
+    assert!(repo.remove_snapshot(&first).is_err());
+    assert_clean(&repo);
+}
+
+#[test]
+fn prune_refuses_to_run_beside_another_prune_and_reads_every_lock_record() {
+    let tmp = tempfile::tempdir().unwrap();
+    let src = tmp.path().canonicalize().unwrap().join("src");
+    fs::create_dir(&src).unwrap();
+    mutate(&src, 0);
+    let repo_path = tmp.path().join("repo");
+    let mut repo = init_repo(&repo_path);
+    backup_dir(&mut repo, &src);
+    let other = repo.start_session(Operation::Prune).unwrap();
+    match prune(&mut repo, &PruneOptions::default()) {
+        Err(Error::Invalid(msg)) => assert!(msg.contains("another prune is running"), "{msg}"),
+        other => panic!("{other:?}"),
+    }
+    other.end().unwrap();
+    prune(&mut repo, &PruneOptions::default()).unwrap();
+
+    // A record that cannot be read may be a running backup's: prune stops,
+    // and unlock removes it when asked to.
+    let junk = b"not a lock record";
+    let name = blake3::hash(junk).to_hex().to_string();
+    fs::write(repo_path.join("locks").join(&name), junk).unwrap();
+    match prune(&mut repo, &PruneOptions::default()) {
+        Err(Error::Invalid(msg)) => assert!(msg.contains(&name), "{msg}"),
+        other => panic!("{other:?}"),
+    }
+    let done = cairn_engine::session::unlock(&repo, true).unwrap();
+    assert_eq!(done.unreadable.len(), 1);
+    prune(&mut repo, &PruneOptions::default()).unwrap();
+    assert!(fs::read_dir(repo_path.join("locks"))
+        .unwrap()
+        .next()
+        .is_none());
+}
+
+/// `cairn backup --stdin` with its standard input open for the test to write.
+fn stdin_backup(repo: &Path, name: &str) -> Child {
+    Command::new(cairn_bin())
+        .env_clear()
+        .env("CAIRN_REPOSITORY", repo)
+        .env("CAIRN_PASSWORD", PASSWORD)
+        .args(["backup", "--stdin", "--stdin-filename", name])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
+fn count(dir: &Path) -> usize {
+    fs::read_dir(dir).map_or(0, |d| d.count())
+}
+
+/// Waits until `dir` holds at least `n` files.
+fn wait_for_files(dir: &Path, n: usize) {
+    let start = Instant::now();
+    while count(dir) < n {
+        assert!(start.elapsed() < Duration::from_secs(60), "timed out");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn two_backups_in_separate_processes_both_complete_and_restore() {
+    let (_tmp, base, repo) = cli_fixture();
+    let (a, b) = (base.join("a"), base.join("b"));
+    for (dir, seed) in [(&a, 1), (&b, 2)] {
+        fs::create_dir(dir).unwrap();
+        mutate(dir, seed);
+        // Content both share, so that both may store it at once.
+        write_noise_file(&dir.join("shared.bin"), 3 << 20, 99);
+    }
+    let spawn = |dir: &Path| {
+        Command::new(cairn_bin())
+            .env_clear()
+            .env("CAIRN_REPOSITORY", &repo)
+            .env("CAIRN_PASSWORD", PASSWORD)
+            .arg("backup")
+            .arg(dir)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+    let (first, second) = (spawn(&a), spawn(&b));
+    ok_text(&first.wait_with_output().unwrap());
+    ok_text(&second.wait_with_output().unwrap());
+    ok_text(&cairn(&repo, &args(&["check", "--read-data"]), &[]));
+    let listed: serde_json::Value = serde_json::from_str(&ok_text(&cairn(
+        &repo,
+        &args(&["snapshots", "--json"]),
+        &[],
+    )))
+    .unwrap();
+    let listed = listed.as_array().unwrap();
+    assert_eq!(listed.len(), 2);
+    for snapshot in listed {
+        let dir = PathBuf::from(snapshot["paths"][0].as_str().unwrap());
+        let out = base.join("out");
+        let _ = fs::remove_dir_all(&out);
+        let id = snapshot["id"].as_str().unwrap();
+        let mut list = args(&["restore", id, "--target"]);
+        list.push(out.as_os_str());
+        ok_text(&cairn(&repo, &list, &[]));
+        assert_same_tree(&dir, &out.join(dir.strip_prefix("/").unwrap()));
+    }
+}
+
+#[test]
+fn a_backup_killed_with_sigkill_blocks_neither_backup_nor_prune() {
+    let (_tmp, base, repo) = cli_fixture();
+    let src = base.join("src");
+    mutate(&src, 0);
+    let mut child = stdin_backup(&repo, "dump.sql");
+    // Its first record, then the one naming the marks it read.
+    wait_for_files(&repo.join("locks"), 2);
+    child
+        .stdin
+        .as_mut()
+        .unwrap()
+        .write_all(&Noise::new(5).bytes(2 << 20))
+        .unwrap();
+    child.kill().unwrap();
+    child.wait().unwrap();
+
+    ok_text(&cairn(&repo, &[OsStr::new("backup"), src.as_os_str()], &[]));
+    ok_text(&cairn(&repo, &[OsStr::new("backup"), src.as_os_str()], &[]));
+    ok_text(&cairn(&repo, &args(&["forget", "--keep-last", "1"]), &[]));
+    let out = cairn(&repo, &args(&["prune"]), &[]);
+    let printed = ok_text(&out);
+    assert!(!printed.contains("wait"), "{printed}");
+    let notes = String::from_utf8_lossy(&out.stderr);
+    assert!(notes.contains("gone without ending"), "{notes}");
+    assert!(count(&repo.join("marks")) == 0);
+    let printed = ok_text(&cairn(&repo, &args(&["unlock"]), &[]));
+    assert!(printed.contains("1 sessions removed"), "{printed}");
+    assert_eq!(count(&repo.join("locks")), 0);
+    ok_text(&cairn(&repo, &args(&["check", "--read-data"]), &[]));
+}
+
+#[test]
+fn prune_beside_a_running_backup_never_takes_what_that_backup_uses() {
+    let (_tmp, base, repo) = cli_fixture();
+    let src = base.join("src");
+    let content = Noise::new(11).bytes(3 << 20);
+    fs::write(src.join("x.bin"), &content).unwrap();
+    ok_text(&cairn(&repo, &[OsStr::new("backup"), src.as_os_str()], &[]));
+    let packs_before = walk_files(&repo.join("data"));
+
+    // The backup loads the index while the first snapshot still uses the
+    // content, so it stores none of it again.
+    let mut child = stdin_backup(&repo, "x.bin");
+    wait_for_files(&repo.join("locks"), 2);
+    child.stdin.as_mut().unwrap().write_all(&content).unwrap();
+    ok_text(&cairn(&repo, &args(&["forget", "latest"]), &[]));
+    let printed = ok_text(&cairn(&repo, &args(&["prune"]), &[]));
+    assert!(printed.contains("wait until"), "{printed}");
+    assert_eq!(count(&repo.join("marks")), 1);
+    for p in &packs_before {
+        assert!(p.exists(), "{} deleted under a running backup", p.display());
+    }
+    drop(child.stdin.take());
+    ok_text(&child.wait_with_output().unwrap());
+
+    // The backup's snapshot uses the marked content: it checks and restores.
+    ok_text(&cairn(&repo, &args(&["check", "--read-data"]), &[]));
+    let out = cairn(&repo, &args(&["dump", "latest", "x.bin"]), &[]);
+    assert!(out.status.success());
+    assert_eq!(out.stdout, content);
+    // The next prune finds the backup over and keeps the packs it uses.
+    let printed = ok_text(&cairn(&repo, &args(&["prune"]), &[]));
+    assert!(printed.contains("kept 1 marked packs"), "{printed}");
+    assert_eq!(count(&repo.join("marks")), 0);
+    ok_text(&cairn(&repo, &args(&["check", "--read-data"]), &[]));
+    let out = cairn(&repo, &args(&["dump", "latest", "x.bin"]), &[]);
+    assert!(out.status.success());
+    assert_eq!(out.stdout, content);
+    // Once forgotten too, the content goes.
+    ok_text(&cairn(&repo, &args(&["forget", "latest"]), &[]));
+    ok_text(&cairn(&repo, &args(&["prune"]), &[]));
+    assert!(walk_files(&repo.join("data")).is_empty());
+    ok_text(&cairn(&repo, &args(&["check", "--read-data"]), &[]));
+}
