@@ -74,8 +74,13 @@ enum Command {
     Forget(Box<commands::forget::Args>),
     /// Delete data no snapshot uses and repack packs that are mostly unused.
     Prune(commands::prune::Args),
+    /// Rebuild the index, or rewrite snapshots around lost data.
+    Repair(commands::repair::Args),
     /// Remove the lock records of operations that have ended or are gone.
     Unlock(commands::unlock::Args),
+    /// List, add or remove the repository's passwords (key files), or change
+    /// the one in use.
+    Key(commands::key::Args),
 }
 
 /// What every command needs to reach the repository.
@@ -116,8 +121,9 @@ impl Context {
         Ok(Repository::open_as(backend, &password, operation)?)
     }
 
-    /// Opens the repository without its index, for a backup, which loads
-    /// it in its session once it has checked its input.
+    /// Opens the repository without its index: for a backup, which loads
+    /// it in its session once it has checked its input, and for the key
+    /// commands, which do not need it.
     pub fn open_keys(&self) -> anyhow::Result<Repository> {
         let (backend, password) = self.credentials()?;
         Ok(Repository::open_keys(backend, &password)?)
@@ -176,7 +182,9 @@ fn main() -> ExitCode {
         Command::Check(a) => commands::check::run(&ctx, a),
         Command::Forget(a) => commands::forget::run(&ctx, *a),
         Command::Prune(a) => commands::prune::run(&ctx, a),
+        Command::Repair(a) => commands::repair::run(&ctx, a),
         Command::Unlock(a) => commands::unlock::run(&ctx, a),
+        Command::Key(a) => commands::key::run(&ctx, a),
     };
     match result {
         Ok(code) => ExitCode::from(code),

@@ -1,4 +1,5 @@
-//! Where the repository password comes from.
+//! Where the repository password (and a new one, for `key add` and
+//! `key passwd`) comes from.
 
 use anyhow::{bail, Context, Result};
 use std::io::IsTerminal;
@@ -17,9 +18,7 @@ impl PasswordSource {
     /// `CAIRN_PASSWORD`, then a prompt on the terminal (asked twice when `confirm`).
     pub fn get(&self, confirm: bool) -> Result<Vec<u8>> {
         if let Some(path) = &self.file {
-            let bytes =
-                std::fs::read(path).with_context(|| format!("cannot read password file {path}"))?;
-            return non_empty(strip_newline(bytes), &format!("password file {path}"));
+            return from_file(path);
         }
         if let Some(cmd) = &self.command {
             let out = Command::new("sh")
@@ -39,19 +38,34 @@ impl PasswordSource {
         if let Some(pw) = std::env::var_os("CAIRN_PASSWORD") {
             return non_empty(pw.into_encoded_bytes(), "CAIRN_PASSWORD");
         }
-        if !std::io::stdin().is_terminal() {
-            bail!("no password given: set CAIRN_PASSWORD_FILE, CAIRN_PASSWORD_COMMAND or CAIRN_PASSWORD, or run on a terminal");
-        }
-        let pw =
-            rpassword::prompt_password("repository password: ").context("cannot read password")?;
-        if confirm
-            && rpassword::prompt_password("repeat password: ").context("cannot read password")?
-                != pw
-        {
-            bail!("the passwords do not match");
-        }
-        non_empty(pw.into_bytes(), "the password prompt")
+        prompt(
+            "repository password",
+            confirm,
+            "no password given: set CAIRN_PASSWORD_FILE, CAIRN_PASSWORD_COMMAND or CAIRN_PASSWORD, or run on a terminal",
+        )
     }
+}
+
+/// The password in the file at `path`, without one trailing newline (LF or
+/// CRLF); an empty one is refused.
+pub fn from_file(path: &str) -> Result<Vec<u8>> {
+    let bytes = std::fs::read(path).with_context(|| format!("cannot read password file {path}"))?;
+    non_empty(strip_newline(bytes), &format!("password file {path}"))
+}
+
+/// Asks for the `label` password on the terminal, twice when `confirm`; an
+/// empty one is refused. Without a terminal, fails with `no_terminal`.
+pub fn prompt(label: &str, confirm: bool, no_terminal: &str) -> Result<Vec<u8>> {
+    if !std::io::stdin().is_terminal() {
+        bail!("{no_terminal}");
+    }
+    let pw = rpassword::prompt_password(format!("{label}: ")).context("cannot read password")?;
+    if confirm
+        && rpassword::prompt_password("repeat password: ").context("cannot read password")? != pw
+    {
+        bail!("the passwords do not match");
+    }
+    non_empty(pw.into_bytes(), "the password prompt")
 }
 
 fn strip_newline(mut bytes: Vec<u8>) -> Vec<u8> {

@@ -3,29 +3,96 @@
 //! The structural check reads the index files, every pack's header and every
 //! tree; it shows that each snapshot's trees and data blobs are indexed, that
 //! every indexed pack exists, and that each pack's header lists exactly what
-//! the index says it holds. Reading the data also authenticates every blob
-//! of every pack and checks it hashes to its ID. Packs are checked in
-//! parallel.
+//! the index says it holds. Reading the data (of every pack, or of a subset
+//! for rolling verification) also authenticates each blob and checks it
+//! hashes to its ID. Packs are checked in parallel. Damage is traced to the
+//! snapshots and paths it affects.
 
 use crate::backend::FileKind;
 use crate::error::{Error, Result};
 use crate::progress::{self, Progress};
 use crate::repository::Repository;
+use cairn_format::id::storage_hash;
 use cairn_format::index::IndexPack;
-use cairn_format::pack::{PackEntry, PackHeader};
+use cairn_format::pack::PackEntry;
 use cairn_format::tree::NodeKind;
-use cairn_format::{BlobId, BlobKind, IndexId, PackId};
+use cairn_format::{BlobId, BlobKind, IndexId, PackId, SnapshotId};
 use rayon::prelude::*;
 use std::collections::{HashMap, HashSet};
+use std::str::FromStr;
 use std::sync::Arc;
+
+/// Which packs to read whole besides their headers.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Subset {
+    /// Group `n` of `m` (1-based): packs whose ID, as a number, leaves
+    /// remainder `n - 1` when divided by `m`. Running `1/m` to `m/m` in turn
+    /// reads everything once.
+    Group {
+        /// Which group, 1 to `m`.
+        n: u32,
+        /// How many groups.
+        m: u32,
+    },
+    /// This fraction of the packs (0 to 1), chosen at random.
+    Fraction(f64),
+    /// Packs chosen at random until this many bytes.
+    Bytes(u64),
+}
+
+impl FromStr for Subset {
+    type Err = Error;
+
+    /// Parses `N/M`, `x%` or a size such as `500M`.
+    fn from_str(text: &str) -> Result<Subset> {
+        let bad = || {
+            Error::Invalid(format!(
+                "invalid subset {text:?}: give N/M (such as 2/7), a percentage (such as 10%) or a size (such as 5G)"
+            ))
+        };
+        if let Some((n, m)) = text.split_once('/') {
+            let (n, m): (u32, u32) = (
+                n.trim().parse().map_err(|_| bad())?,
+                m.trim().parse().map_err(|_| bad())?,
+            );
+            return match (1..=m).contains(&n) {
+                true => Ok(Subset::Group { n, m }),
+                false => Err(bad()),
+            };
+        }
+        if let Some(p) = text.strip_suffix('%') {
+            let p: f64 = p.trim().parse().map_err(|_| bad())?;
+            return match (0.0..=100.0).contains(&p) {
+                true => Ok(Subset::Fraction(p / 100.0)),
+                false => Err(bad()),
+            };
+        }
+        crate::filter::parse_size(text)
+            .map(Subset::Bytes)
+            .map_err(|_| bad())
+    }
+}
 
 /// What to check.
 #[derive(Clone, Debug, Default)]
 pub struct CheckOptions {
     /// Read every pack whole and authenticate every blob.
     pub read_data: bool,
+    /// Read only these packs whole (when `read_data` is off).
+    pub subset: Option<Subset>,
     /// Counts the packs to check and the bytes to read, and those done.
     pub progress: Option<Arc<Progress>>,
+}
+
+/// A file or directory of a snapshot that cannot be restored whole.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Damage {
+    /// The snapshot.
+    pub snapshot: SnapshotId,
+    /// The path in the snapshot, as recorded (absolute).
+    pub path: String,
+    /// Why: the damaged or missing object.
+    pub cause: String,
 }
 
 /// What a check looked at and what it found.
@@ -39,10 +106,14 @@ pub struct CheckReport {
     pub data_blobs: u64,
     /// Packs listed in the index.
     pub packs: u64,
-    /// Bytes of pack data read (headers, or everything with `read_data`).
+    /// Packs read whole.
+    pub packs_read: u64,
+    /// Bytes of pack data read (headers, and whole packs where read).
     pub bytes_read: u64,
     /// Damage found: each names the object at fault.
     pub errors: Vec<Error>,
+    /// The snapshot paths the damage affects.
+    pub damaged: Vec<Damage>,
     /// Harmless findings, such as packs no index lists (left by an
     /// interrupted backup).
     pub warnings: Vec<String>,
@@ -52,6 +123,28 @@ impl CheckReport {
     /// True when no damage was found.
     pub fn is_clean(&self) -> bool {
         self.errors.is_empty()
+    }
+}
+
+/// Blobs found damaged or missing, with the reason.
+type Broken = HashMap<(BlobKind, BlobId), String>;
+
+/// What checking one pack found.
+#[derive(Default)]
+struct PackResult {
+    read: u64,
+    read_whole: bool,
+    errors: Vec<Error>,
+    broken: Vec<((BlobKind, BlobId), String)>,
+}
+
+impl PackResult {
+    /// Records `error`, and every blob in `blobs` as lost to it.
+    fn lose(&mut self, error: Error, blobs: &[PackEntry]) {
+        let cause = error.to_string();
+        self.broken
+            .extend(blobs.iter().map(|b| ((b.kind, b.id), cause.clone())));
+        self.errors.push(error);
     }
 }
 
@@ -82,8 +175,9 @@ pub fn check(repo: &Repository, opts: &CheckOptions) -> Result<CheckReport> {
             "{e} (it is ignored; the next prune removes it)"
         )));
     }
+    let whole = chosen(&packs, opts);
     // Progress counts the blob bytes of each pack to read (its header aside).
-    let to_read = |blobs: &[PackEntry]| match opts.read_data {
+    let to_read = |id: &PackId, blobs: &[PackEntry]| match whole.contains(id) {
         true => blobs
             .iter()
             .map(|b| b.offset + u64::from(b.length))
@@ -92,31 +186,74 @@ pub fn check(repo: &Repository, opts: &CheckOptions) -> Result<CheckReport> {
         false => 0,
     };
     if let Some(p) = &opts.progress {
-        for blobs in packs.values() {
-            p.expect(1, to_read(blobs));
+        for (id, blobs) in &packs {
+            p.expect(1, to_read(id, blobs));
         }
         p.total_complete();
     }
-    let results: Vec<(u64, Option<Error>)> = packs
+    let results: Vec<PackResult> = packs
         .par_iter()
         .map(|(id, blobs)| {
+            let mut result = PackResult::default();
             if !stored.contains(&id.to_hex()) {
-                return (0, Some(Error::Missing(format!("pack {id}"))));
+                result.lose(Error::Missing(format!("pack {id}")), blobs);
+            } else if whole.contains(id) {
+                read_whole(repo, id, blobs, &mut result);
+            } else {
+                read_header(repo, id, blobs, &mut result);
             }
-            let result = match check_pack(repo, id, blobs, opts.read_data) {
-                Ok(read) => (read, None),
-                Err(e) => (0, Some(e)),
-            };
-            progress::done(&opts.progress, 1, to_read(blobs));
+            progress::done(&opts.progress, 1, to_read(id, blobs));
             result
         })
         .collect();
-    for (read, error) in results {
-        report.bytes_read += read;
-        report.errors.extend(error);
+    let mut broken = Broken::new();
+    for r in results {
+        report.bytes_read += r.read;
+        report.packs_read += u64::from(r.read_whole);
+        report.errors.extend(r.errors);
+        broken.extend(r.broken);
     }
-    check_snapshots(repo, &mut report)?;
+    check_snapshots(repo, &broken, &mut report)?;
     Ok(report)
+}
+
+/// The packs to read whole.
+fn chosen(packs: &HashMap<PackId, Vec<PackEntry>>, opts: &CheckOptions) -> HashSet<PackId> {
+    let mut ids: Vec<PackId> = packs.keys().copied().collect();
+    ids.sort();
+    let random_order = |mut ids: Vec<PackId>| {
+        // Pack IDs are hashes: ordering by a keyed hash of them is a fresh
+        // random order for each run.
+        let key: [u8; 32] = cairn_format::crypto::random_array();
+        ids.sort_by_cached_key(|id| storage_hash(&[key, id.0].concat()));
+        ids
+    };
+    match (opts.read_data, opts.subset) {
+        (true, _) => ids.into_iter().collect(),
+        (false, None) => HashSet::new(),
+        (false, Some(Subset::Group { n, m })) => ids
+            .into_iter()
+            .filter(|id| {
+                let v = u64::from_be_bytes(id.0[..8].try_into().expect("8 bytes"));
+                v % u64::from(m) == u64::from(n - 1)
+            })
+            .collect(),
+        (false, Some(Subset::Fraction(f))) => {
+            let n = (ids.len() as f64 * f).ceil() as usize;
+            random_order(ids).into_iter().take(n).collect()
+        }
+        (false, Some(Subset::Bytes(limit))) => {
+            let mut total = 0u64;
+            random_order(ids)
+                .into_iter()
+                .take_while(|id| {
+                    let size: u64 = packs[id].iter().map(|b| u64::from(b.length)).sum();
+                    total += size;
+                    total - size < limit
+                })
+                .collect()
+        }
+    }
 }
 
 /// The packs the index files list, with their blobs. Index files that cannot
@@ -144,92 +281,174 @@ fn indexed_packs(
     Ok(packs)
 }
 
-/// Reads a pack's header (or the whole pack) and compares it with the index;
-/// returns the bytes read.
-fn check_pack(
-    repo: &Repository,
-    id: &PackId,
-    indexed: &[PackEntry],
-    read_data: bool,
-) -> Result<u64> {
-    let (header, read): (PackHeader, u64) = if read_data {
-        let size = repo.backend().size(FileKind::Pack, &id.to_hex())?;
-        (repo.verify_pack(id)?, size)
-    } else {
-        repo.read_pack_header(id)?
-    };
+/// Reports a header that lists other blobs than the index does.
+fn compare(id: &PackId, header: &[PackEntry], indexed: &[PackEntry], result: &mut PackResult) {
     let key = |e: &PackEntry| (e.kind, e.id, e.offset, e.length, e.raw_length);
-    let mut listed: Vec<_> = header.blobs.iter().map(key).collect();
+    let mut listed: Vec<_> = header.iter().map(key).collect();
     let mut expected: Vec<_> = indexed.iter().map(key).collect();
     listed.sort();
     expected.sort();
     if listed != expected {
-        return Err(Error::Invalid(format!(
+        result.errors.push(Error::Invalid(format!(
             "pack {id}: its header lists {} blobs that differ from the {} the index lists",
             listed.len(),
             expected.len()
         )));
     }
-    Ok(read)
 }
 
-/// Walks every snapshot's trees once, checking that each tree can be read and
-/// each data blob is indexed.
-fn check_snapshots(repo: &Repository, report: &mut CheckReport) -> Result<()> {
-    let (snapshots, unreadable) = repo.readable_snapshots()?;
-    report.errors.extend(unreadable);
-    let mut seen_trees: HashSet<BlobId> = HashSet::new();
-    let mut seen_data: HashSet<BlobId> = HashSet::new();
-    for (snapshot_id, snapshot) in &snapshots {
-        report.snapshots += 1;
-        let mut todo = vec![snapshot.tree];
-        while let Some(tree_id) = todo.pop() {
-            if !seen_trees.insert(tree_id) {
-                continue;
-            }
-            let tree = match repo.load_tree(&tree_id) {
-                Ok(t) => t,
-                Err(e) => {
-                    report.errors.push(Error::Invalid(format!(
-                        "snapshot {snapshot_id}: tree {tree_id}: {e}"
-                    )));
-                    continue;
-                }
-            };
-            report.trees += 1;
-            for node in &tree.nodes {
-                match &node.kind {
-                    NodeKind::Dir { subtree } => todo.push(*subtree),
-                    NodeKind::File { content } => {
-                        for id in content {
-                            if seen_data.insert(*id) && repo.locate(BlobKind::Data, id).is_none() {
-                                report.errors.push(Error::Missing(format!(
-                                    "data blob {id} (snapshot {snapshot_id}, tree {tree_id})"
-                                )));
-                            }
-                        }
-                    }
-                    NodeKind::Bundled { blob, offset, .. } => {
-                        let loc = repo.locate(BlobKind::Data, blob);
-                        let fits = loc.is_some_and(|l| {
-                            offset.saturating_add(node.size) <= u64::from(l.raw_length)
-                        });
-                        if seen_data.insert(*blob) && loc.is_none() {
-                            report.errors.push(Error::Missing(format!(
-                                "data blob {blob} (snapshot {snapshot_id}, tree {tree_id})"
-                            )));
-                        } else if loc.is_some() && !fits {
-                            report.errors.push(Error::Invalid(format!(
-                                "{}: lies outside its bundle {blob} (snapshot {snapshot_id}, tree {tree_id})",
-                                String::from_utf8_lossy(&node.name)
-                            )));
-                        }
-                    }
-                    _ => {}
-                }
-            }
+/// Reads and authenticates a pack's header and compares it with the index.
+fn read_header(repo: &Repository, id: &PackId, indexed: &[PackEntry], result: &mut PackResult) {
+    match repo.read_pack_header(id) {
+        Ok((header, read)) => {
+            result.read = read;
+            compare(id, &header.blobs, indexed, result);
+        }
+        Err(e) => result.lose(e, indexed),
+    }
+}
+
+/// Reads a whole pack: its hash, its header, and every blob the index lists.
+fn read_whole(repo: &Repository, id: &PackId, indexed: &[PackEntry], result: &mut PackResult) {
+    let bytes = match repo.backend().read(FileKind::Pack, &id.to_hex()) {
+        Ok(b) => b,
+        Err(e) => return result.lose(e, indexed),
+    };
+    result.read = bytes.len() as u64;
+    result.read_whole = true;
+    if storage_hash(&bytes) != id.0 {
+        result.errors.push(Error::Invalid(format!(
+            "pack {id}: its content does not match its name (damaged)"
+        )));
+    }
+    match repo.pack_header_of(id, &bytes) {
+        Ok(header) => compare(id, &header.blobs, indexed, result),
+        Err(e) => result.errors.push(e),
+    }
+    for e in indexed {
+        if let Err(err) = repo.open_blob_in(id, &bytes, e) {
+            result.lose(err, std::slice::from_ref(e));
         }
     }
-    report.data_blobs = seen_data.len() as u64;
+}
+
+/// Damage below one tree: paths relative to it, with their causes.
+type DamageBelow = Arc<Vec<(String, String)>>;
+
+/// Walks every snapshot, reading each tree once, and traces missing and
+/// damaged blobs to the paths of the snapshots that use them.
+fn check_snapshots(repo: &Repository, broken: &Broken, report: &mut CheckReport) -> Result<()> {
+    let (snapshots, unreadable) = repo.readable_snapshots()?;
+    report.errors.extend(unreadable);
+    let mut walk = Walk {
+        repo,
+        broken,
+        trees: HashMap::new(),
+        data: HashSet::new(),
+        errors: Vec::new(),
+    };
+    for (snapshot_id, snapshot) in &snapshots {
+        report.snapshots += 1;
+        let root = walk.tree(&snapshot.tree);
+        for (path, cause) in root.iter() {
+            report.damaged.push(Damage {
+                snapshot: *snapshot_id,
+                path: format!("/{path}"),
+                cause: cause.clone(),
+            });
+        }
+    }
+    report.trees = walk.trees.len() as u64;
+    report.data_blobs = walk.data.len() as u64;
+    report.errors.extend(walk.errors);
     Ok(())
+}
+
+struct Walk<'r> {
+    repo: &'r Repository,
+    broken: &'r Broken,
+    /// Damage below each tree read.
+    trees: HashMap<BlobId, DamageBelow>,
+    /// Data blobs seen.
+    data: HashSet<BlobId>,
+    /// Problems found during the walk (each reported once).
+    errors: Vec<Error>,
+}
+
+impl Walk<'_> {
+    /// The damage below tree `id` (empty when it is whole).
+    fn tree(&mut self, id: &BlobId) -> DamageBelow {
+        if let Some(d) = self.trees.get(id) {
+            return d.clone();
+        }
+        let mut damage = Vec::new();
+        match self.blob_problem(BlobKind::Tree, id, true) {
+            Some(cause) => damage.push((String::new(), cause)),
+            None => match self.repo.load_tree(id) {
+                Err(e) => {
+                    damage.push((String::new(), e.to_string()));
+                    self.errors.push(e);
+                }
+                Ok(tree) => {
+                    for node in &tree.nodes {
+                        let name = String::from_utf8_lossy(&node.name);
+                        if let NodeKind::Dir { subtree } = &node.kind {
+                            for (path, cause) in self.tree(subtree).iter() {
+                                let path = match path.is_empty() {
+                                    true => name.to_string(),
+                                    false => format!("{name}/{path}"),
+                                };
+                                damage.push((path, cause.clone()));
+                            }
+                        }
+                        if let Some(cause) = self.file_problem(node) {
+                            damage.push((name.to_string(), cause));
+                        }
+                    }
+                }
+            },
+        }
+        let damage = Arc::new(damage);
+        self.trees.insert(*id, damage.clone());
+        damage
+    }
+
+    /// Why a file's content cannot be restored, if it cannot.
+    fn file_problem(&mut self, node: &cairn_format::tree::Node) -> Option<String> {
+        let data = node.kind.file_data()?;
+        let mut problem = None;
+        for id in data.blobs {
+            let first = self.data.insert(*id);
+            problem = problem.or(self.blob_problem(BlobKind::Data, id, first));
+        }
+        if let (NodeKind::Bundled { blob, offset, .. }, None) = (&node.kind, &problem) {
+            let loc = self.repo.locate(BlobKind::Data, blob)?;
+            if offset.saturating_add(node.size) > u64::from(loc.raw_length) {
+                let p = format!("it lies outside its bundle {blob}");
+                self.errors.push(Error::Invalid(format!(
+                    "{}: {p}",
+                    String::from_utf8_lossy(&node.name)
+                )));
+                problem = Some(p);
+            }
+        }
+        problem
+    }
+
+    /// Why a blob cannot be read, if it cannot: found damaged (already
+    /// reported), or not stored (reported when `first`).
+    fn blob_problem(&mut self, kind: BlobKind, id: &BlobId, first: bool) -> Option<String> {
+        if let Some(cause) = self.broken.get(&(kind, *id)) {
+            return Some(cause.clone());
+        }
+        if self.repo.locate(kind, id).is_some() {
+            return None;
+        }
+        let e = Error::Missing(format!("{} {id}", kind.object_type().name()));
+        let cause = e.to_string();
+        if first {
+            self.errors.push(e);
+        }
+        Some(cause)
+    }
 }

@@ -22,7 +22,7 @@ use crate::repository::Repository;
 use crate::session::{self, SessionInfo};
 use cairn_format::index::{IndexFile, IndexPack};
 use cairn_format::lock::{Operation, PruneMark};
-use cairn_format::pack::{open_blob, PackEntry};
+use cairn_format::pack::PackEntry;
 use cairn_format::snapshot::Snapshot;
 use cairn_format::tree::NodeKind;
 use cairn_format::{BlobId, BlobKind, IndexId, MarkId, PackId, SnapshotId, Timestamp};
@@ -240,15 +240,7 @@ fn run(repo: &mut Repository, opts: &PruneOptions) -> Result<PruneReport> {
     // it, so loading the index after listing the snapshots finds all their
     // blobs.
     let before = others(repo, me)?;
-    if let Some(p) = before
-        .iter()
-        .find(|s| s.latest.operation == Operation::Prune && !s.is_over())
-    {
-        return Err(Error::Invalid(format!(
-            "another prune is running (host {}, pid {}, user {}); if it is gone, run `cairn unlock`",
-            p.latest.hostname, p.latest.pid, p.latest.username
-        )));
-    }
+    session::refuse_beside_maintenance(&before)?;
     report.stale_sessions = before
         .iter()
         .filter(|s| matches!(s.liveness, session::Liveness::Stale(_)))
@@ -346,8 +338,8 @@ fn plan(
                 }
             }
             let fate = match (used_bytes, unused_bytes) {
-                (_, 0) => Fate::Keep,
                 (0, _) => Fate::Delete,
+                (_, 0) => Fate::Keep,
                 _ => Fate::Repack,
             };
             packs.insert(
@@ -492,17 +484,12 @@ fn copy_used_blobs(
         .collect();
     to_repack.sort();
     for id in to_repack {
-        let bytes = repo.read_verified(FileKind::Pack, &id.to_hex())?;
-        let (header, _) = repo.read_pack_header(id)?;
+        // Each blob copied is authenticated; the pack as a whole may be
+        // damaged elsewhere (in a blob `repair index` left out).
+        let bytes = repo.backend().read(FileKind::Pack, &id.to_hex())?;
+        let header = repo.pack_header_of(id, &bytes).map_err(refuse)?;
         for e in header.blobs.iter().filter(|e| used.is_used_here(id, e)) {
-            let sealed = &bytes[e.offset as usize..(e.offset + u64::from(e.length)) as usize];
-            let plain =
-                open_blob(repo.keys(), e.kind, &e.id, sealed, e.raw_length).map_err(|err| {
-                    refuse(Error::format(
-                        format!("{} {} in pack {id}", e.kind.object_type().name(), e.id),
-                        err,
-                    ))
-                })?;
+            let plain = repo.open_blob_in(id, &bytes, e).map_err(refuse)?;
             writer.save(e.kind, plain)?;
         }
     }

@@ -10,7 +10,7 @@ use cairn_format::id::storage_hash;
 use cairn_format::index::{IndexFile, IndexPack};
 use cairn_format::key::{open_key_file, seal_key_file, KdfParams, KeyInfo};
 use cairn_format::lock::{Operation, PruneMark};
-use cairn_format::pack::{open_blob, PackHeader, TRAILER_LEN};
+use cairn_format::pack::{open_blob, PackEntry, PackHeader, TRAILER_LEN};
 use cairn_format::snapshot::Snapshot;
 use cairn_format::tree::Tree;
 use cairn_format::{
@@ -73,6 +73,8 @@ pub struct Repository {
     index_files: Vec<IndexId>,
     marks: Marks,
     session: Option<Session>,
+    /// The key file this repository was opened with, and who made it.
+    key: Option<(KeyId, KeyInfo)>,
 }
 
 impl Repository {
@@ -109,14 +111,10 @@ impl Repository {
         }
         cairn_format::codec::decode::<Config>(&cairn_format::codec::encode(&config))
             .map_err(|e| Error::Invalid(format!("invalid repository parameters: {e}")))?;
-        let key_file = seal_key_file(&keys, password, opts.kdf.clone(), &local_key_info())
-            .map_err(|e| Error::Invalid(format!("cannot create key: {e}")))?;
+        let (key_file, info) = seal_key(&keys, password, opts.kdf.clone())?;
+        let key_id = KeyId(storage_hash(&key_file));
         backend.create_repository()?;
-        backend.create(
-            FileKind::Key,
-            &hex::encode(storage_hash(&key_file)),
-            &key_file,
-        )?;
+        backend.create(FileKind::Key, &key_id.to_hex(), &key_file)?;
         // The config is written last: storage without it is not a repository.
         backend.create(FileKind::Config, "config", &config.seal(&keys))?;
         Ok(Repository {
@@ -128,6 +126,7 @@ impl Repository {
             index_files: Vec::new(),
             marks: Marks::default(),
             session: None,
+            key: Some((key_id, info)),
         })
     }
 
@@ -173,8 +172,8 @@ impl Repository {
                 }
                 Err(e) => return Err(e),
             };
-            let keys = match open_key_file(&bytes, password) {
-                Ok((keys, _)) => keys,
+            let (keys, info) = match open_key_file(&bytes, password) {
+                Ok(opened) => opened,
                 Err(FormatError::Authentication(_)) => continue,
                 Err(e) => {
                     problem.get_or_insert(Error::format(format!("key file {name}"), e));
@@ -197,6 +196,7 @@ impl Repository {
                 index_files: Vec::new(),
                 marks: Marks::default(),
                 session: None,
+                key: KeyId::from_hex(&name).map(|id| (id, info)),
             });
         }
         Err(problem.unwrap_or(Error::WrongPassword))
@@ -273,7 +273,7 @@ impl Repository {
     }
 
     /// Reads every prune mark; those that cannot be read are listed apart.
-    fn read_marks(&self) -> Result<Marks> {
+    pub fn read_marks(&self) -> Result<Marks> {
         let mut marks = Marks::default();
         for name in self.backend.list(FileKind::Mark)? {
             let id = MarkId::from_hex(&name).expect("backends list only hex IDs");
@@ -467,23 +467,34 @@ impl Repository {
     /// header and every blob in it; returns the header.
     pub fn verify_pack(&self, id: &PackId) -> Result<PackHeader> {
         let bytes = self.read_verified(FileKind::Pack, &id.to_hex())?;
+        let header = self.pack_header_of(id, &bytes)?;
+        for e in &header.blobs {
+            self.open_blob_in(id, &bytes, e)?;
+        }
+        Ok(header)
+    }
+
+    /// Locates and authenticates the header of pack `id`, whose bytes are
+    /// all in `bytes`.
+    pub fn pack_header_of(&self, id: &PackId, bytes: &[u8]) -> Result<PackHeader> {
         let context = || format!("pack {id}");
         let trailer = &bytes[bytes.len().saturating_sub(TRAILER_LEN)..];
         let (start, len) = PackHeader::locate(trailer, bytes.len() as u64)
             .map_err(|e| Error::format(context(), e))?;
         let sealed = &bytes[start as usize..start as usize + len as usize];
-        let header =
-            PackHeader::open(sealed, start, &self.keys).map_err(|e| Error::format(context(), e))?;
-        for e in &header.blobs {
-            let sealed = &bytes[e.offset as usize..(e.offset + u64::from(e.length)) as usize];
-            open_blob(&self.keys, e.kind, &e.id, sealed, e.raw_length).map_err(|err| {
-                Error::format(
-                    format!("{} {} in pack {id}", e.kind.object_type().name(), e.id),
-                    err,
-                )
-            })?;
-        }
-        Ok(header)
+        PackHeader::open(sealed, start, &self.keys).map_err(|e| Error::format(context(), e))
+    }
+
+    /// Authenticates and decrypts the blob `e` of pack `id`, whose bytes are
+    /// all in `bytes`.
+    pub fn open_blob_in(&self, id: &PackId, bytes: &[u8], e: &PackEntry) -> Result<Vec<u8>> {
+        let what = || format!("{} {} in pack {id}", e.kind.object_type().name(), e.id);
+        let sealed = usize::try_from(e.offset)
+            .ok()
+            .and_then(|start| bytes.get(start..start.checked_add(e.length as usize)?))
+            .ok_or_else(|| Error::Invalid(format!("{} lies outside the pack", what())))?;
+        open_blob(&self.keys, e.kind, &e.id, sealed, e.raw_length)
+            .map_err(|err| Error::format(what(), err))
     }
 
     /// Reads and decodes a tree blob.
@@ -531,23 +542,13 @@ impl Repository {
                 .pop()
                 .ok_or_else(|| Error::SnapshotNotFound(name.into()));
         }
-        let wanted = name.to_ascii_lowercase();
-        if wanted.is_empty() || !wanted.bytes().all(|b| b.is_ascii_hexdigit()) {
-            return Err(Error::SnapshotNotFound(name.into()));
-        }
-        let matches: Vec<String> = self
-            .backend
-            .list(FileKind::Snapshot)?
-            .into_iter()
-            .filter(|n| n.starts_with(&wanted))
-            .collect();
-        match matches.as_slice() {
-            [one] => {
-                let id = SnapshotId::from_hex(one).expect("backends list only hex IDs");
+        match unique_prefix(self.backend.list(FileKind::Snapshot)?, name) {
+            Ok(Some(one)) => {
+                let id = SnapshotId::from_hex(&one).expect("backends list only hex IDs");
                 Ok((id, self.load_snapshot(&id)?))
             }
-            [] => Err(Error::SnapshotNotFound(name.into())),
-            many => Err(Error::AmbiguousSnapshot(name.into(), many.len())),
+            Ok(None) => Err(Error::SnapshotNotFound(name.into())),
+            Err(many) => Err(Error::AmbiguousSnapshot(name.into(), many)),
         }
     }
 
@@ -559,6 +560,42 @@ impl Repository {
             .iter()
             .filter_map(|n| KeyId::from_hex(n))
             .collect())
+    }
+
+    /// The key file this repository was opened (or created) with.
+    pub fn key_id(&self) -> Option<KeyId> {
+        self.key.as_ref().map(|(id, _)| *id)
+    }
+
+    /// Who made the key file in use, and when (sealed in it, SPEC.md §3.2).
+    pub fn key_info(&self) -> Option<&KeyInfo> {
+        self.key.as_ref().map(|(_, info)| info)
+    }
+
+    /// Records that the key file in use is now `id`, made by `info`.
+    pub(crate) fn set_key(&mut self, id: KeyId, info: KeyInfo) {
+        self.key = Some((id, info));
+    }
+}
+
+/// The one name in `names` that starts with the hex digits `text` (in
+/// either case): `Ok(None)` when none does or `text` is not hex, `Err(n)`
+/// when `n` names do.
+pub(crate) fn unique_prefix(
+    names: Vec<String>,
+    text: &str,
+) -> std::result::Result<Option<String>, usize> {
+    let wanted = text.to_ascii_lowercase();
+    if wanted.is_empty() || !wanted.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return Ok(None);
+    }
+    let mut matches: Vec<String> = names
+        .into_iter()
+        .filter(|n| n.starts_with(&wanted))
+        .collect();
+    match matches.len() {
+        0 | 1 => Ok(matches.pop()),
+        n => Err(n),
     }
 }
 
@@ -585,11 +622,19 @@ fn read_verified(backend: &dyn Backend, kind: FileKind, name: &str) -> Result<Ve
     Ok(bytes)
 }
 
-/// Who is making a key file, for its sealed metadata.
-fn local_key_info() -> KeyInfo {
-    KeyInfo {
+/// A key file that opens `keys` with `password`, made now by this host and
+/// user, and that metadata.
+pub(crate) fn seal_key(
+    keys: &MasterKeys,
+    password: &[u8],
+    kdf: KdfParams,
+) -> Result<(Vec<u8>, KeyInfo)> {
+    let info = KeyInfo {
         created: Timestamp::now(),
         hostname: crate::sysinfo::hostname(),
         username: crate::sysinfo::username(),
-    }
+    };
+    let file = seal_key_file(keys, password, kdf, &info)
+        .map_err(|e| Error::Invalid(format!("cannot create key: {e}")))?;
+    Ok((file, info))
 }

@@ -272,6 +272,21 @@ fn process_exists(pid: u32) -> bool {
     rc == 0 || std::io::Error::last_os_error().raw_os_error() == Some(libc::EPERM)
 }
 
+/// Fails if one of `others` is a prune or repair that may still run: those
+/// change what other maintenance relies on, so only one runs at a time.
+pub fn refuse_beside_maintenance(others: &[SessionInfo]) -> Result<()> {
+    let busy = others.iter().find(|s| {
+        matches!(s.latest.operation, Operation::Prune | Operation::Repair) && !s.is_over()
+    });
+    match busy {
+        Some(s) => Err(Error::Invalid(format!(
+            "another prune or repair is running (host {}, pid {}, user {}); if it is gone, run `cairn unlock`",
+            s.latest.hostname, s.latest.pid, s.latest.username
+        ))),
+        None => Ok(()),
+    }
+}
+
 /// What [`unlock`] removed.
 #[derive(Debug, Default)]
 pub struct Unlocked {

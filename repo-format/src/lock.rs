@@ -26,6 +26,8 @@ pub enum Operation {
     Prune,
     /// Writes changed copies of snapshots, such as new tags (postcard variant 2).
     Rewrite,
+    /// Rebuilds the index; only one prune or repair runs at a time (postcard variant 3).
+    Repair,
 }
 
 /// A session's state when a record was written.

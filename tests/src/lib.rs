@@ -363,6 +363,21 @@ pub fn ok_text(out: &Output) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
+/// Asserts that a command failed cleanly: exit `code`, one line on standard
+/// error starting `cairn: ` and mentioning `needle`, no panic.
+#[track_caller]
+pub fn assert_clean_failure(out: &Output, code: i32, needle: &str) {
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(code), "stderr: {stderr}");
+    assert_eq!(stderr.lines().count(), 1, "not one line: {stderr:?}");
+    assert!(stderr.starts_with("cairn: "), "{stderr:?}");
+    assert!(
+        stderr.contains(needle),
+        "{stderr:?} does not mention {needle:?}"
+    );
+    assert!(!stderr.contains("panicked"), "{stderr}");
+}
+
 /// A temporary directory (by its canonical path, as backups record it) with
 /// a repository made by `cairn init` at `repo` in it, and an empty `src`.
 pub fn cli_fixture() -> (tempfile::TempDir, PathBuf, PathBuf) {

@@ -4,19 +4,6 @@ use cairn_engine::backup::{backup, BackupOptions};
 use cairn_tests::*;
 use std::ffi::OsStr;
 use std::path::Path;
-use std::process::Output;
-
-fn assert_clean_failure(out: &Output, code: i32, needle: &str) {
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(code), "stderr: {stderr}");
-    assert_eq!(stderr.lines().count(), 1, "not one line: {stderr:?}");
-    assert!(stderr.starts_with("cairn: "), "{stderr:?}");
-    assert!(
-        stderr.contains(needle),
-        "{stderr:?} does not mention {needle:?}"
-    );
-    assert!(!stderr.contains("panicked"), "{stderr}");
-}
 
 /// A repository with one snapshot of a small tree.
 fn repo_with_snapshot(tmp: &Path) -> std::path::PathBuf {

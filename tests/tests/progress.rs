@@ -81,6 +81,7 @@ fn counters_add_up_to_what_backup_restore_and_check_did() {
     let opts = CheckOptions {
         read_data: true,
         progress: Some(checked.clone()),
+        ..Default::default()
     };
     let c = check(&repo, &opts).unwrap();
     assert!(c.is_clean());

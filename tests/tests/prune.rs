@@ -27,6 +27,22 @@ fn small_packs() -> InitOptions {
     }
 }
 
+/// A temporary directory with an empty `src` and a repository with small
+/// packs at `repo`.
+fn small_pack_fixture() -> (tempfile::TempDir, PathBuf, PathBuf, Repository) {
+    let tmp = tempfile::tempdir().unwrap();
+    let src = tmp.path().canonicalize().unwrap().join("src");
+    fs::create_dir(&src).unwrap();
+    let repo_path = tmp.path().join("repo");
+    let repo = Repository::init(
+        LocalBackend::new(&repo_path),
+        PASSWORD.as_bytes(),
+        &small_packs(),
+    )
+    .unwrap();
+    (tmp, src, repo_path, repo)
+}
+
 /// Changes the source tree for cycle `n`: rewrites some files, adds one,
 /// removes one; big files keep most of their chunks.
 fn mutate(src: &Path, n: u64) {
@@ -92,16 +108,7 @@ fn relative_fingerprint(dir: &Path) -> BTreeMap<PathBuf, [u8; 32]> {
 
 #[test]
 fn cycles_of_backup_forget_and_prune_keep_every_kept_snapshot_whole() {
-    let tmp = tempfile::tempdir().unwrap();
-    let src = tmp.path().canonicalize().unwrap().join("src");
-    fs::create_dir(&src).unwrap();
-    let repo_path = tmp.path().join("repo");
-    let mut repo = Repository::init(
-        LocalBackend::new(&repo_path),
-        PASSWORD.as_bytes(),
-        &small_packs(),
-    )
-    .unwrap();
+    let (tmp, src, repo_path, mut repo) = small_pack_fixture();
     // Each snapshot with the content it must restore to.
     let mut kept: Vec<(SnapshotId, BTreeMap<PathBuf, [u8; 32]>)> = Vec::new();
     let mut deleted = 0;
@@ -301,7 +308,9 @@ fn prune_refuses_to_run_beside_another_prune_and_reads_every_lock_record() {
     backup_dir(&mut repo, &src);
     let other = repo.start_session(Operation::Prune).unwrap();
     match prune(&mut repo, &PruneOptions::default()) {
-        Err(Error::Invalid(msg)) => assert!(msg.contains("another prune is running"), "{msg}"),
+        Err(Error::Invalid(msg)) => {
+            assert!(msg.contains("another prune or repair is running"), "{msg}")
+        }
         other => panic!("{other:?}"),
     }
     other.end().unwrap();
@@ -472,4 +481,130 @@ fn prune_beside_a_running_backup_never_takes_what_that_backup_uses() {
     ok_text(&cairn(&repo, &args(&["prune"]), &[]));
     assert!(walk_files(&repo.join("data")).is_empty());
     ok_text(&cairn(&repo, &args(&["check", "--read-data"]), &[]));
+}
+
+/// A backend whose process "dies" after `left` more creates or removes:
+/// that one and every later one fails.
+struct DiesAfter {
+    inner: LocalBackend,
+    left: std::sync::atomic::AtomicI64,
+}
+
+impl DiesAfter {
+    fn step(&self, what: &str) -> cairn_engine::Result<()> {
+        match self.left.fetch_sub(1, std::sync::atomic::Ordering::SeqCst) > 0 {
+            true => Ok(()),
+            false => Err(Error::Invalid(format!("injected crash before {what}"))),
+        }
+    }
+}
+
+impl Backend for DiesAfter {
+    fn location(&self) -> String {
+        self.inner.location()
+    }
+    fn create_repository(&self) -> cairn_engine::Result<()> {
+        self.inner.create_repository()
+    }
+    fn exists(&self) -> cairn_engine::Result<bool> {
+        self.inner.exists()
+    }
+    fn create(&self, kind: FileKind, name: &str, bytes: &[u8]) -> cairn_engine::Result<()> {
+        self.step(name)?;
+        self.inner.create(kind, name, bytes)
+    }
+    fn read(&self, kind: FileKind, name: &str) -> cairn_engine::Result<Vec<u8>> {
+        self.inner.read(kind, name)
+    }
+    fn read_at(&self, kind: FileKind, name: &str, o: u64, l: u64) -> cairn_engine::Result<Vec<u8>> {
+        self.inner.read_at(kind, name, o, l)
+    }
+    fn size(&self, kind: FileKind, name: &str) -> cairn_engine::Result<u64> {
+        self.inner.size(kind, name)
+    }
+    fn list(&self, kind: FileKind) -> cairn_engine::Result<Vec<String>> {
+        self.inner.list(kind)
+    }
+    fn remove(&self, kind: FileKind, name: &str) -> cairn_engine::Result<()> {
+        self.step(name)?;
+        self.inner.remove(kind, name)
+    }
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    let _ = fs::remove_dir_all(to);
+    for f in walk_files(from) {
+        let target = to.join(f.strip_prefix(from).unwrap());
+        fs::create_dir_all(target.parent().unwrap()).unwrap();
+        fs::copy(&f, &target).unwrap();
+    }
+    for d in ["keys", "data", "index", "snapshots", "locks", "marks"] {
+        fs::create_dir_all(to.join(d)).unwrap();
+    }
+}
+
+#[test]
+fn prune_stopped_at_every_write_leaves_a_valid_repository_that_the_next_prune_finishes() {
+    let (tmp, src, template, mut repo) = small_pack_fixture();
+    let mut kept = Vec::new();
+    for cycle in 0..5 {
+        mutate(&src, cycle);
+        let report = backup(
+            &mut repo,
+            std::slice::from_ref(&src),
+            &BackupOptions::default(),
+        )
+        .unwrap();
+        kept.push((report.id, relative_fingerprint(&src)));
+    }
+    for (id, _) in kept.drain(..3).step_by(2) {
+        repo.remove_snapshot(&id).unwrap();
+    }
+    let snapshots = repo.snapshots().unwrap();
+    let work = tmp.path().join("work");
+    let mut points = 0;
+    for n in 0.. {
+        copy_dir(&template, &work);
+        let dies = DiesAfter {
+            inner: LocalBackend::new(&work),
+            left: n.into(),
+        };
+        let mut repo = Repository::open(dies, PASSWORD.as_bytes()).unwrap();
+        if prune(&mut repo, &PruneOptions::default()).is_ok() {
+            break;
+        }
+        points += 1;
+        drop(repo);
+        // The process is gone: its lock records count as stale, as `unlock` would.
+        for f in walk_files(&work.join("locks")) {
+            fs::remove_file(f).unwrap();
+        }
+        let mut repo = open_repo(&work);
+        let report = check(&repo, &CheckOptions::default()).unwrap();
+        assert!(
+            report.is_clean(),
+            "stopped at write {n}: {:?}",
+            report.errors
+        );
+        let r = prune(&mut repo, &PruneOptions::default()).unwrap();
+        assert!(
+            r.waiting.is_empty(),
+            "stopped at write {n}: {:?}",
+            r.waiting
+        );
+        let repo = open_repo(&work);
+        assert_clean(&repo);
+        assert_eq!(repo.snapshots().unwrap().len(), snapshots.len());
+        assert_eq!(count(&work.join("marks")), 0, "stopped at write {n}");
+        for (id, content) in &kept {
+            let out = tmp.path().join("out");
+            assert_eq!(
+                &restored(&repo, id, &src, &out),
+                content,
+                "stopped at write {n}"
+            );
+        }
+    }
+    eprintln!("prune stopped at each of its {points} writes and removals");
+    assert!(points >= 10, "{points}");
 }

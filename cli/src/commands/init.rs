@@ -17,12 +17,26 @@ pub struct Args {
     /// range from a quarter of it to four times it).
     #[arg(long, default_value_t = 1024)]
     chunk_size_kib: u32,
+    #[command(flatten)]
+    kdf: KdfArgs,
+}
+
+/// How hard the password is hashed, for a new key file.
+#[derive(clap::Args)]
+pub struct KdfArgs {
     /// Argon2id memory cost in KiB for the password (default 64 MiB).
     #[arg(long, default_value_t = 64 * 1024)]
     kdf_memory_kib: u32,
     /// Argon2id passes for the password.
     #[arg(long, default_value_t = 3)]
     kdf_iterations: u32,
+}
+
+impl KdfArgs {
+    /// Argon2id with these costs, one lane and a fresh salt.
+    pub fn params(&self) -> KdfParams {
+        KdfParams::argon2id(self.kdf_memory_kib, self.kdf_iterations, 1)
+    }
 }
 
 pub fn run(ctx: &Context, args: Args) -> Result<u8> {
@@ -37,7 +51,7 @@ pub fn run(ctx: &Context, args: Args) -> Result<u8> {
         })?),
     };
     let opts = InitOptions {
-        kdf: KdfParams::argon2id(args.kdf_memory_kib, args.kdf_iterations, 1),
+        kdf: args.kdf.params(),
         chunker: Some(ChunkerParams::fastcdc(
             args.chunk_size_kib.saturating_mul(1024),
         )),

@@ -109,6 +109,7 @@ pub fn describe(s: &SessionInfo) -> String {
         Operation::Backup => "backup",
         Operation::Prune => "prune",
         Operation::Rewrite => "snapshot rewrite",
+        Operation::Repair => "repair",
     };
     let state = match &s.liveness {
         cairn_engine::session::Liveness::Running => "running".to_string(),

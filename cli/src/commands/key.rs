@@ -1,0 +1,149 @@
+use crate::commands::init::KdfArgs;
+use crate::output::{local_time, rfc3339};
+use crate::{password, Context};
+use anyhow::Result;
+use cairn_engine::keys::{self, KeyEntry};
+use cairn_format::key::{KdfParams, KDF_ARGON2ID};
+use serde_json::{json, Value};
+
+#[derive(clap::Args)]
+pub struct Args {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(clap::Subcommand)]
+enum Command {
+    /// List the key files; `*` marks the one the password opened.
+    List {
+        /// Print JSON: an array of keys.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Add a key file, so that another password opens the repository too.
+    Add(NewPassword),
+    /// Remove a key file (not the one in use, nor the last one).
+    Remove {
+        /// The key: full ID or unique prefix.
+        #[arg(value_name = "ID")]
+        id: String,
+    },
+    /// Change the password: add a key file for the new password, then remove
+    /// the one in use. No other file changes.
+    Passwd(NewPassword),
+}
+
+#[derive(clap::Args)]
+struct NewPassword {
+    /// Read the new password from this file (one trailing newline is
+    /// ignored); without it, the new password is asked twice on the terminal.
+    #[arg(long, value_name = "FILE")]
+    new_password_file: Option<String>,
+    #[command(flatten)]
+    kdf: KdfArgs,
+}
+
+impl NewPassword {
+    /// The new password, from the file or the terminal.
+    fn get(&self) -> Result<Vec<u8>> {
+        match &self.new_password_file {
+            Some(path) => password::from_file(path),
+            None => password::prompt(
+                "new password",
+                true,
+                "no new password given: use --new-password-file FILE, or run on a terminal",
+            ),
+        }
+    }
+}
+
+pub fn run(ctx: &Context, args: Args) -> Result<u8> {
+    match args.command {
+        Command::List { json } => list(ctx, json)?,
+        Command::Add(new) => {
+            let repo = ctx.open_keys()?;
+            let id = keys::add(&repo, &new.get()?, new.kdf.params())?;
+            println!("added key {}", id.short());
+        }
+        Command::Remove { id } => {
+            let repo = ctx.open_keys()?;
+            let id = keys::find(&repo, &id)?;
+            keys::remove(&repo, &id)?;
+            println!("removed key {}", id.short());
+        }
+        Command::Passwd(new) => {
+            let mut repo = ctx.open_keys()?;
+            let password = new.get()?;
+            let id = keys::change_password(&mut repo, &password, new.kdf.params())?;
+            println!("password changed: the key in use is now {}", id.short());
+        }
+    }
+    Ok(0)
+}
+
+fn list(ctx: &Context, json: bool) -> Result<()> {
+    let repo = ctx.open_keys()?;
+    let entries = keys::list(&repo)?;
+    if json {
+        let list: Vec<Value> = entries.iter().map(key_json).collect();
+        println!("{}", serde_json::to_string_pretty(&list)?);
+        return Ok(());
+    }
+    println!(
+        "   {:<8}  {:<19}  {:<16}  {:<12}  KDF",
+        "ID", "created", "host", "user"
+    );
+    for e in &entries {
+        let (created, host, user) = match &e.info {
+            Some(i) => (
+                local_time(i.created),
+                i.hostname.as_str(),
+                i.username.as_str(),
+            ),
+            None => ("?".into(), "?", "?"),
+        };
+        let kdf = match &e.kdf {
+            Ok(k) => kdf_text(k),
+            Err(err) => format!("unreadable: {err}"),
+        };
+        println!(
+            "{}  {:<8}  {:<19}  {:<16}  {:<12}  {kdf}",
+            if e.current { '*' } else { ' ' },
+            e.id.short(),
+            created,
+            host,
+            user,
+        );
+    }
+    println!("{} keys", entries.len());
+    if entries.iter().any(|e| e.info.is_none()) {
+        println!("(?: who made a key and when is sealed under its own password)");
+    }
+    Ok(())
+}
+
+/// The KDF and its costs: memory (m), passes (t) and lanes (p).
+fn kdf_text(k: &KdfParams) -> String {
+    let name = match k.algorithm {
+        KDF_ARGON2ID => "argon2id".to_string(),
+        n => format!("KDF {n}"),
+    };
+    format!(
+        "{name} m={} KiB t={} p={}",
+        k.memory_kib, k.iterations, k.parallelism
+    )
+}
+
+fn key_json(e: &KeyEntry) -> Value {
+    let kdf = e.kdf.as_ref().ok().map(|k| {
+        json!({"algorithm": k.algorithm, "memory_kib": k.memory_kib,
+               "iterations": k.iterations, "parallelism": k.parallelism})
+    });
+    json!({
+        "id": e.id, "short_id": e.id.short(), "current": e.current,
+        "created": e.info.as_ref().map(|i| rfc3339(i.created)),
+        "hostname": e.info.as_ref().map(|i| &i.hostname),
+        "username": e.info.as_ref().map(|i| &i.username),
+        "kdf": kdf, "error": e.kdf.as_ref().err().map(|err| err.to_string()),
+    })
+}

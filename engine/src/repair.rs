@@ -1,0 +1,311 @@
+//! Repair: rebuild the index from the packs, and rewrite snapshots so that
+//! everything whose data is intact stays restorable.
+//!
+//! The usual order after `check --read-data` reports damage: `repair index`
+//! with `read_data` (the index then lists only blobs that authenticate), then
+//! `repair snapshots` (which leaves out, and lists, the files whose data is
+//! gone). Neither deletes a pack, so nothing that could still be salvaged is
+//! lost; a backup of the same files stores their data again.
+
+use crate::backend::FileKind;
+use crate::error::{Error, Result};
+use crate::packer::PackWriter;
+use crate::repository::Repository;
+use crate::session;
+use cairn_format::index::{IndexFile, IndexPack};
+use cairn_format::lock::Operation;
+use cairn_format::pack::PackEntry;
+use cairn_format::snapshot::{SkippedEntry, Snapshot};
+use cairn_format::tree::{NodeKind, Tree};
+use cairn_format::{BlobId, BlobKind, IndexId, PackId, SnapshotId};
+use rayon::prelude::*;
+use std::collections::HashMap;
+
+/// Paths left out, each with why.
+type Lost = Vec<(String, String)>;
+
+/// A pack's entries that can be indexed, and the errors of those that cannot.
+type Scan = (Vec<PackEntry>, Vec<Error>);
+
+/// Blobs per index file that repair writes, at most (plus one pack's).
+const INDEX_FILE_BLOBS: usize = 1 << 20;
+
+/// What `repair index` found and did.
+#[derive(Debug, Default)]
+pub struct IndexRepair {
+    /// Packs listed in the new index.
+    pub packs: u64,
+    /// Blobs listed in the new index.
+    pub blobs: u64,
+    /// Packs left out: their header cannot be read.
+    pub unreadable_packs: Vec<Error>,
+    /// Blobs left out: they do not authenticate (with `read_data`).
+    pub damaged_blobs: Vec<Error>,
+    /// Index files written.
+    pub written: u64,
+    /// Old index files removed.
+    pub removed: u64,
+}
+
+/// Rebuilds the index from the pack headers (and, with `read_data`, from
+/// the blobs that authenticate), then removes the index files it replaces.
+/// Packs that a prune mark condemns are left to that prune. Works on a
+/// repository whose index cannot be loaded: open it with
+/// [`Repository::open_keys`].
+pub fn repair_index(repo: &Repository, read_data: bool, dry_run: bool) -> Result<IndexRepair> {
+    let work = || {
+        let marks = repo.read_marks()?;
+        let old: Vec<String> = repo
+            .backend()
+            .list(FileKind::Index)?
+            .into_iter()
+            .filter(|n| IndexId::from_hex(n).is_none_or(|id| !marks.superseded.contains(&id)))
+            .collect();
+        let packs: Vec<PackId> = repo
+            .backend()
+            .list(FileKind::Pack)?
+            .iter()
+            .filter_map(|n| PackId::from_hex(n))
+            .filter(|id| !marks.condemned.contains(id))
+            .collect();
+        let scanned: Vec<(PackId, Result<Scan>)> = packs
+            .par_iter()
+            .map(|id| (*id, scan(repo, id, read_data)))
+            .collect();
+        let mut report = IndexRepair::default();
+        let mut listed: Vec<IndexPack> = Vec::new();
+        for (id, result) in scanned {
+            match result {
+                // Nothing in it can be read: left out, for prune to delete.
+                Ok((blobs, damaged)) if blobs.is_empty() => report.damaged_blobs.extend(damaged),
+                Ok((blobs, damaged)) => {
+                    report.damaged_blobs.extend(damaged);
+                    report.packs += 1;
+                    report.blobs += blobs.len() as u64;
+                    listed.push(IndexPack { id, blobs });
+                }
+                Err(e) => report.unreadable_packs.push(e),
+            }
+        }
+        if dry_run {
+            return Ok(report);
+        }
+        let mut batch: Vec<IndexPack> = Vec::new();
+        for p in listed {
+            batch.push(p);
+            if batch.iter().map(|p| p.blobs.len()).sum::<usize>() >= INDEX_FILE_BLOBS {
+                write(repo, &mut batch, &mut report)?;
+            }
+        }
+        write(repo, &mut batch, &mut report)?;
+        for name in old {
+            match repo.backend().remove(FileKind::Index, &name) {
+                Ok(()) => report.removed += 1,
+                Err(Error::Missing(_)) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(report)
+    };
+    if dry_run {
+        return work();
+    }
+    let session = repo.start_session(Operation::Repair)?;
+    let (others, _) = session::sessions(repo)?;
+    let others: Vec<_> = others
+        .into_iter()
+        .filter(|s| s.latest.session != session.id())
+        .collect();
+    session::refuse_beside_maintenance(&others)?;
+    let result = work();
+    session.end()?;
+    result
+}
+
+/// Writes the packs gathered in `batch` as one index file.
+fn write(repo: &Repository, batch: &mut Vec<IndexPack>, report: &mut IndexRepair) -> Result<()> {
+    if batch.is_empty() {
+        return Ok(());
+    }
+    repo.write_index_file(&IndexFile {
+        version: 1,
+        packs: std::mem::take(batch),
+    })?;
+    report.written += 1;
+    Ok(())
+}
+
+/// The entries of a pack to index: those of its header, or with
+/// `read_data` those that authenticate (the others are returned apart).
+fn scan(repo: &Repository, id: &PackId, read_data: bool) -> Result<Scan> {
+    if !read_data {
+        return Ok((repo.read_pack_header(id)?.0.blobs, Vec::new()));
+    }
+    let bytes = repo.backend().read(FileKind::Pack, &id.to_hex())?;
+    let header = repo.pack_header_of(id, &bytes)?;
+    let mut damaged = Vec::new();
+    let mut good = Vec::new();
+    for e in header.blobs {
+        match repo.open_blob_in(id, &bytes, &e) {
+            Ok(_) => good.push(e),
+            Err(err) => damaged.push(err),
+        }
+    }
+    Ok((good, damaged))
+}
+
+/// One snapshot `repair snapshots` rewrote (or, in a dry run, would).
+#[derive(Debug)]
+pub struct SnapshotRepair {
+    /// The damaged snapshot.
+    pub old: SnapshotId,
+    /// Its repaired copy (`None` in a dry run).
+    pub new: Option<SnapshotId>,
+    /// Paths left out, each with why.
+    pub removed: Lost,
+}
+
+/// A tree after repair: the same, or a new tree without the lost entries.
+#[derive(Clone)]
+enum Fixed {
+    Same,
+    New(BlobId, Lost),
+    Lost(String),
+}
+
+/// Rewrites every snapshot that uses data the index does not have: entries
+/// whose data or subtree is gone are left out and recorded as skipped, and
+/// the snapshot gets the tag `repaired`. Each repaired snapshot replaces the
+/// old one, which is removed after the new one is stored. Returns the
+/// snapshots repaired.
+pub fn repair_snapshots(repo: &mut Repository, dry_run: bool) -> Result<Vec<SnapshotRepair>> {
+    if !dry_run {
+        repo.begin_session(Operation::Rewrite)?;
+    }
+    let result = rewrite_all(repo, dry_run);
+    let ended = repo.end_session();
+    let out = result?;
+    ended?;
+    Ok(out)
+}
+
+fn rewrite_all(repo: &mut Repository, dry_run: bool) -> Result<Vec<SnapshotRepair>> {
+    let snapshots = repo.snapshots()?;
+    let mut fixes: HashMap<BlobId, Fixed> = HashMap::new();
+    let mut out = Vec::new();
+    let mut rewritten: Vec<(SnapshotId, Snapshot, Lost)> = Vec::new();
+    let mut writer = PackWriter::new(repo);
+    for (id, snapshot) in snapshots {
+        let fixed = fix_tree(&mut writer, &mut fixes, &snapshot.tree, dry_run)?;
+        let (tree, removed) = match fixed {
+            Fixed::Same => continue,
+            Fixed::New(tree, removed) => (tree, removed),
+            Fixed::Lost(cause) => {
+                // Not even the root is left: an empty snapshot says so.
+                let tree = save_tree(&mut writer, Tree::new(Vec::new()), dry_run)?;
+                (tree, vec![(String::new(), cause)])
+            }
+        };
+        let mut new = Snapshot { tree, ..snapshot };
+        if !new.tags.iter().any(|t| t == "repaired") {
+            new.tags.push("repaired".into());
+        }
+        new.skipped
+            .extend(removed.iter().map(|(path, cause)| SkippedEntry {
+                path: format!("/{path}").into_bytes(),
+                reason: format!("lost in repair: {cause}"),
+            }));
+        rewritten.push((id, new, removed));
+    }
+    let (packs, _) = writer.finish()?;
+    if dry_run {
+        return Ok(rewritten
+            .into_iter()
+            .map(|(old, _, removed)| SnapshotRepair {
+                old,
+                new: None,
+                removed,
+            })
+            .collect());
+    }
+    repo.save_index(packs)?;
+    for (old, snapshot, removed) in rewritten {
+        let new = repo.rewrite_snapshot(&old, &snapshot)?;
+        out.push(SnapshotRepair {
+            old,
+            new: Some(new),
+            removed,
+        });
+    }
+    Ok(out)
+}
+
+fn save_tree(writer: &mut PackWriter<'_>, tree: Tree, dry_run: bool) -> Result<BlobId> {
+    let bytes = tree.encode();
+    match dry_run {
+        true => Ok(writer.repo().blob_id(&bytes)),
+        false => writer.save(BlobKind::Tree, bytes),
+    }
+}
+
+/// Repairs tree `id`, reading each tree once.
+fn fix_tree(
+    writer: &mut PackWriter<'_>,
+    fixes: &mut HashMap<BlobId, Fixed>,
+    id: &BlobId,
+    dry_run: bool,
+) -> Result<Fixed> {
+    if let Some(f) = fixes.get(id) {
+        return Ok(f.clone());
+    }
+    let repo = writer.repo();
+    let tree = match repo.locate(BlobKind::Tree, id) {
+        None => Err(Error::Missing(format!("tree {id}"))),
+        Some(_) => repo.load_tree(id),
+    };
+    let fixed = match tree {
+        Err(e) => Fixed::Lost(e.to_string()),
+        Ok(tree) => {
+            let mut removed = Vec::new();
+            let mut nodes = Vec::with_capacity(tree.nodes.len());
+            let mut changed = false;
+            for mut node in tree.nodes {
+                let name = String::from_utf8_lossy(&node.name).into_owned();
+                let missing = node.kind.file_data().and_then(|d| {
+                    d.blobs
+                        .iter()
+                        .find(|b| repo.locate(BlobKind::Data, b).is_none())
+                        .map(|b| format!("data blob {b} is missing"))
+                });
+                if let Some(cause) = missing {
+                    removed.push((name, cause));
+                    changed = true;
+                    continue;
+                }
+                if let NodeKind::Dir { subtree } = &node.kind {
+                    match fix_tree(writer, fixes, subtree, dry_run)? {
+                        Fixed::Same => {}
+                        Fixed::New(new, below) => {
+                            removed
+                                .extend(below.into_iter().map(|(p, c)| (format!("{name}/{p}"), c)));
+                            node.kind = NodeKind::Dir { subtree: new };
+                            changed = true;
+                        }
+                        Fixed::Lost(cause) => {
+                            removed.push((name, cause));
+                            changed = true;
+                            continue;
+                        }
+                    }
+                }
+                nodes.push(node);
+            }
+            match changed {
+                false => Fixed::Same,
+                true => Fixed::New(save_tree(writer, Tree::new(nodes), dry_run)?, removed),
+            }
+        }
+    };
+    fixes.insert(*id, fixed.clone());
+    Ok(fixed)
+}

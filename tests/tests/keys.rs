@@ -1,0 +1,219 @@
+//! `cairn key`: several passwords for one repository. Adding or removing a
+//! key, or changing a password, touches one key file and nothing else.
+
+use cairn_tests::*;
+use std::collections::{BTreeMap, BTreeSet};
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::Output;
+
+const SECOND: &str = "second password";
+
+/// Cheap password hashing for the new key files.
+const CHEAP: [&str; 4] = ["--kdf-memory-kib", "64", "--kdf-iterations", "1"];
+
+/// Runs `cairn` with `list` as arguments and `password` as the password.
+fn run(repo: &Path, list: &[&str], password: &str) -> Output {
+    cairn(repo, &args(list), &[("CAIRN_PASSWORD", password)])
+}
+
+/// Writes `password` and a newline to a file in `base`; returns its path.
+fn password_file(base: &Path, password: &str) -> String {
+    let path = base.join("new-password");
+    fs::write(&path, format!("{password}\n")).unwrap();
+    path.to_str().unwrap().to_string()
+}
+
+/// Adds a key for `password` (as the test password); returns its short ID.
+fn add_key(base: &Path, repo: &Path, password: &str) -> String {
+    let file = password_file(base, password);
+    let mut list = vec!["key", "add", "--new-password-file", &file];
+    list.extend(CHEAP);
+    let out = ok_text(&run(repo, &list, PASSWORD));
+    let id = out.trim().strip_prefix("added key ").expect(&out);
+    assert_eq!(id.len(), 8, "{out}");
+    id.to_string()
+}
+
+/// The names of the key files.
+fn key_files(repo: &Path) -> BTreeSet<String> {
+    fs::read_dir(repo.join("keys"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect()
+}
+
+/// The key files as `key list --json` shows them to `password`.
+fn listed(repo: &Path, password: &str) -> Vec<serde_json::Value> {
+    let out = ok_text(&run(repo, &["key", "list", "--json"], password));
+    serde_json::from_str(&out).unwrap()
+}
+
+/// The full ID of the key `password` opens.
+fn current_key(repo: &Path, password: &str) -> String {
+    let current: Vec<_> = listed(repo, password)
+        .into_iter()
+        .filter(|k| k["current"] == true)
+        .collect();
+    assert_eq!(current.len(), 1, "{current:?}");
+    current[0]["id"].as_str().unwrap().to_string()
+}
+
+/// Content hashes of everything in the repository except `keys/`.
+fn everything_but_keys(repo: &Path) -> BTreeMap<PathBuf, [u8; 32]> {
+    let mut all = BTreeMap::new();
+    for dir in ["data", "index", "snapshots", "locks"] {
+        all.extend(fingerprint(&repo.join(dir)));
+    }
+    all.insert(repo.join("config"), hash_file(&repo.join("config")));
+    all
+}
+
+#[test]
+fn an_added_key_opens_the_repository_too() {
+    let (_tmp, base, repo) = cli_fixture();
+    let first = current_key(&repo, PASSWORD);
+    let second = add_key(&base, &repo, SECOND);
+    assert!(!first.starts_with(&second));
+    assert_eq!(key_files(&repo).len(), 2);
+
+    ok_text(&run(&repo, &["snapshots"], PASSWORD));
+    // The trailing newline of the password file is not part of the password.
+    ok_text(&run(&repo, &["snapshots"], SECOND));
+    let with_newline = format!("{SECOND}\n");
+    assert_clean_failure(
+        &run(&repo, &["snapshots"], &with_newline),
+        12,
+        "wrong password",
+    );
+    assert_clean_failure(&run(&repo, &["snapshots"], "wrong"), 12, "wrong password");
+
+    // Each password marks its own key as the one in use.
+    assert_eq!(current_key(&repo, PASSWORD), first);
+    assert!(current_key(&repo, SECOND).starts_with(&second));
+    let keys = listed(&repo, SECOND);
+    assert_eq!(keys.len(), 2);
+    for k in &keys {
+        let is_second = k["short_id"] == second.as_str();
+        assert_eq!(k["current"], is_second);
+        // Who made a key is known only for the key in use.
+        assert_eq!(k["hostname"].is_string(), is_second, "{k}");
+        assert_eq!(k["kdf"]["memory_kib"], 64);
+    }
+
+    let text = ok_text(&run(&repo, &["key", "list"], PASSWORD));
+    let rows: Vec<&str> = text
+        .lines()
+        .filter(|l| l.contains(&first[..8]) || l.contains(&second))
+        .collect();
+    assert_eq!(rows.len(), 2, "{text}");
+    let starred: Vec<&&str> = rows.iter().filter(|l| l.starts_with('*')).collect();
+    assert_eq!(starred.len(), 1, "{text}");
+    assert!(starred[0].contains(&first[..8]), "{text}");
+    assert!(starred[0].contains("argon2id m=64 KiB t=3 p=1"), "{text}");
+    assert!(text.contains("2 keys"), "{text}");
+}
+
+#[test]
+fn passwd_replaces_one_key_file_and_nothing_else() {
+    let (_tmp, base, repo) = cli_fixture();
+    fs::write(base.join("src/file"), b"some data").unwrap();
+    let src = base.join("src");
+    ok_text(&run(&repo, &["backup", src.to_str().unwrap()], PASSWORD));
+    let before = everything_but_keys(&repo);
+    let keys_before = key_files(&repo);
+
+    let file = password_file(&base, "new password");
+    let mut list = vec!["key", "passwd", "--new-password-file", &file];
+    list.extend(CHEAP);
+    let out = ok_text(&run(&repo, &list, PASSWORD));
+
+    assert_eq!(everything_but_keys(&repo), before);
+    let keys_after = key_files(&repo);
+    let removed: Vec<_> = keys_before.difference(&keys_after).collect();
+    let added: Vec<_> = keys_after.difference(&keys_before).collect();
+    assert_eq!(removed.len(), 1);
+    assert_eq!(added.len(), 1);
+    assert_eq!(keys_after.len(), 1);
+    assert!(out.contains(&added[0][..8]), "{out}");
+
+    assert_clean_failure(&run(&repo, &["snapshots"], PASSWORD), 12, "wrong password");
+    let snapshots = ok_text(&run(&repo, &["snapshots"], "new password"));
+    assert!(snapshots.contains("1 snapshots"), "{snapshots}");
+    assert_eq!(&current_key(&repo, "new password"), added[0]);
+}
+
+#[test]
+fn remove_refuses_the_key_in_use_and_the_last_key() {
+    let (_tmp, base, repo) = cli_fixture();
+    let first = current_key(&repo, PASSWORD);
+    let second = add_key(&base, &repo, SECOND);
+    let keys = fingerprint(&repo.join("keys"));
+
+    let out = run(&repo, &["key", "remove", &first[..8]], PASSWORD);
+    assert_clean_failure(&out, 1, "it is the key in use");
+    assert_eq!(fingerprint(&repo.join("keys")), keys);
+
+    let out = ok_text(&run(&repo, &["key", "remove", &second], PASSWORD));
+    assert!(out.contains(&format!("removed key {second}")), "{out}");
+    assert_eq!(key_files(&repo), BTreeSet::from([first.clone()]));
+    assert_clean_failure(&run(&repo, &["snapshots"], SECOND), 12, "wrong password");
+
+    // The last key: by full ID, with the one password left.
+    let out = run(&repo, &["key", "remove", &first], PASSWORD);
+    assert_clean_failure(&out, 1, "is the only key");
+    assert_eq!(key_files(&repo), BTreeSet::from([first]));
+    ok_text(&run(&repo, &["snapshots"], PASSWORD));
+}
+
+#[test]
+fn unknown_and_ambiguous_key_ids_are_named() {
+    let (_tmp, base, repo) = cli_fixture();
+    let first = current_key(&repo, PASSWORD);
+    let absent = format!(
+        "{}{}",
+        if first.starts_with('0') { '1' } else { '0' },
+        &first[1..]
+    );
+    for bad in ["zz", absent.as_str(), &format!("{first}0")] {
+        let out = run(&repo, &["key", "remove", bad], PASSWORD);
+        assert_clean_failure(&out, 1, &format!("no key matches {bad:?}"));
+    }
+    // Add keys until two share their first hex digit (at most 16 more).
+    let shared = loop {
+        let firsts: Vec<char> = key_files(&repo)
+            .iter()
+            .map(|n| n.chars().next().unwrap())
+            .collect();
+        if let Some(d) = firsts
+            .iter()
+            .find(|d| firsts.iter().filter(|e| e == d).count() > 1)
+        {
+            break d.to_string();
+        }
+        add_key(&base, &repo, SECOND);
+    };
+    let keys = key_files(&repo);
+    let out = run(&repo, &["key", "remove", &shared], PASSWORD);
+    assert_clean_failure(&out, 1, &format!("key prefix {shared:?} is ambiguous"));
+    assert_eq!(key_files(&repo), keys);
+}
+
+#[test]
+fn a_new_password_must_be_given_and_not_empty() {
+    let (_tmp, base, repo) = cli_fixture();
+    let keys = fingerprint(&repo.join("keys"));
+    for command in ["add", "passwd"] {
+        // No file and no terminal (standard input is not one).
+        let out = run(&repo, &["key", command], PASSWORD);
+        assert_clean_failure(&out, 1, "no new password given");
+        let file = password_file(&base, "");
+        let out = run(
+            &repo,
+            &["key", command, "--new-password-file", &file],
+            PASSWORD,
+        );
+        assert_clean_failure(&out, 1, "empty password");
+    }
+    assert_eq!(fingerprint(&repo.join("keys")), keys);
+}
