@@ -1,6 +1,8 @@
 //! Helpers shared by the end-to-end tests: generated trees, tree comparison,
 //! repository fixtures and a runner for the `cairn` binary.
 
+pub mod faults;
+
 use cairn_engine::backend::LocalBackend;
 use cairn_engine::{InitOptions, Repository};
 use cairn_format::key::KdfParams;

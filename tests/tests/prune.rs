@@ -2,7 +2,7 @@
 //! cycles, pruned repositories are as small as fresh ones, backups need only
 //! to create files, and prune is safe alongside backups and after crashes.
 
-use cairn_engine::backend::{Backend, FileKind, LocalBackend};
+use cairn_engine::backend::{Backend, LocalBackend};
 use cairn_engine::backup::{backup, BackupOptions};
 use cairn_engine::check::{check, CheckOptions};
 use cairn_engine::prune::{prune, PruneOptions};
@@ -10,6 +10,7 @@ use cairn_engine::restore::restore;
 use cairn_engine::{Error, InitOptions, Repository};
 use cairn_format::lock::Operation;
 use cairn_format::SnapshotId;
+use cairn_tests::faults::{self, Faulty};
 use cairn_tests::*;
 use std::collections::BTreeMap;
 use std::ffi::OsStr;
@@ -228,41 +229,12 @@ fn packs_mostly_unused_are_repacked_within_the_limits_given() {
     assert_same_tree(&dirs[0], &out.join(dirs[0].strip_prefix("/").unwrap()));
 }
 
-/// A backend that lets files be created and read, and refuses every delete
-/// and every create of a name that exists.
-struct CreateOnly(LocalBackend);
-
-impl Backend for CreateOnly {
-    fn location(&self) -> String {
-        self.0.location()
-    }
-    fn create_repository(&self) -> cairn_engine::Result<()> {
-        self.0.create_repository()
-    }
-    fn exists(&self) -> cairn_engine::Result<bool> {
-        self.0.exists()
-    }
-    fn create(&self, kind: FileKind, name: &str, bytes: &[u8]) -> cairn_engine::Result<()> {
-        if self.0.list(kind)?.iter().any(|n| n == name) {
-            return Err(Error::Invalid(format!("refused: overwrite of {name}")));
-        }
-        self.0.create(kind, name, bytes)
-    }
-    fn read(&self, kind: FileKind, name: &str) -> cairn_engine::Result<Vec<u8>> {
-        self.0.read(kind, name)
-    }
-    fn read_at(&self, kind: FileKind, name: &str, o: u64, l: u64) -> cairn_engine::Result<Vec<u8>> {
-        self.0.read_at(kind, name, o, l)
-    }
-    fn size(&self, kind: FileKind, name: &str) -> cairn_engine::Result<u64> {
-        self.0.size(kind, name)
-    }
-    fn list(&self, kind: FileKind) -> cairn_engine::Result<Vec<String>> {
-        self.0.list(kind)
-    }
-    fn remove(&self, _: FileKind, name: &str) -> cairn_engine::Result<()> {
-        Err(Error::Invalid(format!("refused: delete of {name}")))
-    }
+/// The repository at `path` on storage that refuses every delete and every
+/// create of a name that exists.
+fn create_only(path: &Path) -> Faulty<LocalBackend> {
+    let probe = LocalBackend::new(path);
+    let existing = move |kind, name: &str| probe.list(kind).unwrap().iter().any(|n| n == name);
+    Faulty::new(LocalBackend::new(path), faults::create_only(existing))
 }
 
 #[test]
@@ -274,9 +246,12 @@ fn a_backup_needs_only_to_create_files() {
     init_repo(&repo_path);
     for cycle in 0..3 {
         mutate(&src, cycle);
-        let backend = CreateOnly(LocalBackend::new(&repo_path));
-        let mut repo =
-            Repository::open_as(backend, PASSWORD.as_bytes(), Operation::Backup).unwrap();
+        let mut repo = Repository::open_as(
+            create_only(&repo_path),
+            PASSWORD.as_bytes(),
+            Operation::Backup,
+        )
+        .unwrap();
         let report = backup(
             &mut repo,
             std::slice::from_ref(&src),
@@ -290,8 +265,7 @@ fn a_backup_needs_only_to_create_files() {
         );
     }
     // The refusals are real: prune, which deletes, fails on this backend.
-    let backend = CreateOnly(LocalBackend::new(&repo_path));
-    let repo = Repository::open(backend, PASSWORD.as_bytes()).unwrap();
+    let repo = Repository::open(create_only(&repo_path), PASSWORD.as_bytes()).unwrap();
     let first = repo.snapshots().unwrap()[0].0;
     assert!(repo.remove_snapshot(&first).is_err());
     assert_clean(&repo);
@@ -483,54 +457,6 @@ fn prune_beside_a_running_backup_never_takes_what_that_backup_uses() {
     ok_text(&cairn(&repo, &args(&["check", "--read-data"]), &[]));
 }
 
-/// A backend whose process "dies" after `left` more creates or removes:
-/// that one and every later one fails.
-struct DiesAfter {
-    inner: LocalBackend,
-    left: std::sync::atomic::AtomicI64,
-}
-
-impl DiesAfter {
-    fn step(&self, what: &str) -> cairn_engine::Result<()> {
-        match self.left.fetch_sub(1, std::sync::atomic::Ordering::SeqCst) > 0 {
-            true => Ok(()),
-            false => Err(Error::Invalid(format!("injected crash before {what}"))),
-        }
-    }
-}
-
-impl Backend for DiesAfter {
-    fn location(&self) -> String {
-        self.inner.location()
-    }
-    fn create_repository(&self) -> cairn_engine::Result<()> {
-        self.inner.create_repository()
-    }
-    fn exists(&self) -> cairn_engine::Result<bool> {
-        self.inner.exists()
-    }
-    fn create(&self, kind: FileKind, name: &str, bytes: &[u8]) -> cairn_engine::Result<()> {
-        self.step(name)?;
-        self.inner.create(kind, name, bytes)
-    }
-    fn read(&self, kind: FileKind, name: &str) -> cairn_engine::Result<Vec<u8>> {
-        self.inner.read(kind, name)
-    }
-    fn read_at(&self, kind: FileKind, name: &str, o: u64, l: u64) -> cairn_engine::Result<Vec<u8>> {
-        self.inner.read_at(kind, name, o, l)
-    }
-    fn size(&self, kind: FileKind, name: &str) -> cairn_engine::Result<u64> {
-        self.inner.size(kind, name)
-    }
-    fn list(&self, kind: FileKind) -> cairn_engine::Result<Vec<String>> {
-        self.inner.list(kind)
-    }
-    fn remove(&self, kind: FileKind, name: &str) -> cairn_engine::Result<()> {
-        self.step(name)?;
-        self.inner.remove(kind, name)
-    }
-}
-
 fn copy_dir(from: &Path, to: &Path) {
     let _ = fs::remove_dir_all(to);
     for f in walk_files(from) {
@@ -565,10 +491,7 @@ fn prune_stopped_at_every_write_leaves_a_valid_repository_that_the_next_prune_fi
     let mut points = 0;
     for n in 0.. {
         copy_dir(&template, &work);
-        let dies = DiesAfter {
-            inner: LocalBackend::new(&work),
-            left: n.into(),
-        };
+        let dies = Faulty::new(LocalBackend::new(&work), faults::dies_at(n));
         let mut repo = Repository::open(dies, PASSWORD.as_bytes()).unwrap();
         if prune(&mut repo, &PruneOptions::default()).is_ok() {
             break;

@@ -67,3 +67,35 @@ pub trait Backend: Send + Sync {
     /// ([`crate::Error::Missing`]) naming it; the config cannot be removed.
     fn remove(&self, kind: FileKind, name: &str) -> Result<()>;
 }
+
+/// A shared backend is a backend, so that its owner can still inspect it
+/// (a wrapper that counts calls, for instance).
+impl<B: Backend + ?Sized> Backend for std::sync::Arc<B> {
+    fn location(&self) -> String {
+        (**self).location()
+    }
+    fn create_repository(&self) -> Result<()> {
+        (**self).create_repository()
+    }
+    fn exists(&self) -> Result<bool> {
+        (**self).exists()
+    }
+    fn create(&self, kind: FileKind, name: &str, bytes: &[u8]) -> Result<()> {
+        (**self).create(kind, name, bytes)
+    }
+    fn read(&self, kind: FileKind, name: &str) -> Result<Vec<u8>> {
+        (**self).read(kind, name)
+    }
+    fn read_at(&self, kind: FileKind, name: &str, offset: u64, length: u64) -> Result<Vec<u8>> {
+        (**self).read_at(kind, name, offset, length)
+    }
+    fn size(&self, kind: FileKind, name: &str) -> Result<u64> {
+        (**self).size(kind, name)
+    }
+    fn list(&self, kind: FileKind) -> Result<Vec<String>> {
+        (**self).list(kind)
+    }
+    fn remove(&self, kind: FileKind, name: &str) -> Result<()> {
+        (**self).remove(kind, name)
+    }
+}

@@ -1,0 +1,98 @@
+//! Runs one repository operation on storage that kills this process with
+//! SIGKILL at a chosen call, for the crash tests (tests/tests/crash.rs).
+//!
+//! `crash_child OPERATION REPO SRC KILL` where OPERATION is `backup` (of SRC),
+//! `prune` (forget the oldest snapshot, then prune) or `passwd` (change the
+//! password to `new password`), and KILL is `none` or `create|remove:N:before|after`.
+//! Without a kill it prints the calls made: `creates N removes M`.
+
+use cairn_engine::backend::LocalBackend;
+use cairn_engine::backup::{backup, BackupOptions};
+use cairn_engine::prune::{prune, PruneOptions};
+use cairn_engine::{keys, Repository};
+use cairn_format::key::KdfParams;
+use cairn_tests::faults::{Call, Fault, Faulty, Op};
+use cairn_tests::PASSWORD;
+use std::path::PathBuf;
+
+/// The password `passwd` sets.
+const NEW_PASSWORD: &[u8] = b"new password";
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    let [_, operation, repo, src, kill] = args.as_slice() else {
+        eprintln!(
+            "usage: crash_child backup|prune|passwd REPO SRC none|create|remove:N:before|after"
+        );
+        std::process::exit(2);
+    };
+    let plan = parse_kill(kill);
+    let backend = Faulty::new(
+        LocalBackend::new(repo),
+        Box::new(move |call: &Call<'_>| plan(call)),
+    );
+    let counted = std::sync::Arc::new(backend);
+    let result = run(operation, counted.clone(), PathBuf::from(src));
+    if let Err(e) = result {
+        eprintln!("crash_child: {e}");
+        std::process::exit(1);
+    }
+    println!(
+        "creates {} removes {}",
+        counted.calls(Op::Create),
+        counted.calls(Op::Remove)
+    );
+}
+
+fn run(
+    operation: &str,
+    backend: std::sync::Arc<Faulty<LocalBackend>>,
+    src: PathBuf,
+) -> cairn_engine::Result<()> {
+    let shared = backend;
+    match operation {
+        "backup" => {
+            let mut repo = Repository::open_keys(shared, PASSWORD.as_bytes())?;
+            backup(&mut repo, &[src], &BackupOptions::default()).map(drop)
+        }
+        "prune" => {
+            let mut repo = Repository::open(shared, PASSWORD.as_bytes())?;
+            let oldest = repo.snapshots()?[0].0;
+            repo.remove_snapshot(&oldest)?;
+            prune(&mut repo, &PruneOptions::default()).map(drop)
+        }
+        "passwd" => {
+            let mut repo = Repository::open(shared, PASSWORD.as_bytes())?;
+            keys::change_password(&mut repo, NEW_PASSWORD, KdfParams::argon2id(64, 1, 1)).map(drop)
+        }
+        other => Err(cairn_engine::Error::Invalid(format!(
+            "unknown operation {other}"
+        ))),
+    }
+}
+
+/// `none`, or `create:N:before` and the like.
+fn parse_kill(spec: &str) -> impl Fn(&Call<'_>) -> Fault + Send + Sync + 'static {
+    let parsed = match spec {
+        "none" => None,
+        _ => {
+            let parts: Vec<&str> = spec.split(':').collect();
+            let op = match parts[0] {
+                "create" => Op::Create,
+                "remove" => Op::Remove,
+                other => panic!("unknown call {other}"),
+            };
+            let n: u64 = parts[1].parse().expect("a call number");
+            let fault = match parts[2] {
+                "before" => Fault::KillBefore,
+                "after" => Fault::KillAfter,
+                other => panic!("unknown moment {other}"),
+            };
+            Some((op, n, fault))
+        }
+    };
+    move |call: &Call<'_>| match parsed {
+        Some((op, n, fault)) if call.op == op && call.n == n => fault,
+        _ => Fault::Pass,
+    }
+}

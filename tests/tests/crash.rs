@@ -1,0 +1,250 @@
+//! Crash consistency: backup, forget with prune, and a password change run
+//! in a child process that is killed with SIGKILL just before, and just
+//! after, each file it creates or removes; and backups killed at random
+//! moments (the seed is printed). After every kill the repository checks
+//! clean reading all data (leftovers that no index lists are allowed: the
+//! next prune removes them), every snapshot restores byte-identical, the
+//! password works, and the next backup and prune succeed.
+//!
+//! `CAIRN_CRASH_RANDOM=N` runs N random kills instead of the default few.
+
+use cairn_engine::backend::LocalBackend;
+use cairn_engine::backup::{backup, BackupOptions};
+use cairn_engine::check::{check, CheckOptions};
+use cairn_engine::prune::{prune, PruneOptions};
+use cairn_engine::restore::restore;
+use cairn_engine::{session, Repository};
+use cairn_format::SnapshotId;
+use cairn_tests::*;
+use std::collections::BTreeMap;
+use std::fs;
+use std::os::unix::process::ExitStatusExt;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+type Content = BTreeMap<PathBuf, [u8; 32]>;
+
+fn content_of(dir: &Path) -> Content {
+    fingerprint(dir)
+        .into_iter()
+        .map(|(p, h)| (p.strip_prefix(dir).unwrap().to_path_buf(), h))
+        .collect()
+}
+
+/// A source tree that changes a little from version to version.
+fn write_version(src: &Path, v: u64) {
+    fs::create_dir_all(src.join("docs")).unwrap();
+    for i in 0..6u64 {
+        fs::write(
+            src.join(format!("docs/note-{i}.txt")),
+            compressible_text(3000, v * 10 + i % 3),
+        )
+        .unwrap();
+    }
+    write_noise_file(&src.join("big.bin"), 1_500_000 + v * 1000, v);
+    write_noise_file(&src.join("stable.bin"), 600_000, 99);
+}
+
+struct Fixture {
+    _tmp: tempfile::TempDir,
+    base: PathBuf,
+    src: PathBuf,
+    template: PathBuf,
+    /// What each snapshot of the template restores to.
+    snapshots: BTreeMap<SnapshotId, Content>,
+}
+
+fn fixture() -> Fixture {
+    let tmp = tempfile::tempdir().unwrap();
+    let base = tmp.path().canonicalize().unwrap();
+    let src = base.join("src");
+    let template = base.join("template");
+    let opts = cairn_engine::InitOptions {
+        pack_size: Some(1 << 20),
+        ..fast_init()
+    };
+    let mut repo =
+        Repository::init(LocalBackend::new(&template), PASSWORD.as_bytes(), &opts).unwrap();
+    let mut snapshots = BTreeMap::new();
+    for v in 0..3 {
+        write_version(&src, v);
+        let r = backup(
+            &mut repo,
+            std::slice::from_ref(&src),
+            &BackupOptions::default(),
+        )
+        .unwrap();
+        snapshots.insert(r.id, content_of(&src));
+    }
+    write_version(&src, 3);
+    Fixture {
+        _tmp: tmp,
+        base,
+        src,
+        template,
+        snapshots,
+    }
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    let _ = fs::remove_dir_all(to);
+    for f in walk_files(from) {
+        let target = to.join(f.strip_prefix(from).unwrap());
+        fs::create_dir_all(target.parent().unwrap()).unwrap();
+        fs::copy(&f, &target).unwrap();
+    }
+    for d in ["keys", "data", "index", "snapshots", "locks", "marks"] {
+        fs::create_dir_all(to.join(d)).unwrap();
+    }
+}
+
+fn child(operation: &str, repo: &Path, src: &Path, kill: &str) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_crash_child"));
+    cmd.arg(operation).arg(repo).arg(src).arg(kill);
+    cmd
+}
+
+/// The creates and removes `operation` makes when nothing kills it.
+fn calls(f: &Fixture, operation: &str) -> (u64, u64) {
+    let work = f.base.join("count");
+    copy_dir(&f.template, &work);
+    let out = child(operation, &work, &f.src, "none").output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let words: Vec<&str> = text.split_whitespace().collect();
+    (words[1].parse().unwrap(), words[3].parse().unwrap())
+}
+
+/// Opens the repository after a kill with whichever password works.
+fn reopen(work: &Path) -> Repository {
+    Repository::open(LocalBackend::new(work), PASSWORD.as_bytes())
+        .or_else(|_| Repository::open(LocalBackend::new(work), b"new password"))
+        .expect("one of the passwords opens the repository")
+}
+
+/// Everything a kill must leave true; `what` names the kill point.
+fn verify(f: &Fixture, work: &Path, what: &str) {
+    let mut repo = reopen(work);
+    // The killed process is gone: its records are stale, and unlock removes them.
+    let unlocked = session::unlock(&repo, false).unwrap();
+    assert!(
+        unlocked.running.is_empty(),
+        "{what}: {:?}",
+        unlocked.running
+    );
+    let report = check(
+        &repo,
+        &CheckOptions {
+            read_data: true,
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    assert!(report.is_clean(), "{what}: {:?}", report.errors);
+    let expected_new = content_of(&f.src);
+    for (id, snapshot) in repo.snapshots().unwrap() {
+        let expected = f.snapshots.get(&id).unwrap_or(&expected_new);
+        let out = f.base.join("out");
+        let _ = fs::remove_dir_all(&out);
+        restore(&repo, &snapshot, Some(&f.src), &out).unwrap();
+        assert_eq!(
+            &content_of(&out.join("src")),
+            expected,
+            "{what}: snapshot {id}"
+        );
+    }
+    backup(
+        &mut repo,
+        std::slice::from_ref(&f.src),
+        &BackupOptions::default(),
+    )
+    .unwrap_or_else(|e| panic!("{what}: the next backup failed: {e}"));
+    let r = prune(&mut repo, &PruneOptions::default()).unwrap();
+    assert!(r.waiting.is_empty(), "{what}: {:?}", r.waiting);
+    let report = check(&repo, &CheckOptions::default()).unwrap();
+    assert!(
+        report.is_clean() && report.warnings.is_empty(),
+        "{what}: {report:?}"
+    );
+}
+
+/// Kills `operation` before and after each of its creates and removes.
+fn kill_at_every_write(operation: &str) -> u64 {
+    let f = fixture();
+    let (creates, removes) = calls(&f, operation);
+    let work = f.base.join("work");
+    let mut points = 0;
+    for (op, count) in [("create", creates), ("remove", removes)] {
+        for n in 0..count {
+            for moment in ["before", "after"] {
+                copy_dir(&f.template, &work);
+                let kill = format!("{op}:{n}:{moment}");
+                let status = child(operation, &work, &f.src, &kill).status().unwrap();
+                assert_eq!(status.signal(), Some(libc::SIGKILL), "{operation} {kill}");
+                verify(&f, &work, &format!("{operation} killed {kill}"));
+                points += 1;
+            }
+        }
+    }
+    eprintln!("{operation}: killed at {points} points ({creates} creates, {removes} removes)");
+    points
+}
+
+#[test]
+fn a_backup_killed_at_any_write_leaves_a_valid_repository() {
+    assert!(kill_at_every_write("backup") >= 10);
+}
+
+#[test]
+fn forget_and_prune_killed_at_any_write_leave_a_valid_repository() {
+    assert!(kill_at_every_write("prune") >= 10);
+}
+
+#[test]
+fn a_password_change_killed_at_any_write_leaves_a_password_that_opens() {
+    assert_eq!(kill_at_every_write("passwd"), 4);
+}
+
+#[test]
+fn backups_killed_at_random_moments_leave_a_valid_repository() {
+    let f = fixture();
+    let runs: u64 = std::env::var("CAIRN_CRASH_RANDOM")
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(6);
+    let seed = std::env::var("CAIRN_CRASH_SEED")
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| u64::from(std::process::id()));
+    eprintln!("random kills: seed {seed} (CAIRN_CRASH_SEED to repeat), {runs} runs");
+    // Kill moments spread over how long a whole backup takes here.
+    let started = std::time::Instant::now();
+    calls(&f, "backup");
+    let span = started.elapsed().as_millis().max(1) as u64;
+    let mut noise = Noise::new(seed);
+    let work = f.base.join("work");
+    let mut killed = 0;
+    for run in 0..runs {
+        copy_dir(&f.template, &work);
+        let delay = u64::from_le_bytes(noise.bytes(8).try_into().unwrap()) % span;
+        let mut c = child("backup", &work, &f.src, "none")
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(Duration::from_millis(delay));
+        let _ = c.kill();
+        let status = c.wait().unwrap();
+        killed += u64::from(status.signal() == Some(libc::SIGKILL));
+        verify(
+            &f,
+            &work,
+            &format!("run {run}: backup killed after {delay} ms (seed {seed})"),
+        );
+    }
+    eprintln!("random kills: {killed} of {runs} backups killed before they finished");
+}
