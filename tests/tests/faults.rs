@@ -1,0 +1,294 @@
+//! Injected storage faults: an I/O error, a full disk or a short write at
+//! each create of a backup or prune, a failed read at each read of a
+//! restore, slow reads. Each operation fails with an error naming the fault
+//! (or, for the final record of a session, carries on), never records a
+//! snapshot whose data is not stored, never restores wrong data, and leaves a
+//! repository that checks clean and takes the next backup.
+
+use cairn_engine::backend::{FileKind, LocalBackend};
+use cairn_engine::backup::{backup, BackupOptions};
+use cairn_engine::check::{check, CheckOptions};
+use cairn_engine::prune::{prune, PruneOptions};
+use cairn_engine::restore::restore;
+use cairn_engine::Repository;
+use cairn_tests::faults::{Call, Fault, Faulty, Op, Plan};
+use cairn_tests::*;
+use std::fs;
+use std::io::ErrorKind;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+struct Fixture {
+    _tmp: tempfile::TempDir,
+    base: PathBuf,
+    src: PathBuf,
+    template: PathBuf,
+}
+
+/// A repository with two snapshots of a changing tree, and the tree changed again.
+fn fixture() -> Fixture {
+    let tmp = tempfile::tempdir().unwrap();
+    let base = tmp.path().canonicalize().unwrap();
+    let src = base.join("src");
+    fs::create_dir(&src).unwrap();
+    let template = base.join("template");
+    let opts = cairn_engine::InitOptions {
+        pack_size: Some(1 << 20),
+        ..fast_init()
+    };
+    let mut repo =
+        Repository::init(LocalBackend::new(&template), PASSWORD.as_bytes(), &opts).unwrap();
+    for v in 0..3u64 {
+        for i in 0..4u64 {
+            fs::write(
+                src.join(format!("t{i}.txt")),
+                compressible_text(4000, v * 7 + i),
+            )
+            .unwrap();
+        }
+        write_noise_file(&src.join("big.bin"), 1_200_000, v);
+        if v < 2 {
+            backup(
+                &mut repo,
+                std::slice::from_ref(&src),
+                &BackupOptions::default(),
+            )
+            .unwrap();
+        }
+    }
+    Fixture {
+        _tmp: tmp,
+        base,
+        src,
+        template,
+    }
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    let _ = fs::remove_dir_all(to);
+    for f in walk_files(from) {
+        let target = to.join(f.strip_prefix(from).unwrap());
+        fs::create_dir_all(target.parent().unwrap()).unwrap();
+        fs::copy(&f, &target).unwrap();
+    }
+}
+
+/// A plan that applies `fault` to call `n` of `op` only.
+fn at(op: Op, n: u64, fault: Fault) -> Plan {
+    Box::new(move |call: &Call<'_>| match call.op == op && call.n == n {
+        true => fault,
+        false => Fault::Pass,
+    })
+}
+
+fn open(path: &Path, plan: Plan) -> (Repository, Arc<Faulty<LocalBackend>>) {
+    let backend = Arc::new(Faulty::new(LocalBackend::new(path), plan));
+    let repo = Repository::open(backend.clone(), PASSWORD.as_bytes()).unwrap();
+    (repo, backend)
+}
+
+/// The repository is whole: it checks clean reading everything, and a
+/// backup without faults succeeds and restores.
+fn assert_whole(f: &Fixture, path: &Path, what: &str) {
+    let mut repo = open_repo(path);
+    let report = check(
+        &repo,
+        &CheckOptions {
+            read_data: true,
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    assert!(report.is_clean(), "{what}: {:?}", report.errors);
+    let r = backup(
+        &mut repo,
+        std::slice::from_ref(&f.src),
+        &BackupOptions::default(),
+    )
+    .unwrap_or_else(|e| panic!("{what}: the next backup failed: {e}"));
+    let out = f.base.join("out");
+    let _ = fs::remove_dir_all(&out);
+    restore(&repo, &r.snapshot, Some(&f.src), &out).unwrap();
+    assert_same_tree(&f.src, &out.join("src"));
+}
+
+#[test]
+fn a_backup_with_a_failed_write_fails_clearly_and_records_no_snapshot() {
+    let f = fixture();
+    let work = f.base.join("work");
+    copy_dir(&f.template, &work);
+    let (mut repo, counter) = open(&work, Box::new(|_: &Call<'_>| Fault::Pass));
+    backup(
+        &mut repo,
+        std::slice::from_ref(&f.src),
+        &BackupOptions::default(),
+    )
+    .unwrap();
+    let creates = counter.calls(Op::Create);
+    let mut injected = 0;
+    for n in 0..creates {
+        for kind in [
+            ErrorKind::Other,
+            ErrorKind::StorageFull,
+            ErrorKind::WriteZero,
+        ] {
+            copy_dir(&f.template, &work);
+            let what = format!("create {n} failing with {kind:?}");
+            let (mut repo, faulty) = open(&work, at(Op::Create, n, Fault::Fail(kind)));
+            let before = repo.snapshots().unwrap().len();
+            let result = backup(
+                &mut repo,
+                std::slice::from_ref(&f.src),
+                &BackupOptions::default(),
+            );
+            injected += faulty.injected();
+            let after = open_repo(&work).snapshots().unwrap().len();
+            match result {
+                Err(e) => {
+                    assert!(e.to_string().contains("injected fault"), "{what}: {e}");
+                    assert_eq!(after, before, "{what}: a snapshot was recorded");
+                }
+                // Only the session's final record may fail without failing the backup.
+                Ok(_) => {
+                    assert_eq!(n, creates - 1, "{what}: the backup did not fail");
+                    assert_eq!(after, before + 1);
+                }
+            }
+            drop(repo);
+            assert_whole(&f, &work, &what);
+        }
+    }
+    eprintln!("backup: {injected} write faults injected at {creates} creates");
+    assert_eq!(injected, creates * 3);
+}
+
+#[test]
+fn prune_with_a_failed_write_or_removal_fails_clearly_and_the_next_prune_finishes() {
+    let f = fixture();
+    let work = f.base.join("work");
+    let forget_oldest = |repo: &Repository| {
+        let oldest = repo.snapshots().unwrap()[0].0;
+        repo.remove_snapshot(&oldest).unwrap();
+    };
+    copy_dir(&f.template, &work);
+    let (mut repo, counter) = open(&work, Box::new(|_: &Call<'_>| Fault::Pass));
+    forget_oldest(&repo);
+    prune(&mut repo, &PruneOptions::default()).unwrap();
+    let (creates, removes) = (counter.calls(Op::Create), counter.calls(Op::Remove));
+    let mut injected = 0;
+    for (op, count) in [(Op::Create, creates), (Op::Remove, removes)] {
+        // The first removal is the forgotten snapshot's.
+        for n in (op == Op::Remove) as u64..count {
+            copy_dir(&f.template, &work);
+            let what = format!("{op:?} {n} failing");
+            let (mut repo, faulty) = open(&work, at(op, n, Fault::Fail(ErrorKind::Other)));
+            forget_oldest(&repo);
+            let result = prune(&mut repo, &PruneOptions::default());
+            injected += faulty.injected();
+            if let Err(e) = &result {
+                assert!(e.to_string().contains("injected fault"), "{what}: {e}");
+            }
+            drop(repo);
+            // A prune that could not record its end looks alive while this
+            // process lives; gone with its process, it would be stale.
+            for record in walk_files(&work.join("locks")) {
+                fs::remove_file(record).unwrap();
+            }
+            let mut repo = open_repo(&work);
+            let r = prune(&mut repo, &PruneOptions::default()).unwrap();
+            assert!(r.waiting.is_empty(), "{what}: {:?}", r.waiting);
+            drop(repo);
+            assert_whole(&f, &work, &what);
+            assert_eq!(walk_files(&work.join("marks")).len(), 0, "{what}");
+        }
+    }
+    eprintln!("prune: {injected} faults injected at {creates} creates and {removes} removes");
+    assert!(injected >= creates + removes - 1);
+}
+
+/// A plan that fails the `n`-th read of a pack (from 0), and counts pack reads.
+fn failing_pack_read(n: u64, reads: Arc<AtomicU64>) -> Plan {
+    Box::new(move |call: &Call<'_>| {
+        if call.op != Op::Read || call.kind != FileKind::Pack {
+            return Fault::Pass;
+        }
+        match reads.fetch_add(1, Ordering::SeqCst) == n {
+            true => Fault::Fail(ErrorKind::Other),
+            false => Fault::Pass,
+        }
+    })
+}
+
+#[test]
+fn a_restore_with_a_failed_read_never_writes_wrong_data() {
+    let f = fixture();
+    let work = f.base.join("work");
+    copy_dir(&f.template, &work);
+    let snapshot = open_repo(&work).snapshots().unwrap().pop().unwrap().1;
+    let out = f.base.join("out");
+    let counted = Arc::new(AtomicU64::new(0));
+    let (repo, _) = open(&work, failing_pack_read(u64::MAX, counted.clone()));
+    let _ = fs::remove_dir_all(&out);
+    restore(&repo, &snapshot, None, &out).unwrap();
+    let reads = counted.load(Ordering::SeqCst);
+    let expected = fingerprint(&out.join(f.src.strip_prefix("/").unwrap()));
+    let (mut injected, mut recovered) = (0, 0);
+    for n in 0..reads {
+        let plan = failing_pack_read(n, Arc::new(AtomicU64::new(0)));
+        let (repo, faulty) = open(&work, plan);
+        let _ = fs::remove_dir_all(&out);
+        let result = restore(&repo, &snapshot, None, &out);
+        injected += faulty.injected();
+        let failed: Vec<PathBuf> = match &result {
+            Ok(report) => report.errors.iter().map(|(p, _)| p.clone()).collect(),
+            Err(e) => {
+                assert!(e.to_string().contains("injected fault"), "read {n}: {e}");
+                Vec::new()
+            }
+        };
+        // A failed read of a run of blobs is retried blob by blob.
+        recovered += u64::from(result.is_ok() && failed.is_empty());
+        let restored = out.join(f.src.strip_prefix("/").unwrap());
+        for (path, hash) in &expected {
+            let copy = restored.join(path.strip_prefix(&restored).unwrap());
+            match copy.exists() {
+                true => assert_eq!(
+                    &hash_file(&copy),
+                    hash,
+                    "read {n}: {} is wrong",
+                    copy.display()
+                ),
+                false => assert!(
+                    // The file, or a directory above it whose listing failed.
+                    result.is_err() || failed.iter().any(|p| copy.starts_with(p)),
+                    "read {n}: {} missing but not reported: {failed:?} {result:?}",
+                    copy.display()
+                ),
+            }
+        }
+    }
+    eprintln!(
+        "restore: {injected} read faults injected at {reads} pack reads; {recovered} retried successfully, the others reported"
+    );
+    assert_eq!(injected, reads);
+}
+
+#[test]
+fn slow_reads_only_slow_a_restore_down() {
+    let f = fixture();
+    let slow: Plan = Box::new(|call: &Call<'_>| match call.op {
+        Op::Read => Fault::Delay(Duration::from_millis(20)),
+        _ => Fault::Pass,
+    });
+    let (repo, faulty) = open(&f.template, slow);
+    let snapshot = repo.snapshots().unwrap().pop().unwrap().1;
+    let out = f.base.join("out");
+    let report = restore(&repo, &snapshot, Some(&f.src), &out).unwrap();
+    assert!(report.errors.is_empty() && faulty.injected() > 0);
+    // The fixture's source has changed since: compare with a fault-free restore.
+    let plain = f.base.join("plain");
+    restore(&open_repo(&f.template), &snapshot, Some(&f.src), &plain).unwrap();
+    assert_same_tree(&plain.join("src"), &out.join("src"));
+}
