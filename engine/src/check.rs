@@ -421,6 +421,24 @@ impl Walk<'_> {
             let first = self.data.insert(*id);
             problem = problem.or(self.blob_problem(BlobKind::Data, id, first));
         }
+        if let (NodeKind::File { content }, None) = (&node.kind, &problem) {
+            let stored: u64 = content
+                .iter()
+                .filter_map(|id| self.repo.locate(BlobKind::Data, id))
+                .map(|l| u64::from(l.raw_length))
+                .sum();
+            if stored != node.size {
+                let p = format!(
+                    "its data holds {stored} bytes where its entry says {}",
+                    node.size
+                );
+                self.errors.push(Error::Invalid(format!(
+                    "{}: {p}",
+                    String::from_utf8_lossy(&node.name)
+                )));
+                problem = Some(p);
+            }
+        }
         if let (NodeKind::Bundled { blob, offset, .. }, None) = (&node.kind, &problem) {
             let loc = self.repo.locate(BlobKind::Data, blob)?;
             if offset.saturating_add(node.size) > u64::from(loc.raw_length) {

@@ -357,8 +357,10 @@ impl Repository {
         self.keys.clone()
     }
 
-    /// Writes an index file describing `packs` and adds them to the in-memory index.
-    pub(crate) fn save_index(&mut self, packs: Vec<IndexPack>) -> Result<Option<IndexId>> {
+    /// Writes an index file describing `packs` (as a [`crate::packer::PackWriter`]
+    /// returns them) and adds them to the in-memory index. Write a snapshot
+    /// that uses them only after this returns.
+    pub fn save_index(&mut self, packs: Vec<IndexPack>) -> Result<Option<IndexId>> {
         if packs.is_empty() {
             return Ok(None);
         }
@@ -380,8 +382,8 @@ impl Repository {
         self.backend.remove(FileKind::Snapshot, &id.to_hex())
     }
 
-    /// Writes a snapshot file.
-    pub(crate) fn save_snapshot(&self, snapshot: &Snapshot) -> Result<SnapshotId> {
+    /// Writes a snapshot file; every blob it uses must be in a durable index file.
+    pub fn save_snapshot(&self, snapshot: &Snapshot) -> Result<SnapshotId> {
         Ok(SnapshotId(self.store_file(
             FileKind::Snapshot,
             &snapshot.seal(&self.keys),

@@ -87,7 +87,8 @@ impl Chunk {
 }
 
 /// Looks up where each blob of a file of `size` bytes stored as `data` is;
-/// returns the chunks and the length of the file they make.
+/// returns the chunks and the length of the file they make, which must be
+/// `size`.
 pub(super) fn locate(
     repo: &Repository,
     data: FileData<'_>,
@@ -112,6 +113,11 @@ pub(super) fn locate(
         };
         offset += chunk.len();
         chunks.push(chunk);
+    }
+    if offset != size {
+        return Err(Error::Invalid(format!(
+            "its data holds {offset} bytes where its entry says {size}"
+        )));
     }
     Ok((chunks, offset))
 }

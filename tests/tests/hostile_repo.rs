@@ -1,0 +1,241 @@
+//! A hostile repository (one written by a buggy or malicious client that had
+//! the keys) cannot make restore write outside its target: entry names such
+//! as `..`, `a/b`, or with a NUL are refused, symlinks in the way are never
+//! followed, and a file whose recorded size disagrees with its data is
+//! refused instead of being written out to that size. Nothing panics.
+
+use cairn_engine::backup::{backup, BackupOptions};
+use cairn_engine::packer::PackWriter;
+use cairn_engine::restore::restore;
+use cairn_engine::Repository;
+use cairn_format::codec;
+use cairn_format::snapshot::Snapshot;
+use cairn_format::tree::{Node, NodeKind, Tree};
+use cairn_format::{BlobId, BlobKind, Timestamp};
+use cairn_tests::*;
+use std::fs;
+use std::path::Path;
+
+fn node(name: &[u8], kind: NodeKind, size: u64) -> Node {
+    Node {
+        name: name.to_vec(),
+        kind,
+        mode: 0o755,
+        uid: 0,
+        gid: 0,
+        user: String::new(),
+        group: String::new(),
+        mtime: Timestamp::default(),
+        ctime: Timestamp::default(),
+        size,
+        inode: 0,
+        device: 0,
+        links: 1,
+        xattrs: vec![],
+    }
+}
+
+/// Stores `nodes` as a tree exactly as given (unsorted, unchecked), and a
+/// snapshot whose root is that tree; returns the snapshot.
+fn crafted(repo: &mut Repository, nodes: Vec<Node>, data: &[&[u8]]) -> Snapshot {
+    let mut writer = PackWriter::new(repo);
+    for d in data {
+        writer.save(BlobKind::Data, d.to_vec()).unwrap();
+    }
+    let tree = writer
+        .save(BlobKind::Tree, codec::encode(&Tree { version: 2, nodes }))
+        .unwrap();
+    let (packs, _) = writer.finish().unwrap();
+    repo.save_index(packs).unwrap();
+    let template = repo.snapshots().unwrap().pop().unwrap().1;
+    let snapshot = Snapshot { tree, ..template };
+    repo.save_snapshot(&snapshot).unwrap();
+    snapshot
+}
+
+/// A repository with one ordinary snapshot (the template for crafted ones).
+fn setup(base: &Path) -> Repository {
+    let src = base.join("src");
+    fs::create_dir_all(&src).unwrap();
+    fs::write(src.join("f"), b"ordinary").unwrap();
+    let mut repo = init_repo(&base.join("repo"));
+    backup(&mut repo, &[src], &BackupOptions::default()).unwrap();
+    repo
+}
+
+#[test]
+fn entry_names_that_leave_the_target_are_refused() {
+    let tmp = tempfile::tempdir().unwrap();
+    let base = tmp.path().canonicalize().unwrap();
+    let mut repo = setup(&base);
+    let content = b"escaped";
+    let id = repo.blob_id(content);
+    for bad in [
+        &b".."[..],
+        b".",
+        b"../escape",
+        b"a/b",
+        b"/abs",
+        b"nul\0name",
+        b"",
+    ] {
+        let file = NodeKind::File { content: vec![id] };
+        let snapshot = crafted(
+            &mut repo,
+            vec![node(bad, file, content.len() as u64)],
+            &[content],
+        );
+        let target = base.join("target");
+        let _ = fs::remove_dir_all(&target);
+        let before = walk_files(&base).len();
+        let what = String::from_utf8_lossy(bad);
+        match restore(&repo, &snapshot, None, &target) {
+            Ok(report) => {
+                let errors: Vec<String> =
+                    report.errors.iter().map(|(_, e)| e.to_string()).collect();
+                assert!(
+                    errors.iter().any(|e| e.contains("invalid entry name")),
+                    "{what:?}: {errors:?}"
+                );
+            }
+            Err(e) => assert!(
+                e.to_string().contains("invalid entry name"),
+                "{what:?}: {e}"
+            ),
+        }
+        assert_eq!(
+            walk_files(&base).len(),
+            before,
+            "{what:?}: a file was written"
+        );
+    }
+}
+
+#[test]
+fn duplicate_and_unsorted_names_are_refused() {
+    let tmp = tempfile::tempdir().unwrap();
+    let base = tmp.path().canonicalize().unwrap();
+    let mut repo = setup(&base);
+    for names in [[&b"a"[..], b"a"], [b"b", b"a"]] {
+        let nodes = names.iter().map(|n| node(n, NodeKind::Fifo, 0)).collect();
+        let snapshot = crafted(&mut repo, nodes, &[]);
+        let target = base.join("target");
+        let _ = fs::remove_dir_all(&target);
+        let report = restore(&repo, &snapshot, None, &target);
+        let text = format!("{report:?}");
+        assert!(text.contains("not sorted or not unique"), "{text}");
+    }
+}
+
+#[test]
+fn symlinks_in_the_target_are_never_followed() {
+    let tmp = tempfile::tempdir().unwrap();
+    let base = tmp.path().canonicalize().unwrap();
+    let mut repo = setup(&base);
+    let content = b"from the snapshot";
+    let id = repo.blob_id(content);
+    let sub = crafted(
+        &mut repo,
+        vec![node(
+            b"f",
+            NodeKind::File { content: vec![id] },
+            content.len() as u64,
+        )],
+        &[content],
+    )
+    .tree;
+    // The snapshot has a directory `d` with a file `f`, a file `g`, and a
+    // symlink `s` pointing outside.
+    let snapshot = crafted(
+        &mut repo,
+        vec![
+            node(b"d", NodeKind::Dir { subtree: sub }, 0),
+            node(
+                b"g",
+                NodeKind::File { content: vec![id] },
+                content.len() as u64,
+            ),
+            node(
+                b"s",
+                NodeKind::Symlink {
+                    target: base.join("outside").as_os_str().as_encoded_bytes().to_vec(),
+                },
+                0,
+            ),
+        ],
+        &[],
+    );
+    // The target already has `d` and `g` as symlinks to places outside it.
+    let outside = base.join("outside");
+    fs::create_dir(&outside).unwrap();
+    fs::write(outside.join("g"), b"precious").unwrap();
+    let target = base.join("target");
+    fs::create_dir(&target).unwrap();
+    std::os::unix::fs::symlink(&outside, target.join("d")).unwrap();
+    std::os::unix::fs::symlink(outside.join("g"), target.join("g")).unwrap();
+    let report = restore(&repo, &snapshot, None, &target).unwrap();
+    assert!(report.errors.is_empty(), "{:?}", report.errors);
+    assert_eq!(fs::read(outside.join("g")).unwrap(), b"precious");
+    assert!(!outside.join("f").exists(), "written through the symlink d");
+    assert!(fs::symlink_metadata(target.join("d")).unwrap().is_dir());
+    assert_eq!(fs::read(target.join("d/f")).unwrap(), content);
+    assert!(fs::symlink_metadata(target.join("g")).unwrap().is_file());
+    assert_eq!(fs::read(target.join("g")).unwrap(), content);
+    // The symlink is restored as a symlink, and nothing is written through it.
+    assert!(fs::symlink_metadata(target.join("s"))
+        .unwrap()
+        .file_type()
+        .is_symlink());
+    assert_eq!(fs::read_dir(&outside).unwrap().count(), 1);
+}
+
+#[test]
+fn a_file_whose_size_disagrees_with_its_data_is_refused() {
+    let tmp = tempfile::tempdir().unwrap();
+    let base = tmp.path().canonicalize().unwrap();
+    let mut repo = setup(&base);
+    let content = b"twelve bytes";
+    let id = repo.blob_id(content);
+    for size in [0, 5, 13, 1 << 50] {
+        let snapshot = crafted(
+            &mut repo,
+            vec![node(b"f", NodeKind::File { content: vec![id] }, size)],
+            &[content],
+        );
+        let target = base.join("target");
+        let _ = fs::remove_dir_all(&target);
+        let report = restore(&repo, &snapshot, None, &target);
+        let text = format!("{report:?}");
+        assert!(
+            text.contains("errors: [(") || report.is_err(),
+            "size {size}: {text}"
+        );
+        let written = fs::metadata(target.join("f")).map(|m| m.len()).unwrap_or(0);
+        assert!(
+            written <= content.len() as u64,
+            "size {size}: {written} bytes written"
+        );
+    }
+    let report = cairn_engine::check::check(&repo, &Default::default()).unwrap();
+    let errors: Vec<String> = report.errors.iter().map(|e| e.to_string()).collect();
+    assert_eq!(
+        errors
+            .iter()
+            .filter(|e| e.contains("where its entry says"))
+            .count(),
+        4,
+        "{errors:?}"
+    );
+    // A bundled file reaching past its bundle is refused the same way.
+    let bundled = NodeKind::Bundled {
+        blob: id,
+        offset: 8,
+        id: BlobId([1; 32]),
+    };
+    let snapshot = crafted(&mut repo, vec![node(b"b", bundled, 10)], &[content]);
+    let target = base.join("target");
+    let _ = fs::remove_dir_all(&target);
+    let report = restore(&repo, &snapshot, None, &target).unwrap();
+    assert_eq!(report.errors.len(), 1, "{:?}", report.errors);
+    assert!(!target.join("b").exists());
+}
