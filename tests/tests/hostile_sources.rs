@@ -1,0 +1,205 @@
+//! Hostile sources: files that vanish while the backup runs, device nodes
+//! (never read), symlink loops (never followed), a tree 200 levels deep,
+//! 100,000 files in one directory, and times before 1970 or far in the
+//! future. Each backup completes, says what it left out, and restores what it
+//! recorded exactly. (Unreadable files and FIFOs: bad_input.rs and
+//! metadata.rs; files changing while read: incremental.rs.)
+
+use cairn_engine::backup::{backup, BackupOptions};
+use cairn_engine::restore::restore;
+use cairn_format::tree::NodeKind;
+use cairn_tests::*;
+use std::fs;
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+
+fn round_trip(src: &Path, base: &Path) -> (cairn_engine::backup::BackupReport, PathBuf) {
+    let mut repo = init_repo(&base.join("repo"));
+    let report = backup(&mut repo, &[src.to_path_buf()], &BackupOptions::default()).unwrap();
+    let out = base.join("out");
+    let r = restore(&repo, &report.snapshot, None, &out).unwrap();
+    assert!(r.errors.is_empty(), "{:?}", r.errors);
+    (report, out.join(src.strip_prefix("/").unwrap()))
+}
+
+#[test]
+fn files_vanishing_during_the_backup_are_left_out_and_reported() {
+    let tmp = tempfile::tempdir().unwrap();
+    let base = tmp.path().canonicalize().unwrap();
+    let src = base.join("src");
+    fs::create_dir(&src).unwrap();
+    let names: Vec<PathBuf> = (0..3000).map(|i| src.join(format!("f{i:05}"))).collect();
+    for (i, p) in names.iter().enumerate() {
+        fs::write(p, compressible_text(2000, i as u64)).unwrap();
+    }
+    let content: Vec<Vec<u8>> = names.iter().map(|p| fs::read(p).unwrap()).collect();
+    // Remove files from the end while the backup walks from the start.
+    let remover = {
+        let names = names.clone();
+        std::thread::spawn(move || {
+            for p in names.iter().rev().step_by(2) {
+                let _ = fs::remove_file(p);
+            }
+        })
+    };
+    let mut repo = init_repo(&base.join("repo"));
+    let report = backup(
+        &mut repo,
+        std::slice::from_ref(&src),
+        &BackupOptions::default(),
+    )
+    .unwrap();
+    remover.join().unwrap();
+    let out = base.join("out");
+    restore(&repo, &report.snapshot, None, &out).unwrap();
+    let restored = out.join(src.strip_prefix("/").unwrap());
+    let (mut kept, mut gone) = (0, 0);
+    for (p, data) in names.iter().zip(&content) {
+        let copy = restored.join(p.file_name().unwrap());
+        match copy.exists() {
+            // Whatever was recorded is whole and right.
+            true => {
+                assert_eq!(&fs::read(&copy).unwrap(), data, "{}", p.display());
+                kept += 1;
+            }
+            // Gone: reported if it was listed and then vanished, unseen if
+            // it was gone before its directory was listed.
+            false => {
+                gone += 1;
+                assert!(!p.exists(), "{} is there but was not recorded", p.display());
+            }
+        }
+    }
+    eprintln!(
+        "{kept} files recorded, {gone} vanished, {} reported as left out",
+        report.skipped.len()
+    );
+    for s in &report.skipped {
+        assert!(
+            s.error.kind() == std::io::ErrorKind::NotFound,
+            "{}: {}",
+            s.path.display(),
+            s.error
+        );
+    }
+}
+
+#[test]
+fn device_nodes_are_recorded_and_never_read() {
+    let tmp = tempfile::tempdir().unwrap();
+    let base = tmp.path().canonicalize().unwrap();
+    // /dev/zero never ends: a backup that read it would never finish.
+    let mut repo = init_repo(&base.join("repo"));
+    let report = backup(
+        &mut repo,
+        &[PathBuf::from("/dev/zero")],
+        &BackupOptions::default(),
+    )
+    .unwrap();
+    let root = repo.load_tree(&report.snapshot.tree).unwrap();
+    let dev = repo
+        .load_tree(&match &root.find(b"dev").unwrap().kind {
+            NodeKind::Dir { subtree } => *subtree,
+            other => panic!("{other:?}"),
+        })
+        .unwrap();
+    let zero = dev.find(b"zero").unwrap();
+    let rdev = fs::metadata("/dev/zero").unwrap().rdev();
+    assert_eq!(zero.kind, NodeKind::CharDevice { rdev });
+    assert_eq!(report.snapshot.summary.bytes_read, 0);
+}
+
+#[test]
+fn symlink_loops_are_recorded_not_followed() {
+    let tmp = tempfile::tempdir().unwrap();
+    let base = tmp.path().canonicalize().unwrap();
+    let src = base.join("src");
+    fs::create_dir(&src).unwrap();
+    std::os::unix::fs::symlink("self", src.join("self")).unwrap();
+    std::os::unix::fs::symlink("b", src.join("a")).unwrap();
+    std::os::unix::fs::symlink("a", src.join("b")).unwrap();
+    std::os::unix::fs::symlink(".", src.join("dot")).unwrap();
+    std::os::unix::fs::symlink("..", src.join("up")).unwrap();
+    let (report, restored) = round_trip(&src, &base);
+    assert!(report.skipped.is_empty());
+    for (name, target) in [
+        ("self", "self"),
+        ("a", "b"),
+        ("b", "a"),
+        ("dot", "."),
+        ("up", ".."),
+    ] {
+        assert_eq!(
+            fs::read_link(restored.join(name)).unwrap(),
+            Path::new(target)
+        );
+    }
+    assert_eq!(report.snapshot.summary.others, 5);
+}
+
+#[test]
+fn a_tree_200_levels_deep_round_trips() {
+    let tmp = tempfile::tempdir().unwrap();
+    let base = tmp.path().canonicalize().unwrap();
+    let src = base.join("src");
+    let mut deepest = src.clone();
+    for level in 0..200 {
+        deepest.push(format!("d{level}"));
+    }
+    fs::create_dir_all(&deepest).unwrap();
+    fs::write(deepest.join("bottom.txt"), b"at the bottom").unwrap();
+    let (report, restored) = round_trip(&src, &base);
+    // The 200 levels and `src`, besides the directories above it.
+    assert!(report.snapshot.summary.dirs >= 201);
+    assert_same_tree(&src, &restored);
+}
+
+#[test]
+fn a_directory_of_100000_files_round_trips() {
+    let tmp = tempfile::tempdir().unwrap();
+    let base = tmp.path().canonicalize().unwrap();
+    let src = base.join("src");
+    fs::create_dir(&src).unwrap();
+    for i in 0..100_000u32 {
+        fs::write(src.join(format!("{i:06}")), i.to_le_bytes()).unwrap();
+    }
+    let (report, restored) = round_trip(&src, &base);
+    assert_eq!(report.snapshot.summary.files_new, 100_000);
+    let names = fs::read_dir(&restored).unwrap().count();
+    assert_eq!(names, 100_000);
+    for i in (0..100_000u32).step_by(997) {
+        assert_eq!(
+            fs::read(restored.join(format!("{i:06}"))).unwrap(),
+            i.to_le_bytes()
+        );
+    }
+}
+
+#[test]
+fn times_before_1970_and_far_in_the_future_round_trip() {
+    let tmp = tempfile::tempdir().unwrap();
+    let base = tmp.path().canonicalize().unwrap();
+    let src = base.join("src");
+    fs::create_dir(&src).unwrap();
+    let times = [
+        ("1901", -2_145_916_800i64, 5u32),
+        ("1969", -1, 999_999_999),
+        ("epoch", 0, 0),
+        ("2106", 4_294_967_296, 123_456_789),
+        ("2400", 13_569_465_600, 1),
+    ];
+    for (name, secs, nanos) in times {
+        let p = src.join(name);
+        fs::write(&p, name).unwrap();
+        filetime::set_file_mtime(&p, filetime::FileTime::from_unix_time(secs, nanos)).unwrap();
+    }
+    let (_, restored) = round_trip(&src, &base);
+    for (name, secs, nanos) in times {
+        let m = fs::metadata(restored.join(name)).unwrap();
+        assert_eq!(
+            (m.mtime(), m.mtime_nsec()),
+            (secs, i64::from(nanos)),
+            "{name}"
+        );
+    }
+}
