@@ -11,6 +11,7 @@
 //! cargo bench -p cairn-benches --bench index_scale -- --blobs 1000000
 //! ```
 
+use cairn_benches::{id_bytes, rss_bytes};
 use cairn_engine::index::IndexLoader;
 use cairn_format::crypto::MasterKeys;
 use cairn_format::index::{IndexFile, IndexPack};
@@ -21,20 +22,6 @@ use std::time::Instant;
 
 const PER_FILE: u64 = 50_000;
 const PER_PACK: u64 = 40;
-
-/// Pseudo-random 32 bytes for `n` (splitmix64 from a seed spread over its state).
-fn id_bytes(n: u64) -> [u8; 32] {
-    let mut b = [0u8; 32];
-    let mut x = n.wrapping_mul(0xD1B5_4A32_D192_ED03).rotate_left(29) ^ n;
-    for chunk in b.chunks_mut(8) {
-        x = x.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = x;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        chunk.copy_from_slice(&(z ^ (z >> 31)).to_le_bytes());
-    }
-    b
-}
 
 fn index_file(first: u64, blobs: u64) -> IndexFile {
     let packs = (first..first + blobs)
@@ -57,16 +44,6 @@ fn index_file(first: u64, blobs: u64) -> IndexFile {
         })
         .collect();
     IndexFile { version: 1, packs }
-}
-
-fn rss_bytes() -> u64 {
-    let statm = std::fs::read_to_string("/proc/self/statm").unwrap_or_default();
-    let pages: u64 = statm
-        .split_whitespace()
-        .nth(1)
-        .and_then(|p| p.parse().ok())
-        .unwrap_or(0);
-    pages * 4096
 }
 
 fn main() {

@@ -1,9 +1,10 @@
 //! # cairn-benches
 //!
-//! Input generators and scratch space shared by the Criterion benchmarks in
-//! `benches/`. Everything here is deterministic: the same seed always gives the
-//! same bytes, so runs on different days measure the same work. Nothing is
-//! downloaded or read from outside the process.
+//! Input generators, synthetic IDs, memory measurement and scratch space
+//! shared by the benchmarks in `benches/`. The generators are deterministic:
+//! the same seed always gives the same bytes, so runs on different days
+//! measure the same work. Nothing is downloaded or read from outside the
+//! process.
 #![warn(missing_docs)]
 
 use std::ffi::CString;
@@ -11,6 +12,10 @@ use std::fs;
 use std::io::{self, Write};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::thread;
+use std::time::Duration;
 
 /// One mebibyte.
 pub const MIB: usize = 1024 * 1024;
@@ -267,6 +272,97 @@ fn free_bytes(path: &Path) -> Option<u64> {
     Some(st.f_bavail as u64 * st.f_frsize as u64)
 }
 
+/// Pseudo-random 32 bytes for `n`, the same for the same `n`: synthetic blob
+/// and pack IDs (splitmix64 from a seed spread over its state).
+pub fn id_bytes(n: u64) -> [u8; 32] {
+    let mut b = [0u8; 32];
+    let mut x = n.wrapping_mul(0xD1B5_4A32_D192_ED03).rotate_left(29) ^ n;
+    for chunk in b.chunks_mut(8) {
+        x = x.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = x;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        chunk.copy_from_slice(&(z ^ (z >> 31)).to_le_bytes());
+    }
+    b
+}
+
+/// The process's resident memory in bytes (`VmRSS`; 0 where `/proc` is missing).
+pub fn rss_bytes() -> u64 {
+    proc_status_bytes("VmRSS:")
+}
+
+/// The process's peak resident memory in bytes (`VmHWM`): since it started,
+/// or since the last reset by [`PeakRss::start`].
+pub fn peak_rss_bytes() -> u64 {
+    proc_status_bytes("VmHWM:")
+}
+
+/// A field of `/proc/self/status` given in kB, in bytes.
+fn proc_status_bytes(field: &str) -> u64 {
+    let status = fs::read_to_string("/proc/self/status").unwrap_or_default();
+    status
+        .lines()
+        .find_map(|line| line.strip_prefix(field))
+        .and_then(|rest| rest.split_whitespace().next()?.parse::<u64>().ok())
+        .map_or(0, |kib| kib * 1024)
+}
+
+/// Measures the peak resident memory of a stretch of work.
+pub struct PeakRss {
+    /// Where the kernel's peak cannot be reset: the flag that stops the
+    /// sampling thread, and the thread, which returns the largest sample.
+    sampler: Option<(Arc<AtomicBool>, thread::JoinHandle<u64>)>,
+}
+
+impl PeakRss {
+    /// Starts measuring: resets the kernel's peak (`VmHWM`) to the current
+    /// resident memory by writing `5` to `/proc/self/clear_refs` (Linux 4.0
+    /// and later) and checks that it took; where it did not, samples `VmRSS`
+    /// every 10 ms from a thread instead (which can miss a short spike).
+    pub fn start() -> PeakRss {
+        let reset = fs::write("/proc/self/clear_refs", "5").is_ok()
+            && peak_rss_bytes() > 0
+            && peak_rss_bytes() <= rss_bytes() + MIB as u64;
+        if reset {
+            return PeakRss { sampler: None };
+        }
+        let stop = Arc::new(AtomicBool::new(false));
+        let flag = stop.clone();
+        let sampler = thread::spawn(move || {
+            let mut peak = rss_bytes();
+            while !flag.load(Ordering::Relaxed) {
+                thread::sleep(Duration::from_millis(10));
+                peak = peak.max(rss_bytes());
+            }
+            peak
+        });
+        PeakRss {
+            sampler: Some((stop, sampler)),
+        }
+    }
+
+    /// How the peak is measured, for reports.
+    pub fn method(&self) -> &'static str {
+        match self.sampler {
+            None => "VmHWM reset through /proc/self/clear_refs",
+            Some(_) => "VmRSS sampled every 10 ms",
+        }
+    }
+
+    /// Stops measuring; the peak resident bytes since [`PeakRss::start`].
+    pub fn finish(self) -> u64 {
+        match self.sampler {
+            None => peak_rss_bytes(),
+            Some((stop, sampler)) => {
+                stop.store(true, Ordering::Relaxed);
+                let sampled = sampler.join().expect("the sampling thread does not panic");
+                sampled.max(rss_bytes())
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -278,6 +374,16 @@ mod tests {
         assert_eq!(compressible_text(5000, 1), compressible_text(5000, 1));
         assert_eq!(compressible_text(5000, 1).len(), 5000);
         assert_eq!(random_bytes(13, 0).len(), 13);
+    }
+
+    #[test]
+    fn ids_are_deterministic_and_memory_is_read() {
+        assert_eq!(id_bytes(5), id_bytes(5));
+        assert_ne!(id_bytes(5), id_bytes(6));
+        let rss = rss_bytes();
+        assert!(rss > 0);
+        let peak = PeakRss::start();
+        assert!(peak.finish() >= rss / 2);
     }
 
     #[test]

@@ -8,7 +8,6 @@ mod progress;
 use cairn_engine::backend::LocalBackend;
 use cairn_engine::progress::Progress;
 use cairn_engine::{Error, Repository};
-use cairn_format::lock::Operation;
 use clap::{Parser, Subcommand};
 use password::PasswordSource;
 use std::io::IsTerminal;
@@ -113,12 +112,6 @@ impl Context {
     pub fn open(&self) -> anyhow::Result<Repository> {
         let (backend, password) = self.credentials()?;
         Ok(Repository::open(backend, &password)?)
-    }
-
-    /// Opens the repository for an operation that changes it, in a session.
-    pub fn open_as(&self, operation: Operation) -> anyhow::Result<Repository> {
-        let (backend, password) = self.credentials()?;
-        Ok(Repository::open_as(backend, &password, operation)?)
     }
 
     /// Opens the repository without its index: for a backup, which loads

@@ -211,17 +211,22 @@ struct PackUse {
 }
 
 /// Removes unused data. Runs as a session of its own (a dry run writes
-/// nothing at all); refuses to run while another prune runs. See the module
-/// documentation for the protocol.
+/// nothing at all); refuses to run while another prune runs. Loads the
+/// index itself (once, at the right moment), so the repository may be
+/// opened with [`Repository::open_keys`]. See the module documentation for
+/// the protocol.
 pub fn prune(repo: &mut Repository, opts: &PruneOptions) -> Result<PruneReport> {
     if opts.dry_run {
-        return run(repo, opts);
+        return run(repo, opts, None);
     }
-    repo.begin_session(Operation::Prune)?;
-    let result = run(repo, opts);
-    let ended = repo.end_session();
+    let session = repo.start_session(Operation::Prune)?;
+    let result = run(repo, opts, Some(session.id()));
+    let ended = session.end();
+    // The index loaded for the walk may list packs that are gone now.
+    let reloaded = repo.load_index();
     let report = result?;
     ended?;
+    reloaded?;
     // Clean up the records of sessions that have ended, this one included.
     let (sessions, _) = session::sessions(repo)?;
     let ended: Vec<SessionInfo> = sessions
@@ -232,9 +237,9 @@ pub fn prune(repo: &mut Repository, opts: &PruneOptions) -> Result<PruneReport> 
     Ok(report)
 }
 
-fn run(repo: &mut Repository, opts: &PruneOptions) -> Result<PruneReport> {
+/// Both phases; `me` is this prune's session (none in a dry run).
+fn run(repo: &mut Repository, opts: &PruneOptions, me: Option<[u8; 16]>) -> Result<PruneReport> {
     let mut report = PruneReport::default();
-    let me = repo.session().map(|s| s.id());
     // The order matters. Every session not over in `before` is waited for.
     // Every snapshot listed afterwards has its index files written before
     // it, so loading the index after listing the snapshots finds all their
@@ -265,7 +270,7 @@ fn run(repo: &mut Repository, opts: &PruneOptions) -> Result<PruneReport> {
         }
     }
 
-    if let Some(mark) = plan(repo, &used, opts, &mut report)? {
+    if let Some(mark) = plan(repo, &used, opts, me, &mut report)? {
         let id = MarkId(repo.store_file(FileKind::Mark, &mark.seal(repo.keys()))?);
         // Sessions that were running before the walk and sessions that began
         // before the mark may use what it condemns; the others cannot.
@@ -317,6 +322,7 @@ fn plan(
     repo: &Repository,
     used: &Used<'_>,
     opts: &PruneOptions,
+    me: Option<[u8; 16]>,
     report: &mut PruneReport,
 ) -> Result<Option<PruneMark>> {
     // Only the index files loaded before the walk: what `used` describes.
@@ -459,7 +465,7 @@ fn plan(
     condemned.sort();
     Ok(Some(PruneMark {
         version: 1,
-        session: repo.session().expect("prune runs in a session").id(),
+        session: me.expect("only a dry run has no session, and it writes no mark"),
         created: Timestamp::now(),
         superseded: replaced,
         condemned,

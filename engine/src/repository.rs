@@ -250,6 +250,9 @@ impl Repository {
     }
 
     fn try_load_index(&mut self) -> Result<()> {
+        // The old index goes first, so that two are never held at once.
+        self.index = Index::default();
+        self.condemned = Index::default();
         self.marks = self.read_marks()?;
         let (superseded, current): (Vec<String>, Vec<String>) = self
             .backend
@@ -258,7 +261,15 @@ impl Repository {
             .partition(|n| {
                 IndexId::from_hex(n).is_some_and(|id| self.marks.superseded.contains(&id))
             });
-        self.index = IndexLoader::load(&current, |name| self.read_index_file(name))?;
+        self.index = IndexLoader::load(&current, |name| {
+            self.read_index_file(name)
+                .map_err(|e| match e.is_integrity() {
+                    true => Error::Invalid(format!(
+                        "{e}; `cairn repair index` rebuilds the index from the packs"
+                    )),
+                    false => e,
+                })
+        })?;
         self.index_files = current
             .iter()
             .filter_map(|n| IndexId::from_hex(n))

@@ -169,7 +169,8 @@ fn verify(f: &Fixture, work: &Path, what: &str) {
     let report = check(&repo, &CheckOptions::default()).unwrap();
     assert!(
         report.is_clean() && report.warnings.is_empty(),
-        "{what}: {report:?}"
+        "{what}: {report:?} PRUNE {r:?} FILES {:?}",
+        walk_files(work)
     );
 }
 

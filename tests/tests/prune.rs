@@ -222,7 +222,7 @@ fn packs_mostly_unused_are_repacked_within_the_limits_given() {
         size_after < size_before / 2,
         "{size_before} B before, {size_after} B after"
     );
-    let repo = open_repo(&repo_path);
+    // The same repository value: prune leaves its index current.
     assert_clean(&repo);
     let out = base.join("out");
     restore(&repo, &one.snapshot, None, &out).unwrap();

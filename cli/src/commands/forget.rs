@@ -4,7 +4,6 @@ use crate::output::local_time;
 use crate::Context;
 use anyhow::{bail, Result};
 use cairn_engine::retention::{self, GroupBy, Policy, Within, DEFAULT_GROUP_BY};
-use cairn_format::lock::Operation;
 use std::collections::HashSet;
 
 #[derive(clap::Args)]
@@ -91,10 +90,8 @@ pub fn run(ctx: &Context, args: Args) -> Result<u8> {
     if args.snapshots.is_empty() && policy.is_empty() {
         bail!("no retention policy given (such as --keep-daily 7) and no snapshot named: nothing is removed");
     }
-    let mut repo = match args.prune && !args.dry_run {
-        true => ctx.open_as(Operation::Prune)?,
-        false => ctx.open()?,
-    };
+    // Listing and removing snapshots needs no index; prune loads it.
+    let mut repo = ctx.open_keys()?;
     let snapshots = filter.apply(repo.snapshots()?);
     let mut remove = Vec::new();
     if args.snapshots.is_empty() {

@@ -28,10 +28,8 @@ pub struct Args {
 }
 
 pub fn run(ctx: &Context, args: Args) -> Result<u8> {
-    let mut repo = match args.dry_run {
-        true => ctx.open()?,
-        false => ctx.open_as(Operation::Prune)?,
-    };
+    // Prune loads the index itself, once it has listed the snapshots.
+    let mut repo = ctx.open_keys()?;
     run_on(&mut repo, args.tuning, args.dry_run)
 }
 
