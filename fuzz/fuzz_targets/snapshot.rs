@@ -1,9 +1,9 @@
 #![no_main]
 //! `codec::decode::<Snapshot>` on raw bytes (the plaintext of a snapshot file).
+//!
+//! The body is `cairn_fuzz::snapshot` (in `src/lib.rs`), shared with the stable
+//! smoke fuzzer of the main workspace.
 
-use cairn_format::{codec, snapshot::Snapshot};
 use libfuzzer_sys::fuzz_target;
 
-fuzz_target!(|data: &[u8]| {
-    let _ = codec::decode::<Snapshot>(data);
-});
+fuzz_target!(|data: &[u8]| cairn_fuzz::snapshot(data));

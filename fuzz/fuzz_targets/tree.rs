@@ -1,9 +1,9 @@
 #![no_main]
 //! `codec::decode::<Tree>` on raw bytes (the plaintext of a tree blob).
+//!
+//! The body is `cairn_fuzz::tree` (in `src/lib.rs`), shared with the stable
+//! smoke fuzzer of the main workspace.
 
-use cairn_format::{codec, tree::Tree};
 use libfuzzer_sys::fuzz_target;
 
-fuzz_target!(|data: &[u8]| {
-    let _ = codec::decode::<Tree>(data);
-});
+fuzz_target!(|data: &[u8]| cairn_fuzz::tree(data));
