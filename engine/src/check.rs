@@ -170,7 +170,7 @@ pub fn check(repo: &Repository, opts: &CheckOptions) -> Result<CheckReport> {
                 .push(format!("pack {name} is not in any index (unused)"));
         }
     }
-    for e in &repo.marks().unreadable {
+    for (_, e) in &repo.marks().unreadable {
         report.errors.push(Error::Invalid(format!(
             "{e} (it is ignored; the next prune removes it)"
         )));

@@ -16,10 +16,10 @@
 
 use crate::backend::FileKind;
 use crate::error::{Error, Result};
-use crate::index::Numbering;
+use crate::index::{IndexWriter, Numbering};
 use crate::packer::PackWriter;
 use crate::repository::Repository;
-use crate::session::{self, SessionInfo};
+use crate::session::{self, Session, SessionInfo};
 use cairn_format::index::{IndexFile, IndexPack};
 use cairn_format::lock::{Operation, PruneMark};
 use cairn_format::pack::PackEntry;
@@ -60,7 +60,7 @@ pub struct PruneReport {
     pub unused_bytes_kept: u64,
     /// Packs holding nothing used (including packs no index lists), marked for deletion.
     pub packs_unused: u64,
-    /// Their size.
+    /// Their size: the blobs' bytes of indexed packs, the file size of the others.
     pub bytes_unused: u64,
     /// Packs repacked (or, in a dry run, to repack).
     pub packs_repacked: u64,
@@ -78,6 +78,8 @@ pub struct PruneReport {
     pub waiting: Vec<(MarkId, Vec<SessionInfo>)>,
     /// Sessions that are gone without ending (for `cairn unlock`).
     pub stale_sessions: Vec<SessionInfo>,
+    /// Damaged prune marks removed.
+    pub damaged_marks_removed: u64,
 }
 
 /// One bit per blob of an index.
@@ -211,7 +213,7 @@ struct PackUse {
 }
 
 /// Removes unused data. Runs as a session of its own (a dry run writes
-/// nothing at all); refuses to run while another prune runs. Loads the
+/// nothing at all); refuses to run while another prune or a repair runs. Loads the
 /// index itself (once, at the right moment), so the repository may be
 /// opened with [`Repository::open_keys`]. See the module documentation for
 /// the protocol.
@@ -219,32 +221,48 @@ pub fn prune(repo: &mut Repository, opts: &PruneOptions) -> Result<PruneReport> 
     if opts.dry_run {
         return run(repo, opts, None);
     }
-    let session = repo.start_session(Operation::Prune)?;
-    let result = run(repo, opts, Some(session.id()));
-    let ended = session.end();
+    let own = repo.start_session(Operation::Prune)?;
+    let result = run(repo, opts, Some(&own)).and_then(|report| {
+        // The records of sessions that have ended go while this prune still
+        // runs, so that no other prune is between its two listings.
+        let (sessions, _) = session::sessions(repo)?;
+        let ended: Vec<SessionInfo> = sessions
+            .into_iter()
+            .filter(|s| s.liveness == session::Liveness::Ended)
+            .collect();
+        session::remove_records(repo, &ended)?;
+        Ok(report)
+    });
+    let me = own.id();
+    let ended = own.end();
     // The index loaded for the walk may list packs that are gone now.
     let reloaded = repo.load_index();
     let report = result?;
     ended?;
     reloaded?;
-    // Clean up the records of sessions that have ended, this one included.
+    // This prune's own records go last: a prune that listed them while this
+    // one ran refused to run, and one that lists them now sees it over.
     let (sessions, _) = session::sessions(repo)?;
-    let ended: Vec<SessionInfo> = sessions
+    let mine: Vec<SessionInfo> = sessions
         .into_iter()
-        .filter(|s| s.liveness == session::Liveness::Ended)
+        .filter(|s| s.latest.session == me && s.is_over())
         .collect();
-    session::remove_records(repo, &ended)?;
+    session::remove_records(repo, &mine)?;
     Ok(report)
 }
 
-/// Both phases; `me` is this prune's session (none in a dry run).
-fn run(repo: &mut Repository, opts: &PruneOptions, me: Option<[u8; 16]>) -> Result<PruneReport> {
+/// Both phases; `own` is this prune's session (none in a dry run, which changes
+/// nothing). Before each change the session must still be fresh: a prune
+/// that other hosts may have taken for gone stops.
+fn run(repo: &mut Repository, opts: &PruneOptions, own: Option<&Session>) -> Result<PruneReport> {
     let mut report = PruneReport::default();
+    let me = own.map(|s| s.id());
+    let fresh = || own.map_or(Ok(()), |s| s.check_fresh());
     // The order matters. Every session not over in `before` is waited for.
     // Every snapshot listed afterwards has its index files written before
     // it, so loading the index after listing the snapshots finds all their
     // blobs.
-    let before = others(repo, me)?;
+    let before = session::others(repo, me)?;
     session::refuse_beside_maintenance(&before)?;
     report.stale_sessions = before
         .iter()
@@ -257,6 +275,15 @@ fn run(repo: &mut Repository, opts: &PruneOptions, me: Option<[u8; 16]>) -> Resu
     }
     repo.load_index()?;
     let repo = &*repo;
+    if !opts.dry_run {
+        // Ignoring a damaged mark is safe (SPEC.md §15.3); removing it ends
+        // the warning about it.
+        for (id, _) in &repo.marks().unreadable {
+            fresh()?;
+            remove_if_there(repo, FileKind::Mark, &id.to_hex())?;
+            report.damaged_marks_removed += 1;
+        }
+    }
     let used = Used::walk(repo, &snapshots, &mut report)?;
 
     // Deletions that earlier prunes marked, where every session that could
@@ -266,38 +293,25 @@ fn run(repo: &mut Repository, opts: &PruneOptions, me: Option<[u8; 16]>) -> Resu
         if !blocking.is_empty() {
             report.waiting.push((*id, blocking));
         } else if !opts.dry_run {
+            fresh()?;
             complete(repo, id, mark, Some(&used), &mut report)?;
         }
     }
 
     if let Some(mark) = plan(repo, &used, opts, me, &mut report)? {
+        fresh()?;
         let id = MarkId(repo.store_file(FileKind::Mark, &mark.seal(repo.keys()))?);
         // Sessions that were running before the walk and sessions that began
         // before the mark may use what it condemns; the others cannot.
-        let blocking = blockers(&id, &before, &others(repo, me)?);
+        let blocking = blockers(&id, &before, &session::others(repo, me)?);
         if blocking.is_empty() {
+            fresh()?;
             complete(repo, &id, &mark, None, &mut report)?;
         } else {
             report.waiting.push((id, blocking));
         }
     }
     Ok(report)
-}
-
-/// Every session but this one.
-fn others(repo: &Repository, me: Option<[u8; 16]>) -> Result<Vec<SessionInfo>> {
-    let (sessions, unreadable) = session::sessions(repo)?;
-    if let Some(u) = unreadable.into_iter().next() {
-        // It may belong to a running backup.
-        return Err(Error::Invalid(format!(
-            "{}; prune cannot tell whether its session is running: remove it with `cairn unlock --remove-unreadable`",
-            u.error
-        )));
-    }
-    Ok(sessions
-        .into_iter()
-        .filter(|s| Some(s.latest.session) != me)
-        .collect())
 }
 
 /// The sessions in `now` that may use what `mark` condemns: those that have
@@ -308,8 +322,15 @@ fn blockers(mark: &MarkId, before: &[SessionInfo], now: &[SessionInfo]) -> Vec<S
         .filter(|s| s.is_over())
         .map(|s| s.latest.session)
         .collect();
+    let in_now: HashSet<[u8; 16]> = now.iter().map(|s| s.latest.session).collect();
+    // A session that was running before and whose records are gone since
+    // ended meanwhile, and may have stored a snapshot the walk did not see.
+    let vanished = before
+        .iter()
+        .filter(|s| !s.is_over() && !in_now.contains(&s.latest.session));
     now.iter()
         .filter(|s| !s.has_seen(mark) && !over_before.contains(&s.latest.session))
+        .chain(vanished)
         .cloned()
         .collect()
 }
@@ -434,7 +455,7 @@ fn plan(
         .flat_map(|(_, files)| files.iter().copied())
         .collect();
     let mut replaced: Vec<IndexId> = Vec::new();
-    let mut kept: Vec<IndexPack> = Vec::new();
+    let mut kept = IndexWriter::new(repo);
     let mut written: HashSet<PackId> = HashSet::new();
     for (n, file_id) in index_files.iter().enumerate() {
         if !changed_files.contains(&n) {
@@ -445,23 +466,14 @@ fn plan(
             // A kept pack also listed in a file that stays needs no new listing.
             let stays_listed = listed_in[&p.id].iter().any(|m| !changed_files.contains(m));
             if !changes(&p.id) && !stays_listed && written.insert(p.id) {
-                kept.push(p);
+                kept.push(p)?;
             }
         }
-        if kept.iter().map(|p| p.blobs.len()).sum::<usize>() >= INDEX_FILE_BLOBS {
-            repo.write_index_file(&IndexFile {
-                version: 1,
-                packs: std::mem::take(&mut kept),
-            })?;
-        }
     }
-    kept.extend(copies);
-    if !kept.is_empty() {
-        repo.write_index_file(&IndexFile {
-            version: 1,
-            packs: kept,
-        })?;
+    for p in copies {
+        kept.push(p)?;
     }
+    kept.finish()?;
     condemned.sort();
     Ok(Some(PruneMark {
         version: 1,
@@ -471,9 +483,6 @@ fn plan(
         condemned,
     }))
 }
-
-/// Blobs per index file that prune writes, at most (plus one pack's).
-const INDEX_FILE_BLOBS: usize = 1 << 20;
 
 /// Copies the used blobs of the packs to repack into new packs; returns
 /// those packs. Each blob is authenticated before it is copied.
@@ -503,11 +512,12 @@ fn copy_used_blobs(
 }
 
 /// Phase two for one mark. For a mark of an earlier run (`earlier` holds
-/// what the snapshots use now), the condemned packs that a snapshot came to
-/// use are indexed again, and those that a current index file lists (a
-/// backup's, written after the mark) are left alone. The other condemned
-/// packs are deleted, then the superseded index files, then the mark. Each
-/// step may be repeated after a crash.
+/// what the snapshots use now), each condemned pack that holds the only
+/// copy of a blob a snapshot uses is indexed again. Then the superseded
+/// index files are removed, then every condemned pack that no index file
+/// lists any more (a backup's index, a re-indexing, or a file another mark
+/// supersedes can still list it), then the mark. Each step may be repeated
+/// after a crash; a crash between the steps leaves only unlisted packs.
 fn complete(
     repo: &Repository,
     id: &MarkId,
@@ -515,42 +525,40 @@ fn complete(
     earlier: Option<&Used<'_>>,
     report: &mut PruneReport,
 ) -> Result<()> {
-    let listed = match earlier {
-        Some(_) => repo.index().pack_ids(),
-        None => HashSet::new(),
-    };
-    let condemned: HashSet<&PackId> = mark.condemned.iter().collect();
-    let mut rescued: Vec<IndexPack> = Vec::new();
+    let condemned: HashSet<PackId> = mark.condemned.iter().copied().collect();
     if let Some(used) = earlier {
-        let mut seen = HashSet::new();
+        let mut rescued: Vec<IndexPack> = Vec::new();
         for file in &mark.superseded {
-            let packs = match repo.read_index_file(&file.to_hex()) {
-                Ok(f) => f.packs,
-                Err(Error::Missing(_)) => continue,
-                Err(e) => return Err(e),
-            };
-            for p in packs {
-                let needed = condemned.contains(&p.id)
-                    && !listed.contains(&p.id)
-                    && p.blobs.iter().any(|e| used.needs_condemned(e));
-                if needed && seen.insert(p.id) {
+            for p in read_if_there(repo, file)? {
+                let needed =
+                    condemned.contains(&p.id) && p.blobs.iter().any(|e| used.needs_condemned(e));
+                if needed && !rescued.iter().any(|r| r.id == p.id) {
                     rescued.push(p);
                 }
             }
         }
-    }
-    let keep: HashSet<PackId> = rescued.iter().map(|p| p.id).collect();
-    report.packs_rescued += keep.len() as u64;
-    if !rescued.is_empty() {
-        repo.write_index_file(&IndexFile {
-            version: 1,
-            packs: rescued,
-        })?;
-    }
-    for pack in &mark.condemned {
-        if keep.contains(pack) || listed.contains(pack) {
-            continue;
+        report.packs_rescued += rescued.len() as u64;
+        if !rescued.is_empty() {
+            repo.write_index_file(&IndexFile {
+                version: 1,
+                packs: rescued,
+            })?;
         }
+    }
+    for file in &mark.superseded {
+        remove_if_there(repo, FileKind::Index, &file.to_hex())?;
+    }
+    let mut listed: HashSet<PackId> = HashSet::new();
+    for name in repo.backend().list(FileKind::Index)? {
+        let file = IndexId::from_hex(&name).expect("backends list only hex IDs");
+        listed.extend(
+            read_if_there(repo, &file)?
+                .into_iter()
+                .map(|p| p.id)
+                .filter(|p| condemned.contains(p)),
+        );
+    }
+    for pack in condemned.iter().filter(|p| !listed.contains(p)) {
         let name = pack.to_hex();
         let size = match repo.backend().size(FileKind::Pack, &name) {
             Ok(s) => s,
@@ -561,10 +569,16 @@ fn complete(
         report.packs_deleted += 1;
         report.bytes_deleted += size;
     }
-    for file in &mark.superseded {
-        remove_if_there(repo, FileKind::Index, &file.to_hex())?;
-    }
     remove_if_there(repo, FileKind::Mark, &id.to_hex())
+}
+
+/// The packs an index file lists; none if it is gone.
+fn read_if_there(repo: &Repository, file: &IndexId) -> Result<Vec<IndexPack>> {
+    match repo.read_index_file(&file.to_hex()) {
+        Ok(f) => Ok(f.packs),
+        Err(Error::Missing(_)) => Ok(Vec::new()),
+        Err(e) => Err(e),
+    }
 }
 
 fn remove_if_there(repo: &Repository, kind: FileKind, name: &str) -> Result<()> {

@@ -9,26 +9,24 @@
 
 use crate::backend::FileKind;
 use crate::error::{Error, Result};
+use crate::index::IndexWriter;
 use crate::packer::PackWriter;
 use crate::repository::Repository;
 use crate::session;
-use cairn_format::index::{IndexFile, IndexPack};
+use cairn_format::index::IndexPack;
 use cairn_format::lock::Operation;
 use cairn_format::pack::PackEntry;
 use cairn_format::snapshot::{SkippedEntry, Snapshot};
 use cairn_format::tree::{NodeKind, Tree};
 use cairn_format::{BlobId, BlobKind, IndexId, PackId, SnapshotId};
 use rayon::prelude::*;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 /// Paths left out, each with why.
 type Lost = Vec<(String, String)>;
 
 /// A pack's entries that can be indexed, and the errors of those that cannot.
 type Scan = (Vec<PackEntry>, Vec<Error>);
-
-/// Blobs per index file that repair writes, at most (plus one pack's).
-const INDEX_FILE_BLOBS: usize = 1 << 20;
 
 /// What `repair index` found and did.
 #[derive(Debug, Default)]
@@ -49,7 +47,8 @@ pub struct IndexRepair {
 
 /// Rebuilds the index from the pack headers (and, with `read_data`, from
 /// the blobs that authenticate), then removes the index files it replaces.
-/// Packs that a prune mark condemns are left to that prune. Works on a
+/// Packs that a prune mark condemns are left to that prune, unless a
+/// current index file lists them. Works on a
 /// repository whose index cannot be loaded: open it with
 /// [`Repository::open_keys`].
 pub fn repair_index(repo: &Repository, read_data: bool, dry_run: bool) -> Result<IndexRepair> {
@@ -61,12 +60,19 @@ pub fn repair_index(repo: &Repository, read_data: bool, dry_run: bool) -> Result
             .into_iter()
             .filter(|n| IndexId::from_hex(n).is_none_or(|id| !marks.superseded.contains(&id)))
             .collect();
+        // A condemned pack stays out, unless a current index file lists it
+        // (a backup's, or a re-indexing); unreadable files list nothing.
+        let listed: HashSet<PackId> = old
+            .iter()
+            .filter_map(|n| repo.read_index_file(n).ok())
+            .flat_map(|f| f.packs.into_iter().map(|p| p.id))
+            .collect();
         let packs: Vec<PackId> = repo
             .backend()
             .list(FileKind::Pack)?
             .iter()
             .filter_map(|n| PackId::from_hex(n))
-            .filter(|id| !marks.condemned.contains(id))
+            .filter(|id| !marks.condemned.contains(id) || listed.contains(id))
             .collect();
         let scanned: Vec<(PackId, Result<Scan>)> = packs
             .par_iter()
@@ -90,14 +96,11 @@ pub fn repair_index(repo: &Repository, read_data: bool, dry_run: bool) -> Result
         if dry_run {
             return Ok(report);
         }
-        let mut batch: Vec<IndexPack> = Vec::new();
+        let mut writer = IndexWriter::new(repo);
         for p in listed {
-            batch.push(p);
-            if batch.iter().map(|p| p.blobs.len()).sum::<usize>() >= INDEX_FILE_BLOBS {
-                write(repo, &mut batch, &mut report)?;
-            }
+            writer.push(p)?;
         }
-        write(repo, &mut batch, &mut report)?;
+        report.written = writer.finish()?;
         for name in old {
             match repo.backend().remove(FileKind::Index, &name) {
                 Ok(()) => report.removed += 1,
@@ -110,29 +113,15 @@ pub fn repair_index(repo: &Repository, read_data: bool, dry_run: bool) -> Result
     if dry_run {
         return work();
     }
-    let session = repo.start_session(Operation::Repair)?;
-    let (others, _) = session::sessions(repo)?;
-    let others: Vec<_> = others
-        .into_iter()
-        .filter(|s| s.latest.session != session.id())
-        .collect();
-    session::refuse_beside_maintenance(&others)?;
-    let result = work();
-    session.end()?;
-    result
-}
-
-/// Writes the packs gathered in `batch` as one index file.
-fn write(repo: &Repository, batch: &mut Vec<IndexPack>, report: &mut IndexRepair) -> Result<()> {
-    if batch.is_empty() {
-        return Ok(());
-    }
-    repo.write_index_file(&IndexFile {
-        version: 1,
-        packs: std::mem::take(batch),
-    })?;
-    report.written += 1;
-    Ok(())
+    let own = repo.start_session(Operation::Repair)?;
+    let result = session::others(repo, Some(own.id())).and_then(|others| {
+        session::refuse_beside_maintenance(&others)?;
+        work()
+    });
+    let ended = own.end();
+    let report = result?;
+    ended?;
+    Ok(report)
 }
 
 /// The entries of a pack to index: those of its header, or with

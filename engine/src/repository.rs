@@ -55,8 +55,9 @@ pub struct Marks {
     pub superseded: HashSet<IndexId>,
     /// Packs some mark condemns.
     pub condemned: HashSet<PackId>,
-    /// Marks that could not be read; they are ignored.
-    pub unreadable: Vec<Error>,
+    /// Marks that are damaged; they are ignored (which is safe, SPEC.md
+    /// §15.3) and the next prune removes them.
+    pub unreadable: Vec<(MarkId, Error)>,
 }
 
 /// An open repository.
@@ -64,7 +65,7 @@ pub struct Repository {
     backend: Arc<dyn Backend>,
     keys: Arc<MasterKeys>,
     config: Config,
-    /// Blobs in packs no mark condemns: what a backup deduplicates against.
+    /// Blobs listed by index files no mark supersedes: what a backup deduplicates against.
     index: Index,
     /// Blobs found only in condemned packs, listed by superseded index
     /// files: still readable until a prune deletes them.
@@ -262,13 +263,16 @@ impl Repository {
                 IndexId::from_hex(n).is_some_and(|id| self.marks.superseded.contains(&id))
             });
         self.index = IndexLoader::load(&current, |name| {
-            self.read_index_file(name)
-                .map_err(|e| match e.is_integrity() {
-                    true => Error::Invalid(format!(
-                        "{e}; `cairn repair index` rebuilds the index from the packs"
-                    )),
-                    false => e,
-                })
+            self.read_index_file(name).map_err(|e| match e {
+                // Still an integrity error, with the way out added.
+                Error::Format { context, source } if source.is_integrity() => Error::Format {
+                    context: format!(
+                        "{context} (`cairn repair index` rebuilds the index from the packs)"
+                    ),
+                    source,
+                },
+                e => e,
+            })
         })?;
         self.index_files = current
             .iter()
@@ -299,7 +303,8 @@ impl Repository {
                     marks.marks.push((id, m));
                 }
                 Err(Error::Missing(_)) => {}
-                Err(e) => marks.unreadable.push(e),
+                Err(e) if e.is_integrity() => marks.unreadable.push((id, e)),
+                Err(e) => return Err(e),
             }
         }
         Ok(marks)
@@ -315,8 +320,9 @@ impl Repository {
         &self.marks
     }
 
-    /// Where a blob is stored: in a pack in use or, failing that, in a
-    /// condemned pack that still exists.
+    /// Where a blob is stored: by the index proper or, failing that, in a
+    /// condemned pack a superseded index file lists (which a prune may
+    /// delete once nothing can use it).
     pub fn locate(&self, kind: BlobKind, id: &BlobId) -> Option<BlobLocation> {
         self.index
             .get(kind, id)
@@ -338,7 +344,8 @@ impl Repository {
         &*self.backend
     }
 
-    /// The index of blobs in packs that no prune mark condemns.
+    /// The index proper: blobs listed by index files no prune mark
+    /// supersedes, which a backup deduplicates against.
     pub fn index(&self) -> &Index {
         &self.index
     }

@@ -1,6 +1,6 @@
 //! Sessions: how running operations announce themselves without blocking anyone.
 //!
-//! A session (one backup or prune) creates lock records in `locks/` and never
+//! A session (a backup, prune, repair or snapshot rewrite) creates lock records in `locks/` and never
 //! changes or removes one, so it needs only permission to create files. It
 //! writes a record when it starts, another once it has read the prune marks
 //! (naming them), one every [`REFRESH`] while it runs, and one when it ends.
@@ -16,10 +16,11 @@ use cairn_format::crypto::{random_array, MasterKeys};
 use cairn_format::lock::{LockRecord, Operation, SessionState};
 use cairn_format::{LockId, MarkId, Timestamp};
 use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{channel, RecvTimeoutError, Sender};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// How often a running session writes a fresh record.
 pub const REFRESH: Duration = Duration::from_secs(5 * 60);
@@ -29,8 +30,20 @@ pub const STALE_AFTER: Duration = Duration::from_secs(30 * 60);
 /// What the refresh thread and the session share.
 struct State {
     record: Mutex<LockRecord>,
-    /// When a record was last stored.
-    stored: Mutex<Instant>,
+    /// Wall-clock time of the last record stored: other hosts judge by it.
+    stored: Mutex<Timestamp>,
+    /// Set for good once two records were further apart than a prune on
+    /// another host waits: such a prune may have gone ahead meanwhile.
+    lapsed: AtomicBool,
+}
+
+/// Records further apart than this may let another host take the session
+/// for gone.
+const LAPSE: Duration = Duration::from_secs(STALE_AFTER.as_secs() - REFRESH.as_secs());
+
+/// Seconds from `from` to `to` on the wall clock (negative if it went back).
+fn seconds_between(from: Timestamp, to: Timestamp) -> i64 {
+    to.secs.saturating_sub(from.secs)
 }
 
 /// This process's session in one repository.
@@ -65,7 +78,8 @@ impl Session {
         store_file(&*backend, FileKind::Lock, &record.seal(&keys))?;
         let state = Arc::new(State {
             record: Mutex::new(record),
-            stored: Mutex::new(Instant::now()),
+            stored: Mutex::new(now),
+            lapsed: AtomicBool::new(false),
         });
         let (stop, stopped) = channel::<()>();
         let refresher = {
@@ -99,16 +113,19 @@ impl Session {
         })
     }
 
-    /// Fails if no record has been stored for so long that a prune on another
-    /// host may have taken this session for gone; work done under it must
-    /// then not be committed.
+    /// Fails if, at any time in this session, no record was stored for so
+    /// long that a prune on another host may have taken the session for
+    /// gone (the wall clock counts, so time suspended counts too); work done
+    /// under it must then not be committed.
     pub fn check_fresh(&self) -> Result<()> {
-        let since = self.state.stored.lock().expect("not poisoned").elapsed();
-        if since >= STALE_AFTER - REFRESH {
-            return Err(Error::Invalid(format!(
-                "could not write a lock record for {} s: the repository may have changed under this operation",
-                since.as_secs()
-            )));
+        let since = seconds_between(
+            *self.state.stored.lock().expect("not poisoned"),
+            Timestamp::now(),
+        );
+        if self.state.lapsed.load(Ordering::SeqCst) || since >= LAPSE.as_secs() as i64 {
+            return Err(Error::Invalid(
+                "this operation went too long without refreshing its lock records: the repository may have changed under it, so nothing more is committed".into(),
+            ));
         }
         Ok(())
     }
@@ -146,14 +163,19 @@ fn write(
     state: &State,
     change: impl FnOnce(&mut LockRecord),
 ) -> Result<()> {
+    let now = Timestamp::now();
     let sealed = {
         let mut record = state.record.lock().expect("not poisoned");
         change(&mut record);
-        record.written = Timestamp::now();
+        record.written = now;
         record.seal(keys)
     };
     store_file(backend, FileKind::Lock, &sealed)?;
-    *state.stored.lock().expect("not poisoned") = Instant::now();
+    let mut stored = state.stored.lock().expect("not poisoned");
+    if seconds_between(*stored, now) >= LAPSE.as_secs() as i64 {
+        state.lapsed.store(true, Ordering::SeqCst);
+    }
+    *stored = now;
     Ok(())
 }
 
@@ -272,6 +294,22 @@ fn process_exists(pid: u32) -> bool {
     rc == 0 || std::io::Error::last_os_error().raw_os_error() == Some(libc::EPERM)
 }
 
+/// Every session but `me`. A record that cannot be read may belong to a
+/// running session, so it is an error here: prune and repair must know.
+pub(crate) fn others(repo: &Repository, me: Option<[u8; 16]>) -> Result<Vec<SessionInfo>> {
+    let (sessions, unreadable) = sessions(repo)?;
+    if let Some(u) = unreadable.into_iter().next() {
+        return Err(Error::Invalid(format!(
+            "{}; cannot tell whether its session is running: remove it with `cairn unlock --remove-unreadable`",
+            u.error
+        )));
+    }
+    Ok(sessions
+        .into_iter()
+        .filter(|s| Some(s.latest.session) != me)
+        .collect())
+}
+
 /// Fails if one of `others` is a prune or repair that may still run: those
 /// change what other maintenance relies on, so only one runs at a time.
 pub fn refuse_beside_maintenance(others: &[SessionInfo]) -> Result<()> {
@@ -299,9 +337,12 @@ pub struct Unlocked {
 }
 
 /// Removes the lock records of every session that is over (ended or
-/// stale) and, with `unreadable`, the records that cannot be read.
+/// stale) and, with `unreadable`, the records that cannot be read. Refuses
+/// while a prune or repair runs.
 pub fn unlock(repo: &Repository, unreadable: bool) -> Result<Unlocked> {
     let (sessions, damaged) = sessions(repo)?;
+    // A running prune relies on the records it has listed staying there.
+    refuse_beside_maintenance(&sessions)?;
     let (over, running): (Vec<_>, Vec<_>) = sessions.into_iter().partition(|s| s.is_over());
     remove_records(repo, &over)?;
     let mut out = Unlocked {

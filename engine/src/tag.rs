@@ -115,6 +115,9 @@ pub fn change_tags(
     change: &TagChange,
 ) -> Result<Vec<(SnapshotId, SnapshotId)>> {
     change.validate()?;
+    // Begun before the snapshots are read, so that a prune running meanwhile
+    // waits for the rewrite instead of deleting what the copies will use.
+    let session = repo.start_session(Operation::Rewrite)?;
     let mut todo: Vec<(SnapshotId, Snapshot)> = Vec::new();
     for id in ids {
         if todo.iter().any(|(seen, _)| seen == id) {
@@ -123,16 +126,13 @@ pub fn change_tags(
         todo.push((*id, repo.load_snapshot(id)?));
     }
     todo.retain(|(_, s)| !same_tags(&change.apply(&s.tags), &s.tags));
-    if todo.is_empty() {
-        return Ok(Vec::new());
-    }
-    let session = repo.start_session(Operation::Rewrite)?;
     let mut changed = Vec::new();
     for (id, snapshot) in todo {
         let new = Snapshot {
             tags: change.apply(&snapshot.tags),
             ..snapshot
         };
+        session.check_fresh()?;
         changed.push((id, repo.rewrite_snapshot(&id, &new)?));
     }
     session.end()?;

@@ -106,7 +106,7 @@ pub struct PruneMark {
     /// deduplicate against blobs found only through them.
     pub superseded: Vec<IndexId>,
     /// Packs to delete: nothing referenced them when the mark was written,
-    /// or their used blobs were copied elsewhere.
+    /// their used blobs were copied elsewhere, or no index file listed them.
     pub condemned: Vec<PackId>,
 }
 

@@ -249,3 +249,45 @@ fn backups_killed_at_random_moments_leave_a_valid_repository() {
     }
     eprintln!("random kills: {killed} of {runs} backups killed before they finished");
 }
+
+/// A crash inside a create (§2.3) can leave its temporary file, whole or
+/// partly written, beside or instead of the final one; every reader ignores
+/// it and every operation goes on.
+#[test]
+fn temporary_files_left_inside_a_create_are_ignored() {
+    let f = fixture();
+    let work = f.base.join("work");
+    copy_dir(&f.template, &work);
+    let mut n = 0u64;
+    for dir in [
+        "keys",
+        "index",
+        "snapshots",
+        "locks",
+        "marks",
+        "data",
+        "data/00",
+    ] {
+        fs::create_dir_all(work.join(dir)).unwrap();
+        for len in [0usize, 17, 4096] {
+            n += 1;
+            let name = format!(".tmp-{n:016x}");
+            fs::write(work.join(dir).join(name), Noise::new(n).bytes(len)).unwrap();
+        }
+    }
+    // A whole copy of a real file under a temporary name, as when the link
+    // was made but the temporary name not yet removed.
+    let pack = walk_files(&work.join("data"))
+        .into_iter()
+        .find(|p| !p.to_string_lossy().contains(".tmp-"))
+        .unwrap();
+    fs::copy(&pack, pack.with_file_name(".tmp-ffffffffffffffff")).unwrap();
+    verify(&f, &work, "temporary files left behind");
+    assert_eq!(
+        walk_files(&work)
+            .iter()
+            .filter(|p| p.to_string_lossy().contains("/.tmp-"))
+            .count() as u64,
+        n + 1
+    );
+}

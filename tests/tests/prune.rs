@@ -531,3 +531,115 @@ fn prune_stopped_at_every_write_leaves_a_valid_repository_that_the_next_prune_fi
     eprintln!("prune stopped at each of its {points} writes and removals");
     assert!(points >= 10, "{points}");
 }
+
+/// A pack that one mark condemns while another mark's superseded file still
+/// lists it, and that a backup came to use, survives both marks: the first
+/// leaves it to the second, which indexes it again for the backup.
+#[test]
+fn overlapping_marks_never_delete_what_a_later_backup_uses() {
+    use cairn_engine::packer::PackWriter;
+    use cairn_format::tree::{Node, NodeKind, Tree};
+    use cairn_format::BlobKind;
+    let (tmp, src, path, mut repo) = small_pack_fixture();
+    mutate(&src, 0);
+    backup(
+        &mut repo,
+        std::slice::from_ref(&src),
+        &BackupOptions::default(),
+    )
+    .unwrap();
+    let open = || Repository::open_keys(LocalBackend::new(&path), PASSWORD.as_bytes()).unwrap();
+    let prune_now = || prune(&mut open(), &PruneOptions::default()).unwrap();
+    let x = Noise::new(77).bytes(300_000);
+    // C: a session that keeps every mark waiting while it runs.
+    let c = repo.start_session(Operation::Backup).unwrap();
+    // B stores pack P holding X, not yet indexed.
+    let mut b = open();
+    b.begin_session(Operation::Backup).unwrap();
+    let mut writer = PackWriter::new(&b);
+    let x_id = writer.save(BlobKind::Data, x.clone()).unwrap();
+    let (packs_b, _) = writer.finish().unwrap();
+    // Prune 1 marks P, which no index lists yet (M1), and waits for C and B.
+    let r = prune_now();
+    assert_eq!(r.waiting.len(), 1, "{r:?}");
+    // B indexes P and ends without a snapshot.
+    b.save_index(packs_b).unwrap();
+    b.end_session().unwrap();
+    // Rebuilding the index keeps P: a current file lists it.
+    cairn_engine::repair::repair_index(&open(), false, false).unwrap();
+    assert!(open_repo(&path).index().contains(BlobKind::Data, &x_id));
+    // D reads M1, and uses X from P through B's index.
+    let mut d = open();
+    d.begin_session(Operation::Backup).unwrap();
+    let mut writer = PackWriter::new(&d);
+    assert_eq!(writer.save(BlobKind::Data, x.clone()).unwrap(), x_id);
+    // Prune 2: nothing uses X yet, so M2 marks P again (and B's index
+    // file); it waits for C and D.
+    let r = prune_now();
+    assert_eq!(r.waiting.len(), 2, "{r:?}");
+    // C ends: M1 completes. P must stay, as a file M2 supersedes lists it.
+    c.end().unwrap();
+    let r = prune_now();
+    assert_eq!(r.waiting.len(), 1, "{r:?}");
+    // D stores its snapshot using X.
+    let node = Node {
+        name: b"x".to_vec(),
+        kind: NodeKind::File {
+            content: vec![x_id],
+        },
+        mode: 0o644,
+        uid: 0,
+        gid: 0,
+        user: String::new(),
+        group: String::new(),
+        mtime: cairn_format::Timestamp::default(),
+        ctime: cairn_format::Timestamp::default(),
+        size: x.len() as u64,
+        inode: 0,
+        device: 0,
+        links: 1,
+        xattrs: vec![],
+    };
+    let tree = writer
+        .save(BlobKind::Tree, Tree::new(vec![node]).encode())
+        .unwrap();
+    let (packs_d, _) = writer.finish().unwrap();
+    d.save_index(packs_d).unwrap();
+    let template = d.snapshots().unwrap().pop().unwrap().1;
+    let snapshot = cairn_format::snapshot::Snapshot { tree, ..template };
+    d.save_snapshot(&snapshot).unwrap();
+    d.end_session().unwrap();
+    let check_x = || {
+        let repo = open_repo(&path);
+        assert_clean(&repo);
+        let out = tmp.path().join("x-out");
+        let _ = fs::remove_dir_all(&out);
+        let report = restore(&repo, &snapshot, None, &out).unwrap();
+        assert!(report.errors.is_empty(), "{:?}", report.errors);
+        assert_eq!(fs::read(out.join("x")).unwrap(), x);
+    };
+    check_x();
+    // Prune 4: M2 completes and indexes P again for D's snapshot.
+    let r = prune_now();
+    assert!(r.waiting.is_empty() && r.packs_rescued == 1, "{r:?}");
+    assert_eq!(count(&path.join("marks")), 0);
+    check_x();
+}
+
+#[test]
+fn unlock_refuses_while_a_prune_runs() {
+    let (_tmp, _src, _path, repo) = small_pack_fixture();
+    let running = repo.start_session(Operation::Prune).unwrap();
+    match cairn_engine::session::unlock(&repo, true) {
+        Err(Error::Invalid(msg)) => assert!(msg.contains("another prune or repair"), "{msg}"),
+        other => panic!("{other:?}"),
+    }
+    running.end().unwrap();
+    assert_eq!(
+        cairn_engine::session::unlock(&repo, true)
+            .unwrap()
+            .sessions
+            .len(),
+        1
+    );
+}
