@@ -166,10 +166,12 @@ enum Fixed {
 /// whose data or subtree is gone are left out and recorded as skipped, and
 /// the snapshot gets the tag `repaired`. Each repaired snapshot replaces the
 /// old one, which is removed after the new one is stored. Returns the
-/// snapshots repaired.
+/// snapshots repaired. Loads the index itself: the repository may be opened
+/// with [`Repository::open_keys`].
 pub fn repair_snapshots(repo: &mut Repository, dry_run: bool) -> Result<Vec<SnapshotRepair>> {
-    if !dry_run {
-        repo.begin_session(Operation::Rewrite)?;
+    match dry_run {
+        true => repo.load_index()?,
+        false => repo.begin_session(Operation::Rewrite)?,
     }
     let result = rewrite_all(repo, dry_run);
     let ended = repo.end_session();

@@ -272,9 +272,14 @@ fn liveness(latest: &LockRecord, host: &str, now: Timestamp) -> Liveness {
         return Liveness::Ended;
     }
     if latest.hostname == host {
-        return match process_exists(latest.pid) {
-            true => Liveness::Running,
-            false => Liveness::Stale(format!("process {} is gone", latest.pid)),
+        return match process_started(latest.pid) {
+            None => Liveness::Stale(format!("process {} is gone", latest.pid)),
+            // The number was given to another process since.
+            Some(t) if t > latest.started.secs + 2 => Liveness::Stale(format!(
+                "process {} is gone (its number belongs to a newer process)",
+                latest.pid
+            )),
+            Some(_) => Liveness::Running,
         };
     }
     let silent = now.secs.saturating_sub(latest.written.secs);
@@ -284,14 +289,37 @@ fn liveness(latest: &LockRecord, host: &str, now: Timestamp) -> Liveness {
     Liveness::Running
 }
 
-/// True when a process with this ID exists on this host.
-fn process_exists(pid: u32) -> bool {
-    let Ok(pid) = libc::pid_t::try_from(pid) else {
-        return false;
-    };
+/// When the process with this ID on this host started (seconds since the
+/// epoch), or `None` if there is no such process. Where the start time
+/// cannot be read, an existing process counts as started at the epoch.
+fn process_started(pid: u32) -> Option<i64> {
+    let pid = libc::pid_t::try_from(pid).ok().filter(|p| *p > 0)?;
     // SAFETY: signal 0 only checks that the process exists and may be signalled.
     let rc = unsafe { libc::kill(pid, 0) };
-    rc == 0 || std::io::Error::last_os_error().raw_os_error() == Some(libc::EPERM)
+    let exists = rc == 0 || std::io::Error::last_os_error().raw_os_error() == Some(libc::EPERM);
+    if !exists {
+        return None;
+    }
+    Some(start_time(pid).unwrap_or(0))
+}
+
+/// A process's start from /proc: field 22 of its `stat` (clock ticks after
+/// boot) and the boot time in /proc/stat.
+fn start_time(pid: libc::pid_t) -> Option<i64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command name (field 2) may hold spaces; fields after it follow ')'.
+    let after = &stat[stat.rfind(')')? + 1..];
+    let ticks: i64 = after.split_whitespace().nth(19)?.parse().ok()?;
+    let boot: i64 = std::fs::read_to_string("/proc/stat")
+        .ok()?
+        .lines()
+        .find_map(|l| l.strip_prefix("btime "))?
+        .trim()
+        .parse()
+        .ok()?;
+    // SAFETY: sysconf has no preconditions.
+    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
+    (hz > 0).then(|| boot + ticks / hz as i64)
 }
 
 /// Every session but `me`. A record that cannot be read may belong to a
@@ -371,5 +399,59 @@ fn remove_record(repo: &Repository, id: &LockId) -> Result<()> {
     match repo.backend().remove(FileKind::Lock, &id.to_hex()) {
         Err(Error::Missing(_)) => Ok(()),
         other => other,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record(pid: u32, started: i64, state: SessionState) -> LockRecord {
+        let t = Timestamp {
+            secs: started,
+            nanos: 0,
+        };
+        LockRecord {
+            version: 1,
+            session: [1; 16],
+            operation: Operation::Backup,
+            hostname: "here".into(),
+            pid,
+            username: "u".into(),
+            started: t,
+            written: t,
+            state,
+            seen_marks: vec![],
+        }
+    }
+
+    #[test]
+    fn liveness_follows_the_process_its_start_and_the_clock() {
+        let now = Timestamp::now();
+        let me = std::process::id();
+        let live = |r: &LockRecord, host: &str| liveness(r, host, now);
+        assert_eq!(
+            live(&record(me, now.secs, SessionState::Running), "here"),
+            Liveness::Running
+        );
+        assert_eq!(
+            live(&record(me, now.secs, SessionState::Ended), "here"),
+            Liveness::Ended
+        );
+        // This process started after a session ten days old: its number was reused.
+        let old = record(me, now.secs - 10 * 86_400, SessionState::Running);
+        assert!(
+            matches!(live(&old, "here"), Liveness::Stale(why) if why.contains("newer process"))
+        );
+        // No process has this number (above the kernel's limit).
+        let gone = record(u32::MAX / 2, now.secs, SessionState::Running);
+        assert!(matches!(live(&gone, "here"), Liveness::Stale(_)));
+        // On another host only time tells.
+        assert_eq!(
+            live(&old, "elsewhere"),
+            Liveness::Stale("no record for 14400 minutes".into())
+        );
+        let recent = record(1, now.secs - 60, SessionState::Running);
+        assert_eq!(live(&recent, "elsewhere"), Liveness::Running);
     }
 }

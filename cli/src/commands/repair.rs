@@ -51,7 +51,7 @@ pub fn run(ctx: &Context, args: Args) -> Result<u8> {
             }
         }
         What::Snapshots { dry_run } => {
-            let mut repo = ctx.open()?;
+            let mut repo = ctx.open_keys()?;
             let repaired = repair_snapshots(&mut repo, dry_run)?;
             for r in &repaired {
                 match r.new {

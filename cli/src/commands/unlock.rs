@@ -12,7 +12,7 @@ pub struct Args {
 }
 
 pub fn run(ctx: &Context, args: Args) -> Result<u8> {
-    let repo = ctx.open()?;
+    let repo = ctx.open_keys()?;
     let done = unlock(&repo, args.remove_unreadable)?;
     for s in &done.sessions {
         println!("removed {}", describe(s));
