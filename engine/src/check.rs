@@ -152,15 +152,15 @@ impl PackResult {
 /// (storage that cannot be listed) are returned; damage is in the report.
 pub fn check(repo: &Repository, opts: &CheckOptions) -> Result<CheckReport> {
     let mut report = CheckReport::default();
-    let packs = indexed_packs(repo, &mut report)?;
-    report.packs = packs.len() as u64;
     let stored: HashSet<String> = repo.backend().list(FileKind::Pack)?.into_iter().collect();
+    let packs = indexed_packs(repo, &stored, &mut report)?;
+    report.packs = packs.len() as u64;
     let condemned = &repo.marks().condemned;
     for name in &stored {
         let Some(id) = PackId::from_hex(name) else {
             continue;
         };
-        if condemned.contains(&id) && !packs.contains_key(&id) {
+        if condemned.contains(&id) {
             report.warnings.push(format!(
                 "pack {name} is marked for deletion by a prune that has not finished"
             ));
@@ -191,7 +191,7 @@ pub fn check(repo: &Repository, opts: &CheckOptions) -> Result<CheckReport> {
         }
         p.total_complete();
     }
-    let results: Vec<PackResult> = packs
+    let results: Vec<(PackId, PackResult)> = packs
         .par_iter()
         .map(|(id, blobs)| {
             let mut result = PackResult::default();
@@ -203,15 +203,19 @@ pub fn check(repo: &Repository, opts: &CheckOptions) -> Result<CheckReport> {
                 read_header(repo, id, blobs, &mut result);
             }
             progress::done(&opts.progress, 1, to_read(id, blobs));
-            result
+            (*id, result)
         })
         .collect();
     let mut broken = Broken::new();
-    for r in results {
+    for (id, r) in results {
         report.bytes_read += r.read;
         report.packs_read += u64::from(r.read_whole);
         report.errors.extend(r.errors);
-        broken.extend(r.broken);
+        // A damaged copy matters only where it is the copy readers use.
+        let used_here = |(kind, blob): &(BlobKind, BlobId)| {
+            repo.locate(*kind, blob).is_some_and(|l| l.pack == id)
+        };
+        broken.extend(r.broken.into_iter().filter(|(b, _)| used_here(b)));
     }
     check_snapshots(repo, &broken, &mut report)?;
     Ok(report)
@@ -256,25 +260,31 @@ fn chosen(packs: &HashMap<PackId, Vec<PackEntry>>, opts: &CheckOptions) -> HashS
     }
 }
 
-/// The packs the index files list, with their blobs. Index files that cannot
-/// be read are reported. Files a prune mark supersedes are left out: the
-/// packs they list are either listed again in current files or condemned.
+/// The packs to check, with their blobs: those the current index files
+/// list, and the condemned packs still `stored` that files a prune mark
+/// supersedes list (readers may still use them). Index files that cannot be
+/// read are reported.
 fn indexed_packs(
     repo: &Repository,
+    stored: &HashSet<String>,
     report: &mut CheckReport,
 ) -> Result<HashMap<PackId, Vec<PackEntry>>> {
     let mut packs = HashMap::new();
-    let superseded = &repo.marks().superseded;
+    let marks = repo.marks();
     for name in repo.backend().list(FileKind::Index)? {
-        if IndexId::from_hex(&name).is_some_and(|id| superseded.contains(&id)) {
-            continue;
-        }
+        let superseded = IndexId::from_hex(&name).is_some_and(|id| marks.superseded.contains(&id));
         match repo.read_index_file(&name) {
             Ok(file) => {
                 for IndexPack { id, blobs } in file.packs {
-                    packs.insert(id, blobs);
+                    let wanted = !superseded
+                        || (marks.condemned.contains(&id) && stored.contains(&id.to_hex()));
+                    if wanted {
+                        packs.insert(id, blobs);
+                    }
                 }
             }
+            // Superseded files may go at any moment: the prune finishing.
+            Err(Error::Missing(_)) if superseded => {}
             Err(e) => report.errors.push(e),
         }
     }

@@ -440,6 +440,18 @@ fn prune_beside_a_running_backup_never_takes_what_that_backup_uses() {
 
     // The backup's snapshot uses the marked content: it checks and restores.
     ok_text(&cairn(&repo, &args(&["check", "--read-data"]), &[]));
+    // Reading all data covers the marked packs that readers still use: a
+    // flipped byte in the one holding the content is found and traced.
+    let traced = packs_before.iter().any(|p| {
+        let original = fs::read(p).unwrap();
+        let mut damaged = original.clone();
+        damaged[200] ^= 1;
+        fs::write(p, &damaged).unwrap();
+        let out = cairn(&repo, &args(&["check", "--read-data"]), &[]);
+        fs::write(p, &original).unwrap();
+        out.status.code() == Some(4) && String::from_utf8_lossy(&out.stderr).contains("x.bin")
+    });
+    assert!(traced, "damage in a marked pack went unnoticed");
     let out = cairn(&repo, &args(&["dump", "latest", "x.bin"]), &[]);
     assert!(out.status.success());
     assert_eq!(out.stdout, content);
