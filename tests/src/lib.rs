@@ -394,3 +394,26 @@ pub fn cli_fixture() -> (tempfile::TempDir, PathBuf, PathBuf) {
     fs::create_dir(base.join("src")).unwrap();
     (tmp, base, repo)
 }
+
+/// Paths relative to `dir`, and content hashes, of the files below it: what
+/// a snapshot of `dir` must restore to.
+pub fn relative_fingerprint(dir: &Path) -> BTreeMap<PathBuf, [u8; 32]> {
+    fingerprint(dir)
+        .into_iter()
+        .map(|(p, h)| (p.strip_prefix(dir).unwrap().to_path_buf(), h))
+        .collect()
+}
+
+/// Copies the repository at `from` to `to`, replacing what is there (the
+/// empty directories a repository has included).
+pub fn copy_repo(from: &Path, to: &Path) {
+    let _ = fs::remove_dir_all(to);
+    for f in walk_files(from) {
+        let target = to.join(f.strip_prefix(from).unwrap());
+        fs::create_dir_all(target.parent().unwrap()).unwrap();
+        fs::copy(&f, &target).unwrap();
+    }
+    for d in ["keys", "data", "index", "snapshots", "locks", "marks"] {
+        fs::create_dir_all(to.join(d)).unwrap();
+    }
+}

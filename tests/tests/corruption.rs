@@ -20,13 +20,6 @@ use std::path::{Path, PathBuf};
 
 type Content = BTreeMap<PathBuf, [u8; 32]>;
 
-fn content_of(dir: &Path) -> Content {
-    fingerprint(dir)
-        .into_iter()
-        .map(|(p, h)| (p.strip_prefix(dir).unwrap().to_path_buf(), h))
-        .collect()
-}
-
 #[derive(Clone, Copy, Debug)]
 enum Damage {
     Flips(u64),
@@ -61,15 +54,6 @@ fn damage(file: &Path, how: Damage) {
     }
 }
 
-fn copy_dir(from: &Path, to: &Path) {
-    let _ = fs::remove_dir_all(to);
-    for f in walk_files(from) {
-        let target = to.join(f.strip_prefix(from).unwrap());
-        fs::create_dir_all(target.parent().unwrap()).unwrap();
-        fs::copy(&f, &target).unwrap();
-    }
-}
-
 #[test]
 fn every_damaged_file_is_detected_and_nothing_wrong_is_restored() {
     let tmp = tempfile::tempdir().unwrap();
@@ -100,7 +84,7 @@ fn every_damaged_file_is_detected_and_nothing_wrong_is_restored() {
             &BackupOptions::default(),
         )
         .unwrap();
-        snapshots.insert(r.id, content_of(&src));
+        snapshots.insert(r.id, relative_fingerprint(&src));
     }
     drop(repo);
     let files: Vec<PathBuf> = walk_files(&template)
@@ -119,7 +103,7 @@ fn every_damaged_file_is_detected_and_nothing_wrong_is_restored() {
             Damage::Empty,
             Damage::Delete,
         ] {
-            copy_dir(&template, &work);
+            copy_repo(&template, &work);
             damage(&work.join(relative), how);
             tried += 1;
             let what = format!("{} {how:?}", relative.display());
@@ -149,7 +133,7 @@ fn every_damaged_file_is_detected_and_nothing_wrong_is_restored() {
                                 restore(&repo, &repo.load_snapshot(id).unwrap(), Some(&src), &out)
                                     .unwrap();
                             assert!(r.errors.is_empty(), "{what}: {:?}", r.errors);
-                            assert_eq!(&content_of(&out.join("src")), expected, "{what}");
+                            assert_eq!(&relative_fingerprint(&out.join("src")), expected, "{what}");
                         }
                     }
                     continue;

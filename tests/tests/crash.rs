@@ -25,13 +25,6 @@ use std::time::Duration;
 
 type Content = BTreeMap<PathBuf, [u8; 32]>;
 
-fn content_of(dir: &Path) -> Content {
-    fingerprint(dir)
-        .into_iter()
-        .map(|(p, h)| (p.strip_prefix(dir).unwrap().to_path_buf(), h))
-        .collect()
-}
-
 /// A source tree that changes a little from version to version.
 fn write_version(src: &Path, v: u64) {
     fs::create_dir_all(src.join("docs")).unwrap();
@@ -75,7 +68,7 @@ fn fixture() -> Fixture {
             &BackupOptions::default(),
         )
         .unwrap();
-        snapshots.insert(r.id, content_of(&src));
+        snapshots.insert(r.id, relative_fingerprint(&src));
     }
     write_version(&src, 3);
     Fixture {
@@ -84,18 +77,6 @@ fn fixture() -> Fixture {
         src,
         template,
         snapshots,
-    }
-}
-
-fn copy_dir(from: &Path, to: &Path) {
-    let _ = fs::remove_dir_all(to);
-    for f in walk_files(from) {
-        let target = to.join(f.strip_prefix(from).unwrap());
-        fs::create_dir_all(target.parent().unwrap()).unwrap();
-        fs::copy(&f, &target).unwrap();
-    }
-    for d in ["keys", "data", "index", "snapshots", "locks", "marks"] {
-        fs::create_dir_all(to.join(d)).unwrap();
     }
 }
 
@@ -108,7 +89,7 @@ fn child(operation: &str, repo: &Path, src: &Path, kill: &str) -> Command {
 /// The creates and removes `operation` makes when nothing kills it.
 fn calls(f: &Fixture, operation: &str) -> (u64, u64) {
     let work = f.base.join("count");
-    copy_dir(&f.template, &work);
+    copy_repo(&f.template, &work);
     let out = child(operation, &work, &f.src, "none").output().unwrap();
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(
@@ -146,14 +127,14 @@ fn verify(f: &Fixture, work: &Path, what: &str) {
     )
     .unwrap();
     assert!(report.is_clean(), "{what}: {:?}", report.errors);
-    let expected_new = content_of(&f.src);
+    let expected_new = relative_fingerprint(&f.src);
     for (id, snapshot) in repo.snapshots().unwrap() {
         let expected = f.snapshots.get(&id).unwrap_or(&expected_new);
         let out = f.base.join("out");
         let _ = fs::remove_dir_all(&out);
         restore(&repo, &snapshot, Some(&f.src), &out).unwrap();
         assert_eq!(
-            &content_of(&out.join("src")),
+            &relative_fingerprint(&out.join("src")),
             expected,
             "{what}: snapshot {id}"
         );
@@ -183,7 +164,7 @@ fn kill_at_every_write(operation: &str) -> u64 {
     for (op, count) in [("create", creates), ("remove", removes)] {
         for n in 0..count {
             for moment in ["before", "after"] {
-                copy_dir(&f.template, &work);
+                copy_repo(&f.template, &work);
                 let kill = format!("{op}:{n}:{moment}");
                 let status = child(operation, &work, &f.src, &kill).status().unwrap();
                 assert_eq!(status.signal(), Some(libc::SIGKILL), "{operation} {kill}");
@@ -231,7 +212,7 @@ fn backups_killed_at_random_moments_leave_a_valid_repository() {
     let work = f.base.join("work");
     let mut killed = 0;
     for run in 0..runs {
-        copy_dir(&f.template, &work);
+        copy_repo(&f.template, &work);
         let delay = u64::from_le_bytes(noise.bytes(8).try_into().unwrap()) % span;
         let mut c = child("backup", &work, &f.src, "none")
             .stdout(std::process::Stdio::null())
@@ -257,7 +238,7 @@ fn backups_killed_at_random_moments_leave_a_valid_repository() {
 fn temporary_files_left_inside_a_create_are_ignored() {
     let f = fixture();
     let work = f.base.join("work");
-    copy_dir(&f.template, &work);
+    copy_repo(&f.template, &work);
     let mut n = 0u64;
     for dir in [
         "keys",

@@ -66,15 +66,6 @@ fn fixture() -> Fixture {
     }
 }
 
-fn copy_dir(from: &Path, to: &Path) {
-    let _ = fs::remove_dir_all(to);
-    for f in walk_files(from) {
-        let target = to.join(f.strip_prefix(from).unwrap());
-        fs::create_dir_all(target.parent().unwrap()).unwrap();
-        fs::copy(&f, &target).unwrap();
-    }
-}
-
 /// A plan that applies `fault` to call `n` of `op` only.
 fn at(op: Op, n: u64, fault: Fault) -> Plan {
     Box::new(move |call: &Call<'_>| match call.op == op && call.n == n {
@@ -118,7 +109,7 @@ fn assert_whole(f: &Fixture, path: &Path, what: &str) {
 fn a_backup_with_a_failed_write_fails_clearly_and_records_no_snapshot() {
     let f = fixture();
     let work = f.base.join("work");
-    copy_dir(&f.template, &work);
+    copy_repo(&f.template, &work);
     let (mut repo, counter) = open(&work, Box::new(|_: &Call<'_>| Fault::Pass));
     backup(
         &mut repo,
@@ -134,7 +125,7 @@ fn a_backup_with_a_failed_write_fails_clearly_and_records_no_snapshot() {
             ErrorKind::StorageFull,
             ErrorKind::WriteZero,
         ] {
-            copy_dir(&f.template, &work);
+            copy_repo(&f.template, &work);
             let what = format!("create {n} failing with {kind:?}");
             let (mut repo, faulty) = open(&work, at(Op::Create, n, Fault::Fail(kind)));
             let before = repo.snapshots().unwrap().len();
@@ -172,7 +163,7 @@ fn prune_with_a_failed_write_or_removal_fails_clearly_and_the_next_prune_finishe
         let oldest = repo.snapshots().unwrap()[0].0;
         repo.remove_snapshot(&oldest).unwrap();
     };
-    copy_dir(&f.template, &work);
+    copy_repo(&f.template, &work);
     let (mut repo, counter) = open(&work, Box::new(|_: &Call<'_>| Fault::Pass));
     forget_oldest(&repo);
     prune(&mut repo, &PruneOptions::default()).unwrap();
@@ -181,7 +172,7 @@ fn prune_with_a_failed_write_or_removal_fails_clearly_and_the_next_prune_finishe
     for (op, count) in [(Op::Create, creates), (Op::Remove, removes)] {
         // The first removal is the forgotten snapshot's.
         for n in (op == Op::Remove) as u64..count {
-            copy_dir(&f.template, &work);
+            copy_repo(&f.template, &work);
             let what = format!("{op:?} {n} failing");
             let (mut repo, faulty) = open(&work, at(op, n, Fault::Fail(ErrorKind::Other)));
             forget_oldest(&repo);
@@ -225,7 +216,7 @@ fn failing_pack_read(n: u64, reads: Arc<AtomicU64>) -> Plan {
 fn a_restore_with_a_failed_read_never_writes_wrong_data() {
     let f = fixture();
     let work = f.base.join("work");
-    copy_dir(&f.template, &work);
+    copy_repo(&f.template, &work);
     let snapshot = open_repo(&work).snapshots().unwrap().pop().unwrap().1;
     let out = f.base.join("out");
     let counted = Arc::new(AtomicU64::new(0));

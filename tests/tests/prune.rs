@@ -100,13 +100,6 @@ fn restored(
     relative_fingerprint(&out.join(src.file_name().unwrap()))
 }
 
-fn relative_fingerprint(dir: &Path) -> BTreeMap<PathBuf, [u8; 32]> {
-    fingerprint(dir)
-        .into_iter()
-        .map(|(p, h)| (p.strip_prefix(dir).unwrap().to_path_buf(), h))
-        .collect()
-}
-
 #[test]
 fn cycles_of_backup_forget_and_prune_keep_every_kept_snapshot_whole() {
     let (tmp, src, repo_path, mut repo) = small_pack_fixture();
@@ -470,18 +463,6 @@ fn prune_beside_a_running_backup_never_takes_what_that_backup_uses() {
     ok_text(&cairn(&repo, &args(&["check", "--read-data"]), &[]));
 }
 
-fn copy_dir(from: &Path, to: &Path) {
-    let _ = fs::remove_dir_all(to);
-    for f in walk_files(from) {
-        let target = to.join(f.strip_prefix(from).unwrap());
-        fs::create_dir_all(target.parent().unwrap()).unwrap();
-        fs::copy(&f, &target).unwrap();
-    }
-    for d in ["keys", "data", "index", "snapshots", "locks", "marks"] {
-        fs::create_dir_all(to.join(d)).unwrap();
-    }
-}
-
 #[test]
 fn prune_stopped_at_every_write_leaves_a_valid_repository_that_the_next_prune_finishes() {
     let (tmp, src, template, mut repo) = small_pack_fixture();
@@ -503,7 +484,7 @@ fn prune_stopped_at_every_write_leaves_a_valid_repository_that_the_next_prune_fi
     let work = tmp.path().join("work");
     let mut points = 0;
     for n in 0.. {
-        copy_dir(&template, &work);
+        copy_repo(&template, &work);
         let dies = Faulty::new(LocalBackend::new(&work), faults::dies_at(n));
         let mut repo = Repository::open(dies, PASSWORD.as_bytes()).unwrap();
         if prune(&mut repo, &PruneOptions::default()).is_ok() {

@@ -20,7 +20,8 @@ fn build(src: &Path) {
         let dir = src.join(format!("dir{d}"));
         std::fs::create_dir_all(&dir).unwrap();
         for i in 0..300 {
-            let len = (i * 37 + d * 11) % 9000;
+            // Over 4 MiB a directory: always more than one bundle.
+            let len = (i * 37 + d * 11) % 9000 + 12_000;
             std::fs::write(
                 dir.join(format!("f{i:03}")),
                 Noise::new(i as u64 + 1000 * d as u64).bytes(len),
