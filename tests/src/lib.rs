@@ -417,3 +417,22 @@ pub fn copy_repo(from: &Path, to: &Path) {
         fs::create_dir_all(to.join(d)).unwrap();
     }
 }
+
+/// Creates a repository at `path` with 1 MiB packs (so that a small tree
+/// spans several) and cheap password hashing.
+pub fn init_small_pack_repo(path: &Path) -> Repository {
+    let opts = InitOptions {
+        pack_size: Some(1 << 20),
+        ..fast_init()
+    };
+    Repository::init(LocalBackend::new(path), PASSWORD.as_bytes(), &opts).expect("init")
+}
+
+/// Checks the repository, reading every pack whole.
+pub fn check_all(repo: &Repository) -> cairn_engine::check::CheckReport {
+    let opts = cairn_engine::check::CheckOptions {
+        read_data: true,
+        ..Default::default()
+    };
+    cairn_engine::check::check(repo, &opts).expect("check runs")
+}

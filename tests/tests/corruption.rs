@@ -9,7 +9,6 @@
 
 use cairn_engine::backend::LocalBackend;
 use cairn_engine::backup::{backup, BackupOptions};
-use cairn_engine::check::{check, CheckOptions};
 use cairn_engine::restore::restore;
 use cairn_engine::Repository;
 use cairn_format::SnapshotId;
@@ -61,12 +60,7 @@ fn every_damaged_file_is_detected_and_nothing_wrong_is_restored() {
     let src = base.join("src");
     fs::create_dir(&src).unwrap();
     let template = base.join("template");
-    let opts = cairn_engine::InitOptions {
-        pack_size: Some(1 << 20),
-        ..fast_init()
-    };
-    let mut repo =
-        Repository::init(LocalBackend::new(&template), PASSWORD.as_bytes(), &opts).unwrap();
+    let mut repo = init_small_pack_repo(&template);
     let mut snapshots: BTreeMap<SnapshotId, Content> = BTreeMap::new();
     for v in 0..2u64 {
         for i in 0..5u64 {
@@ -140,14 +134,7 @@ fn every_damaged_file_is_detected_and_nothing_wrong_is_restored() {
                 }
                 Ok(repo) => repo,
             };
-            let report = check(
-                &repo,
-                &CheckOptions {
-                    read_data: true,
-                    ..Default::default()
-                },
-            )
-            .unwrap();
+            let report = check_all(&repo);
             let deleted_snapshot = is("snapshots") && matches!(how, Damage::Delete);
             if deleted_snapshot {
                 assert!(report.is_clean(), "{what}: {:?}", report.errors);

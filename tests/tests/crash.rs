@@ -53,12 +53,7 @@ fn fixture() -> Fixture {
     let base = tmp.path().canonicalize().unwrap();
     let src = base.join("src");
     let template = base.join("template");
-    let opts = cairn_engine::InitOptions {
-        pack_size: Some(1 << 20),
-        ..fast_init()
-    };
-    let mut repo =
-        Repository::init(LocalBackend::new(&template), PASSWORD.as_bytes(), &opts).unwrap();
+    let mut repo = init_small_pack_repo(&template);
     let mut snapshots = BTreeMap::new();
     for v in 0..3 {
         write_version(&src, v);
@@ -118,14 +113,7 @@ fn verify(f: &Fixture, work: &Path, what: &str) {
         "{what}: {:?}",
         unlocked.running
     );
-    let report = check(
-        &repo,
-        &CheckOptions {
-            read_data: true,
-            ..Default::default()
-        },
-    )
-    .unwrap();
+    let report = check_all(&repo);
     assert!(report.is_clean(), "{what}: {:?}", report.errors);
     let expected_new = relative_fingerprint(&f.src);
     for (id, snapshot) in repo.snapshots().unwrap() {

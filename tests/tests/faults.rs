@@ -7,7 +7,6 @@
 
 use cairn_engine::backend::{FileKind, LocalBackend};
 use cairn_engine::backup::{backup, BackupOptions};
-use cairn_engine::check::{check, CheckOptions};
 use cairn_engine::prune::{prune, PruneOptions};
 use cairn_engine::restore::restore;
 use cairn_engine::Repository;
@@ -34,12 +33,7 @@ fn fixture() -> Fixture {
     let src = base.join("src");
     fs::create_dir(&src).unwrap();
     let template = base.join("template");
-    let opts = cairn_engine::InitOptions {
-        pack_size: Some(1 << 20),
-        ..fast_init()
-    };
-    let mut repo =
-        Repository::init(LocalBackend::new(&template), PASSWORD.as_bytes(), &opts).unwrap();
+    let mut repo = init_small_pack_repo(&template);
     for v in 0..3u64 {
         for i in 0..4u64 {
             fs::write(
@@ -84,14 +78,7 @@ fn open(path: &Path, plan: Plan) -> (Repository, Arc<Faulty<LocalBackend>>) {
 /// backup without faults succeeds and restores.
 fn assert_whole(f: &Fixture, path: &Path, what: &str) {
     let mut repo = open_repo(path);
-    let report = check(
-        &repo,
-        &CheckOptions {
-            read_data: true,
-            ..Default::default()
-        },
-    )
-    .unwrap();
+    let report = check_all(&repo);
     assert!(report.is_clean(), "{what}: {:?}", report.errors);
     let r = backup(
         &mut repo,

@@ -7,7 +7,7 @@ use cairn_engine::backup::{backup, BackupOptions};
 use cairn_engine::check::{check, CheckOptions};
 use cairn_engine::prune::{prune, PruneOptions};
 use cairn_engine::restore::restore;
-use cairn_engine::{Error, InitOptions, Repository};
+use cairn_engine::{Error, Repository};
 use cairn_format::lock::Operation;
 use cairn_format::SnapshotId;
 use cairn_tests::faults::{self, Faulty};
@@ -20,14 +20,6 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-/// Small packs, so that prune has many packs to choose among.
-fn small_packs() -> InitOptions {
-    InitOptions {
-        pack_size: Some(1 << 20),
-        ..fast_init()
-    }
-}
-
 /// A temporary directory with an empty `src` and a repository with small
 /// packs at `repo`.
 fn small_pack_fixture() -> (tempfile::TempDir, PathBuf, PathBuf, Repository) {
@@ -35,12 +27,7 @@ fn small_pack_fixture() -> (tempfile::TempDir, PathBuf, PathBuf, Repository) {
     let src = tmp.path().canonicalize().unwrap().join("src");
     fs::create_dir(&src).unwrap();
     let repo_path = tmp.path().join("repo");
-    let repo = Repository::init(
-        LocalBackend::new(&repo_path),
-        PASSWORD.as_bytes(),
-        &small_packs(),
-    )
-    .unwrap();
+    let repo = init_small_pack_repo(&repo_path);
     (tmp, src, repo_path, repo)
 }
 
@@ -81,11 +68,7 @@ fn pack_bytes(repo: &Path) -> u64 {
 }
 
 fn assert_clean(repo: &Repository) {
-    let opts = CheckOptions {
-        read_data: true,
-        ..Default::default()
-    };
-    let report = check(repo, &opts).unwrap();
+    let report = check_all(repo);
     assert!(report.is_clean(), "{:?}", report.errors);
 }
 
@@ -169,12 +152,7 @@ fn packs_mostly_unused_are_repacked_within_the_limits_given() {
     let tmp = tempfile::tempdir().unwrap();
     let base = tmp.path().canonicalize().unwrap();
     let repo_path = base.join("repo");
-    let mut repo = Repository::init(
-        LocalBackend::new(&repo_path),
-        PASSWORD.as_bytes(),
-        &small_packs(),
-    )
-    .unwrap();
+    let mut repo = init_small_pack_repo(&repo_path);
     // Three directories backed up together share packs; the snapshots that
     // keep only some of them leave those packs partly used.
     let dirs: Vec<PathBuf> = (0..3).map(|i| base.join(format!("d{i}"))).collect();
