@@ -436,3 +436,28 @@ pub fn check_all(repo: &Repository) -> cairn_engine::check::CheckReport {
     };
     cairn_engine::check::check(repo, &opts).expect("check runs")
 }
+
+/// A tree entry named `name` of `kind` and `size`, mode 0755, every other
+/// field zero or empty: for trees crafted by hand.
+pub fn plain_node(
+    name: &[u8],
+    kind: cairn_format::tree::NodeKind,
+    size: u64,
+) -> cairn_format::tree::Node {
+    cairn_format::tree::Node {
+        name: name.to_vec(),
+        kind,
+        mode: 0o755,
+        uid: 0,
+        gid: 0,
+        user: String::new(),
+        group: String::new(),
+        mtime: cairn_format::Timestamp::default(),
+        ctime: cairn_format::Timestamp::default(),
+        size,
+        inode: 0,
+        device: 0,
+        links: 1,
+        xattrs: vec![],
+    }
+}

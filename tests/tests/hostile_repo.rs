@@ -11,29 +11,10 @@ use cairn_engine::Repository;
 use cairn_format::codec;
 use cairn_format::snapshot::Snapshot;
 use cairn_format::tree::{Node, NodeKind, Tree};
-use cairn_format::{BlobId, BlobKind, Timestamp};
+use cairn_format::{BlobId, BlobKind};
 use cairn_tests::*;
 use std::fs;
 use std::path::Path;
-
-fn node(name: &[u8], kind: NodeKind, size: u64) -> Node {
-    Node {
-        name: name.to_vec(),
-        kind,
-        mode: 0o755,
-        uid: 0,
-        gid: 0,
-        user: String::new(),
-        group: String::new(),
-        mtime: Timestamp::default(),
-        ctime: Timestamp::default(),
-        size,
-        inode: 0,
-        device: 0,
-        links: 1,
-        xattrs: vec![],
-    }
-}
 
 /// Stores `nodes` as a tree exactly as given (unsorted, unchecked), and a
 /// snapshot whose root is that tree; returns the snapshot.
@@ -82,7 +63,7 @@ fn entry_names_that_leave_the_target_are_refused() {
         let file = NodeKind::File { content: vec![id] };
         let snapshot = crafted(
             &mut repo,
-            vec![node(bad, file, content.len() as u64)],
+            vec![plain_node(bad, file, content.len() as u64)],
             &[content],
         );
         let target = base.join("target");
@@ -117,7 +98,10 @@ fn duplicate_and_unsorted_names_are_refused() {
     let base = tmp.path().canonicalize().unwrap();
     let mut repo = setup(&base);
     for names in [[&b"a"[..], b"a"], [b"b", b"a"]] {
-        let nodes = names.iter().map(|n| node(n, NodeKind::Fifo, 0)).collect();
+        let nodes = names
+            .iter()
+            .map(|n| plain_node(n, NodeKind::Fifo, 0))
+            .collect();
         let snapshot = crafted(&mut repo, nodes, &[]);
         let target = base.join("target");
         let _ = fs::remove_dir_all(&target);
@@ -136,7 +120,7 @@ fn symlinks_in_the_target_are_never_followed() {
     let id = repo.blob_id(content);
     let sub = crafted(
         &mut repo,
-        vec![node(
+        vec![plain_node(
             b"f",
             NodeKind::File { content: vec![id] },
             content.len() as u64,
@@ -149,13 +133,13 @@ fn symlinks_in_the_target_are_never_followed() {
     let snapshot = crafted(
         &mut repo,
         vec![
-            node(b"d", NodeKind::Dir { subtree: sub }, 0),
-            node(
+            plain_node(b"d", NodeKind::Dir { subtree: sub }, 0),
+            plain_node(
                 b"g",
                 NodeKind::File { content: vec![id] },
                 content.len() as u64,
             ),
-            node(
+            plain_node(
                 b"s",
                 NodeKind::Symlink {
                     target: base.join("outside").as_os_str().as_encoded_bytes().to_vec(),
@@ -199,7 +183,7 @@ fn a_file_whose_size_disagrees_with_its_data_is_refused() {
     for size in [0, 5, 13, 1 << 50] {
         let snapshot = crafted(
             &mut repo,
-            vec![node(b"f", NodeKind::File { content: vec![id] }, size)],
+            vec![plain_node(b"f", NodeKind::File { content: vec![id] }, size)],
             &[content],
         );
         let target = base.join("target");
@@ -232,7 +216,7 @@ fn a_file_whose_size_disagrees_with_its_data_is_refused() {
         offset: 8,
         id: BlobId([1; 32]),
     };
-    let snapshot = crafted(&mut repo, vec![node(b"b", bundled, 10)], &[content]);
+    let snapshot = crafted(&mut repo, vec![plain_node(b"b", bundled, 10)], &[content]);
     let target = base.join("target");
     let _ = fs::remove_dir_all(&target);
     let report = restore(&repo, &snapshot, None, &target).unwrap();

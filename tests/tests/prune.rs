@@ -512,7 +512,7 @@ fn prune_stopped_at_every_write_leaves_a_valid_repository_that_the_next_prune_fi
 #[test]
 fn overlapping_marks_never_delete_what_a_later_backup_uses() {
     use cairn_engine::packer::PackWriter;
-    use cairn_format::tree::{Node, NodeKind, Tree};
+    use cairn_format::tree::{NodeKind, Tree};
     use cairn_format::BlobKind;
     let (tmp, src, path, mut repo) = small_pack_fixture();
     mutate(&src, 0);
@@ -556,24 +556,13 @@ fn overlapping_marks_never_delete_what_a_later_backup_uses() {
     let r = prune_now();
     assert_eq!(r.waiting.len(), 1, "{r:?}");
     // D stores its snapshot using X.
-    let node = Node {
-        name: b"x".to_vec(),
-        kind: NodeKind::File {
+    let node = plain_node(
+        b"x",
+        NodeKind::File {
             content: vec![x_id],
         },
-        mode: 0o644,
-        uid: 0,
-        gid: 0,
-        user: String::new(),
-        group: String::new(),
-        mtime: cairn_format::Timestamp::default(),
-        ctime: cairn_format::Timestamp::default(),
-        size: x.len() as u64,
-        inode: 0,
-        device: 0,
-        links: 1,
-        xattrs: vec![],
-    };
+        x.len() as u64,
+    );
     let tree = writer
         .save(BlobKind::Tree, Tree::new(vec![node]).encode())
         .unwrap();
