@@ -8,6 +8,7 @@ use crate::bundle::{Bundle, SMALL_FILE};
 use crate::chunker::Chunker;
 use crate::error::{Error, Result};
 use crate::filter::{Filter, FilterOptions, Verdict};
+use crate::nesting;
 use crate::packer::{PackWriter, Written};
 use crate::progress::{self, Progress};
 use crate::repository::Repository;
@@ -669,8 +670,13 @@ impl Walker<'_> {
             }
             EntryType::Dir => {
                 self.summary.dirs += 1;
+                // `path` is absolute, so its parent's tree is at this level.
+                let level = path.components().count().saturating_sub(2);
+                let name = || path.display().to_string();
                 NodeKind::Dir {
-                    subtree: self.save_dir(path, subtree_of(previous))?,
+                    subtree: nesting::descend(level, name, |_| {
+                        self.save_dir(path, subtree_of(previous))
+                    })?,
                 }
             }
             EntryType::File => {

@@ -1,6 +1,7 @@
 //! Walking the trees of a snapshot.
 
 use crate::error::{Error, Result};
+use crate::nesting;
 use crate::repository::Repository;
 use cairn_format::tree::{Node, NodeKind};
 use cairn_format::BlobId;
@@ -56,6 +57,21 @@ pub fn walk(
     prefix: &[u8],
     visit: &mut dyn FnMut(&[u8], &Node),
 ) -> Result<()> {
+    let level = prefix
+        .split(|&b| b == b'/')
+        .filter(|n| !n.is_empty())
+        .count();
+    walk_at(repo, tree, prefix, level, visit)
+}
+
+/// [`walk`] of a tree at `level` below the root.
+fn walk_at(
+    repo: &Repository,
+    tree: &BlobId,
+    prefix: &[u8],
+    level: usize,
+    visit: &mut dyn FnMut(&[u8], &Node),
+) -> Result<()> {
     for node in repo.load_tree(tree)?.nodes {
         let mut path = prefix.to_vec();
         if !path.ends_with(b"/") {
@@ -64,7 +80,10 @@ pub fn walk(
         path.extend_from_slice(&node.name);
         visit(&path, &node);
         if let NodeKind::Dir { subtree } = &node.kind {
-            walk(repo, subtree, &path, visit)?;
+            let name = || String::from_utf8_lossy(&path).into_owned();
+            nesting::descend(level, name, |below| {
+                walk_at(repo, subtree, &path, below, visit)
+            })?;
         }
     }
     Ok(())

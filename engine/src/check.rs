@@ -10,6 +10,7 @@
 
 use crate::backend::FileKind;
 use crate::error::{Error, Result};
+use crate::nesting::{self, Memo, Walked};
 use crate::progress::{self, Progress};
 use crate::repository::Repository;
 use cairn_format::id::storage_hash;
@@ -114,6 +115,9 @@ pub struct CheckReport {
     pub errors: Vec<Error>,
     /// The snapshot paths the damage affects.
     pub damaged: Vec<Damage>,
+    /// Damaged paths beyond those in `damaged`: the listing is bounded, so
+    /// that a tree shared at very many paths cannot make it grow unbounded.
+    pub unlisted_damage: u64,
     /// Harmless findings, such as packs no index lists (left by an
     /// interrupted backup).
     pub warnings: Vec<String>,
@@ -342,8 +346,33 @@ fn read_whole(repo: &Repository, id: &PackId, indexed: &[PackEntry], result: &mu
     }
 }
 
-/// Damage below one tree: paths relative to it, with their causes.
-type DamageBelow = Arc<Vec<(String, String)>>;
+/// Bytes of paths and causes that a check lists as damaged; beyond it the
+/// damaged paths are only counted.
+const LISTING_BUDGET: usize = 64 << 20;
+
+/// Damage below one tree, in walk order, and the number of damaged paths it
+/// amounts to (saturating). The damage below a subdirectory is shared, not
+/// copied, so a tree reached at very many paths is held once.
+#[derive(Default)]
+struct Below {
+    pieces: Vec<Piece>,
+    paths: u64,
+}
+
+impl Below {
+    /// Records damage at the entry `name` (empty for the tree itself).
+    fn at(&mut self, name: &str, cause: String) {
+        self.pieces.push(Piece::At(name.to_string(), cause));
+        self.paths = self.paths.saturating_add(1);
+    }
+}
+
+enum Piece {
+    /// The entry with this name (empty for the tree itself) is damaged.
+    At(String, String),
+    /// Damage below the subdirectory with this name.
+    Into(String, Arc<Below>),
+}
 
 /// Walks every snapshot, reading each tree once, and traces missing and
 /// damaged blobs to the paths of the snapshots that use them.
@@ -353,32 +382,74 @@ fn check_snapshots(repo: &Repository, broken: &Broken, report: &mut CheckReport)
     let mut walk = Walk {
         repo,
         broken,
-        trees: HashMap::new(),
+        trees: Memo::new(),
         data: HashSet::new(),
         errors: Vec::new(),
     };
+    let mut budget = LISTING_BUDGET;
     for (snapshot_id, snapshot) in &snapshots {
         report.snapshots += 1;
-        let root = walk.tree(&snapshot.tree);
-        for (path, cause) in root.iter() {
-            report.damaged.push(Damage {
-                snapshot: *snapshot_id,
-                path: format!("/{path}"),
-                cause: cause.clone(),
-            });
-        }
+        let (root, _) = walk.tree(&snapshot.tree, 0);
+        let listed = list_damage(*snapshot_id, &root, &mut budget, &mut report.damaged);
+        let unlisted = root.paths.saturating_sub(listed);
+        report.unlisted_damage = report.unlisted_damage.saturating_add(unlisted);
     }
-    report.trees = walk.trees.len() as u64;
+    report.trees = walk.trees.ids().len() as u64;
     report.data_blobs = walk.data.len() as u64;
     report.errors.extend(walk.errors);
     Ok(())
+}
+
+/// Adds the damaged paths below `root` to `out`, in walk order, while
+/// `budget` lasts; returns how many it added.
+fn list_damage(
+    snapshot: SnapshotId,
+    root: &Arc<Below>,
+    budget: &mut usize,
+    out: &mut Vec<Damage>,
+) -> u64 {
+    let join = |prefix: &str, name: &str| match (prefix.is_empty(), name.is_empty()) {
+        (_, true) => prefix.to_string(),
+        (true, false) => name.to_string(),
+        (false, false) => format!("{prefix}/{name}"),
+    };
+    let mut listed = 0;
+    // Each level: the path of its tree, its damage, and the next piece.
+    let mut stack = vec![(String::new(), root.clone(), 0)];
+    while let Some((prefix, below, next)) = stack.last_mut() {
+        let Some(piece) = below.pieces.get(*next) else {
+            stack.pop();
+            continue;
+        };
+        *next += 1;
+        let deeper = match piece {
+            Piece::At(name, cause) => {
+                let path = join(prefix, name);
+                let cost = 1 + path.len() + cause.len();
+                if cost > *budget {
+                    return listed;
+                }
+                *budget -= cost;
+                listed += 1;
+                out.push(Damage {
+                    snapshot,
+                    path: format!("/{path}"),
+                    cause: cause.clone(),
+                });
+                None
+            }
+            Piece::Into(name, sub) => Some((join(prefix, name), sub.clone(), 0)),
+        };
+        stack.extend(deeper);
+    }
+    listed
 }
 
 struct Walk<'r> {
     repo: &'r Repository,
     broken: &'r Broken,
     /// Damage below each tree read.
-    trees: HashMap<BlobId, DamageBelow>,
+    trees: Memo<Arc<Below>>,
     /// Data blobs seen.
     data: HashSet<BlobId>,
     /// Problems found during the walk (each reported once).
@@ -386,41 +457,50 @@ struct Walk<'r> {
 }
 
 impl Walk<'_> {
-    /// The damage below tree `id` (empty when it is whole).
-    fn tree(&mut self, id: &BlobId) -> DamageBelow {
-        if let Some(d) = self.trees.get(id) {
-            return d.clone();
+    /// The damage below tree `id`, a tree at `level` (empty when it is whole).
+    fn tree(&mut self, id: &BlobId, level: usize) -> Walked<Arc<Below>> {
+        if let Some(known) = self.trees.get(id, level) {
+            return known;
         }
-        let mut damage = Vec::new();
+        let mut below = Below::default();
+        let mut height = Some(0);
         match self.blob_problem(BlobKind::Tree, id, true) {
-            Some(cause) => damage.push((String::new(), cause)),
+            Some(cause) => below.at("", cause),
             None => match self.repo.load_tree(id) {
                 Err(e) => {
-                    damage.push((String::new(), e.to_string()));
+                    below.at("", e.to_string());
                     self.errors.push(e);
                 }
                 Ok(tree) => {
                     for node in &tree.nodes {
                         let name = String::from_utf8_lossy(&node.name);
                         if let NodeKind::Dir { subtree } = &node.kind {
-                            for (path, cause) in self.tree(subtree).iter() {
-                                let path = match path.is_empty() {
-                                    true => name.to_string(),
-                                    false => format!("{name}/{path}"),
-                                };
-                                damage.push((path, cause.clone()));
+                            let what = || format!("directory {name} of tree {id}");
+                            match nesting::descend(level, what, |l| Ok(self.tree(subtree, l))) {
+                                Ok((sub, sub_height)) => {
+                                    height = nesting::taller(height, sub_height);
+                                    if sub.paths > 0 {
+                                        below.paths = below.paths.saturating_add(sub.paths);
+                                        below.pieces.push(Piece::Into(name.to_string(), sub));
+                                    }
+                                }
+                                Err(e) => {
+                                    height = None;
+                                    below.at(&name, e.to_string());
+                                    self.errors.push(e);
+                                }
                             }
                         }
                         if let Some(cause) = self.file_problem(node) {
-                            damage.push((name.to_string(), cause));
+                            below.at(&name, cause);
                         }
                     }
                 }
             },
         }
-        let damage = Arc::new(damage);
-        self.trees.insert(*id, damage.clone());
-        damage
+        let walked = (Arc::new(below), height);
+        self.trees.put(*id, level, walked.clone());
+        walked
     }
 
     /// Why a file's content cannot be restored, if it cannot.

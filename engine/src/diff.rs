@@ -6,6 +6,7 @@
 
 use crate::browse;
 use crate::error::Result;
+use crate::nesting;
 use crate::repository::Repository;
 use cairn_format::tree::{Node, NodeKind};
 use cairn_format::BlobId;
@@ -114,15 +115,17 @@ pub fn summarize(changes: &[Change]) -> DiffSummary {
 /// time, inode, device, link count) are not compared.
 pub fn diff(repo: &Repository, a: &BlobId, b: &BlobId) -> Result<Vec<Change>> {
     let mut out = Vec::new();
-    diff_trees(repo, a, b, b"/", &mut out)?;
+    diff_trees(repo, a, b, b"/", 0, &mut out)?;
     Ok(out)
 }
 
+/// Compares the trees `a` and `b`, both at `level` and at path `prefix`.
 fn diff_trees(
     repo: &Repository,
     a: &BlobId,
     b: &BlobId,
     prefix: &[u8],
+    level: usize,
     out: &mut Vec<Change>,
 ) -> Result<()> {
     if a == b {
@@ -160,18 +163,19 @@ fn diff_trees(
             }
             Ordering::Equal => {
                 let (x, y) = (left.next().expect("peeked"), right.next().expect("peeked"));
-                diff_nodes(repo, &child_path(prefix, &x.name), x, y, out)?;
+                diff_nodes(repo, &child_path(prefix, &x.name), x, y, level, out)?;
             }
         }
     }
 }
 
-/// Compares two entries of the same name.
+/// Compares two entries of the same name, of trees at `level`.
 fn diff_nodes(
     repo: &Repository,
     path: &[u8],
     a: &Node,
     b: &Node,
+    level: usize,
     out: &mut Vec<Change>,
 ) -> Result<()> {
     let change = |kind| Change {
@@ -210,7 +214,8 @@ fn diff_nodes(
         out.push(change(ChangeKind::MetadataOnly));
     }
     if let (NodeKind::Dir { subtree: x }, NodeKind::Dir { subtree: y }) = (&a.kind, &b.kind) {
-        diff_trees(repo, x, y, path, out)?;
+        let name = || String::from_utf8_lossy(path).into_owned();
+        nesting::descend(level, name, |at| diff_trees(repo, x, y, path, at, out))?;
     }
     Ok(())
 }

@@ -18,6 +18,7 @@
 
 use crate::browse;
 use crate::error::{Error, Result};
+use crate::nesting;
 use crate::repository::Repository;
 use cairn_format::snapshot::Snapshot;
 use cairn_format::tree::{Node, NodeKind};
@@ -32,14 +33,15 @@ use tar::{EntryType, Header};
 pub enum DumpTarget {
     /// A regular file: its content.
     File(Box<Node>),
-    /// A directory, given by its tree: a tar archive of its contents.
-    Tree(BlobId),
+    /// A directory, given by its tree and the tree's level below the
+    /// snapshot's root: a tar archive of its contents.
+    Tree(BlobId, usize),
 }
 
 impl DumpTarget {
     /// True when the output is a tar archive.
     pub fn is_tar(&self) -> bool {
-        matches!(self, DumpTarget::Tree(_))
+        matches!(self, DumpTarget::Tree(..))
     }
 }
 
@@ -47,12 +49,15 @@ impl DumpTarget {
 /// neither regular files nor directories are refused.
 pub fn resolve(repo: &Repository, snapshot: &Snapshot, path: &Path) -> Result<DumpTarget> {
     match browse::find_node(repo, &snapshot.tree, path)? {
-        None => Ok(DumpTarget::Tree(snapshot.tree)),
+        None => Ok(DumpTarget::Tree(snapshot.tree, 0)),
         Some(node) => match &node.kind {
             NodeKind::File { .. } | NodeKind::Bundled { .. } => {
                 Ok(DumpTarget::File(Box::new(node)))
             }
-            NodeKind::Dir { subtree } => Ok(DumpTarget::Tree(*subtree)),
+            NodeKind::Dir { subtree } => {
+                let level = browse::path_names(path)?.len();
+                Ok(DumpTarget::Tree(*subtree, level))
+            }
             _ => Err(Error::Invalid(format!(
                 "{} is not a regular file or a directory: there is nothing to dump",
                 path.display()
@@ -85,13 +90,13 @@ pub fn write(repo: &Repository, target: &DumpTarget, out: &mut dyn Write) -> Res
                 Err(e) => return Err(reader.error.take().unwrap_or_else(|| write_error(e))),
             }
         }
-        DumpTarget::Tree(tree) => {
+        DumpTarget::Tree(tree, level) => {
             let mut tar = TarWriter {
                 repo,
                 builder: tar::Builder::new(out),
                 hard_links: HashMap::new(),
             };
-            if let Err(e) = tar.dir(tree, b"") {
+            if let Err(e) = tar.dir(tree, b"", *level) {
                 // Dropping the builder would write the end-of-archive marker
                 // and make a truncated archive look whole; it holds nothing
                 // but a reference and flags, so forgetting it leaks nothing.
@@ -202,9 +207,9 @@ struct TarWriter<'a, 'w> {
 }
 
 impl TarWriter<'_, '_> {
-    /// Adds the entries of `tree`, whose archive path is `prefix` (empty for
-    /// the top), depth first.
-    fn dir(&mut self, tree: &BlobId, prefix: &[u8]) -> Result<()> {
+    /// Adds the entries of `tree`, a tree at `level` whose archive path is
+    /// `prefix` (empty for the top), depth first.
+    fn dir(&mut self, tree: &BlobId, prefix: &[u8], level: usize) -> Result<()> {
         for node in self.repo.load_tree(tree)?.nodes {
             let mut path = prefix.to_vec();
             if !path.is_empty() {
@@ -213,7 +218,8 @@ impl TarWriter<'_, '_> {
             path.extend_from_slice(&node.name);
             self.entry(&node, &path)?;
             if let NodeKind::Dir { subtree } = &node.kind {
-                self.dir(subtree, &path)?;
+                let name = || String::from_utf8_lossy(&path).into_owned();
+                nesting::descend(level, name, |at| self.dir(subtree, &path, at))?;
             }
         }
         Ok(())

@@ -46,6 +46,9 @@ pub enum Error {
     /// A path given to back up does not exist or cannot be used.
     #[error("cannot back up {path}: {source}", path = .0.display(), source = .1)]
     SourcePath(PathBuf, std::io::Error),
+    /// A snapshot's directories nest deeper than the format allows.
+    #[error("{0}: directories nest deeper than {max} levels", max = cairn_format::tree::MAX_DEPTH)]
+    TooDeep(String),
     /// Invalid argument or option.
     #[error("{0}")]
     Invalid(String),

@@ -7,6 +7,7 @@
 //! spans directories.
 
 use crate::error::{Error, Result};
+use crate::nesting;
 use crate::repository::Repository;
 use cairn_format::snapshot::Snapshot;
 use cairn_format::tree::{Node, NodeKind};
@@ -39,7 +40,7 @@ pub fn find(
     let mut finder = Finder::new(repo, pattern, ignore_case)?;
     let mut out = Vec::new();
     for (id, snapshot) in snapshots {
-        let found = finder.search(&snapshot.tree, b"")?;
+        let found = finder.search(&snapshot.tree, b"", 0)?;
         flatten(&found, *id, &mut out);
     }
     Ok(out)
@@ -99,8 +100,9 @@ impl<'r> Finder<'r> {
         })
     }
 
-    /// Matches below `tree`, whose path is `prefix` (empty for the root).
-    fn search(&mut self, tree: &BlobId, prefix: &[u8]) -> Result<Found> {
+    /// Matches below `tree`, a tree at `level` whose path is `prefix` (empty
+    /// for the root).
+    fn search(&mut self, tree: &BlobId, prefix: &[u8], level: usize) -> Result<Found> {
         let key = (*tree, prefix.to_vec());
         if let Some(found) = self.cache.get(&key) {
             return Ok(found.clone());
@@ -120,7 +122,12 @@ impl<'r> Finder<'r> {
                 _ => None,
             };
             let below = match subtree {
-                Some(subtree) => Some(self.search(&subtree, &path)?),
+                Some(subtree) => {
+                    let name = || String::from_utf8_lossy(&path).into_owned();
+                    Some(nesting::descend(level, name, |at| {
+                        self.search(&subtree, &path, at)
+                    })?)
+                }
                 None => None,
             };
             if hit {

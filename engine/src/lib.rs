@@ -33,6 +33,7 @@ pub mod filter;
 pub mod find;
 pub mod index;
 pub mod keys;
+mod nesting;
 pub mod packer;
 pub mod progress;
 pub mod prune;

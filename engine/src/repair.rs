@@ -10,6 +10,7 @@
 use crate::backend::FileKind;
 use crate::error::{Error, Result};
 use crate::index::IndexWriter;
+use crate::nesting::{self, Memo, Walked};
 use crate::packer::PackWriter;
 use crate::repository::Repository;
 use crate::session;
@@ -20,7 +21,7 @@ use cairn_format::snapshot::{SkippedEntry, Snapshot};
 use cairn_format::tree::{NodeKind, Tree};
 use cairn_format::{BlobId, BlobKind, IndexId, PackId, SnapshotId};
 use rayon::prelude::*;
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 
 /// Paths left out, each with why.
 type Lost = Vec<(String, String)>;
@@ -182,12 +183,12 @@ pub fn repair_snapshots(repo: &mut Repository, dry_run: bool) -> Result<Vec<Snap
 
 fn rewrite_all(repo: &mut Repository, dry_run: bool) -> Result<Vec<SnapshotRepair>> {
     let snapshots = repo.snapshots()?;
-    let mut fixes: HashMap<BlobId, Fixed> = HashMap::new();
+    let mut fixes = Memo::new();
     let mut out = Vec::new();
     let mut rewritten: Vec<(SnapshotId, Snapshot, Lost)> = Vec::new();
     let mut writer = PackWriter::new(repo);
     for (id, snapshot) in snapshots {
-        let fixed = fix_tree(&mut writer, &mut fixes, &snapshot.tree, dry_run)?;
+        let (fixed, _) = fix_tree(&mut writer, &mut fixes, &snapshot.tree, 0, dry_run)?;
         let (tree, removed) = match fixed {
             Fixed::Same => continue,
             Fixed::New(tree, removed) => (tree, removed),
@@ -239,16 +240,19 @@ fn save_tree(writer: &mut PackWriter<'_>, tree: Tree, dry_run: bool) -> Result<B
     }
 }
 
-/// Repairs tree `id`, reading each tree once.
+/// Repairs tree `id`, a tree at `level`, reading each tree once. A
+/// directory nested too deep is lost like one whose tree is gone.
 fn fix_tree(
     writer: &mut PackWriter<'_>,
-    fixes: &mut HashMap<BlobId, Fixed>,
+    fixes: &mut Memo<Fixed>,
     id: &BlobId,
+    level: usize,
     dry_run: bool,
-) -> Result<Fixed> {
-    if let Some(f) = fixes.get(id) {
-        return Ok(f.clone());
+) -> Result<Walked<Fixed>> {
+    if let Some(known) = fixes.get(id, level) {
+        return Ok(known);
     }
+    let mut height = Some(0);
     let repo = writer.repo();
     let tree = match repo.locate(BlobKind::Tree, id) {
         None => Err(Error::Missing(format!("tree {id}"))),
@@ -274,7 +278,18 @@ fn fix_tree(
                     continue;
                 }
                 if let NodeKind::Dir { subtree } = &node.kind {
-                    match fix_tree(writer, fixes, subtree, dry_run)? {
+                    let fixed = nesting::descend(
+                        level,
+                        || name.clone(),
+                        |at| fix_tree(writer, fixes, subtree, at, dry_run),
+                    );
+                    let fixed = match fixed {
+                        Err(e @ Error::TooDeep(_)) => (Fixed::Lost(e.to_string()), None),
+                        other => other?,
+                    };
+                    height = nesting::taller(height, fixed.1);
+                    let fixed = fixed.0;
+                    match fixed {
                         Fixed::Same => {}
                         Fixed::New(new, below) => {
                             removed
@@ -297,6 +312,6 @@ fn fix_tree(
             }
         }
     };
-    fixes.insert(*id, fixed.clone());
-    Ok(fixed)
+    fixes.put(*id, level, (fixed.clone(), height));
+    Ok((fixed, height))
 }

@@ -18,6 +18,7 @@ mod content;
 use crate::browse;
 use crate::error::{Error, Result};
 use crate::filter::PatternSet;
+use crate::nesting;
 use crate::progress::Progress;
 use crate::repository::Repository;
 use crate::sysinfo::NameCache;
@@ -143,16 +144,19 @@ pub fn restore_with(
 ) -> Result<RestoreReport> {
     let include = PatternSet::new(&opts.include, &opts.iinclude)?;
     let exclude = PatternSet::new(&opts.exclude, &opts.iexclude)?;
-    let (start, start_path) = match subpath {
+    // The level of the tree that lists the start node (SPEC §12.5).
+    let (start, start_path, start_level) = match subpath {
         Some(p) => {
+            let names = browse::path_names(p)?;
             let mut path = Vec::new();
-            for name in browse::path_names(p)? {
+            for name in &names {
                 path.push(b'/');
-                path.extend_from_slice(&name);
+                path.extend_from_slice(name);
             }
-            (browse::find_node(repo, &snapshot.tree, p)?, path)
+            let level = names.len().saturating_sub(1);
+            (browse::find_node(repo, &snapshot.tree, p)?, path, level)
         }
-        None => (None, b"/".to_vec()),
+        None => (None, b"/".to_vec(), 0),
     };
     let wanted = if include.is_empty() {
         None
@@ -191,8 +195,9 @@ pub fn restore_with(
                 &target.join(OsStr::from_bytes(&node.name)),
                 &start_path,
                 false,
+                start_level,
             ),
-            None => r.dir_contents(&snapshot.tree, target, b"/", false),
+            None => r.dir_contents(&snapshot.tree, target, b"/", false, 0),
         }
         r.queue.finish();
         if let Some(p) = &opts.progress {
@@ -296,7 +301,15 @@ impl Restorer<'_> {
         }
     }
 
-    fn dir_contents(&mut self, tree: &BlobId, dir: &Path, snap_dir: &[u8], inside: bool) {
+    /// Restores the entries of `tree`, a tree at `level` below the root.
+    fn dir_contents(
+        &mut self,
+        tree: &BlobId,
+        dir: &Path,
+        snap_dir: &[u8],
+        inside: bool,
+        level: usize,
+    ) {
         let tree = match self.repo.load_tree(tree) {
             Ok(t) => t,
             Err(e) => return self.report.errors.push((dir.to_path_buf(), e)),
@@ -312,6 +325,7 @@ impl Restorer<'_> {
                 &dir.join(OsStr::from_bytes(&node.name)),
                 &snap_path,
                 inside,
+                level,
             );
         }
         if self.opts.delete && (inside || self.wanted.is_none()) {
@@ -337,17 +351,26 @@ impl Restorer<'_> {
         Ok(())
     }
 
-    fn entry(&mut self, node: &Node, path: &Path, snap_path: &[u8], inside: bool) {
+    /// Restores `node`, an entry of a tree at `level`.
+    fn entry(&mut self, node: &Node, path: &Path, snap_path: &[u8], inside: bool, level: usize) {
         let selection = self.select(node, snap_path, inside);
         if selection == Selection::Skip {
             return;
         }
-        if let Err(e) = self.try_entry(node, path, snap_path, selection == Selection::Whole) {
+        let whole = selection == Selection::Whole;
+        if let Err(e) = self.try_entry(node, path, snap_path, whole, level) {
             self.report.errors.push((path.to_path_buf(), e));
         }
     }
 
-    fn try_entry(&mut self, node: &Node, path: &Path, snap_path: &[u8], whole: bool) -> Result<()> {
+    fn try_entry(
+        &mut self,
+        node: &Node,
+        path: &Path,
+        snap_path: &[u8],
+        whole: bool,
+        level: usize,
+    ) -> Result<()> {
         let io = |what: &str, e| Error::io(format!("cannot {what} {}", path.display()), e);
         let existing = fs::symlink_metadata(path).ok();
         if let (Some(m), NodeKind::Dir { .. }) = (&existing, &node.kind) {
@@ -361,7 +384,11 @@ impl Restorer<'_> {
                     fs::create_dir(path).map_err(|e| io("create directory", e))?;
                 }
                 self.report.dirs += 1;
-                self.dir_contents(subtree, path, snap_path, whole);
+                let snap_dir = || String::from_utf8_lossy(snap_path).into_owned();
+                nesting::descend(level, snap_dir, |below| {
+                    self.dir_contents(subtree, path, snap_path, whole, below);
+                    Ok(())
+                })?;
                 let meta = self.meta(node);
                 self.dirs.push((path.to_path_buf(), meta));
                 Ok(())

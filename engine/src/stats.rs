@@ -2,11 +2,12 @@
 //! deduplicated and compressed.
 
 use crate::error::{Error, Result};
+use crate::nesting::{self, Memo, Walked};
 use crate::repository::Repository;
 use cairn_format::snapshot::Snapshot;
 use cairn_format::tree::NodeKind;
 use cairn_format::{BlobId, BlobKind, SnapshotId};
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 
 /// Totals over a set of snapshots.
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -41,7 +42,7 @@ pub struct Stats {
 pub fn stats(repo: &Repository, snapshots: &[(SnapshotId, Snapshot)]) -> Result<Stats> {
     let mut walk = Walk {
         repo,
-        trees: HashMap::new(),
+        trees: Memo::new(),
         data: HashSet::new(),
     };
     let mut s = Stats {
@@ -49,12 +50,13 @@ pub fn stats(repo: &Repository, snapshots: &[(SnapshotId, Snapshot)]) -> Result<
         ..Stats::default()
     };
     for (_, snapshot) in snapshots {
-        let (files, bytes) = walk.tree(&snapshot.tree)?;
-        s.files += files;
-        s.restore_size += bytes;
+        let ((files, bytes), _) = walk.tree(&snapshot.tree, 0)?;
+        s.files = s.files.saturating_add(files);
+        s.restore_size = s.restore_size.saturating_add(bytes);
     }
-    s.tree_blobs = walk.trees.len() as u64;
-    for id in walk.trees.keys() {
+    let trees = walk.trees.ids();
+    s.tree_blobs = trees.len() as u64;
+    for id in trees {
         s.stored_size += u64::from(location(repo, BlobKind::Tree, id)?.length);
     }
     s.data_blobs = walk.data.len() as u64;
@@ -85,31 +87,34 @@ fn location(repo: &Repository, kind: BlobKind, id: &BlobId) -> Result<crate::ind
 struct Walk<'r> {
     repo: &'r Repository,
     /// File count and bytes below each tree already read.
-    trees: HashMap<BlobId, (u64, u64)>,
+    trees: Memo<(u64, u64)>,
     /// Data blobs referenced.
     data: HashSet<BlobId>,
 }
 
 impl Walk<'_> {
-    /// Number and total size of the files below `id`.
-    fn tree(&mut self, id: &BlobId) -> Result<(u64, u64)> {
-        if let Some(totals) = self.trees.get(id) {
-            return Ok(*totals);
+    /// Number and total size of the files below `id`, a tree at `level`.
+    /// Both saturate: a hostile tree shared at many paths can claim more.
+    fn tree(&mut self, id: &BlobId, level: usize) -> Result<Walked<(u64, u64)>> {
+        if let Some(known) = self.trees.get(id, level) {
+            return Ok(known);
         }
-        let (mut files, mut bytes) = (0u64, 0u64);
+        let (mut files, mut bytes, mut height) = (0u64, 0u64, Some(0));
         for node in self.repo.load_tree(id)?.nodes {
             if let Some(data) = node.kind.file_data() {
-                files += 1;
-                bytes += node.size;
+                files = files.saturating_add(1);
+                bytes = bytes.saturating_add(node.size);
                 self.data.extend(data.blobs);
             }
             if let NodeKind::Dir { subtree } = node.kind {
-                let (f, b) = self.tree(&subtree)?;
-                files += f;
-                bytes += b;
+                let name = || String::from_utf8_lossy(&node.name).into_owned();
+                let ((f, b), h) = nesting::descend(level, name, |at| self.tree(&subtree, at))?;
+                height = nesting::taller(height, h);
+                files = files.saturating_add(f);
+                bytes = bytes.saturating_add(b);
             }
         }
-        self.trees.insert(*id, (files, bytes));
-        Ok((files, bytes))
+        self.trees.put(*id, level, ((files, bytes), height));
+        Ok(((files, bytes), height))
     }
 }

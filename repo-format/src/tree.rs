@@ -9,6 +9,11 @@ use serde::{Deserialize, Serialize};
 /// Largest decoded tree blob accepted.
 pub const MAX_TREE_LEN: usize = 256 * 1024 * 1024;
 
+/// Deepest level a directory may have below a snapshot's root tree (level 0).
+/// A Linux path has at most 4095 bytes, so no backup reaches it; readers
+/// refuse deeper nesting (SPEC §12.5).
+pub const MAX_DEPTH: usize = 2048;
+
 /// What a directory entry is, with the data that only that type has.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum NodeKind {

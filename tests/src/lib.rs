@@ -461,3 +461,14 @@ pub fn plain_node(
         xattrs: vec![],
     }
 }
+
+/// A repository at `base/repo` with one snapshot of `base/src`, which holds
+/// one small file: the template for snapshots crafted by hand.
+pub fn one_snapshot_repo(base: &Path) -> Repository {
+    let src = base.join("src");
+    fs::create_dir_all(&src).unwrap();
+    fs::write(src.join("f"), b"ordinary").unwrap();
+    let mut repo = init_repo(&base.join("repo"));
+    backup_dir(&mut repo, &src);
+    repo
+}

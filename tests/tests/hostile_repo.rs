@@ -4,7 +4,6 @@
 //! followed, and a file whose recorded size disagrees with its data is
 //! refused instead of being written out to that size. Nothing panics.
 
-use cairn_engine::backup::{backup, BackupOptions};
 use cairn_engine::packer::PackWriter;
 use cairn_engine::restore::restore;
 use cairn_engine::Repository;
@@ -14,7 +13,6 @@ use cairn_format::tree::{Node, NodeKind, Tree};
 use cairn_format::{BlobId, BlobKind};
 use cairn_tests::*;
 use std::fs;
-use std::path::Path;
 
 /// Stores `nodes` as a tree exactly as given (unsorted, unchecked), and a
 /// snapshot whose root is that tree; returns the snapshot.
@@ -34,21 +32,11 @@ fn crafted(repo: &mut Repository, nodes: Vec<Node>, data: &[&[u8]]) -> Snapshot 
     snapshot
 }
 
-/// A repository with one ordinary snapshot (the template for crafted ones).
-fn setup(base: &Path) -> Repository {
-    let src = base.join("src");
-    fs::create_dir_all(&src).unwrap();
-    fs::write(src.join("f"), b"ordinary").unwrap();
-    let mut repo = init_repo(&base.join("repo"));
-    backup(&mut repo, &[src], &BackupOptions::default()).unwrap();
-    repo
-}
-
 #[test]
 fn entry_names_that_leave_the_target_are_refused() {
     let tmp = tempfile::tempdir().unwrap();
     let base = tmp.path().canonicalize().unwrap();
-    let mut repo = setup(&base);
+    let mut repo = one_snapshot_repo(&base);
     let content = b"escaped";
     let id = repo.blob_id(content);
     for bad in [
@@ -96,7 +84,7 @@ fn entry_names_that_leave_the_target_are_refused() {
 fn duplicate_and_unsorted_names_are_refused() {
     let tmp = tempfile::tempdir().unwrap();
     let base = tmp.path().canonicalize().unwrap();
-    let mut repo = setup(&base);
+    let mut repo = one_snapshot_repo(&base);
     for names in [[&b"a"[..], b"a"], [b"b", b"a"]] {
         let nodes = names
             .iter()
@@ -115,7 +103,7 @@ fn duplicate_and_unsorted_names_are_refused() {
 fn symlinks_in_the_target_are_never_followed() {
     let tmp = tempfile::tempdir().unwrap();
     let base = tmp.path().canonicalize().unwrap();
-    let mut repo = setup(&base);
+    let mut repo = one_snapshot_repo(&base);
     let content = b"from the snapshot";
     let id = repo.blob_id(content);
     let sub = crafted(
@@ -177,7 +165,7 @@ fn symlinks_in_the_target_are_never_followed() {
 fn a_file_whose_size_disagrees_with_its_data_is_refused() {
     let tmp = tempfile::tempdir().unwrap();
     let base = tmp.path().canonicalize().unwrap();
-    let mut repo = setup(&base);
+    let mut repo = one_snapshot_repo(&base);
     let content = b"twelve bytes";
     let id = repo.blob_id(content);
     for size in [0, 5, 13, 1 << 50] {

@@ -43,6 +43,9 @@ pub fn run(ctx: &Context, args: Args) -> Result<u8> {
             d.cause
         );
     }
+    if report.unlisted_damage > 0 {
+        eprintln!("damaged: {} more paths, not listed", report.unlisted_damage);
+    }
     println!(
         "checked {} snapshots, {} trees, {} data blobs, {} packs ({} read whole; {} read) in {:.1} s",
         report.snapshots,
@@ -60,9 +63,9 @@ pub fn run(ctx: &Context, args: Args) -> Result<u8> {
     println!("{} problems found", report.errors.len());
     if !report.damaged.is_empty() {
         let snapshots: BTreeSet<_> = report.damaged.iter().map(|d| d.snapshot).collect();
+        let paths = (report.damaged.len() as u64).saturating_add(report.unlisted_damage);
         println!(
-            "{} paths in {} snapshots are affected; `cairn repair snapshots` keeps the rest restorable",
-            report.damaged.len(),
+            "{paths} paths in {} snapshots are affected; `cairn repair snapshots` keeps the rest restorable",
             snapshots.len()
         );
     }
