@@ -1,18 +1,27 @@
 #!/usr/bin/env bash
 # The full test suite. Installs what the tests need (a PostgreSQL server for the
-# database-dump test) when it is missing and we are root, then runs every test.
+# database-dump test, strace for the crash tests) when it is missing and we are
+# root, then runs every test.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-if ! compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null; then
-    if [ "$(id -u)" = 0 ]; then
-        echo "installing postgresql for the database-dump test"
-        apt-get update -qq
-        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null
-    else
-        echo "the database-dump test needs a PostgreSQL server: sudo apt-get install postgresql" >&2
+
+# need PACKAGE WHAT PRESENT...: installs Debian's PACKAGE (needed for WHAT)
+# unless the command PRESENT... succeeds.
+need() {
+    local package=$1 what=$2
+    shift 2
+    "$@" >/dev/null 2>&1 && return
+    if [ "$(id -u)" != 0 ]; then
+        echo "$what needs $package: sudo apt-get install $package" >&2
         exit 1
     fi
-fi
+    echo "installing $package for $what"
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$package" >/dev/null
+}
+need strace "the crash tests" command -v strace
+need postgresql "the database-dump test" compgen -G "/usr/lib/postgresql/*/bin/initdb"
+
 # The end-to-end tests run the `cairn` binary, which `cargo test` does not build
 # for another package: build it first.
 cargo build --quiet -p cairn-cli

@@ -1,7 +1,8 @@
 //! Crash consistency: backup, forget with prune, and a password change run
 //! in a child process that is killed with SIGKILL just before, and just
-//! after, each file it creates or removes; and backups killed at random
-//! moments (the seed is printed). After every kill the repository checks
+//! after, each file it creates or removes; just before each system call by
+//! which it changes files (by way of strace, so inside each create and
+//! removal too); and backups killed at random moments (the seed is printed). After every kill the repository checks
 //! clean reading all data (leftovers that no index lists are allowed: the
 //! next prune removes them), every snapshot restores byte-identical, the
 //! password works, and the next backup and prune succeed.
@@ -143,20 +144,42 @@ fn verify(f: &Fixture, work: &Path, what: &str) {
     );
 }
 
+/// Runs the command `run` makes for a fresh copy of the template
+/// repository and verifies what it left. True when it was killed; unless
+/// `may_finish`, it must be.
+fn kill_and_verify(
+    f: &Fixture,
+    what: &str,
+    may_finish: bool,
+    run: impl FnOnce(&Path) -> Command,
+) -> bool {
+    let work = f.base.join("work");
+    copy_repo(&f.template, &work);
+    let status = run(&work)
+        .stdout(std::process::Stdio::null())
+        .status()
+        .unwrap();
+    let killed = status.signal() == Some(libc::SIGKILL);
+    assert!(
+        killed || (may_finish && status.success()),
+        "{what}: {status}"
+    );
+    verify(f, &work, what);
+    killed
+}
+
 /// Kills `operation` before and after each of its creates and removes.
 fn kill_at_every_write(operation: &str) -> u64 {
     let f = fixture();
     let (creates, removes) = calls(&f, operation);
-    let work = f.base.join("work");
     let mut points = 0;
     for (op, count) in [("create", creates), ("remove", removes)] {
         for n in 0..count {
             for moment in ["before", "after"] {
-                copy_repo(&f.template, &work);
                 let kill = format!("{op}:{n}:{moment}");
-                let status = child(operation, &work, &f.src, &kill).status().unwrap();
-                assert_eq!(status.signal(), Some(libc::SIGKILL), "{operation} {kill}");
-                verify(&f, &work, &format!("{operation} killed {kill}"));
+                kill_and_verify(&f, &format!("{operation} killed {kill}"), false, |work| {
+                    child(operation, work, &f.src, &kill)
+                });
                 points += 1;
             }
         }
@@ -178,6 +201,99 @@ fn forget_and_prune_killed_at_any_write_leave_a_valid_repository() {
 #[test]
 fn a_password_change_killed_at_any_write_leaves_a_password_that_opens() {
     assert_eq!(kill_at_every_write("passwd"), 4);
+}
+
+/// The system calls by which a process changes files.
+const STORAGE_CALLS: &str = "write,pwrite64,fsync,fdatasync,link,linkat,unlink,unlinkat,\
+                             rename,renameat,renameat2,mkdir,mkdirat,ftruncate";
+
+/// `operation` run under strace with `options` (strace must be installed).
+fn traced(options: &[&str], operation: &str, repo: &Path, src: &Path) -> Command {
+    let mut cmd = Command::new("strace");
+    cmd.args(["-f", "-qq"])
+        .args(options)
+        .arg(env!("CARGO_BIN_EXE_crash_child"))
+        .arg(operation)
+        .arg(repo)
+        .arg(src)
+        .arg("none");
+    cmd
+}
+
+/// For each system call in [`STORAGE_CALLS`] that `operation` makes, the
+/// most times any one of its threads makes it (strace counts per thread).
+fn storage_calls(f: &Fixture, operation: &str) -> BTreeMap<String, u64> {
+    let work = f.base.join("count");
+    copy_repo(&f.template, &work);
+    let log = f.base.join("strace.log");
+    let trace = format!("trace={STORAGE_CALLS}");
+    let options = ["-o", log.to_str().unwrap(), "-e", &trace];
+    let status = traced(&options, operation, &work, &f.src)
+        .stdout(std::process::Stdio::null())
+        .status()
+        .expect("strace runs (apt-get install strace)");
+    assert!(status.success(), "{operation} under strace: {status}");
+    let mut per_thread: BTreeMap<(String, String), u64> = BTreeMap::new();
+    for line in fs::read_to_string(&log).unwrap().lines() {
+        let mut words = line.splitn(2, ' ');
+        let (Some(tid), Some(call)) = (words.next(), words.next()) else {
+            continue;
+        };
+        if let Some((name, _)) = call.trim_start().split_once('(') {
+            *per_thread
+                .entry((name.to_string(), tid.to_string()))
+                .or_default() += 1;
+        }
+    }
+    let mut most = BTreeMap::new();
+    for ((name, _), n) in per_thread {
+        let m = most.entry(name).or_insert(0);
+        *m = n.max(*m);
+    }
+    most
+}
+
+/// Kills `operation` just before each storage system call it makes (strace
+/// delivers SIGKILL on entry): inside each create, between writing the
+/// temporary file, syncing it, linking it to its name, removing the
+/// temporary name and syncing the directory, and likewise inside removals.
+/// strace counts calls per thread: where several threads make a call, the
+/// kill lands before the n-th one of whichever thread gets there first.
+/// Some calls happen only in some runs (a pack's fan-out directory is made
+/// when it is missing, and pack names are random), so a run may finish
+/// before its kill point; returns the number of runs killed.
+fn kill_at_every_storage_call(operation: &str) -> u64 {
+    let f = fixture();
+    let calls = storage_calls(&f, operation);
+    let (mut points, mut killed) = (0, 0);
+    for (name, most) in &calls {
+        for n in 1..=*most {
+            let trace = format!("trace={name}");
+            let inject = format!("inject={name}:signal=SIGKILL:when={n}");
+            let options = ["-o", "/dev/null", "-e", &trace, "-e", &inject];
+            let what = format!("{operation} killed before {name} #{n}");
+            let run = |work: &Path| traced(&options, operation, work, &f.src);
+            killed += u64::from(kill_and_verify(&f, &what, true, run));
+            points += 1;
+        }
+    }
+    eprintln!("{operation}: killed before {killed} of {points} system calls {calls:?}");
+    killed
+}
+
+#[test]
+fn a_backup_killed_at_any_storage_system_call_leaves_a_valid_repository() {
+    assert!(kill_at_every_storage_call("backup") >= 20);
+}
+
+#[test]
+fn forget_and_prune_killed_at_any_storage_system_call_leave_a_valid_repository() {
+    assert!(kill_at_every_storage_call("prune") >= 20);
+}
+
+#[test]
+fn a_password_change_killed_at_any_storage_system_call_leaves_a_password_that_opens() {
+    assert!(kill_at_every_storage_call("passwd") >= 5);
 }
 
 #[test]
