@@ -5,6 +5,8 @@
 # CI runs the same tests with their default, bounded budgets. For longer runs:
 #   CAIRN_CRASH_RANDOM=500   random kill moments for backups (default 6)
 #   CAIRN_CRASH_SEED=N       repeat a random-kill run (its seed is printed)
+#   CAIRN_CORRUPT_ROUNDS=20  sets of random byte flips per file (default 1)
+#   CAIRN_CORRUPT_SEED=N     repeat a corruption run (its seed is printed)
 #   CAIRN_FUZZ_SECONDS=600   smoke-fuzzing time per decoder (default ~1.5 s)
 # and, for coverage-guided fuzzing, fuzz/run-all.sh (see fuzz/README.md).
 set -euo pipefail
@@ -16,7 +18,7 @@ status=0
 cargo test -p cairn-tests --test crash --test faults --test corruption \
   --test hostile_repo --test deep_trees --test hostile_sources --test prune -- --nocapture >"$log" 2>&1 || status=$?
 cargo test -p cairn-format --test fuzz_smoke -- --nocapture >>"$log" 2>&1 || status=$?
-grep -E 'tree shared at|killed at|killed before|random kills|faults injected|read faults|corruptions tried|stopped at each|executions|files recorded|test result' "$log" || true
+grep -E 'tree shared at|killed at|killed before|corruption: seed|random kills|faults injected|read faults|corruptions tried|stopped at each|executions|files recorded|test result' "$log" || true
 if [ "$status" -ne 0 ]; then
   grep -E -A5 'panicked|FAILED' "$log" || true
   echo "reliability tests FAILED" >&2

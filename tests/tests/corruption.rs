@@ -6,6 +6,10 @@
 //! damaged packs are traced to the paths they affect. The one exception is a
 //! deleted snapshot file, which no reader can tell from a snapshot that was
 //! never taken (SPEC.md §13): there the other snapshots must stay whole.
+//!
+//! The flips are drawn from a seed that is printed; `CAIRN_CORRUPT_SEED=N`
+//! repeats a run and `CAIRN_CORRUPT_ROUNDS=N` tries N sets of flips per file
+//! instead of one.
 
 use cairn_engine::backend::LocalBackend;
 use cairn_engine::backup::{backup, BackupOptions};
@@ -85,18 +89,20 @@ fn every_damaged_file_is_detected_and_nothing_wrong_is_restored() {
         .into_iter()
         .filter(|p| !p.starts_with(template.join("locks")))
         .collect();
+    let setting = |name: &str| std::env::var(name).ok().and_then(|n| n.parse().ok());
+    let seed: u64 = setting("CAIRN_CORRUPT_SEED").unwrap_or_else(|| u64::from(std::process::id()));
+    let rounds: u64 = setting("CAIRN_CORRUPT_ROUNDS").unwrap_or(1);
+    eprintln!(
+        "corruption: seed {seed} (CAIRN_CORRUPT_SEED to repeat), {rounds} sets of flips per file"
+    );
     let work = base.join("work");
     let (mut tried, mut at_open, mut by_check) = (0, 0, 0);
     for (i, file) in files.iter().enumerate() {
         let relative = file.strip_prefix(&template).unwrap();
         let name = relative.file_name().unwrap().to_string_lossy().into_owned();
         let is = |dir: &str| relative.starts_with(dir);
-        for how in [
-            Damage::Flips(i as u64),
-            Damage::Half,
-            Damage::Empty,
-            Damage::Delete,
-        ] {
+        let flips = (0..rounds).map(|r| Damage::Flips(seed ^ (i as u64) << 32 ^ r));
+        for how in flips.chain([Damage::Half, Damage::Empty, Damage::Delete]) {
             copy_repo(&template, &work);
             damage(&work.join(relative), how);
             tried += 1;
