@@ -394,7 +394,7 @@ impl Restorer<'_> {
                 Ok(())
             }
             kind @ (NodeKind::File { .. } | NodeKind::Bundled { .. }) => {
-                self.report.bytes += node.size;
+                self.report.bytes = self.report.bytes.saturating_add(node.size);
                 let data = kind.file_data().expect("a regular file");
                 self.file(node, data, path, existing.as_ref())
             }

@@ -275,7 +275,7 @@ fn liveness(latest: &LockRecord, host: &str, now: Timestamp) -> Liveness {
         return match process_started(latest.pid) {
             None => Liveness::Stale(format!("process {} is gone", latest.pid)),
             // The number was given to another process since.
-            Some(t) if t > latest.started.secs + 2 => Liveness::Stale(format!(
+            Some(t) if t > latest.started.secs.saturating_add(2) => Liveness::Stale(format!(
                 "process {} is gone (its number belongs to a newer process)",
                 latest.pid
             )),

@@ -25,6 +25,10 @@ pub const MIN_CHUNK_FLOOR: u32 = 64;
 pub const MAX_CHUNK_CEILING: u32 = 16 * 1024 * 1024;
 /// Largest allowed average chunk size (4 MiB), the top of FastCDC's mask table.
 pub const MAX_AVG_CHUNK: u32 = 4 * 1024 * 1024;
+/// Largest `pack_size` allowed.
+pub const MAX_PACK_SIZE: u64 = 1024 * 1024 * 1024;
+/// Largest decoded config accepted.
+pub const MAX_CONFIG_LEN: usize = 64 * 1024;
 
 /// Content-defined chunking parameters.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -127,7 +131,8 @@ impl Config {
                 version,
             });
         }
-        let config: Config = codec::decode(&crate::frame::decode(&framed, 1 << 16, "config")?)?;
+        let config: Config =
+            codec::decode(&crate::frame::decode(&framed, MAX_CONFIG_LEN, "config")?)?;
         if config.repo_id != keys.repo_id {
             return Err(FormatError::malformed(
                 "config",
@@ -188,7 +193,7 @@ impl Versioned for Config {
                 })
             }
         }
-        if !(1024 * 1024..=1024 * 1024 * 1024).contains(&self.pack_size) {
+        if !(1024 * 1024..=MAX_PACK_SIZE).contains(&self.pack_size) {
             return bad("pack size must be 1 MiB to 1 GiB");
         }
         Ok(())

@@ -39,8 +39,14 @@ impl IndexFile {
         keys.seal(ObjectType::Index, None, &codec::encode(self), Some(3))
     }
 
-    /// Authenticates and decodes an index file.
+    /// Authenticates and decodes an index file, checking the bounds of
+    /// every entry (SPEC §10).
     pub fn open(bytes: &[u8], keys: &MasterKeys) -> Result<IndexFile> {
-        codec::decode(&keys.open(ObjectType::Index, None, bytes, MAX_INDEX_LEN)?)
+        let file: IndexFile =
+            codec::decode(&keys.open(ObjectType::Index, None, bytes, MAX_INDEX_LEN)?)?;
+        for e in file.packs.iter().flat_map(|p| &p.blobs) {
+            e.check_bounds(u64::MAX, "index file")?;
+        }
+        Ok(file)
     }
 }

@@ -27,6 +27,9 @@ pub const MAX_KDF_ITERATIONS: u32 = 64;
 /// Largest Argon2 lane count accepted from a key file.
 pub const MAX_KDF_PARALLELISM: u32 = 16;
 const MAX_HEADER_LEN: usize = 4096;
+/// Largest key file a reader accepts: the clear header and the sealed
+/// payload, each of at most 4096 bytes, with room to spare.
+pub const MAX_KEY_FILE_LEN: usize = 64 * 1024;
 
 /// How the key-wrapping key is derived from a password.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

@@ -60,6 +60,34 @@ pub struct PackEntry {
     pub raw_length: u32,
 }
 
+impl PackEntry {
+    /// Checks the bounds readers rely on (SPEC §9.2, §10): the envelope ends
+    /// at or before `end`, computed without overflow; it holds at least the
+    /// envelope overhead and a codec byte; and the plaintext is no longer
+    /// than any blob of its kind can be. `what` names the file for messages.
+    pub fn check_bounds(&self, end: u64, what: &'static str) -> Result<()> {
+        let stop = self.offset.checked_add(u64::from(self.length));
+        if stop.is_none_or(|stop| stop > end) || (self.length as usize) < ENVELOPE_OVERHEAD + 1 {
+            return Err(FormatError::malformed(
+                what,
+                format!("blob {} lies outside its pack", self.id.short()),
+            ));
+        }
+        if self.raw_length as usize > self.kind.max_len() {
+            return Err(FormatError::malformed(
+                what,
+                format!(
+                    "blob {} claims {} bytes, more than a {} can hold",
+                    self.id.short(),
+                    self.raw_length,
+                    self.kind.object_type().name()
+                ),
+            ));
+        }
+        Ok(())
+    }
+}
+
 /// The list of blobs in a pack.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PackHeader {
@@ -101,15 +129,7 @@ impl PackHeader {
         let plain = keys.open(ObjectType::PackHeader, None, sealed, MAX_HEADER_LEN)?;
         let header: PackHeader = codec::decode(&plain)?;
         for e in &header.blobs {
-            let end = e.offset.checked_add(u64::from(e.length));
-            if end.is_none_or(|end| end > header_start)
-                || (e.length as usize) < ENVELOPE_OVERHEAD + 1
-            {
-                return Err(FormatError::malformed(
-                    "pack header",
-                    format!("blob {} lies outside the pack", e.id.short()),
-                ));
-            }
+            e.check_bounds(header_start, "pack header")?;
         }
         Ok(header)
     }

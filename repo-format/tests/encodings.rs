@@ -72,21 +72,31 @@ fn tree() -> impl Strategy<Value = Tree> {
     })
 }
 
+/// Pack entries, mostly within the bounds readers accept (SPEC §9.2).
 fn entry() -> impl Strategy<Value = PackEntry> {
-    (
+    let within = (
+        any::<bool>(),
+        id(),
+        0..1u64 << 40,
+        42..=u32::MAX,
+        0..=16u32 << 20,
+    );
+    let any_values = (
         any::<bool>(),
         id(),
         any::<u64>(),
         any::<u32>(),
         any::<u32>(),
-    )
-        .prop_map(|(t, i, offset, length, raw_length)| PackEntry {
+    );
+    prop_oneof![9 => within, 1 => any_values].prop_map(|(t, i, offset, length, raw_length)| {
+        PackEntry {
             kind: if t { BlobKind::Tree } else { BlobKind::Data },
             id: BlobId(i),
             offset,
             length,
             raw_length,
-        })
+        }
+    })
 }
 
 prop_compose! {
@@ -131,7 +141,15 @@ proptest! {
         let index = IndexFile { version: 1, packs: packs.into_iter().map(|(i, blobs)| IndexPack { id: PackId(i), blobs }).collect() };
         round_trip(&index);
         let keys = MasterKeys::generate();
-        prop_assert_eq!(IndexFile::open(&index.seal(&keys), &keys).unwrap(), index);
+        let within = |e: &PackEntry| {
+            e.offset.checked_add(u64::from(e.length)).is_some()
+                && e.length >= 42
+                && e.raw_length as usize <= e.kind.max_len()
+        };
+        match index.packs.iter().flat_map(|p| &p.blobs).all(within) {
+            true => prop_assert_eq!(IndexFile::open(&index.seal(&keys), &keys).unwrap(), index),
+            false => prop_assert!(IndexFile::open(&index.seal(&keys), &keys).is_err()),
+        }
     }
 
     #[test]

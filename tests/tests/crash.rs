@@ -47,6 +47,8 @@ struct Fixture {
     template: PathBuf,
     /// What each snapshot of the template restores to.
     snapshots: BTreeMap<SnapshotId, Content>,
+    /// The template's oldest snapshot, which `prune` forgets first.
+    oldest: SnapshotId,
 }
 
 fn fixture() -> Fixture {
@@ -56,6 +58,7 @@ fn fixture() -> Fixture {
     let template = base.join("template");
     let mut repo = init_small_pack_repo(&template);
     let mut snapshots = BTreeMap::new();
+    let mut oldest = None;
     for v in 0..3 {
         write_version(&src, v);
         let r = backup(
@@ -65,6 +68,7 @@ fn fixture() -> Fixture {
         )
         .unwrap();
         snapshots.insert(r.id, relative_fingerprint(&src));
+        oldest = oldest.or(Some(r.id));
     }
     write_version(&src, 3);
     Fixture {
@@ -73,6 +77,7 @@ fn fixture() -> Fixture {
         src,
         template,
         snapshots,
+        oldest: oldest.unwrap(),
     }
 }
 
@@ -104,9 +109,24 @@ fn reopen(work: &Path) -> Repository {
         .expect("one of the passwords opens the repository")
 }
 
-/// Everything a kill must leave true; `what` names the kill point.
-fn verify(f: &Fixture, work: &Path, what: &str) {
+/// Everything a kill of `operation` must leave true; `what` names the kill
+/// point.
+fn verify(f: &Fixture, work: &Path, what: &str, operation: &str) {
     let mut repo = reopen(work);
+    // Every snapshot made before is still there: only `prune` forgets one.
+    let listed: Vec<SnapshotId> = repo
+        .snapshots()
+        .unwrap()
+        .into_iter()
+        .map(|(id, _)| id)
+        .collect();
+    for id in f.snapshots.keys() {
+        let forgotten = operation == "prune" && *id == f.oldest;
+        assert!(
+            forgotten || listed.contains(id),
+            "{what}: snapshot {id} is gone"
+        );
+    }
     // The killed process is gone: its records are stale, and unlock removes them.
     let unlocked = session::unlock(&repo, false).unwrap();
     assert!(
@@ -149,6 +169,7 @@ fn verify(f: &Fixture, work: &Path, what: &str) {
 /// `may_finish`, it must be.
 fn kill_and_verify(
     f: &Fixture,
+    operation: &str,
     what: &str,
     may_finish: bool,
     run: impl FnOnce(&Path) -> Command,
@@ -164,7 +185,7 @@ fn kill_and_verify(
         killed || (may_finish && status.success()),
         "{what}: {status}"
     );
-    verify(f, &work, what);
+    verify(f, &work, what, operation);
     killed
 }
 
@@ -177,7 +198,8 @@ fn kill_at_every_write(operation: &str) -> u64 {
         for n in 0..count {
             for moment in ["before", "after"] {
                 let kill = format!("{op}:{n}:{moment}");
-                kill_and_verify(&f, &format!("{operation} killed {kill}"), false, |work| {
+                let what = format!("{operation} killed {kill}");
+                kill_and_verify(&f, operation, &what, false, |work| {
                     child(operation, work, &f.src, &kill)
                 });
                 points += 1;
@@ -273,7 +295,7 @@ fn kill_at_every_storage_call(operation: &str) -> u64 {
             let options = ["-o", "/dev/null", "-e", &trace, "-e", &inject];
             let what = format!("{operation} killed before {name} #{n}");
             let run = |work: &Path| traced(&options, operation, work, &f.src);
-            killed += u64::from(kill_and_verify(&f, &what, true, run));
+            killed += u64::from(kill_and_verify(&f, operation, &what, true, run));
             points += 1;
         }
     }
@@ -297,7 +319,7 @@ fn a_password_change_killed_at_any_storage_system_call_leaves_a_password_that_op
 }
 
 #[test]
-fn backups_killed_at_random_moments_leave_a_valid_repository() {
+fn backups_and_prunes_killed_at_random_moments_leave_a_valid_repository() {
     let f = fixture();
     let runs: u64 = std::env::var("CAIRN_CRASH_RANDOM")
         .ok()
@@ -307,32 +329,32 @@ fn backups_killed_at_random_moments_leave_a_valid_repository() {
         .ok()
         .and_then(|n| n.parse().ok())
         .unwrap_or_else(|| u64::from(std::process::id()));
-    eprintln!("random kills: seed {seed} (CAIRN_CRASH_SEED to repeat), {runs} runs");
-    // Kill moments spread over how long a whole backup takes here.
-    let started = std::time::Instant::now();
-    calls(&f, "backup");
-    let span = started.elapsed().as_millis().max(1) as u64;
+    eprintln!("random kills: seed {seed} (CAIRN_CRASH_SEED to repeat), {runs} runs each");
     let mut noise = Noise::new(seed);
     let work = f.base.join("work");
-    let mut killed = 0;
-    for run in 0..runs {
-        copy_repo(&f.template, &work);
-        let delay = u64::from_le_bytes(noise.bytes(8).try_into().unwrap()) % span;
-        let mut c = child("backup", &work, &f.src, "none")
-            .stdout(std::process::Stdio::null())
-            .spawn()
-            .unwrap();
-        std::thread::sleep(Duration::from_millis(delay));
-        let _ = c.kill();
-        let status = c.wait().unwrap();
-        killed += u64::from(status.signal() == Some(libc::SIGKILL));
-        verify(
-            &f,
-            &work,
-            &format!("run {run}: backup killed after {delay} ms (seed {seed})"),
-        );
+    for operation in ["backup", "prune"] {
+        // Kill moments spread over how long the whole operation takes here.
+        let started = std::time::Instant::now();
+        calls(&f, operation);
+        let span = started.elapsed().as_millis().max(1) as u64;
+        let mut killed = 0;
+        for run in 0..runs {
+            copy_repo(&f.template, &work);
+            let delay = u64::from_le_bytes(noise.bytes(8).try_into().unwrap()) % span;
+            let mut c = child(operation, &work, &f.src, "none")
+                .stdout(std::process::Stdio::null())
+                .spawn()
+                .unwrap();
+            std::thread::sleep(Duration::from_millis(delay));
+            let _ = c.kill();
+            let status = c.wait().unwrap();
+            killed += u64::from(status.signal() == Some(libc::SIGKILL));
+            let what = format!("run {run}: {operation} killed after {delay} ms (seed {seed})");
+            verify(&f, &work, &what, operation);
+        }
+        eprintln!("random kills: {killed} of {runs} {operation} runs killed before they finished");
+        assert!(killed > 0, "no {operation} run was killed (seed {seed})");
     }
-    eprintln!("random kills: {killed} of {runs} backups killed before they finished");
 }
 
 /// A crash inside a create (§2.3) can leave its temporary file, whole or
@@ -367,7 +389,7 @@ fn temporary_files_left_inside_a_create_are_ignored() {
         .find(|p| !p.to_string_lossy().contains(".tmp-"))
         .unwrap();
     fs::copy(&pack, pack.with_file_name(".tmp-ffffffffffffffff")).unwrap();
-    verify(&f, &work, "temporary files left behind");
+    verify(&f, &work, "temporary files left behind", "none");
     assert_eq!(
         walk_files(&work)
             .iter()

@@ -1,6 +1,6 @@
 //! Injected storage faults: an I/O error, a full disk or a short write at
-//! each create of a backup or prune, a failed read at each read of a
-//! restore, slow reads. Each operation fails with an error naming the fault
+//! each create of a backup or prune, a failed removal in prune, a failed
+//! read at each pack read of a restore, a prune and a backup, slow reads. Each operation fails with an error naming the fault
 //! (or, for the final record of a session, carries on), never records a
 //! snapshot whose data is not stored, never restores wrong data, and leaves a
 //! repository that checks clean and takes the next backup.
@@ -10,8 +10,10 @@ use cairn_engine::backup::{backup, BackupOptions};
 use cairn_engine::prune::{prune, PruneOptions};
 use cairn_engine::restore::restore;
 use cairn_engine::Repository;
+use cairn_format::SnapshotId;
 use cairn_tests::faults::{Call, Fault, Faulty, Op, Plan};
 use cairn_tests::*;
+use std::collections::BTreeMap;
 use std::fs;
 use std::io::ErrorKind;
 use std::path::{Path, PathBuf};
@@ -24,6 +26,8 @@ struct Fixture {
     base: PathBuf,
     src: PathBuf,
     template: PathBuf,
+    /// The template's newest snapshot and what it restores to.
+    newest: (SnapshotId, BTreeMap<PathBuf, [u8; 32]>),
 }
 
 /// A repository with two snapshots of a changing tree, and the tree changed again.
@@ -34,6 +38,7 @@ fn fixture() -> Fixture {
     fs::create_dir(&src).unwrap();
     let template = base.join("template");
     let mut repo = init_small_pack_repo(&template);
+    let mut newest = None;
     for v in 0..3u64 {
         for i in 0..4u64 {
             fs::write(
@@ -44,12 +49,13 @@ fn fixture() -> Fixture {
         }
         write_noise_file(&src.join("big.bin"), 1_200_000, v);
         if v < 2 {
-            backup(
+            let r = backup(
                 &mut repo,
                 std::slice::from_ref(&src),
                 &BackupOptions::default(),
             )
             .unwrap();
+            newest = Some((r.id, relative_fingerprint(&src)));
         }
     }
     Fixture {
@@ -57,6 +63,7 @@ fn fixture() -> Fixture {
         base,
         src,
         template,
+        newest: newest.unwrap(),
     }
 }
 
@@ -74,12 +81,21 @@ fn open(path: &Path, plan: Plan) -> (Repository, Arc<Faulty<LocalBackend>>) {
     (repo, backend)
 }
 
-/// The repository is whole: it checks clean reading everything, and a
+/// The repository is whole: it checks clean reading everything, the
+/// template's newest snapshot is there and restores byte-identical, and a
 /// backup without faults succeeds and restores.
 fn assert_whole(f: &Fixture, path: &Path, what: &str) {
     let mut repo = open_repo(path);
     let report = check_all(&repo);
     assert!(report.is_clean(), "{what}: {:?}", report.errors);
+    let (id, content) = &f.newest;
+    let snapshot = repo
+        .load_snapshot(id)
+        .unwrap_or_else(|e| panic!("{what}: {e}"));
+    let out = f.base.join("out");
+    let _ = fs::remove_dir_all(&out);
+    restore(&repo, &snapshot, Some(&f.src), &out).unwrap();
+    assert_eq!(&relative_fingerprint(&out.join("src")), content, "{what}");
     let r = backup(
         &mut repo,
         std::slice::from_ref(&f.src),
@@ -151,17 +167,27 @@ fn prune_with_a_failed_write_or_removal_fails_clearly_and_the_next_prune_finishe
         repo.remove_snapshot(&oldest).unwrap();
     };
     copy_repo(&f.template, &work);
-    let (mut repo, counter) = open(&work, Box::new(|_: &Call<'_>| Fault::Pass));
+    let pack_reads = Arc::new(AtomicU64::new(0));
+    let (mut repo, counter) = open(&work, failing_pack_read(u64::MAX, pack_reads.clone()));
     forget_oldest(&repo);
     prune(&mut repo, &PruneOptions::default()).unwrap();
     let (creates, removes) = (counter.calls(Op::Create), counter.calls(Op::Remove));
+    let reads = pack_reads.load(Ordering::SeqCst);
     let mut injected = 0;
-    for (op, count) in [(Op::Create, creates), (Op::Remove, removes)] {
+    for (op, count) in [
+        (Op::Create, creates),
+        (Op::Remove, removes),
+        (Op::Read, reads),
+    ] {
         // The first removal is the forgotten snapshot's.
         for n in (op == Op::Remove) as u64..count {
             copy_repo(&f.template, &work);
             let what = format!("{op:?} {n} failing");
-            let (mut repo, faulty) = open(&work, at(op, n, Fault::Fail(ErrorKind::Other)));
+            let plan = match op {
+                Op::Read => failing_pack_read(n, Arc::new(AtomicU64::new(0))),
+                _ => at(op, n, Fault::Fail(ErrorKind::Other)),
+            };
+            let (mut repo, faulty) = open(&work, plan);
             forget_oldest(&repo);
             let result = prune(&mut repo, &PruneOptions::default());
             injected += faulty.injected();
@@ -182,8 +208,11 @@ fn prune_with_a_failed_write_or_removal_fails_clearly_and_the_next_prune_finishe
             assert_eq!(walk_files(&work.join("marks")).len(), 0, "{what}");
         }
     }
-    eprintln!("prune: {injected} faults injected at {creates} creates and {removes} removes");
-    assert!(injected >= creates + removes - 1);
+    eprintln!(
+        "prune: {injected} faults injected at {creates} creates, {removes} removes and {reads} pack reads"
+    );
+    assert!(reads > 0, "the prune repacked nothing");
+    assert!(injected >= creates + removes - 1 + reads);
 }
 
 /// A plan that fails the `n`-th read of a pack (from 0), and counts pack reads.
@@ -250,6 +279,48 @@ fn a_restore_with_a_failed_read_never_writes_wrong_data() {
     eprintln!(
         "restore: {injected} read faults injected at {reads} pack reads; {recovered} retried successfully, the others reported"
     );
+    assert_eq!(injected, reads);
+}
+
+#[test]
+fn a_backup_with_a_failed_read_stores_its_files_anyway_or_fails_clearly() {
+    let f = fixture();
+    let work = f.base.join("work");
+    copy_repo(&f.template, &work);
+    let counted = Arc::new(AtomicU64::new(0));
+    let (mut repo, _) = open(&work, failing_pack_read(u64::MAX, counted.clone()));
+    let opts = BackupOptions::default();
+    backup(&mut repo, std::slice::from_ref(&f.src), &opts).unwrap();
+    // The parent snapshot's trees are read from packs.
+    let reads = counted.load(Ordering::SeqCst);
+    assert!(reads > 0);
+    let mut injected = 0;
+    for n in 0..reads {
+        copy_repo(&f.template, &work);
+        let what = format!("pack read {n} failing");
+        let (mut repo, faulty) = open(&work, failing_pack_read(n, Arc::new(AtomicU64::new(0))));
+        let before = repo.snapshots().unwrap().len();
+        let result = backup(&mut repo, std::slice::from_ref(&f.src), &opts);
+        injected += faulty.injected();
+        let after = open_repo(&work).snapshots().unwrap().len();
+        match result {
+            // Without its parent's tree the backup reads the files again.
+            Ok(r) => {
+                assert_eq!(after, before + 1, "{what}");
+                let out = f.base.join("out");
+                let _ = fs::remove_dir_all(&out);
+                restore(&open_repo(&work), &r.snapshot, Some(&f.src), &out).unwrap();
+                assert_same_tree(&f.src, &out.join("src"));
+            }
+            Err(e) => {
+                assert!(e.to_string().contains("injected fault"), "{what}: {e}");
+                assert_eq!(after, before, "{what}: a snapshot was recorded");
+            }
+        }
+        drop(repo);
+        assert_whole(&f, &work, &what);
+    }
+    eprintln!("backup: {injected} read faults injected at {reads} pack reads");
     assert_eq!(injected, reads);
 }
 

@@ -168,46 +168,50 @@ fn a_file_whose_size_disagrees_with_its_data_is_refused() {
     let mut repo = one_snapshot_repo(&base);
     let content = b"twelve bytes";
     let id = repo.blob_id(content);
-    for size in [0, 5, 13, 1 << 50] {
-        let snapshot = crafted(
-            &mut repo,
-            vec![plain_node(b"f", NodeKind::File { content: vec![id] }, size)],
-            &[content],
-        );
-        let target = base.join("target");
-        let _ = fs::remove_dir_all(&target);
-        let report = restore(&repo, &snapshot, None, &target);
-        let text = format!("{report:?}");
-        assert!(
-            text.contains("errors: [(") || report.is_err(),
-            "size {size}: {text}"
-        );
-        let written = fs::metadata(target.join("f")).map(|m| m.len()).unwrap_or(0);
-        assert!(
-            written <= content.len() as u64,
-            "size {size}: {written} bytes written"
-        );
+    let file = || NodeKind::File { content: vec![id] };
+    let bundled = |offset| NodeKind::Bundled {
+        blob: id,
+        offset,
+        id: BlobId([1; 32]),
+    };
+    let cases = [
+        (file(), 0),
+        (file(), 5),
+        (file(), 13),
+        (file(), 1 << 50),
+        (bundled(8), 10),
+        (bundled(0), 1 << 50),
+        (bundled(u64::MAX - 10), 5),
+    ];
+    let existing = b"the file that was there before";
+    for (kind, size) in cases {
+        let what = format!("{kind:?} of {size} bytes");
+        let snapshot = crafted(&mut repo, vec![plain_node(b"f", kind, size)], &[content]);
+        // Into an empty target, and over an existing file (rewritten in
+        // place): refused before anything is allocated or changed.
+        for over_existing in [false, true] {
+            let target = base.join("target");
+            let _ = fs::remove_dir_all(&target);
+            if over_existing {
+                fs::create_dir(&target).unwrap();
+                fs::write(target.join("f"), existing).unwrap();
+            }
+            let report = restore(&repo, &snapshot, None, &target).unwrap();
+            assert_eq!(report.errors.len(), 1, "{what}: {:?}", report.errors);
+            let error = report.errors[0].1.to_string();
+            assert!(
+                error.contains("where its entry says") || error.contains("outside its bundle"),
+                "{what}: {error}"
+            );
+            match over_existing {
+                true => assert_eq!(fs::read(target.join("f")).unwrap(), existing, "{what}"),
+                false => assert!(!target.join("f").exists(), "{what}"),
+            }
+        }
     }
     let report = cairn_engine::check::check(&repo, &Default::default()).unwrap();
     let errors: Vec<String> = report.errors.iter().map(|e| e.to_string()).collect();
-    assert_eq!(
-        errors
-            .iter()
-            .filter(|e| e.contains("where its entry says"))
-            .count(),
-        4,
-        "{errors:?}"
-    );
-    // A bundled file reaching past its bundle is refused the same way.
-    let bundled = NodeKind::Bundled {
-        blob: id,
-        offset: 8,
-        id: BlobId([1; 32]),
-    };
-    let snapshot = crafted(&mut repo, vec![plain_node(b"b", bundled, 10)], &[content]);
-    let target = base.join("target");
-    let _ = fs::remove_dir_all(&target);
-    let report = restore(&repo, &snapshot, None, &target).unwrap();
-    assert_eq!(report.errors.len(), 1, "{:?}", report.errors);
-    assert!(!target.join("b").exists());
+    let refused = |needle: &str| errors.iter().filter(|e| e.contains(needle)).count();
+    assert_eq!(refused("where its entry says"), 4, "{errors:?}");
+    assert_eq!(refused("outside its bundle"), 3, "{errors:?}");
 }

@@ -212,6 +212,20 @@ fn restore_skips_only_the_file_whose_data_is_damaged() {
         !out.join("src/victim").exists(),
         "a half-restored file was left behind"
     );
+    // Restoring over an existing file rewrites it in place: when its data
+    // is damaged, what would be left is part old and part new, so it is
+    // removed too, and reported.
+    let old = Noise::new(8).bytes(300_000);
+    std::fs::write(out.join("src/victim"), &old).unwrap();
+    let restored =
+        cairn_engine::restore::restore(&repo, &report.snapshot, Some(&src), &out).unwrap();
+    assert_eq!(restored.errors.len(), 1, "{:?}", restored.errors);
+    assert!(restored.errors[0].0.ends_with("victim"));
+    assert!(
+        !out.join("src/victim").exists(),
+        "a file part old, part new was left behind"
+    );
+    assert_eq!(std::fs::read(out.join("src/bystander")).unwrap(), b"intact");
 }
 
 #[test]

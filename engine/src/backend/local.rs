@@ -3,8 +3,8 @@
 use super::{Backend, FileKind};
 use crate::error::{Error, Result};
 use std::fs::{self, File, OpenOptions};
-use std::io::{ErrorKind, Write};
-use std::os::unix::fs::FileExt;
+use std::io::{ErrorKind, Read, Write};
+use std::os::unix::fs::{FileExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
 /// Stores repository files under a directory:
@@ -45,14 +45,28 @@ impl LocalBackend {
         }
     }
 
+    /// Opens a repository file for reading. Without blocking: a FIFO or
+    /// device planted in its place is refused, not waited on.
     fn open(&self, kind: FileKind, name: &str) -> Result<(File, PathBuf)> {
         let path = self.path(kind, name)?;
-        match File::open(&path) {
-            Ok(f) => Ok((f, path)),
+        let opened = OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_NONBLOCK)
+            .open(&path);
+        let file = match opened {
+            Ok(f) => f,
             Err(e) if e.kind() == ErrorKind::NotFound => {
-                Err(Error::Missing(format!("{} {}", kind.name(), name)))
+                return Err(Error::Missing(format!("{} {}", kind.name(), name)))
             }
-            Err(e) => Err(Error::io(format!("cannot open {}", path.display()), e)),
+            Err(e) => return Err(Error::io(format!("cannot open {}", path.display()), e)),
+        };
+        match file.metadata() {
+            Ok(m) if m.is_file() => Ok((file, path)),
+            Ok(_) => Err(Error::Invalid(format!(
+                "{} is not a regular file: it is damaged",
+                path.display()
+            ))),
+            Err(e) => Err(Error::io(format!("cannot read {}", path.display()), e)),
         }
     }
 }
@@ -141,13 +155,26 @@ impl Backend for LocalBackend {
     }
 
     fn read(&self, kind: FileKind, name: &str) -> Result<Vec<u8>> {
-        let path = self.path(kind, name)?;
-        match fs::read(&path) {
-            Ok(b) => Ok(b),
-            Err(e) if e.kind() == ErrorKind::NotFound => {
-                Err(Error::Missing(format!("{} {}", kind.name(), name)))
-            }
-            Err(e) => Err(Error::io(format!("cannot read {}", path.display()), e)),
+        let (file, path) = self.open(kind, name)?;
+        let io = |e| Error::io(format!("cannot read {}", path.display()), e);
+        let limit = kind.max_len();
+        let too_large = |size: u64| {
+            Error::Invalid(format!(
+                "{} is {size} bytes, larger than any {} can be ({limit} bytes): it is damaged",
+                path.display(),
+                kind.name()
+            ))
+        };
+        let size = file.metadata().map_err(io)?.len();
+        if size > limit {
+            return Err(too_large(size));
+        }
+        // The file may grow while it is read: never read past the limit.
+        let mut bytes = Vec::with_capacity(size as usize);
+        file.take(limit + 1).read_to_end(&mut bytes).map_err(io)?;
+        match bytes.len() as u64 > limit {
+            true => Err(too_large(bytes.len() as u64)),
+            false => Ok(bytes),
         }
     }
 
@@ -287,6 +314,52 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let b = LocalBackend::new(dir.path());
         assert!(b.read(FileKind::Snapshot, "../config").is_err());
+    }
+
+    #[test]
+    fn oversized_files_and_non_files_are_refused_unread() {
+        let dir = tempfile::tempdir().unwrap();
+        let b = LocalBackend::new(dir.path());
+        b.create_repository().unwrap();
+        // A sparse file: its size costs no disk.
+        let name = "ef".repeat(32);
+        let limit = FileKind::Snapshot.max_len();
+        let file = File::create(dir.path().join("snapshots").join(&name)).unwrap();
+        file.set_len(limit).unwrap();
+        assert_eq!(
+            b.read(FileKind::Snapshot, &name).unwrap().len() as u64,
+            limit
+        );
+        file.set_len(limit + 1).unwrap();
+        let e = b.read(FileKind::Snapshot, &name).unwrap_err().to_string();
+        assert!(
+            e.contains(&name) && e.contains("larger than any snapshot"),
+            "{e}"
+        );
+        // A key file of 2 GiB is refused as quickly.
+        let key = "12".repeat(32);
+        File::create(dir.path().join("keys").join(&key))
+            .unwrap()
+            .set_len(2 << 30)
+            .unwrap();
+        assert!(b.read(FileKind::Key, &key).is_err());
+        // A FIFO is refused, not waited on; so is a directory.
+        let fifo = "34".repeat(32);
+        let path = std::ffi::CString::new(
+            dir.path()
+                .join("index")
+                .join(&fifo)
+                .into_os_string()
+                .into_encoded_bytes(),
+        )
+        .unwrap();
+        assert_eq!(unsafe { libc::mkfifo(path.as_ptr(), 0o600) }, 0);
+        let e = b.read(FileKind::Index, &fifo).unwrap_err().to_string();
+        assert!(e.contains("not a regular file"), "{e}");
+        assert!(b.size(FileKind::Index, &fifo).is_err());
+        let sub = "56".repeat(32);
+        fs::create_dir(dir.path().join("locks").join(&sub)).unwrap();
+        assert!(b.read(FileKind::Lock, &sub).is_err());
     }
 
     fn walk(p: &Path) -> Vec<String> {

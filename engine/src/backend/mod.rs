@@ -42,6 +42,31 @@ impl FileKind {
             FileKind::Mark => "prune mark",
         }
     }
+
+    /// The largest file of this kind a reader accepts: the largest content
+    /// the format allows with room for its envelope (SPEC §2.1). Backends
+    /// refuse to read a larger file, so damaged or hostile storage cannot
+    /// make a reader allocate without bound.
+    pub fn max_len(self) -> u64 {
+        use cairn_format::{config, index, key, lock, pack, snapshot, tree};
+        const ROOM: u64 = 64 * 1024;
+        let content = match self {
+            FileKind::Config => config::MAX_CONFIG_LEN,
+            FileKind::Key => key::MAX_KEY_FILE_LEN,
+            // A pack is closed once it reaches the pack size, so its last
+            // blob (a tree at most) and its header may lie beyond it.
+            FileKind::Pack => {
+                return config::MAX_PACK_SIZE
+                    + (tree::MAX_TREE_LEN + pack::MAX_HEADER_LEN) as u64
+                    + ROOM
+            }
+            FileKind::Index => index::MAX_INDEX_LEN,
+            FileKind::Snapshot => snapshot::MAX_SNAPSHOT_LEN,
+            FileKind::Lock => lock::MAX_LOCK_LEN,
+            FileKind::Mark => lock::MAX_MARK_LEN,
+        };
+        content as u64 + ROOM
+    }
 }
 
 /// Storage for repository files.

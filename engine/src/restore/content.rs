@@ -105,6 +105,16 @@ pub(super) fn locate(
             len: size,
             id: file_id,
         });
+        // Checked before anything is read or compared: the file's size
+        // decides how much is allocated for it.
+        let within = |s: &Slice| {
+            s.start
+                .checked_add(s.len)
+                .is_some_and(|end| end <= u64::from(loc.raw_length))
+        };
+        if slice.as_ref().is_some_and(|s| !within(s)) {
+            return Err(Error::Invalid(format!("it lies outside its bundle {id}")));
+        }
         let chunk = Chunk {
             id: *id,
             loc,
@@ -404,8 +414,9 @@ impl<'r> Writer<'r> {
     }
 
     /// Completes a file once all its parts are done: counts it, checks its
-    /// length when verifying, and applies its metadata. A new file that failed
-    /// is removed, not left half-written.
+    /// length when verifying, and applies its metadata. A file that failed
+    /// while it was written is removed, not left half-written: a new one, or
+    /// one being rewritten in place (whose old content is partly gone).
     fn finish(&self, t: &Target, report: &mut RestoreReport) {
         progress::done(&self.progress, 1, 0);
         let written = t.written.load(Ordering::Relaxed);
@@ -417,7 +428,7 @@ impl<'r> Writer<'r> {
             .take();
         let result = match failed {
             Some(e) => {
-                if t.mode == Mode::Create {
+                if t.mode != Mode::Check {
                     let _ = fs::remove_file(&t.path);
                 }
                 Err(e)
