@@ -2,7 +2,9 @@
 //! in a child process that is killed with SIGKILL just before, and just
 //! after, each file it creates or removes; just before each system call by
 //! which it changes files (by way of strace, so inside each create and
-//! removal too); and backups killed at random moments (the seed is printed). After every kill the repository checks
+//! removal too); and backups and prunes killed at random moments (the seed
+//! is printed). The same system calls are also made to fail, one at a time,
+//! with a full disk or an I/O error. After every kill the repository checks
 //! clean reading all data (leftovers that no index lists are allowed: the
 //! next prune removes them), every snapshot restores byte-identical, the
 //! password works, and the next backup and prune succeed.
@@ -316,6 +318,87 @@ fn forget_and_prune_killed_at_any_storage_system_call_leave_a_valid_repository()
 #[test]
 fn a_password_change_killed_at_any_storage_system_call_leaves_a_password_that_opens() {
     assert!(kill_at_every_storage_call("passwd") >= 5);
+}
+
+/// The error each storage system call fails with: a full disk for what
+/// allocates space, an I/O error for the rest.
+fn errno_for(call: &str) -> &'static str {
+    match call {
+        "write" | "pwrite64" | "mkdir" | "mkdirat" | "ftruncate" => "ENOSPC",
+        _ => "EIO",
+    }
+}
+
+/// Fails each storage system call `operation` makes in turn (strace turns
+/// it into an error without running it): the operation either finishes
+/// (the failed call was one whose failure is harmless, such as removing a
+/// temporary name) or fails with one line naming the error; a backup
+/// records a snapshot only if the snapshot file was linked in before the
+/// failure (so after everything it refers to was synced), or if the failure
+/// was the removal of a temporary name; and the repository is left valid.
+/// Returns the number of errors injected.
+fn fail_every_storage_call(operation: &str) -> u64 {
+    let f = fixture();
+    let calls = storage_calls(&f, operation);
+    let log = f.base.join("failed.log");
+    let mut injected = 0;
+    for (name, most) in &calls {
+        let errno = errno_for(name);
+        for n in 1..=*most {
+            let work = f.base.join("work");
+            copy_repo(&f.template, &work);
+            let before = reopen(&work).snapshots().unwrap().len();
+            let trace = format!("trace={name},linkat");
+            let inject = format!("inject={name}:error={errno}:when={n}");
+            let options = ["-o", log.to_str().unwrap(), "-e", &trace, "-e", &inject];
+            let out = traced(&options, operation, &work, &f.src).output().unwrap();
+            let what = format!("{operation} with {name} #{n} failing with {errno}");
+            let log = fs::read_to_string(&log).unwrap();
+            let Some(failed_at) = log.lines().position(|l| l.contains("(INJECTED)")) else {
+                // This run made fewer such calls than the counted one.
+                assert!(
+                    out.status.success(),
+                    "{what}: {}",
+                    String::from_utf8_lossy(&out.stderr)
+                );
+                continue;
+            };
+            injected += 1;
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            match out.status.code() {
+                Some(0) => {}
+                Some(1) => assert!(
+                    stderr.lines().count() == 1 && stderr.contains("os error"),
+                    "{what}: {stderr}"
+                ),
+                _ => panic!("{what}: {} {stderr}", out.status),
+            }
+            if operation == "backup" && reopen(&work).snapshots().unwrap().len() > before {
+                let failed = log.lines().nth(failed_at).unwrap();
+                let cleanup = failed.contains("unlink(") && failed.contains("/.tmp-");
+                let linked = log.lines().position(|l| {
+                    l.contains("linkat(") && l.contains("/snapshots/") && l.ends_with("= 0")
+                });
+                assert!(
+                    cleanup || linked.is_some_and(|at| at < failed_at),
+                    "{what}: a snapshot was recorded though the failure came first: {log}"
+                );
+            }
+            verify(&f, &work, &what, operation);
+        }
+    }
+    eprintln!("{operation}: {injected} system call errors injected {calls:?}");
+    injected
+}
+
+#[test]
+fn a_backup_whose_system_calls_fail_records_no_snapshot_before_its_data_is_synced() {
+    assert!(fail_every_storage_call("backup") >= 20);
+}
+
+#[test]
+fn forget_and_prune_whose_system_calls_fail_leave_a_valid_repository() {
+    assert!(fail_every_storage_call("prune") >= 20);
 }
 
 #[test]

@@ -13,6 +13,7 @@ use cairn_engine::{keys, Repository};
 use cairn_format::key::KdfParams;
 use cairn_tests::faults::{Call, Fault, Faulty, Op};
 use cairn_tests::PASSWORD;
+use std::io::Write;
 use std::path::PathBuf;
 
 /// The password `passwd` sets.
@@ -33,11 +34,14 @@ fn main() {
     );
     let counted = std::sync::Arc::new(backend);
     let result = run(operation, counted.clone(), PathBuf::from(src));
+    // Writes to the standard streams may fail too when the tests inject
+    // errors into every `write`: they are ignored rather than panicking.
     if let Err(e) = result {
-        eprintln!("crash_child: {e}");
+        let _ = writeln!(std::io::stderr(), "crash_child: {e}");
         std::process::exit(1);
     }
-    println!(
+    let _ = writeln!(
+        std::io::stdout(),
         "creates {} removes {}",
         counted.calls(Op::Create),
         counted.calls(Op::Remove)
