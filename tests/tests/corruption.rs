@@ -177,7 +177,18 @@ fn every_damaged_file_is_detected_and_nothing_wrong_is_restored() {
                 let out = base.join("out");
                 let _ = fs::remove_dir_all(&out);
                 let failed: Vec<PathBuf> = match restore(&repo, &snapshot, Some(&src), &out) {
-                    Ok(r) => r.errors.into_iter().map(|(p, _)| p).collect(),
+                    Ok(r) => {
+                        // A damaged pack is named by each error it causes.
+                        for (path, e) in &r.errors {
+                            let text = e.to_string();
+                            assert!(
+                                !is("data") || text.contains(&name),
+                                "{what}: {}: {text}",
+                                path.display()
+                            );
+                        }
+                        r.errors.into_iter().map(|(p, _)| p).collect()
+                    }
                     Err(_) => vec![out.clone()],
                 };
                 let restored = out.join("src");
@@ -190,11 +201,23 @@ fn every_damaged_file_is_detected_and_nothing_wrong_is_restored() {
                             "{what}: {} is wrong",
                             path.display()
                         ),
-                        false => assert!(
-                            failed.iter().any(|f| copy.starts_with(f)),
-                            "{what}: {} missing and not reported",
-                            path.display()
-                        ),
+                        false => {
+                            assert!(
+                                failed.iter().any(|f| copy.starts_with(f)),
+                                "{what}: {} missing and not reported",
+                                path.display()
+                            );
+                            // Only what check traced the damage to is lost.
+                            let in_snapshot = src.join(path);
+                            assert!(
+                                report
+                                    .damaged
+                                    .iter()
+                                    .any(|d| d.snapshot == *id && in_snapshot.starts_with(&d.path)),
+                                "{what}: {} did not restore, but check did not name it",
+                                path.display()
+                            );
+                        }
                     }
                 }
                 if deleted_snapshot
