@@ -208,6 +208,11 @@ fn an_unreadable_file_is_skipped_and_the_backup_exits_3() {
     let secret = src.join("secret");
     std::fs::write(&secret, b"no").unwrap();
     std::fs::set_permissions(&secret, std::fs::Permissions::from_mode(0o000)).unwrap();
+    // A directory that cannot be listed: recorded empty, and reported.
+    let locked = src.join("locked");
+    std::fs::create_dir(&locked).unwrap();
+    std::fs::write(locked.join("inside"), b"unseen").unwrap();
+    std::fs::set_permissions(&locked, std::fs::Permissions::from_mode(0o000)).unwrap();
     let repo = tmp.path().join("repo");
     // Root reads everything, so as root the binary runs as `nobody`.
     let as_root = unsafe { libc::geteuid() } == 0;
@@ -241,14 +246,26 @@ fn an_unreadable_file_is_skipped_and_the_backup_exits_3() {
     let out = run(&[OsStr::new("backup"), src.as_os_str()]);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(3), "{stderr}");
+    let denied: Vec<&str> = stderr
+        .lines()
+        .filter(|l| l.contains("ermission denied"))
+        .collect();
+    assert_eq!(denied.len(), 2, "{stderr}");
     assert!(
-        stderr.contains("secret") && stderr.contains("ermission denied"),
+        denied.iter().any(|l| l.contains("partly/secret")),
+        "{stderr}"
+    );
+    assert!(
+        denied.iter().any(|l| l.contains("partly/locked")),
         "{stderr}"
     );
     let out = run(&args(&["ls", "latest"]));
     let listing = String::from_utf8_lossy(&out.stdout);
     assert!(
-        listing.contains("/partly/ok") && !listing.contains("/partly/secret"),
+        listing.contains("/partly/ok")
+            && !listing.contains("/partly/secret")
+            && listing.contains("/partly/locked")
+            && !listing.contains("/partly/locked/inside"),
         "{listing}"
     );
     let target = tmp.path().join("restored");
@@ -266,6 +283,7 @@ fn an_unreadable_file_is_skipped_and_the_backup_exits_3() {
     let restored = target.join(src.strip_prefix("/").unwrap());
     assert_eq!(std::fs::read(restored.join("ok")).unwrap(), b"fine");
     assert!(!restored.join("secret").exists());
+    std::fs::set_permissions(&locked, std::fs::Permissions::from_mode(0o755)).unwrap();
 }
 
 #[test]
