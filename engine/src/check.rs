@@ -10,6 +10,7 @@
 
 use crate::backend::FileKind;
 use crate::error::{Error, Result};
+use crate::lost::Below;
 use crate::nesting::{self, Memo, Walked};
 use crate::progress::{self, Progress};
 use crate::repository::Repository;
@@ -350,30 +351,6 @@ fn read_whole(repo: &Repository, id: &PackId, indexed: &[PackEntry], result: &mu
 /// damaged paths are only counted.
 const LISTING_BUDGET: usize = 64 << 20;
 
-/// Damage below one tree, in walk order, and the number of damaged paths it
-/// amounts to (saturating). The damage below a subdirectory is shared, not
-/// copied, so a tree reached at very many paths is held once.
-#[derive(Default)]
-struct Below {
-    pieces: Vec<Piece>,
-    paths: u64,
-}
-
-impl Below {
-    /// Records damage at the entry `name` (empty for the tree itself).
-    fn at(&mut self, name: &str, cause: String) {
-        self.pieces.push(Piece::At(name.to_string(), cause));
-        self.paths = self.paths.saturating_add(1);
-    }
-}
-
-enum Piece {
-    /// The entry with this name (empty for the tree itself) is damaged.
-    At(String, String),
-    /// Damage below the subdirectory with this name.
-    Into(String, Arc<Below>),
-}
-
 /// Walks every snapshot, reading each tree once, and traces missing and
 /// damaged blobs to the paths of the snapshots that use them.
 fn check_snapshots(repo: &Repository, broken: &Broken, report: &mut CheckReport) -> Result<()> {
@@ -390,59 +367,20 @@ fn check_snapshots(repo: &Repository, broken: &Broken, report: &mut CheckReport)
     for (snapshot_id, snapshot) in &snapshots {
         report.snapshots += 1;
         let (root, _) = walk.tree(&snapshot.tree, 0);
-        let listed = list_damage(*snapshot_id, &root, &mut budget, &mut report.damaged);
-        let unlisted = root.paths.saturating_sub(listed);
+        let listed = root.list(&mut budget, &mut |path, cause| {
+            report.damaged.push(Damage {
+                snapshot: *snapshot_id,
+                path: format!("/{path}"),
+                cause: cause.to_string(),
+            })
+        });
+        let unlisted = root.paths().saturating_sub(listed);
         report.unlisted_damage = report.unlisted_damage.saturating_add(unlisted);
     }
     report.trees = walk.trees.ids().len() as u64;
     report.data_blobs = walk.data.len() as u64;
     report.errors.extend(walk.errors);
     Ok(())
-}
-
-/// Adds the damaged paths below `root` to `out`, in walk order, while
-/// `budget` lasts; returns how many it added.
-fn list_damage(
-    snapshot: SnapshotId,
-    root: &Arc<Below>,
-    budget: &mut usize,
-    out: &mut Vec<Damage>,
-) -> u64 {
-    let join = |prefix: &str, name: &str| match (prefix.is_empty(), name.is_empty()) {
-        (_, true) => prefix.to_string(),
-        (true, false) => name.to_string(),
-        (false, false) => format!("{prefix}/{name}"),
-    };
-    let mut listed = 0;
-    // Each level: the path of its tree, its damage, and the next piece.
-    let mut stack = vec![(String::new(), root.clone(), 0)];
-    while let Some((prefix, below, next)) = stack.last_mut() {
-        let Some(piece) = below.pieces.get(*next) else {
-            stack.pop();
-            continue;
-        };
-        *next += 1;
-        let deeper = match piece {
-            Piece::At(name, cause) => {
-                let path = join(prefix, name);
-                let cost = 1 + path.len() + cause.len();
-                if cost > *budget {
-                    return listed;
-                }
-                *budget -= cost;
-                listed += 1;
-                out.push(Damage {
-                    snapshot,
-                    path: format!("/{path}"),
-                    cause: cause.clone(),
-                });
-                None
-            }
-            Piece::Into(name, sub) => Some((join(prefix, name), sub.clone(), 0)),
-        };
-        stack.extend(deeper);
-    }
-    listed
 }
 
 struct Walk<'r> {
@@ -479,10 +417,7 @@ impl Walk<'_> {
                             match nesting::descend(level, what, |l| Ok(self.tree(subtree, l))) {
                                 Ok((sub, sub_height)) => {
                                     height = nesting::taller(height, sub_height);
-                                    if sub.paths > 0 {
-                                        below.paths = below.paths.saturating_add(sub.paths);
-                                        below.pieces.push(Piece::Into(name.to_string(), sub));
-                                    }
+                                    below.below(&name, sub);
                                 }
                                 Err(e) => {
                                     height = None;

@@ -49,22 +49,42 @@ pub fn find(
 /// The matches below one tree, in walk order. A subdirectory's matches are
 /// shared with the cache rather than copied, so that every match is held once
 /// however deep it lies.
-type Found = Rc<Vec<Piece>>;
+type Found = Rc<Pieces>;
+
+struct Pieces(Vec<Piece>);
 
 enum Piece {
     Hit(Box<(Vec<u8>, Node)>),
     Below(Found),
 }
 
+impl Drop for Pieces {
+    /// Takes nested results apart one by one: dropping them recursively
+    /// could overflow a small stack 2,049 levels down.
+    fn drop(&mut self) {
+        let mut pieces = std::mem::take(&mut self.0);
+        while let Some(piece) = pieces.pop() {
+            if let Piece::Below(below) = piece {
+                if let Ok(mut below) = Rc::try_unwrap(below) {
+                    pieces.append(&mut below.0);
+                }
+            }
+        }
+    }
+}
+
+/// Adds the matches in `found` to `out`, in walk order.
 fn flatten(found: &Found, snapshot: SnapshotId, out: &mut Vec<Match>) {
-    for piece in found.iter() {
-        match piece {
-            Piece::Hit(hit) => out.push(Match {
+    let mut stack: Vec<std::slice::Iter<'_, Piece>> = vec![found.0.iter()];
+    while let Some(pieces) = stack.last_mut() {
+        match pieces.next() {
+            None => drop(stack.pop()),
+            Some(Piece::Hit(hit)) => out.push(Match {
                 snapshot,
                 path: hit.0.clone(),
                 node: hit.1.clone(),
             }),
-            Piece::Below(below) => flatten(below, snapshot, out),
+            Some(Piece::Below(below)) => stack.push(below.0.iter()),
         }
     }
 }
@@ -133,11 +153,11 @@ impl<'r> Finder<'r> {
             if hit {
                 found.push(Piece::Hit(Box::new((path, node))));
             }
-            if let Some(below) = below.filter(|b| !b.is_empty()) {
+            if let Some(below) = below.filter(|b| !b.0.is_empty()) {
                 found.push(Piece::Below(below));
             }
         }
-        let found = Rc::new(found);
+        let found = Rc::new(Pieces(found));
         self.cache.insert(key, found.clone());
         Ok(found)
     }

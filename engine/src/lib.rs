@@ -33,6 +33,7 @@ pub mod filter;
 pub mod find;
 pub mod index;
 pub mod keys;
+mod lost;
 mod nesting;
 pub mod packer;
 pub mod progress;

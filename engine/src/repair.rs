@@ -10,6 +10,7 @@
 use crate::backend::FileKind;
 use crate::error::{Error, Result};
 use crate::index::IndexWriter;
+use crate::lost::Below;
 use crate::nesting::{self, Memo, Walked};
 use crate::packer::PackWriter;
 use crate::repository::Repository;
@@ -22,6 +23,7 @@ use cairn_format::tree::{NodeKind, Tree};
 use cairn_format::{BlobId, BlobKind, IndexId, PackId, SnapshotId};
 use rayon::prelude::*;
 use std::collections::HashSet;
+use std::sync::Arc;
 
 /// Paths left out, each with why.
 type Lost = Vec<(String, String)>;
@@ -151,17 +153,24 @@ pub struct SnapshotRepair {
     pub old: SnapshotId,
     /// Its repaired copy (`None` in a dry run).
     pub new: Option<SnapshotId>,
-    /// Paths left out, each with why.
+    /// Paths left out, each with why (as many as fit in the snapshot's
+    /// list of skipped entries).
     pub removed: Lost,
+    /// Paths left out beyond those in `removed`.
+    pub unlisted: u64,
 }
 
 /// A tree after repair: the same, or a new tree without the lost entries.
 #[derive(Clone)]
 enum Fixed {
     Same,
-    New(BlobId, Lost),
+    New(BlobId, Arc<Below>),
     Lost(String),
 }
+
+/// Bytes of paths and causes a repaired snapshot lists as skipped, its
+/// earlier skipped entries included: well within what a snapshot can hold.
+const SKIPPED_BUDGET: usize = 8 << 20;
 
 /// Rewrites every snapshot that uses data the index does not have: entries
 /// whose data or subtree is gone are left out and recorded as skipped, and
@@ -185,48 +194,68 @@ fn rewrite_all(repo: &mut Repository, dry_run: bool) -> Result<Vec<SnapshotRepai
     let snapshots = repo.snapshots()?;
     let mut fixes = Memo::new();
     let mut out = Vec::new();
-    let mut rewritten: Vec<(SnapshotId, Snapshot, Lost)> = Vec::new();
+    let mut rewritten: Vec<(SnapshotId, Snapshot, Lost, u64)> = Vec::new();
     let mut writer = PackWriter::new(repo);
     for (id, snapshot) in snapshots {
         let (fixed, _) = fix_tree(&mut writer, &mut fixes, &snapshot.tree, 0, dry_run)?;
-        let (tree, removed) = match fixed {
+        let (tree, lost) = match fixed {
             Fixed::Same => continue,
-            Fixed::New(tree, removed) => (tree, removed),
+            Fixed::New(tree, lost) => (tree, lost),
             Fixed::Lost(cause) => {
                 // Not even the root is left: an empty snapshot says so.
                 let tree = save_tree(&mut writer, Tree::new(Vec::new()), dry_run)?;
-                (tree, vec![(String::new(), cause)])
+                let mut lost = Below::default();
+                lost.at("", cause);
+                (tree, Arc::new(lost))
             }
         };
         let mut new = Snapshot { tree, ..snapshot };
         if !new.tags.iter().any(|t| t == "repaired") {
             new.tags.push("repaired".into());
         }
-        new.skipped
-            .extend(removed.iter().map(|(path, cause)| SkippedEntry {
+        let earlier: usize = new
+            .skipped
+            .iter()
+            .map(|s| s.path.len() + s.reason.len())
+            .sum();
+        let mut budget = SKIPPED_BUDGET.saturating_sub(earlier);
+        let mut removed = Vec::new();
+        let listed = lost.list(&mut budget, &mut |path, cause| {
+            new.skipped.push(SkippedEntry {
                 path: format!("/{path}").into_bytes(),
                 reason: format!("lost in repair: {cause}"),
-            }));
-        rewritten.push((id, new, removed));
+            });
+            removed.push((path, cause.to_string()));
+        });
+        let unlisted = lost.paths().saturating_sub(listed);
+        if unlisted > 0 {
+            new.skipped.push(SkippedEntry {
+                path: b"/".to_vec(),
+                reason: format!("lost in repair: {unlisted} more paths, too many to list"),
+            });
+        }
+        rewritten.push((id, new, removed, unlisted));
     }
     let (packs, _) = writer.finish()?;
     if dry_run {
         return Ok(rewritten
             .into_iter()
-            .map(|(old, _, removed)| SnapshotRepair {
+            .map(|(old, _, removed, unlisted)| SnapshotRepair {
                 old,
                 new: None,
                 removed,
+                unlisted,
             })
             .collect());
     }
     repo.save_index(packs)?;
-    for (old, snapshot, removed) in rewritten {
+    for (old, snapshot, removed, unlisted) in rewritten {
         let new = repo.rewrite_snapshot(&old, &snapshot)?;
         out.push(SnapshotRepair {
             old,
             new: Some(new),
             removed,
+            unlisted,
         });
     }
     Ok(out)
@@ -261,7 +290,7 @@ fn fix_tree(
     let fixed = match tree {
         Err(e) => Fixed::Lost(e.to_string()),
         Ok(tree) => {
-            let mut removed = Vec::new();
+            let mut removed = Below::default();
             let mut nodes = Vec::with_capacity(tree.nodes.len());
             let mut changed = false;
             for mut node in tree.nodes {
@@ -273,7 +302,7 @@ fn fix_tree(
                         .map(|b| format!("data blob {b} is missing"))
                 });
                 if let Some(cause) = missing {
-                    removed.push((name, cause));
+                    removed.at(&name, cause);
                     changed = true;
                     continue;
                 }
@@ -292,13 +321,12 @@ fn fix_tree(
                     match fixed {
                         Fixed::Same => {}
                         Fixed::New(new, below) => {
-                            removed
-                                .extend(below.into_iter().map(|(p, c)| (format!("{name}/{p}"), c)));
+                            removed.below(&name, below);
                             node.kind = NodeKind::Dir { subtree: new };
                             changed = true;
                         }
                         Fixed::Lost(cause) => {
-                            removed.push((name, cause));
+                            removed.at(&name, cause);
                             changed = true;
                             continue;
                         }
@@ -308,7 +336,10 @@ fn fix_tree(
             }
             match changed {
                 false => Fixed::Same,
-                true => Fixed::New(save_tree(writer, Tree::new(nodes), dry_run)?, removed),
+                true => {
+                    let new = save_tree(writer, Tree::new(nodes), dry_run)?;
+                    Fixed::New(new, Arc::new(removed))
+                }
             }
         }
     };

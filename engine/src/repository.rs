@@ -402,6 +402,14 @@ impl Repository {
 
     /// Writes a snapshot file; every blob it uses must be in a durable index file.
     pub fn save_snapshot(&self, snapshot: &Snapshot) -> Result<SnapshotId> {
+        // A larger one could never be read back.
+        let size = cairn_format::codec::encode(snapshot).len();
+        if size > cairn_format::snapshot::MAX_SNAPSHOT_LEN {
+            return Err(Error::Invalid(format!(
+                "the snapshot would be {size} bytes, more than a snapshot can hold ({} bytes)",
+                cairn_format::snapshot::MAX_SNAPSHOT_LEN
+            )));
+        }
         Ok(SnapshotId(self.store_file(
             FileKind::Snapshot,
             &snapshot.seal(&self.keys),

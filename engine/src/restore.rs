@@ -465,14 +465,8 @@ impl Restorer<'_> {
         let (chunks, len) = content::locate(self.repo, data, node.size)?;
         let file = match mode {
             Mode::Check => open_existing(path, false).map_err(|e| io("open", e))?,
-            Mode::Fix => {
-                let file = open_existing(path, true).map_err(|e| io("open", e))?;
-                if file.metadata().map_err(|e| io("stat", e))?.len() != node.size {
-                    file.set_len(node.size)
-                        .map_err(|e| io("set the length of", e))?;
-                }
-                file
-            }
+            // Its length is set once all its content is written.
+            Mode::Fix => open_existing(path, true).map_err(|e| io("open", e))?,
             Mode::Create => {
                 if existing.is_some() {
                     remove_any(path).map_err(|e| io("replace", e))?;

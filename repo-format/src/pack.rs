@@ -63,11 +63,14 @@ pub struct PackEntry {
 impl PackEntry {
     /// Checks the bounds readers rely on (SPEC §9.2, §10): the envelope ends
     /// at or before `end`, computed without overflow; it holds at least the
-    /// envelope overhead and a codec byte; and the plaintext is no longer
-    /// than any blob of its kind can be. `what` names the file for messages.
+    /// envelope overhead and a codec byte, and at most that plus the largest
+    /// plaintext of its kind; and the plaintext is no longer than that.
+    /// `what` names the file for messages.
     pub fn check_bounds(&self, end: u64, what: &'static str) -> Result<()> {
         let stop = self.offset.checked_add(u64::from(self.length));
-        if stop.is_none_or(|stop| stop > end) || (self.length as usize) < ENVELOPE_OVERHEAD + 1 {
+        let overhead = ENVELOPE_OVERHEAD + 1;
+        let envelope = overhead..=overhead + self.kind.max_len();
+        if stop.is_none_or(|stop| stop > end) || !envelope.contains(&(self.length as usize)) {
             return Err(FormatError::malformed(
                 what,
                 format!("blob {} lies outside its pack", self.id.short()),

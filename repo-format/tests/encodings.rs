@@ -78,7 +78,7 @@ fn entry() -> impl Strategy<Value = PackEntry> {
         any::<bool>(),
         id(),
         0..1u64 << 40,
-        42..=u32::MAX,
+        42..=(16u32 << 20) + 42,
         0..=16u32 << 20,
     );
     let any_values = (
@@ -143,7 +143,7 @@ proptest! {
         let keys = MasterKeys::generate();
         let within = |e: &PackEntry| {
             e.offset.checked_add(u64::from(e.length)).is_some()
-                && e.length >= 42
+                && (42..=e.kind.max_len() + 42).contains(&(e.length as usize))
                 && e.raw_length as usize <= e.kind.max_len()
         };
         match index.packs.iter().flat_map(|p| &p.blobs).all(within) {

@@ -283,7 +283,9 @@ fn an_unreadable_file_is_skipped_and_the_backup_exits_3() {
     let restored = target.join(src.strip_prefix("/").unwrap());
     assert_eq!(std::fs::read(restored.join("ok")).unwrap(), b"fine");
     assert!(!restored.join("secret").exists());
-    std::fs::set_permissions(&locked, std::fs::Permissions::from_mode(0o755)).unwrap();
+    for dir in [locked, restored.join("locked")] {
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
 }
 
 #[test]

@@ -320,6 +320,25 @@ fn a_password_change_killed_at_any_storage_system_call_leaves_a_password_that_op
     assert!(kill_at_every_storage_call("passwd") >= 5);
 }
 
+/// The calls of a strace log (`-f`), each on one line: a call that another
+/// thread's interrupted (`<unfinished ...>`, later `<... NAME resumed>`) is
+/// joined, in the place where it ended.
+fn strace_calls(log: &str) -> Vec<String> {
+    let mut pending: BTreeMap<&str, &str> = BTreeMap::new();
+    let mut calls = Vec::new();
+    for line in log.lines() {
+        let (tid, rest) = line.split_once(' ').unwrap_or((line, ""));
+        if let Some(start) = rest.strip_suffix("<unfinished ...>") {
+            pending.insert(tid, start);
+        } else if let Some((_, end)) = rest.split_once(" resumed>") {
+            calls.push(format!("{tid} {}{end}", pending.remove(tid).unwrap_or("")));
+        } else {
+            calls.push(line.to_string());
+        }
+    }
+    calls
+}
+
 /// The error each storage system call fails with: a full disk for what
 /// allocates space, an I/O error for the rest.
 fn errno_for(call: &str) -> &'static str {
@@ -353,8 +372,8 @@ fn fail_every_storage_call(operation: &str) -> u64 {
             let options = ["-o", log.to_str().unwrap(), "-e", &trace, "-e", &inject];
             let out = traced(&options, operation, &work, &f.src).output().unwrap();
             let what = format!("{operation} with {name} #{n} failing with {errno}");
-            let log = fs::read_to_string(&log).unwrap();
-            let Some(failed_at) = log.lines().position(|l| l.contains("(INJECTED)")) else {
+            let log = strace_calls(&fs::read_to_string(&log).unwrap());
+            let Some(failed_at) = log.iter().position(|l| l.contains("(INJECTED)")) else {
                 // This run made fewer such calls than the counted one.
                 assert!(
                     out.status.success(),
@@ -374,14 +393,14 @@ fn fail_every_storage_call(operation: &str) -> u64 {
                 _ => panic!("{what}: {} {stderr}", out.status),
             }
             if operation == "backup" && reopen(&work).snapshots().unwrap().len() > before {
-                let failed = log.lines().nth(failed_at).unwrap();
+                let failed = &log[failed_at];
                 let cleanup = failed.contains("unlink(") && failed.contains("/.tmp-");
-                let linked = log.lines().position(|l| {
+                let linked = log.iter().position(|l| {
                     l.contains("linkat(") && l.contains("/snapshots/") && l.ends_with("= 0")
                 });
                 assert!(
                     cleanup || linked.is_some_and(|at| at < failed_at),
-                    "{what}: a snapshot was recorded though the failure came first: {log}"
+                    "{what}: a snapshot was recorded though the failure came first: {log:#?}"
                 );
             }
             verify(&f, &work, &what, operation);
@@ -416,10 +435,15 @@ fn backups_and_prunes_killed_at_random_moments_leave_a_valid_repository() {
     let mut noise = Noise::new(seed);
     let work = f.base.join("work");
     for operation in ["backup", "prune"] {
-        // Kill moments spread over how long the whole operation takes here.
+        // Kill moments spread over most of how long the operation takes here.
+        copy_repo(&f.template, &work);
         let started = std::time::Instant::now();
-        calls(&f, operation);
-        let span = started.elapsed().as_millis().max(1) as u64;
+        let status = child(operation, &work, &f.src, "none")
+            .stdout(std::process::Stdio::null())
+            .status()
+            .unwrap();
+        assert!(status.success(), "{operation}: {status}");
+        let span = (started.elapsed().as_millis() as u64 * 9 / 10).max(1);
         let mut killed = 0;
         for run in 0..runs {
             copy_repo(&f.template, &work);

@@ -251,4 +251,16 @@ fn a_tree_shared_at_exponentially_many_paths_is_read_once_and_listed_within_boun
             report.trees, report.unlisted_damage
         );
     });
+    // repair snapshots cuts the lost file everywhere at once, lists what
+    // fits in the repaired snapshot, and counts the rest.
+    let repaired = on_small_stack(|| repair_snapshots(&mut repo, false).unwrap());
+    assert_eq!(repaired.len(), 1);
+    let r = &repaired[0];
+    assert_eq!(r.old, id_of(&bomb));
+    let total = (r.removed.len() as u64).saturating_add(r.unlisted);
+    assert_eq!(total, u64::MAX, "2^64 paths: the count saturates");
+    let new = repo.load_snapshot(&r.new.unwrap()).unwrap();
+    assert_eq!(new.skipped.len(), r.removed.len() + 1);
+    let report = on_small_stack(|| check_all(&repo));
+    assert!(report.is_clean(), "{:?}", report.errors);
 }

@@ -61,6 +61,9 @@ pub fn run(ctx: &Context, args: Args) -> Result<u8> {
                 for (path, cause) in &r.removed {
                     println!("  left out /{path}: {cause}");
                 }
+                if r.unlisted > 0 {
+                    println!("  left out {} more paths, too many to list", r.unlisted);
+                }
             }
             println!(
                 "{} snapshots {}",

@@ -414,9 +414,11 @@ impl<'r> Writer<'r> {
     }
 
     /// Completes a file once all its parts are done: counts it, checks its
-    /// length when verifying, and applies its metadata. A file that failed
-    /// while it was written is removed, not left half-written: a new one, or
-    /// one being rewritten in place (whose old content is partly gone).
+    /// length when verifying, and applies its metadata. A file rewritten in
+    /// place gets its length last. A file that failed is removed, not left
+    /// half-written: a new one, or one rewritten in place once anything was
+    /// written to it (an existing file nothing was written to is left as it
+    /// was).
     fn finish(&self, t: &Target, report: &mut RestoreReport) {
         progress::done(&self.progress, 1, 0);
         let written = t.written.load(Ordering::Relaxed);
@@ -428,18 +430,22 @@ impl<'r> Writer<'r> {
             .take();
         let result = match failed {
             Some(e) => {
-                if t.mode != Mode::Check {
+                if t.mode == Mode::Create || (t.mode == Mode::Fix && written > 0) {
                     let _ = fs::remove_file(&t.path);
                 }
                 Err(e)
             }
             None => {
-                if t.mode == Mode::Create || written > 0 {
+                let resized = match t.mode {
+                    Mode::Fix => self.set_length(t),
+                    _ => Ok(false),
+                };
+                if t.mode == Mode::Create || written > 0 || resized.as_ref().is_ok_and(|r| *r) {
                     report.files += 1;
                 } else {
                     report.files_unchanged += 1;
                 }
-                self.check_length(t).and_then(|()| {
+                resized.and_then(|_| self.check_length(t)).and_then(|()| {
                     report.verified += u64::from(self.verify);
                     t.meta.apply(&t.path)
                 })
@@ -448,6 +454,19 @@ impl<'r> Writer<'r> {
         if let Err(e) = result {
             report.errors.push((t.path.clone(), e));
         }
+    }
+
+    /// Gives a file rewritten in place the snapshot's length; true when it
+    /// had another.
+    fn set_length(&self, t: &Target) -> Result<bool> {
+        let io = |what: &str, e| Error::io(format!("cannot {what} {}", t.path.display()), e);
+        let len = t.file.metadata().map_err(|e| io("stat", e))?.len();
+        if len != t.size {
+            t.file
+                .set_len(t.size)
+                .map_err(|e| io("set the length of", e))?;
+        }
+        Ok(len != t.size)
     }
 
     fn check_length(&self, t: &Target) -> Result<()> {
