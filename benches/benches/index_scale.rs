@@ -11,7 +11,7 @@
 //! cargo bench -p cairn-benches --bench index_scale -- --blobs 1000000
 //! ```
 
-use cairn_benches::{id_bytes, rss_bytes};
+use cairn_benches::{id_bytes, number_arg, rss_bytes};
 use cairn_engine::index::IndexLoader;
 use cairn_format::crypto::MasterKeys;
 use cairn_format::index::{IndexFile, IndexPack};
@@ -47,13 +47,7 @@ fn index_file(first: u64, blobs: u64) -> IndexFile {
 }
 
 fn main() {
-    let args: Vec<String> = std::env::args().collect();
-    let blobs: u64 = args
-        .iter()
-        .position(|a| a == "--blobs")
-        .and_then(|i| args.get(i + 1))
-        .and_then(|n| n.parse().ok())
-        .unwrap_or(10_000_000);
+    let blobs = number_arg("--blobs", 10_000_000);
     let keys = MasterKeys::generate();
     let files: Vec<u64> = (0..blobs).step_by(PER_FILE as usize).collect();
     let sealed: Vec<Vec<u8>> = files

@@ -22,7 +22,7 @@
 //! cargo bench -p cairn-benches --bench prune_scale -- --blobs 1000000
 //! ```
 
-use cairn_benches::{id_bytes, rss_bytes, scratch_dir, PeakRss, MIB};
+use cairn_benches::{id_bytes, number_arg, rss_bytes, scratch_dir, PeakRss, MIB};
 use cairn_engine::backend::LocalBackend;
 use cairn_engine::prune::{prune, PruneOptions};
 use cairn_engine::Repository;
@@ -69,13 +69,7 @@ struct Shape {
 }
 
 fn main() {
-    let args: Vec<String> = std::env::args().collect();
-    let blobs: u64 = args
-        .iter()
-        .position(|a| a == "--blobs")
-        .and_then(|i| args.get(i + 1))
-        .and_then(|n| n.parse().ok())
-        .unwrap_or(10_000_000);
+    let blobs = number_arg("--blobs", 10_000_000);
     // About 50 bytes of index file per blob and 32 of tree per used blob.
     let scratch = scratch_dir(blobs * 100).expect("a scratch directory");
     let root = scratch.path().join("repo");

@@ -287,6 +287,17 @@ pub fn id_bytes(n: u64) -> [u8; 32] {
     b
 }
 
+/// The number given after `flag` on the command line (`--blobs 1000`), or
+/// `default`.
+pub fn number_arg(flag: &str, default: u64) -> u64 {
+    let args: Vec<String> = std::env::args().collect();
+    args.iter()
+        .position(|a| a == flag)
+        .and_then(|i| args.get(i + 1))
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(default)
+}
+
 /// The process's resident memory in bytes (`VmRSS`; 0 where `/proc` is missing).
 pub fn rss_bytes() -> u64 {
     proc_status_bytes("VmRSS:")

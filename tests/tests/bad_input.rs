@@ -91,16 +91,7 @@ fn unknown_and_ambiguous_snapshot_ids_fail_clearly() {
     let mut ids = Vec::new();
     for i in 0..17 {
         std::fs::write(src.join("f"), format!("version {i}")).unwrap();
-        ids.push(
-            backup(
-                &mut repo,
-                std::slice::from_ref(&src),
-                &BackupOptions::default(),
-            )
-            .unwrap()
-            .id
-            .to_hex(),
-        );
+        ids.push(backup_dir(&mut repo, &src).id.to_hex());
     }
     let shared = ids
         .iter()

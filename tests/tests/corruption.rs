@@ -12,7 +12,6 @@
 //! instead of one.
 
 use cairn_engine::backend::LocalBackend;
-use cairn_engine::backup::{backup, BackupOptions};
 use cairn_engine::restore::restore;
 use cairn_engine::Repository;
 use cairn_format::SnapshotId;
@@ -76,12 +75,7 @@ fn every_damaged_file_is_detected_and_nothing_wrong_is_restored() {
         }
         write_noise_file(&src.join("big.bin"), 1_500_000, v);
         write_noise_file(&src.join("same.bin"), 700_000, 42);
-        let r = backup(
-            &mut repo,
-            std::slice::from_ref(&src),
-            &BackupOptions::default(),
-        )
-        .unwrap();
+        let r = backup_dir(&mut repo, &src);
         snapshots.insert(r.id, relative_fingerprint(&src));
     }
     drop(repo);

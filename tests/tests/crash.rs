@@ -63,12 +63,7 @@ fn fixture() -> Fixture {
     let mut oldest = None;
     for v in 0..3 {
         write_version(&src, v);
-        let r = backup(
-            &mut repo,
-            std::slice::from_ref(&src),
-            &BackupOptions::default(),
-        )
-        .unwrap();
+        let r = backup_dir(&mut repo, &src);
         snapshots.insert(r.id, relative_fingerprint(&src));
         oldest = oldest.or(Some(r.id));
     }

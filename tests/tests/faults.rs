@@ -49,12 +49,7 @@ fn fixture() -> Fixture {
         }
         write_noise_file(&src.join("big.bin"), 1_200_000, v);
         if v < 2 {
-            let r = backup(
-                &mut repo,
-                std::slice::from_ref(&src),
-                &BackupOptions::default(),
-            )
-            .unwrap();
+            let r = backup_dir(&mut repo, &src);
             newest = Some((r.id, relative_fingerprint(&src)));
         }
     }
@@ -114,12 +109,7 @@ fn a_backup_with_a_failed_write_fails_clearly_and_records_no_snapshot() {
     let work = f.base.join("work");
     copy_repo(&f.template, &work);
     let (mut repo, counter) = open(&work, Box::new(|_: &Call<'_>| Fault::Pass));
-    backup(
-        &mut repo,
-        std::slice::from_ref(&f.src),
-        &BackupOptions::default(),
-    )
-    .unwrap();
+    backup_dir(&mut repo, &f.src);
     let creates = counter.calls(Op::Create);
     let mut injected = 0;
     for n in 0..creates {

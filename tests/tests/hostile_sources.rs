@@ -61,12 +61,7 @@ fn files_vanishing_during_the_backup_are_left_out_and_reported() {
     });
     let backend = Faulty::new(LocalBackend::new(&path), plan);
     let mut repo = Repository::open(backend, PASSWORD.as_bytes()).unwrap();
-    let report = backup(
-        &mut repo,
-        std::slice::from_ref(&src),
-        &BackupOptions::default(),
-    )
-    .unwrap();
+    let report = backup_dir(&mut repo, &src);
     let out = base.join("out");
     let repo = open_repo(&path);
     restore(&repo, &report.snapshot, None, &out).unwrap();

@@ -92,12 +92,7 @@ fn cycles_of_backup_forget_and_prune_keep_every_kept_snapshot_whole() {
     let mut repacked = 0;
     for cycle in 0..15u64 {
         mutate(&src, cycle);
-        let report = backup(
-            &mut repo,
-            std::slice::from_ref(&src),
-            &BackupOptions::default(),
-        )
-        .unwrap();
+        let report = backup_dir(&mut repo, &src);
         kept.push((report.id, relative_fingerprint(&src)));
         if cycle % 3 == 2 {
             // Forget all but the newest two and one older survivor.
@@ -224,12 +219,7 @@ fn a_backup_needs_only_to_create_files() {
             Operation::Backup,
         )
         .unwrap();
-        let report = backup(
-            &mut repo,
-            std::slice::from_ref(&src),
-            &BackupOptions::default(),
-        )
-        .unwrap();
+        let report = backup_dir(&mut repo, &src);
         let out = tmp.path().join("out");
         assert_eq!(
             restored(&repo, &report.id, &src, &out),
@@ -449,12 +439,7 @@ fn prune_stopped_at_every_write_leaves_a_valid_repository_that_the_next_prune_fi
     let mut kept = Vec::new();
     for cycle in 0..5 {
         mutate(&src, cycle);
-        let report = backup(
-            &mut repo,
-            std::slice::from_ref(&src),
-            &BackupOptions::default(),
-        )
-        .unwrap();
+        let report = backup_dir(&mut repo, &src);
         kept.push((report.id, relative_fingerprint(&src)));
     }
     // Forget the first and the third: the second, between them, stays.
@@ -519,12 +504,7 @@ fn overlapping_marks_never_delete_what_a_later_backup_uses() {
     use cairn_format::BlobKind;
     let (tmp, src, path, mut repo) = small_pack_fixture();
     mutate(&src, 0);
-    backup(
-        &mut repo,
-        std::slice::from_ref(&src),
-        &BackupOptions::default(),
-    )
-    .unwrap();
+    backup_dir(&mut repo, &src);
     let open = || Repository::open_keys(LocalBackend::new(&path), PASSWORD.as_bytes()).unwrap();
     let prune_now = || prune(&mut open(), &PruneOptions::default()).unwrap();
     let x = Noise::new(77).bytes(300_000);

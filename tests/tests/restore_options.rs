@@ -1,6 +1,5 @@
 //! Restore onto existing trees, selection patterns, overwrite modes, delete and verify.
 
-use cairn_engine::backup::{backup, BackupOptions};
 use cairn_engine::restore::{restore_with, Overwrite, RestoreOptions};
 use cairn_engine::Repository;
 use cairn_format::snapshot::Snapshot;
@@ -23,13 +22,7 @@ fn setup() -> Setup {
     build_varied_tree(&src);
     write_noise_file(&src.join("large.bin"), 24 << 20, 5);
     let mut repo = init_repo(&tmp.path().join("repo"));
-    let snapshot = backup(
-        &mut repo,
-        std::slice::from_ref(&src),
-        &BackupOptions::default(),
-    )
-    .unwrap()
-    .snapshot;
+    let snapshot = backup_dir(&mut repo, &src).snapshot;
     let out = tmp.path().join("out");
     Setup {
         src,
