@@ -808,19 +808,21 @@ impl Walker<'_> {
             };
             let mut content = Vec::new();
             let mut size = 0;
-            // A first chunk that may be a small file's whole content, held
-            // until the file is known to end with it.
+            // The first chunk of a file that may be small, held until the
+            // file is known to end with it: only a file that is one chunk
+            // is bundled (the chunker may cut well below SMALL_FILE).
             let mut small = None;
             for chunk in self.chunker.chunks_sized(&file, before.len()) {
                 match chunk {
                     Ok(chunk) => {
+                        let first = size == 0;
                         size += chunk.len() as u64;
                         self.summary.bytes_read += chunk.len() as u64;
                         progress::done(&self.progress, 0, chunk.len() as u64);
                         if let Some(held) = small.take() {
                             content.push(self.writer.save(BlobKind::Data, held)?);
                         }
-                        if size < SMALL_FILE && bundle.is_some() {
+                        if first && size < SMALL_FILE && bundle.is_some() {
                             small = Some(chunk);
                         } else {
                             content.push(self.writer.save(BlobKind::Data, chunk)?);
@@ -844,7 +846,10 @@ impl Walker<'_> {
                 && source::mtime(&after) == source::mtime(&before);
             if stable {
                 let kind = match (small, bundle) {
-                    (Some(data), Some(previous)) => self.save_small(data, previous)?,
+                    (Some(data), Some(previous)) => {
+                        debug_assert!(content.is_empty(), "a bundled file is one chunk");
+                        self.save_small(data, previous)?
+                    }
                     _ => NodeKind::File { content },
                 };
                 return Ok(Some(ReadFile {
