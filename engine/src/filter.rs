@@ -69,18 +69,7 @@ impl PatternSet {
             .map(|p| (p, false))
             .chain(ipatterns.iter().map(|p| (p, true)));
         for (pattern, icase) in all {
-            let anchored = if pattern.starts_with('/') {
-                pattern.clone()
-            } else {
-                format!("**/{pattern}")
-            };
-            let anchored = anchored.trim_end_matches('/').to_string();
-            let glob = GlobBuilder::new(&anchored)
-                .literal_separator(true)
-                .case_insensitive(icase)
-                .build()
-                .map_err(|e| Error::Invalid(format!("invalid pattern {pattern:?}: {e}")))?;
-            set.add(glob);
+            set.add(glob(pattern, icase)?);
         }
         let set = set
             .build()
@@ -89,6 +78,26 @@ impl PatternSet {
             set,
             empty: patterns.is_empty() && ipatterns.is_empty(),
         })
+    }
+
+    /// Like [`PatternSet::new`], for patterns of paths to leave out: a
+    /// pattern that leaves out every path (`*`, `**`, `/*`) is refused, since
+    /// it would make an empty backup or restore look like a success.
+    pub fn exclusions(patterns: &[String], ipatterns: &[String]) -> Result<PatternSet> {
+        let set = PatternSet::new(patterns, ipatterns)?;
+        let all = patterns
+            .iter()
+            .map(|p| (p, false))
+            .chain(ipatterns.iter().map(|p| (p, true)));
+        for (pattern, icase) in all {
+            let one = glob(pattern, icase)?.compile_matcher();
+            if EVERY_PATH.iter().all(|p| one.is_match(p)) {
+                return Err(Error::Invalid(format!(
+                    "exclude pattern {pattern:?} leaves out every path: nothing would be saved"
+                )));
+            }
+        }
+        Ok(set)
     }
 
     /// True when some pattern matches the absolute path `path`.
@@ -102,10 +111,34 @@ impl PatternSet {
     }
 }
 
+/// Top-level paths with names that have nothing in common: a pattern that
+/// leaves out all of them leaves out everything.
+const EVERY_PATH: [&str; 5] = ["/0", "/A.b", "/.hidden", "/x y~", "/\u{e9}t\u{e9}"];
+
+/// Compiles one pattern, anchored as described at the top of this module.
+/// An empty pattern (as an unset shell variable gives) is refused.
+fn glob(pattern: &str, icase: bool) -> Result<globset::Glob> {
+    if pattern.trim().trim_matches('/').is_empty() {
+        return Err(Error::Invalid(format!(
+            "empty pattern {pattern:?}: a pattern must name something (is a shell variable unset?)"
+        )));
+    }
+    let anchored = if pattern.starts_with('/') {
+        pattern.to_string()
+    } else {
+        format!("**/{pattern}")
+    };
+    GlobBuilder::new(anchored.trim_end_matches('/'))
+        .literal_separator(true)
+        .case_insensitive(icase)
+        .build()
+        .map_err(|e| Error::Invalid(format!("invalid pattern {pattern:?}: {e}")))
+}
+
 impl Filter {
     /// Compiles the patterns; a malformed pattern is an error naming it.
     pub fn new(opts: FilterOptions) -> Result<Filter> {
-        let patterns = PatternSet::new(&opts.exclude, &opts.iexclude)?;
+        let patterns = PatternSet::exclusions(&opts.exclude, &opts.iexclude)?;
         Ok(Filter { patterns, opts })
     }
 
@@ -206,6 +239,27 @@ mod tests {
         assert_eq!(parse_size("2g").unwrap(), 2 << 30);
         assert!(parse_size("12X").is_err());
         assert!(parse_size("").is_err());
+    }
+
+    #[test]
+    fn empty_and_match_everything_exclusions_are_refused() {
+        let refused = |p: &str| {
+            let err = PatternSet::exclusions(&[p.to_string()], &[]).unwrap_err();
+            assert!(err.to_string().contains(&format!("{p:?}")), "{p:?}: {err}");
+            let err = PatternSet::exclusions(&[], &[p.to_string()]).unwrap_err();
+            assert!(err.to_string().contains(&format!("{p:?}")), "{p:?}: {err}");
+        };
+        for p in ["", " ", "/", "*", "**", "***", "/*", "/**", "**/*", "*/"] {
+            refused(p);
+        }
+        for p in [
+            "a", "*.o", "/home/*", ".*", "?", "[a-z]*", "*.*", "**/cache", "/*/*",
+        ] {
+            PatternSet::exclusions(&[p.to_string()], &[]).expect(p);
+        }
+        // An include of everything is what it says.
+        PatternSet::new(&["*".to_string()], &[]).unwrap();
+        assert!(PatternSet::new(&[String::new()], &[]).is_err());
     }
 
     #[test]

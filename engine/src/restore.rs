@@ -143,7 +143,7 @@ pub fn restore_with(
     opts: &RestoreOptions,
 ) -> Result<RestoreReport> {
     let include = PatternSet::new(&opts.include, &opts.iinclude)?;
-    let exclude = PatternSet::new(&opts.exclude, &opts.iexclude)?;
+    let exclude = PatternSet::exclusions(&opts.exclude, &opts.iexclude)?;
     // The level of the tree that lists the start node (SPEC §12.5).
     let (start, start_path, start_level) = match subpath {
         Some(p) => {

@@ -315,3 +315,41 @@ fn init_takes_a_chunk_size_and_refuses_an_invalid_one_before_writing() {
         )
     );
 }
+
+#[test]
+fn empty_and_match_everything_excludes_are_refused_before_writing() {
+    let tmp = tempfile::tempdir().unwrap();
+    let repo = repo_with_snapshot(tmp.path());
+    let src = tmp.path().join("src");
+    let list = tmp.path().join("excludes");
+    std::fs::write(&list, "*.tmp\n/**\n").unwrap();
+    let before = fingerprint(&repo);
+    let src_arg = src.to_str().unwrap();
+    for (cmd, needle) in [
+        (vec!["backup", src_arg, "--exclude", ""], "empty pattern"),
+        (vec!["backup", src_arg, "--exclude", "/"], "empty pattern"),
+        (vec!["backup", src_arg, "--exclude", "***"], "every path"),
+        (vec!["backup", src_arg, "--iexclude", "*"], "every path"),
+        (
+            vec!["backup", src_arg, "--exclude-file", list.to_str().unwrap()],
+            "every path",
+        ),
+    ] {
+        let out = cairn(&repo, &args(&cmd), &[]);
+        assert_clean_failure(&out, 1, needle);
+    }
+    assert_eq!(before, fingerprint(&repo), "nothing written");
+    let target = tmp.path().join("target");
+    for pattern in ["", "**"] {
+        let cmd = [
+            "restore",
+            "latest",
+            "--target",
+            target.to_str().unwrap(),
+            "--exclude",
+            pattern,
+        ];
+        assert_clean_failure(&cairn(&repo, &args(&cmd), &[]), 1, "pattern");
+    }
+    assert!(!target.exists(), "a refused restore creates nothing");
+}
