@@ -70,3 +70,44 @@ fn no_name_path_host_tag_or_content_appears_in_the_repository() {
         }
     }
 }
+
+#[test]
+fn repository_files_and_folders_are_private_to_their_owner() {
+    let (_tmp, base, repo) = cli_fixture();
+    std::fs::write(base.join("src/f"), b"some content").unwrap();
+    std::fs::write(base.join("pw2"), b"a second password").unwrap();
+    ok_text(&cairn(
+        &repo,
+        &args(&["backup", base.join("src").to_str().unwrap()]),
+        &[],
+    ));
+    let pw2 = base.join("pw2");
+    let add = [
+        "key",
+        "add",
+        "--new-password-file",
+        pw2.to_str().unwrap(),
+        "--kdf-memory-kib",
+        "64",
+    ];
+    ok_text(&cairn(&repo, &args(&add), &[]));
+    let files = walk_files(&repo);
+    // config, two key files, a pack, an index file, a snapshot, lock records.
+    assert!(files.len() >= 6, "only {files:?}");
+    let mut checked = std::collections::BTreeSet::new();
+    for file in &files {
+        for path in file.ancestors().take_while(|p| p.starts_with(&repo)) {
+            if checked.insert(path.to_path_buf()) {
+                let mode = std::os::unix::fs::MetadataExt::mode(&std::fs::metadata(path).unwrap());
+                let open = mode & 0o077;
+                assert_eq!(
+                    open,
+                    0,
+                    "{} is open to others: {:o}",
+                    path.display(),
+                    mode & 0o777
+                );
+            }
+        }
+    }
+}

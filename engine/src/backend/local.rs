@@ -4,7 +4,7 @@ use super::{Backend, FileKind};
 use crate::error::{Error, Result};
 use std::fs::{self, File, OpenOptions};
 use std::io::{ErrorKind, Read, Write};
-use std::os::unix::fs::{FileExt, OpenOptionsExt};
+use std::os::unix::fs::{DirBuilderExt, FileExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
 /// Stores repository files under a directory:
@@ -78,6 +78,15 @@ fn is_hex_id(name: &str) -> bool {
             .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
 }
 
+/// Creates `dir` and any missing parents readable by their owner alone
+/// (SPEC §2.1): other local users must not copy key files to guess passwords.
+fn private_dir(dir: &Path) -> std::io::Result<()> {
+    fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+}
+
 fn sync_dir(dir: &Path) -> Result<()> {
     File::open(dir)
         .and_then(|d| d.sync_all())
@@ -99,9 +108,9 @@ impl Backend for LocalBackend {
                 e,
             )
         };
-        fs::create_dir_all(&self.root).map_err(io)?;
+        private_dir(&self.root).map_err(io)?;
         for sub in SUBDIRS {
-            fs::create_dir_all(self.root.join(sub)).map_err(io)?;
+            private_dir(&self.root.join(sub)).map_err(io)?;
         }
         sync_dir(&self.root)
     }
@@ -120,7 +129,7 @@ impl Backend for LocalBackend {
         let io = |what: &str, e| Error::io(format!("cannot {what} {}", path.display()), e);
         if kind != FileKind::Config && !dir.exists() {
             // A pack's fan-out directory, or one that an older version did not create.
-            fs::create_dir_all(&dir).map_err(|e| io("create the directory of", e))?;
+            private_dir(&dir).map_err(|e| io("create the directory of", e))?;
             // The new directory's own entry must be durable before a file in it is relied on.
             sync_dir(dir.parent().unwrap_or(&self.root))?;
         }
@@ -131,6 +140,7 @@ impl Backend for LocalBackend {
         let written = OpenOptions::new()
             .write(true)
             .create_new(true)
+            .mode(0o600)
             .open(&tmp)
             .and_then(|mut f| f.write_all(bytes).and_then(|_| f.sync_all()));
         if let Err(e) = written {
