@@ -1,11 +1,12 @@
 //! `cairn`: the command line of the cairn backup engine.
 
 mod commands;
+mod key_hint;
 mod output;
 mod password;
 mod progress;
 
-use cairn_engine::backend::LocalBackend;
+use cairn_engine::backend::{Backend, LocalBackend};
 use cairn_engine::progress::Progress;
 use cairn_engine::{Error, Repository};
 use clap::{Parser, Subcommand};
@@ -36,6 +37,10 @@ struct Cli {
     /// Run this shell command and use its output as the password.
     #[arg(long, env = "CAIRN_PASSWORD_COMMAND", global = true)]
     password_command: Option<String>,
+    /// Try this key file (an ID prefix, as `key list` shows) first when
+    /// opening; by default, the one that last opened the repository here.
+    #[arg(long, env = "CAIRN_KEY_HINT", global = true)]
+    key_hint: Option<String>,
     /// Do not show progress (it is shown only when standard error is a terminal).
     #[arg(long, global = true)]
     no_progress: bool,
@@ -86,6 +91,8 @@ enum Command {
 pub struct Context {
     repo: Option<String>,
     password: PasswordSource,
+    /// `--key-hint`.
+    key_hint: Option<String>,
     /// Whether to show progress.
     progress: bool,
 }
@@ -110,22 +117,32 @@ impl Context {
 
     /// Opens the repository, asking for the password.
     pub fn open(&self) -> anyhow::Result<Repository> {
-        let (backend, password) = self.credentials()?;
-        Ok(Repository::open(backend, &password)?)
+        let mut repo = self.open_keys()?;
+        repo.load_index()?;
+        Ok(repo)
     }
 
     /// Opens the repository without its index: for a backup, which loads
     /// it in its session once it has checked its input, and for the key
-    /// commands, which do not need it.
+    /// commands, which do not need it. The key file given by `--key-hint`,
+    /// or else the one that last opened this repository, is tried first.
     pub fn open_keys(&self) -> anyhow::Result<Repository> {
         let (backend, password) = self.credentials()?;
-        Ok(Repository::open_keys(backend, &password)?)
+        let location = backend.location();
+        let hint = self
+            .key_hint
+            .clone()
+            .or_else(|| key_hint::recall(&location));
+        let repo = Repository::open_keys_hinted(backend, &password, hint.as_deref())?;
+        if let Some(key) = repo.key_id() {
+            key_hint::remember(&location, &key);
+        }
+        Ok(repo)
     }
 
     /// The backend, once it is known to hold a repository, and the password.
     fn credentials(&self) -> anyhow::Result<(LocalBackend, Vec<u8>)> {
         let backend = self.backend()?;
-        use cairn_engine::backend::Backend;
         if !backend.exists()? {
             return Err(Error::RepositoryNotFound(backend.location()).into());
         }
@@ -158,6 +175,7 @@ fn main() -> ExitCode {
             file: cli.password_file,
             command: cli.password_command,
         },
+        key_hint: cli.key_hint,
         progress: !cli.no_progress && std::io::stderr().is_terminal(),
     };
     let result = match cli.command {

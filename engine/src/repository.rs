@@ -8,7 +8,7 @@ use cairn_format::config::{ChunkerParams, Config, COMPRESSION_NONE, COMPRESSION_
 use cairn_format::crypto::MasterKeys;
 use cairn_format::id::storage_hash;
 use cairn_format::index::{IndexFile, IndexPack};
-use cairn_format::key::{open_key_file, seal_key_file, KdfParams, KeyInfo};
+use cairn_format::key::{open_key_file, read_key_header, seal_key_file, KdfParams, KeyInfo};
 use cairn_format::lock::{Operation, PruneMark};
 use cairn_format::pack::{open_blob, PackEntry, PackHeader, TRAILER_LEN};
 use cairn_format::snapshot::Snapshot;
@@ -18,6 +18,12 @@ use cairn_format::{
 };
 use std::collections::HashSet;
 use std::sync::Arc;
+
+/// The most key-derivation work ([`KdfParams::work`]) an open spends on
+/// key files it was not pointed to: 16 GiB·passes, about 85 key files at the
+/// default costs, or one of 4 GiB with 4 passes (about 22 s on a 2-core
+/// machine, measured at 1.4 s per GiB·pass).
+pub const KDF_BUDGET: u64 = 16 << 20;
 
 /// Choices made once, when a repository is created.
 #[derive(Clone, Debug)]
@@ -155,6 +161,22 @@ impl Repository {
     /// [`crate::backup::backup`] does), so that nothing is written before
     /// the work has checked its input.
     pub fn open_keys(backend: impl Backend + 'static, password: &[u8]) -> Result<Repository> {
+        Self::open_keys_hinted(backend, password, None)
+    }
+
+    /// Like [`Repository::open_keys`], trying first the key file whose ID
+    /// starts with `hint` (the one that last opened the repository, say).
+    ///
+    /// The others are tried cheapest first (by the key-derivation work
+    /// their clear headers ask for), within [`KDF_BUDGET`]: key files
+    /// planted in bulk, or asking for the largest costs, cannot make an
+    /// open take hours (SPEC.md §3.4). Only the hinted key is tried
+    /// whatever it costs.
+    pub fn open_keys_hinted(
+        backend: impl Backend + 'static,
+        password: &[u8],
+        hint: Option<&str>,
+    ) -> Result<Repository> {
         let backend: Arc<dyn Backend> = Arc::new(backend);
         if !backend.exists()? {
             return Err(Error::RepositoryNotFound(backend.location()));
@@ -164,15 +186,30 @@ impl Repository {
         // opens with this password but does not fit the config (a leftover of an
         // interrupted `init`) must not lock the others out.
         let mut problem = None;
+        let mut candidates = Vec::new();
         for name in backend.list(FileKind::Key)? {
-            let bytes = match read_verified(&*backend, FileKind::Key, &name) {
-                Ok(b) => b,
-                Err(e) if e.is_integrity() => {
-                    problem = Some(e);
+            match read_verified(&*backend, FileKind::Key, &name) {
+                Ok(bytes) => candidates.push((name, bytes)),
+                Err(e) if e.is_integrity() => problem = Some(e),
+                Err(e) => return Err(e),
+            }
+        }
+        let hinted = |name: &str| hint.is_some_and(|h| !h.is_empty() && name.starts_with(h));
+        let cost = |bytes: &[u8]| read_key_header(bytes).map_or(u64::MAX, |(h, _)| h.kdf.work());
+        candidates.sort_by_cached_key(|(name, bytes)| (!hinted(name), cost(bytes), name.clone()));
+        let (mut spent, mut tried, mut skipped) = (0u64, 0usize, 0usize);
+        for (name, bytes) in candidates {
+            let work = cost(&bytes);
+            if !hinted(&name) && spent.saturating_add(work) > KDF_BUDGET {
+                // A header that cannot be read costs nothing to refuse.
+                if work != u64::MAX {
+                    skipped += 1;
                     continue;
                 }
-                Err(e) => return Err(e),
-            };
+            } else {
+                spent = spent.saturating_add(work);
+            }
+            tried += 1;
             let (keys, info) = match open_key_file(&bytes, password) {
                 Ok(opened) => opened,
                 Err(FormatError::Authentication(_)) => continue,
@@ -199,6 +236,12 @@ impl Repository {
                 session: None,
                 key: KeyId::from_hex(&name).map(|id| (id, info)),
             });
+        }
+        if skipped > 0 {
+            return Err(Error::Invalid(format!(
+                "the password opens no key file tried ({tried}); {skipped} more ask for more key-derivation \
+                 work than is spent on an open: if one of them is yours, name it with --key-hint"
+            )));
         }
         Err(problem.unwrap_or(Error::WrongPassword))
     }

@@ -58,6 +58,12 @@ impl KdfParams {
         }
     }
 
+    /// The work a derivation asks for: memory in KiB times passes (lanes
+    /// share the memory, so they do not add to it).
+    pub fn work(&self) -> u64 {
+        u64::from(self.memory_kib) * u64::from(self.iterations)
+    }
+
     /// The default costs: 64 MiB, 3 passes, 1 lane.
     pub fn default_costs() -> Self {
         Self::argon2id(64 * 1024, 3, 1)

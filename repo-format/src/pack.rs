@@ -17,6 +17,9 @@ pub const PACK_MAGIC: &[u8; 4] = b"CPK1";
 pub const TRAILER_LEN: usize = 8;
 /// Largest decoded pack header accepted.
 pub const MAX_HEADER_LEN: usize = 64 * 1024 * 1024;
+/// Largest sealed header a trailer may announce: the largest header stored
+/// raw (a frame is never longer than its plaintext and codec byte) in its envelope.
+pub const MAX_SEALED_HEADER_LEN: u32 = (MAX_HEADER_LEN + 1 + ENVELOPE_OVERHEAD) as u32;
 
 /// What a blob holds.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -120,6 +123,13 @@ impl PackHeader {
             return Err(FormatError::malformed("pack", "missing CPK1 trailer"));
         }
         let len = u32::from_le_bytes(trailer[..4].try_into().expect("4 bytes"));
+        // Unauthenticated: refused before anything is read or allocated for it.
+        if len > MAX_SEALED_HEADER_LEN {
+            return Err(FormatError::malformed(
+                "pack",
+                format!("header length {len} exceeds the largest a header can have"),
+            ));
+        }
         let start = pack_len
             .checked_sub(TRAILER_LEN as u64 + u64::from(len))
             .ok_or_else(|| FormatError::malformed("pack", "header length exceeds the pack"))?;
@@ -175,4 +185,30 @@ pub fn open_blob(
         });
     }
     Ok(plain)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn trailer(len: u32) -> Vec<u8> {
+        let mut t = len.to_le_bytes().to_vec();
+        t.extend_from_slice(PACK_MAGIC);
+        t
+    }
+
+    #[test]
+    fn a_header_length_beyond_the_largest_header_is_refused_unread() {
+        let pack_len = 4u64 << 30;
+        let (start, len) = PackHeader::locate(&trailer(MAX_SEALED_HEADER_LEN), pack_len).unwrap();
+        assert_eq!(start + u64::from(len) + TRAILER_LEN as u64, pack_len);
+        for len in [MAX_SEALED_HEADER_LEN + 1, u32::MAX] {
+            let err = PackHeader::locate(&trailer(len), pack_len).unwrap_err();
+            assert!(err.to_string().contains("header length"), "{err}");
+        }
+        assert!(
+            PackHeader::locate(&trailer(100), 50).is_err(),
+            "longer than the pack"
+        );
+    }
 }

@@ -74,7 +74,12 @@ fn every_chunk_size_backs_up_checks_and_restores_exactly() {
         };
         let mut repo =
             Repository::init(LocalBackend::new(&repo_dir), PASSWORD.as_bytes(), &opts).unwrap();
-        let report = backup(&mut repo, &[src.clone()], &BackupOptions::default()).unwrap();
+        let report = backup(
+            &mut repo,
+            std::slice::from_ref(&src),
+            &BackupOptions::default(),
+        )
+        .unwrap();
         assert!(report.skipped.is_empty(), "{:?}", report.skipped);
 
         // Every bundled file is one chunk of this chunker.

@@ -217,3 +217,77 @@ fn a_new_password_must_be_given_and_not_empty() {
     }
     assert_eq!(fingerprint(&repo.join("keys")), keys);
 }
+
+/// Plants a key file whose clear header asks for `kdf`; its sealed part is noise.
+fn plant_key(repo: &Path, kdf: cairn_format::key::KdfParams, seed: u64) {
+    use cairn_format::key::KeyHeader;
+    let header = cairn_format::codec::encode(&KeyHeader { version: 1, kdf });
+    let mut file = b"CAIRNKEY".to_vec();
+    file.extend_from_slice(&(header.len() as u32).to_le_bytes());
+    file.extend_from_slice(&header);
+    file.extend_from_slice(&Noise::new(seed).bytes(120));
+    let name = blake3::hash(&file).to_hex();
+    fs::write(repo.join("keys").join(name.as_str()), file).unwrap();
+}
+
+#[test]
+fn planted_key_files_asking_for_huge_costs_are_not_tried() {
+    use cairn_format::key::{KdfParams, MAX_KDF_ITERATIONS, MAX_KDF_MEMORY_KIB};
+    let (_tmp, _base, repo) = cli_fixture();
+    for seed in 0..5 {
+        plant_key(
+            &repo,
+            KdfParams::argon2id(MAX_KDF_MEMORY_KIB, MAX_KDF_ITERATIONS, 1),
+            seed,
+        );
+    }
+    // The right password opens at once: the cheap key is tried first.
+    ok_text(&run(&repo, &["snapshots"], PASSWORD));
+    // A wrong one is refused without deriving 4 GiB 64 times over.
+    let out = run(&repo, &["snapshots"], "not the password");
+    assert_clean_failure(&out, 1, "5 more ask for more key-derivation work");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--key-hint"));
+}
+
+#[test]
+fn the_key_that_last_opened_the_repository_is_tried_first() {
+    let (_tmp, base, repo) = cli_fixture();
+    let first = current_key(&repo, PASSWORD);
+    // A second key file for the same password, costlier to derive: without
+    // a hint the cheaper one opens.
+    let file = password_file(&base, PASSWORD);
+    let add = [
+        "key",
+        "add",
+        "--new-password-file",
+        &file,
+        "--kdf-memory-kib",
+        "512",
+        "--kdf-iterations",
+        "1",
+    ];
+    let second = ok_text(&run(&repo, &add, PASSWORD));
+    let second = second
+        .trim()
+        .strip_prefix("added key ")
+        .unwrap()
+        .to_string();
+    assert_eq!(current_key(&repo, PASSWORD), first);
+    let cache = base.join("cache");
+    let env = [("XDG_CACHE_HOME", cache.to_str().unwrap())];
+    let current = |extra: &[&str]| {
+        let mut list = vec!["key", "list", "--json"];
+        list.extend(extra);
+        let out = ok_text(&cairn(&repo, &args(&list), &env));
+        let keys: Vec<serde_json::Value> = serde_json::from_str(&out).unwrap();
+        let k = keys.iter().find(|k| k["current"] == true).unwrap();
+        k["id"].as_str().unwrap().to_string()
+    };
+    assert_eq!(current(&[]), first);
+    assert!(current(&["--key-hint", &second]).starts_with(&second));
+    // Remembered: the next open tries it first unasked.
+    assert!(current(&[]).starts_with(&second));
+    assert!(walk_files(&cache).len() == 1, "one hint file");
+    // A hint naming no key file is passed over.
+    assert_eq!(current(&["--key-hint", "ffffffff"]), first);
+}

@@ -61,6 +61,9 @@ pub fn run(ctx: &Context, args: Args) -> Result<u8> {
     let password = ctx.password.get(true)?;
     let location = backend.location();
     let repo = Repository::init(backend, &password, &opts)?;
+    if let Some(key) = repo.key_id() {
+        crate::key_hint::remember(&location, &key);
+    }
     println!(
         "created repository {} at {location}",
         repo.config().repo_id.short()
