@@ -1,10 +1,10 @@
 //! `cairn`: the command line of the cairn backup engine.
 
 mod commands;
-mod key_hint;
 mod output;
 mod password;
 mod progress;
+mod remembered;
 
 use cairn_engine::backend::{Backend, LocalBackend};
 use cairn_engine::progress::Progress;
@@ -129,13 +129,10 @@ impl Context {
     pub fn open_keys(&self) -> anyhow::Result<Repository> {
         let (backend, password) = self.credentials()?;
         let location = backend.location();
-        let hint = self
-            .key_hint
-            .clone()
-            .or_else(|| key_hint::recall(&location));
+        let hint = self.key_hint.clone().or_else(|| remembered::key(&location));
         let repo = Repository::open_keys_hinted(backend, &password, hint.as_deref())?;
         if let Some(key) = repo.key_id() {
-            key_hint::remember(&location, &key);
+            remembered::remember_key(&location, &key);
         }
         Ok(repo)
     }

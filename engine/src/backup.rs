@@ -18,7 +18,7 @@ use cairn_format::lock::Operation;
 use cairn_format::snapshot::{SkippedEntry, Snapshot, Summary};
 use cairn_format::tree::{is_valid_name, Node, NodeKind, Tree};
 use cairn_format::{BlobId, BlobKind, SnapshotId, Timestamp};
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::ffi::{OsStr, OsString};
 use std::fs::Metadata;
 use std::io::Read;
@@ -31,9 +31,15 @@ use std::sync::Arc;
 /// Which earlier snapshot a backup compares against.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub enum ParentChoice {
-    /// The newest snapshot with the same host name and paths.
+    /// The newest snapshot with the same host name and paths, passing over
+    /// any dated more than [`FUTURE_SLACK`] ahead of this machine's clock.
     #[default]
     Auto,
+    /// As `Auto`, but among these snapshots (those this machine wrote, as
+    /// its own records say) when one of them fits: a snapshot written by
+    /// another key holder under this host's name is then never the parent
+    /// (SPEC.md §11.2).
+    AutoAmong(Vec<SnapshotId>),
     /// This snapshot (any snapshot may be a parent: a differential backup is a
     /// choice of an older one).
     Snapshot(SnapshotId),
@@ -406,14 +412,41 @@ fn find_parent(
     match choice {
         ParentChoice::None => Ok(None),
         ParentChoice::Snapshot(id) => Ok(Some((*id, repo.load_snapshot(id)?))),
-        // A damaged old snapshot must not stop new backups: it is passed over.
-        ParentChoice::Auto => Ok(repo
-            .readable_snapshots()?
-            .0
-            .into_iter()
-            .rev()
-            .find(|(_, s)| s.hostname == hostname && s.paths == paths)),
+        ParentChoice::Auto => newest_fitting(repo, hostname, paths, |_| true),
+        ParentChoice::AutoAmong(own) => {
+            let own: HashSet<&SnapshotId> = own.iter().collect();
+            match newest_fitting(repo, hostname, paths, |id| own.contains(id))? {
+                Some(found) => Ok(Some(found)),
+                None => newest_fitting(repo, hostname, paths, |_| true),
+            }
+        }
     }
+}
+
+/// A snapshot dated further than this ahead of the clock is never taken as
+/// a parent: it would stay the newest, and so the parent, for that long.
+pub const FUTURE_SLACK: std::time::Duration = std::time::Duration::from_secs(10 * 60);
+
+/// The newest snapshot that `allowed` admits with this host name and these
+/// paths and that is not dated in the future. A damaged old snapshot must
+/// not stop new backups: it is passed over.
+fn newest_fitting(
+    repo: &Repository,
+    hostname: &str,
+    paths: &[Vec<u8>],
+    allowed: impl Fn(&SnapshotId) -> bool,
+) -> Result<Option<(SnapshotId, Snapshot)>> {
+    let latest = Timestamp::now()
+        .secs
+        .saturating_add(FUTURE_SLACK.as_secs() as i64);
+    Ok(repo
+        .readable_snapshots()?
+        .0
+        .into_iter()
+        .rev()
+        .find(|(id, s)| {
+            s.hostname == hostname && s.paths == paths && s.time.secs <= latest && allowed(id)
+        }))
 }
 
 /// The absolute form of a path to back up, without following a final symlink.

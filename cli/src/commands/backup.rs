@@ -1,5 +1,5 @@
 use crate::output::{parse_time, size};
-use crate::{Context, EXIT_INCOMPLETE};
+use crate::{remembered, Context, EXIT_INCOMPLETE};
 use anyhow::Result;
 use cairn_engine::backup::{
     backup, backup_stream, estimate, BackupOptions, ParentChoice, StreamSource,
@@ -74,7 +74,7 @@ pub fn run(ctx: &Context, args: Args) -> Result<u8> {
     let mut repo = ctx.open_keys()?;
     let parent = match &args.parent {
         Some(name) => ParentChoice::Snapshot(repo.find_snapshot(name)?.0),
-        None => ParentChoice::Auto,
+        None => ParentChoice::AutoAmong(remembered::own_snapshots(&repo.backend().location())),
     };
     let mut paths = args.paths;
     for list in &args.files_from {
@@ -135,6 +135,7 @@ pub fn run(ctx: &Context, args: Args) -> Result<u8> {
     };
     drop(shown);
     let report = report?;
+    remembered::remember_snapshot(&repo.backend().location(), &report.id);
     for s in &report.skipped {
         eprintln!("cairn: skipped {}: {}", s.path.display(), s.error);
     }

@@ -62,7 +62,7 @@ pub fn run(ctx: &Context, args: Args) -> Result<u8> {
     let location = backend.location();
     let repo = Repository::init(backend, &password, &opts)?;
     if let Some(key) = repo.key_id() {
-        crate::key_hint::remember(&location, &key);
+        crate::remembered::remember_key(&location, &key);
     }
     println!(
         "created repository {} at {location}",
