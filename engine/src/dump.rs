@@ -201,9 +201,9 @@ impl Read for FileReader<'_> {
 struct TarWriter<'a, 'w> {
     repo: &'a Repository,
     builder: tar::Builder<&'w mut dyn Write>,
-    /// Archive path of the first entry of each multiply-linked file, by
-    /// recorded (device, inode).
-    hard_links: HashMap<(u64, u64), Vec<u8>>,
+    /// Archive path and node of the first entry of each multiply-linked
+    /// file, by recorded (device, inode).
+    hard_links: HashMap<(u64, u64), (Vec<u8>, Node)>,
 }
 
 impl TarWriter<'_, '_> {
@@ -254,14 +254,20 @@ impl TarWriter<'_, '_> {
         match &node.kind {
             NodeKind::File { .. } | NodeKind::Bundled { .. } => {
                 let key = (node.device, node.inode);
-                match self.hard_links.get(&key).filter(|_| node.links > 1) {
-                    Some(first) => {
+                match self
+                    .hard_links
+                    .get(&key)
+                    .filter(|(_, n)| n.is_link_of(node))
+                {
+                    Some((first, _)) => {
                         header.set_entry_type(EntryType::Link);
                         link = Some(first.clone());
                     }
                     None => {
                         if node.links > 1 {
-                            self.hard_links.insert(key, path.to_vec());
+                            self.hard_links
+                                .entry(key)
+                                .or_insert_with(|| (path.to_vec(), node.clone()));
                         }
                         header.set_entry_type(EntryType::Regular);
                         header.set_size(node.size);

@@ -154,6 +154,23 @@ pub struct Node {
     pub xattrs: Vec<Xattr>,
 }
 
+impl Node {
+    /// True when `other` may be restored as a hard link to this file: both
+    /// are regular files recorded with several links to the same (device,
+    /// inode), of the same size and content. A snapshot that records
+    /// different content for one inode is damaged or hostile; its nodes are
+    /// then restored as separate files (SPEC §12.6).
+    pub fn is_link_of(&self, other: &Node) -> bool {
+        let same_inode = self.links > 1
+            && other.links > 1
+            && (self.device, self.inode) == (other.device, other.inode);
+        match (self.kind.file_data(), other.kind.file_data()) {
+            (Some(a), Some(b)) => same_inode && self.size == other.size && a.same_content(&b),
+            _ => false,
+        }
+    }
+}
+
 /// One directory's entries, sorted by name bytes, names unique.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Tree {

@@ -215,3 +215,50 @@ fn a_file_whose_size_disagrees_with_its_data_is_refused() {
     assert_eq!(refused("where its entry says"), 4, "{errors:?}");
     assert_eq!(refused("outside its bundle"), 3, "{errors:?}");
 }
+
+/// Two nodes that claim the same inode (with two links) but hold different
+/// content: each keeps its own content, in a tar archive and in a restore.
+#[test]
+fn a_claimed_hard_link_with_other_content_is_not_linked() {
+    let tmp = tempfile::tempdir().unwrap();
+    let base = tmp.path().canonicalize().unwrap();
+    let mut repo = one_snapshot_repo(&base);
+    let (one, two): (&[u8], &[u8]) = (b"first content", b"other content, longer");
+    let node = |name: &[u8], data: &[u8]| {
+        let mut n = plain_node(
+            name,
+            NodeKind::File {
+                content: vec![repo.blob_id(data)],
+            },
+            data.len() as u64,
+        );
+        (n.inode, n.device, n.links) = (77, 5, 2);
+        n
+    };
+    let nodes = vec![node(b"a", one), node(b"b", two), node(b"c", one)];
+    let snapshot = crafted(&mut repo, nodes, &[one, two]);
+
+    let mut tar_bytes = Vec::new();
+    cairn_engine::dump::dump(&repo, &snapshot, std::path::Path::new("/"), &mut tar_bytes).unwrap();
+    let mut archive = tar::Archive::new(&tar_bytes[..]);
+    let mut seen = Vec::new();
+    for entry in archive.entries().unwrap() {
+        let mut entry = entry.unwrap();
+        let name = entry.path().unwrap().to_string_lossy().into_owned();
+        let link = entry
+            .link_name()
+            .unwrap()
+            .map(|l| l.to_string_lossy().into_owned());
+        let mut data = Vec::new();
+        std::io::Read::read_to_end(&mut entry, &mut data).unwrap();
+        seen.push((name, link, data));
+    }
+    assert_eq!(
+        seen,
+        vec![
+            ("a".into(), None, one.to_vec()),
+            ("b".into(), None, two.to_vec()),
+            ("c".into(), Some("a".into()), vec![]),
+        ]
+    );
+}
