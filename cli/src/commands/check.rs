@@ -40,7 +40,7 @@ pub fn run(ctx: &Context, args: Args) -> Result<u8> {
     }
     if !report.unused_packs.is_empty() {
         eprintln!(
-            "warning: {} ({}) in no index, left by an interrupted backup: run `cairn prune` to reclaim them",
+            "warning: {} ({}) in no index, left by an interrupted or running backup: run `cairn prune` to reclaim them",
             plural(report.unused_packs.len() as u64, "pack"),
             size(report.unused_bytes)
         );
