@@ -24,22 +24,34 @@ pub const EXIT_NO_REPOSITORY: u8 = 10;
 /// Exit code when the password opens no key file.
 pub const EXIT_WRONG_PASSWORD: u8 = 12;
 
+/// The environment variables the command line reads, for `--help`.
+const ENVIRONMENT: &str = "\
+Environment:
+  CAIRN_REPOSITORY        the repository, when -r/--repo is not given
+  CAIRN_PASSWORD_FILE     read the password from this file, when --password-file is not given
+  CAIRN_PASSWORD_COMMAND  run this command for the password, when --password-command is not given
+  CAIRN_PASSWORD          the password itself, when no file or command is given
+  CAIRN_KEY_HINT          the key file to try first, when --key-hint is not given
+Without a password source, the password is asked on the terminal.";
+
 /// Encrypted, deduplicating backups.
 #[derive(Parser)]
-#[command(name = "cairn", version, about, long_about = None)]
+#[command(name = "cairn", version, about, long_about = None, after_help = ENVIRONMENT)]
 struct Cli {
-    /// Repository location (a directory).
-    #[arg(short = 'r', long = "repo", env = "CAIRN_REPOSITORY", global = true)]
+    /// Repository location (a directory) [default: $CAIRN_REPOSITORY].
+    #[arg(short = 'r', long = "repo", value_name = "DIR", global = true)]
     repo: Option<String>,
-    /// Read the password from this file.
-    #[arg(long, env = "CAIRN_PASSWORD_FILE", global = true)]
+    /// Read the password from this file [default: $CAIRN_PASSWORD_FILE].
+    #[arg(long, value_name = "FILE", global = true)]
     password_file: Option<String>,
-    /// Run this shell command and use its output as the password.
-    #[arg(long, env = "CAIRN_PASSWORD_COMMAND", global = true)]
+    /// Run this shell command and use its output as the password [default:
+    /// $CAIRN_PASSWORD_COMMAND].
+    #[arg(long, value_name = "COMMAND", global = true)]
     password_command: Option<String>,
     /// Try this key file (an ID prefix, as `key list` shows) first when
-    /// opening; by default, the one that last opened the repository here.
-    #[arg(long, env = "CAIRN_KEY_HINT", global = true)]
+    /// opening; by default, the one that last opened the repository here
+    /// [default: $CAIRN_KEY_HINT].
+    #[arg(long, value_name = "KEY", global = true)]
     key_hint: Option<String>,
     /// Do not show progress (it is shown only when standard error is a terminal).
     #[arg(long, global = true)]
@@ -163,19 +175,53 @@ fn tune_allocator() {
     }
 }
 
+/// Lets a closed standard output end the program quietly, as it ends other
+/// Unix tools (`cairn ls latest | head`): the Rust runtime ignores SIGPIPE,
+/// which turns every `println!` after the reader has gone into a panic.
+fn default_sigpipe() {
+    // SAFETY: sets one signal's disposition, before any thread exists.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
+}
+
+/// The value of an option, or else of the environment variable `var` when
+/// it is set and not empty. Clap could read it too, but would then show the
+/// option as given, and so as required, in the usage line of every error.
+fn or_env(option: Option<String>, var: &str) -> anyhow::Result<Option<String>> {
+    if option.is_some() {
+        return Ok(option);
+    }
+    match std::env::var(var) {
+        Ok(v) if !v.is_empty() => Ok(Some(v)),
+        Ok(_) | Err(std::env::VarError::NotPresent) => Ok(None),
+        Err(std::env::VarError::NotUnicode(_)) => anyhow::bail!("{var} is not valid UTF-8"),
+    }
+}
+
 fn main() -> ExitCode {
+    default_sigpipe();
     tune_allocator();
-    let cli = Cli::parse();
+    match run(Cli::parse()) {
+        Ok(code) => ExitCode::from(code),
+        Err(e) => {
+            eprintln!("cairn: {}", one_line(&e));
+            ExitCode::from(exit_code(&e))
+        }
+    }
+}
+
+fn run(cli: Cli) -> anyhow::Result<u8> {
     let ctx = Context {
-        repo: cli.repo,
+        repo: or_env(cli.repo, "CAIRN_REPOSITORY")?,
         password: PasswordSource {
-            file: cli.password_file,
-            command: cli.password_command,
+            file: or_env(cli.password_file, "CAIRN_PASSWORD_FILE")?,
+            command: or_env(cli.password_command, "CAIRN_PASSWORD_COMMAND")?,
         },
-        key_hint: cli.key_hint,
+        key_hint: or_env(cli.key_hint, "CAIRN_KEY_HINT")?,
         progress: !cli.no_progress && std::io::stderr().is_terminal(),
     };
-    let result = match cli.command {
+    match cli.command {
         Command::Init(a) => commands::init::run(&ctx, a),
         Command::Backup(a) => commands::backup::run(&ctx, *a),
         Command::Snapshots(a) => commands::snapshots::run(&ctx, a),
@@ -193,13 +239,6 @@ fn main() -> ExitCode {
         Command::Repair(a) => commands::repair::run(&ctx, a),
         Command::Unlock(a) => commands::unlock::run(&ctx, a),
         Command::Key(a) => commands::key::run(&ctx, a),
-    };
-    match result {
-        Ok(code) => ExitCode::from(code),
-        Err(e) => {
-            eprintln!("cairn: {}", one_line(&e));
-            ExitCode::from(exit_code(&e))
-        }
     }
 }
 

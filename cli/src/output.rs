@@ -63,6 +63,39 @@ pub fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
 }
 
+/// Raw bytes (names, paths) for JSON, faithfully: a string when they are
+/// valid UTF-8, otherwise `{"hex": "..."}` with every byte in hex.
+pub fn json_bytes(bytes: &[u8]) -> serde_json::Value {
+    match std::str::from_utf8(bytes) {
+        Ok(s) => s.into(),
+        Err(_) => {
+            let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+            serde_json::json!({ "hex": hex })
+        }
+    }
+}
+
+/// A count and its noun, in the plural unless the count is 1: `plural(1,
+/// "file")` is "1 file", `plural(2, "entry")` "2 entries", `plural(0,
+/// "match")` "0 matches". Only the last word of the noun changes.
+pub fn plural(n: u64, noun: &str) -> String {
+    if n == 1 {
+        return format!("1 {noun}");
+    }
+    let consonant_y = noun.strip_suffix('y').filter(|stem| {
+        stem.chars()
+            .last()
+            .is_some_and(|c| c.is_alphabetic() && !"aeiou".contains(c))
+    });
+    match consonant_y {
+        Some(stem) => format!("{n} {stem}ies"),
+        None if ["s", "x", "ch", "sh"].iter().any(|end| noun.ends_with(end)) => {
+            format!("{n} {noun}es")
+        }
+        None => format!("{n} {noun}s"),
+    }
+}
+
 /// `ls -l`-style type character and permission bits.
 pub fn mode_string(node: &Node) -> String {
     let t = match node.kind {
@@ -94,5 +127,31 @@ pub fn kind_name(kind: &NodeKind) -> &'static str {
         NodeKind::Socket => "socket",
         NodeKind::CharDevice { .. } => "chardev",
         NodeKind::BlockDevice { .. } => "blockdev",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn plurals() {
+        assert_eq!(plural(1, "snapshot"), "1 snapshot");
+        assert_eq!(plural(0, "snapshot"), "0 snapshots");
+        assert_eq!(plural(2, "entry"), "2 entries");
+        assert_eq!(plural(1, "entry"), "1 entry");
+        assert_eq!(plural(3, "key"), "3 keys");
+        assert_eq!(plural(3, "match"), "3 matches");
+        assert_eq!(plural(3, "directory"), "3 directories");
+        assert_eq!(plural(4, "data blob"), "4 data blobs");
+    }
+
+    #[test]
+    fn bytes_for_json_are_faithful() {
+        assert_eq!(json_bytes(b"/home/ann"), serde_json::json!("/home/ann"));
+        assert_eq!(
+            json_bytes(b"/\xe9\xff"),
+            serde_json::json!({"hex": "2fe9ff"})
+        );
     }
 }

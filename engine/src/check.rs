@@ -119,9 +119,14 @@ pub struct CheckReport {
     /// Damaged paths beyond those in `damaged`: the listing is bounded, so
     /// that a tree shared at very many paths cannot make it grow unbounded.
     pub unlisted_damage: u64,
-    /// Harmless findings, such as packs no index lists (left by an
-    /// interrupted backup).
+    /// Harmless findings, such as packs a prune that has not finished
+    /// marked for deletion.
     pub warnings: Vec<String>,
+    /// Packs no index lists: left by an interrupted backup (or written by
+    /// one still running); a prune deletes them.
+    pub unused_packs: Vec<PackId>,
+    /// The size of the unused packs (of those still there to measure).
+    pub unused_bytes: u64,
 }
 
 impl CheckReport {
@@ -170,9 +175,13 @@ pub fn check(repo: &Repository, opts: &CheckOptions) -> Result<CheckReport> {
                 "pack {name} is marked for deletion by a prune that has not finished"
             ));
         } else if !packs.contains_key(&id) {
-            report
-                .warnings
-                .push(format!("pack {name} is not in any index (unused)"));
+            report.unused_packs.push(id);
+            match repo.backend().size(FileKind::Pack, name) {
+                Ok(n) => report.unused_bytes += n,
+                // Deleted since it was listed: by a prune.
+                Err(Error::Missing(_)) => {}
+                Err(e) => return Err(e),
+            }
         }
     }
     for (_, e) in &repo.marks().unreadable {

@@ -383,7 +383,7 @@ fn find_matches_names_and_paths_across_snapshots() {
     );
     assert!(lines[1].contains(" 6 "), "size missing: {stdout}");
     assert!(lines[2].ends_with(&format!("{root_text}/sub/report.txt")));
-    assert_eq!(lines.last(), Some(&"2 matches in 1 of 1 snapshots"));
+    assert_eq!(lines.last(), Some(&"2 matches in 1 of 1 snapshot"));
 }
 
 #[test]

@@ -135,7 +135,7 @@ fn forget_refuses_an_empty_policy_and_removes_snapshots_named() {
     ok_text(&cairn(&repo, &args(&["forget", &first]), &[]));
     let listed = ok_text(&cairn(&repo, &args(&["snapshots"]), &[]));
     assert!(
-        !listed.contains(&first) && listed.contains("1 snapshots"),
+        !listed.contains(&first) && listed.contains("1 snapshot\n"),
         "{listed}"
     );
 }

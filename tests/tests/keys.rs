@@ -139,7 +139,7 @@ fn passwd_replaces_one_key_file_and_nothing_else() {
 
     assert_clean_failure(&run(&repo, &["snapshots"], PASSWORD), 12, "wrong password");
     let snapshots = ok_text(&run(&repo, &["snapshots"], "new password"));
-    assert!(snapshots.contains("1 snapshots"), "{snapshots}");
+    assert!(snapshots.contains("1 snapshot\n"), "{snapshots}");
     assert_eq!(&current_key(&repo, "new password"), added[0]);
 }
 

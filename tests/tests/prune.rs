@@ -420,7 +420,7 @@ fn prune_beside_a_running_backup_never_takes_what_that_backup_uses() {
     assert_eq!(out.stdout, content);
     // The next prune finds the backup over and keeps the packs it uses.
     let printed = ok_text(&cairn(&repo, &args(&["prune"]), &[]));
-    assert!(printed.contains("kept 1 marked packs"), "{printed}");
+    assert!(printed.contains("kept 1 marked pack that"), "{printed}");
     assert_eq!(count(&repo.join("marks")), 0);
     ok_text(&cairn(&repo, &args(&["check", "--read-data"]), &[]));
     let out = cairn(&repo, &args(&["dump", "latest", "x.bin"]), &[]);

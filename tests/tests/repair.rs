@@ -90,7 +90,7 @@ fn a_damaged_pack_is_traced_to_its_files_and_the_rest_stays_restorable() {
         &args(&["repair", "index", "--read-data"]),
         &[],
     ));
-    assert!(printed.contains("and 1 damaged blobs"), "{printed}");
+    assert!(printed.contains("and 1 damaged blob\n"), "{printed}");
     let out = cairn(&repo, &args(&["check"]), &[]);
     assert_eq!(out.status.code(), Some(4));
     assert_eq!(damaged(&out).len(), 2);

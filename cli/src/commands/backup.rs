@@ -1,4 +1,4 @@
-use crate::output::{parse_time, size};
+use crate::output::{parse_time, plural, size};
 use crate::{remembered, Context, EXIT_INCOMPLETE};
 use anyhow::Result;
 use cairn_engine::backup::{
@@ -150,21 +150,21 @@ pub fn run(ctx: &Context, args: Args) -> Result<u8> {
         s.files_new, s.files_changed, s.files_unchanged, s.dirs, s.others
     );
     println!(
-        "read {} in {:.2}s; added {} ({} stored) in {} data and {} tree blobs",
+        "read {} in {:.2}s; added {} ({} stored) in {} and {}",
         size(s.bytes_read),
         secs,
         size(s.bytes_added),
         size(s.bytes_added_stored),
-        s.data_blobs_added,
-        s.tree_blobs_added
+        plural(s.data_blobs_added, "data blob"),
+        plural(s.tree_blobs_added, "tree blob")
     );
     println!("snapshot {} saved", report.id.short());
     if report.skipped.is_empty() {
         Ok(0)
     } else {
         eprintln!(
-            "cairn: {} entries could not be read and are not in the snapshot",
-            report.skipped.len()
+            "cairn: the snapshot leaves out {} that could not be read",
+            plural(report.skipped.len() as u64, "entry")
         );
         Ok(EXIT_INCOMPLETE)
     }

@@ -1,4 +1,4 @@
-use crate::output::size;
+use crate::output::{plural, size};
 use crate::{Context, EXIT_DAMAGED};
 use anyhow::Result;
 use cairn_engine::check::{check, CheckOptions, Subset};
@@ -17,6 +17,12 @@ pub struct Args {
     read_data_subset: Option<Subset>,
 }
 
+/// The repairs that keep what is intact restorable, in the order they must
+/// run: `repair snapshots` leaves out only what the index no longer lists,
+/// so the index is rebuilt first from the blobs that authenticate.
+const REPAIR: &str =
+    "`cairn repair index --read-data`, then `cairn repair snapshots`, then `cairn prune`";
+
 pub fn run(ctx: &Context, args: Args) -> Result<u8> {
     let repo = ctx.open()?;
     let started = Instant::now();
@@ -32,6 +38,13 @@ pub fn run(ctx: &Context, args: Args) -> Result<u8> {
     for w in &report.warnings {
         eprintln!("warning: {w}");
     }
+    if !report.unused_packs.is_empty() {
+        eprintln!(
+            "warning: {} ({}) in no index, left by an interrupted or running backup: run `cairn prune` to reclaim them",
+            plural(report.unused_packs.len() as u64, "pack"),
+            size(report.unused_bytes)
+        );
+    }
     for e in &report.errors {
         eprintln!("error: {e}");
     }
@@ -44,14 +57,17 @@ pub fn run(ctx: &Context, args: Args) -> Result<u8> {
         );
     }
     if report.unlisted_damage > 0 {
-        eprintln!("damaged: {} more paths, not listed", report.unlisted_damage);
+        eprintln!(
+            "damaged: {} more, not listed",
+            plural(report.unlisted_damage, "path")
+        );
     }
     println!(
-        "checked {} snapshots, {} trees, {} data blobs, {} packs ({} read whole; {} read) in {:.1} s",
-        report.snapshots,
-        report.trees,
-        report.data_blobs,
-        report.packs,
+        "checked {}, {}, {}, {} ({} read whole; {} read) in {:.1} s",
+        plural(report.snapshots, "snapshot"),
+        plural(report.trees, "tree"),
+        plural(report.data_blobs, "data blob"),
+        plural(report.packs, "pack"),
         report.packs_read,
         size(report.bytes_read),
         started.elapsed().as_secs_f64()
@@ -60,13 +76,14 @@ pub fn run(ctx: &Context, args: Args) -> Result<u8> {
         println!("no damage found");
         return Ok(0);
     }
-    println!("{} problems found", report.errors.len());
+    println!("{} found", plural(report.errors.len() as u64, "problem"));
     if !report.damaged.is_empty() {
         let snapshots: BTreeSet<_> = report.damaged.iter().map(|d| d.snapshot).collect();
         let paths = (report.damaged.len() as u64).saturating_add(report.unlisted_damage);
         println!(
-            "{paths} paths in {} snapshots are affected; `cairn repair snapshots` keeps the rest restorable",
-            snapshots.len()
+            "affected: {} in {}; to keep the rest restorable, run {REPAIR}",
+            plural(paths, "path"),
+            plural(snapshots.len() as u64, "snapshot")
         );
     }
     Ok(EXIT_DAMAGED)

@@ -1,4 +1,4 @@
-use crate::output::{kind_name, local_time, mode_string, rfc3339, text};
+use crate::output::{kind_name, local_time, mode_string, plural, rfc3339, text};
 use crate::Context;
 use anyhow::Result;
 use cairn_engine::find::{self, Match};
@@ -100,9 +100,9 @@ pub fn run(ctx: &Context, args: Args) -> Result<u8> {
     }
     writeln!(
         out,
-        "{} matches in {groups} of {} snapshots",
-        matches.len(),
-        snapshots.len()
+        "{} in {groups} of {}",
+        plural(matches.len() as u64, "match"),
+        plural(snapshots.len() as u64, "snapshot")
     )?;
     out.flush()?;
     Ok(0)

@@ -1,6 +1,6 @@
 use super::prune;
 use super::snapshots::{group_text, FilterArgs};
-use crate::output::local_time;
+use crate::output::{local_time, plural};
 use crate::Context;
 use anyhow::{bail, Result};
 use cairn_engine::retention::{self, GroupBy, Policy, Within, DEFAULT_GROUP_BY};
@@ -138,16 +138,16 @@ pub fn run(ctx: &Context, args: Args) -> Result<u8> {
     }
     if args.dry_run {
         println!(
-            "would remove {} of {} snapshots",
+            "would remove {} of {}",
             remove.len(),
-            snapshots.len()
+            plural(snapshots.len() as u64, "snapshot")
         );
         return Ok(0);
     }
     for id in &remove {
         repo.remove_snapshot(id)?;
     }
-    println!("removed {} snapshots", remove.len());
+    println!("removed {}", plural(remove.len() as u64, "snapshot"));
     if args.prune {
         return prune::run_on(&mut repo, args.tuning, false);
     }

@@ -1,5 +1,5 @@
 use crate::commands::init::KdfArgs;
-use crate::output::{local_time, rfc3339};
+use crate::output::{local_time, plural, rfc3339};
 use crate::{password, Context};
 use anyhow::Result;
 use cairn_engine::keys::{self, KeyEntry};
@@ -115,7 +115,7 @@ fn list(ctx: &Context, json: bool) -> Result<()> {
             user,
         );
     }
-    println!("{} keys", entries.len());
+    println!("{}", plural(entries.len() as u64, "key"));
     if entries.iter().any(|e| e.info.is_none()) {
         println!("(?: who made a key and when is sealed under its own password)");
     }

@@ -1,4 +1,4 @@
-use crate::output::{local_time, size};
+use crate::output::{local_time, plural, size};
 use crate::Context;
 use anyhow::{bail, Result};
 use cairn_engine::filter::parse_size;
@@ -51,7 +51,7 @@ fn print_report(r: &PruneReport, dry_run: bool) {
     } else {
         ("will", "")
     };
-    println!("walked {} snapshots", r.snapshots);
+    println!("walked {}", plural(r.snapshots, "snapshot"));
     println!(
         "unused packs:   {} ({}){}",
         r.packs_unused,
@@ -72,15 +72,15 @@ fn print_report(r: &PruneReport, dry_run: bool) {
     );
     if !dry_run {
         println!(
-            "deleted:        {} packs ({})",
-            r.packs_deleted,
+            "deleted:        {} ({})",
+            plural(r.packs_deleted, "pack"),
             size(r.bytes_deleted)
         );
     }
     if r.packs_rescued > 0 {
         println!(
-            "kept {} marked packs that snapshots written meanwhile use",
-            r.packs_rescued
+            "kept {} that snapshots written meanwhile use",
+            plural(r.packs_rescued, "marked pack")
         );
     }
     for (mark, sessions) in &r.waiting {

@@ -1,3 +1,4 @@
+use crate::output::plural;
 use crate::Context;
 use anyhow::Result;
 use cairn_engine::repair::{repair_index, repair_snapshots};
@@ -37,16 +38,17 @@ pub fn run(ctx: &Context, args: Args) -> Result<u8> {
             }
             let verb = if dry_run { "would list" } else { "listed" };
             println!(
-                "{verb} {} blobs of {} packs; left out {} unreadable packs and {} damaged blobs",
-                r.blobs,
-                r.packs,
-                r.unreadable_packs.len(),
-                r.damaged_blobs.len()
+                "{verb} {} of {}; left out {} and {}",
+                plural(r.blobs, "blob"),
+                plural(r.packs, "pack"),
+                plural(r.unreadable_packs.len() as u64, "unreadable pack"),
+                plural(r.damaged_blobs.len() as u64, "damaged blob")
             );
             if !dry_run {
                 println!(
-                    "wrote {} index files, removed {} old ones",
-                    r.written, r.removed
+                    "wrote {}, removed {}",
+                    plural(r.written, "index file"),
+                    plural(r.removed, "old one")
                 );
             }
         }
@@ -62,12 +64,15 @@ pub fn run(ctx: &Context, args: Args) -> Result<u8> {
                     println!("  left out /{path}: {cause}");
                 }
                 if r.unlisted > 0 {
-                    println!("  left out {} more paths, too many to list", r.unlisted);
+                    println!(
+                        "  left out {} more, too many to list",
+                        plural(r.unlisted, "path")
+                    );
                 }
             }
             println!(
-                "{} snapshots {}",
-                repaired.len(),
+                "{} {}",
+                plural(repaired.len() as u64, "snapshot"),
                 if dry_run {
                     "would be repaired"
                 } else {

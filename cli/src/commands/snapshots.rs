@@ -1,4 +1,4 @@
-use crate::output::{local_time, rfc3339, text};
+use crate::output::{local_time, plural, rfc3339, text};
 use crate::Context;
 use anyhow::{bail, Result};
 use cairn_engine::repository::SnapshotList;
@@ -87,7 +87,7 @@ pub fn run(ctx: &Context, args: Args) -> Result<u8> {
         println!("{}", serde_json::to_string_pretty(&out)?);
         return Ok(0);
     }
-    let mut total = 0;
+    let (mut total, mut incomplete) = (0, 0);
     for (i, (key, list)) in groups.iter().enumerate() {
         if args.group_by.is_some() {
             if i > 0 {
@@ -97,8 +97,15 @@ pub fn run(ctx: &Context, args: Args) -> Result<u8> {
         }
         print_table(list);
         total += list.len();
+        incomplete += list.iter().filter(|(_, s)| is_incomplete(s)).count();
     }
-    println!("{total} snapshots");
+    match incomplete {
+        0 => println!("{}", plural(total as u64, "snapshot")),
+        n => println!(
+            "{} ({n} incomplete: `cairn cat snapshot ID` lists the entries left out)",
+            plural(total as u64, "snapshot")
+        ),
+    }
     Ok(0)
 }
 
@@ -106,8 +113,14 @@ fn snapshot_json(id: &SnapshotId, s: &Snapshot) -> Value {
     json!({
         "id": id, "short_id": id.short(), "time": rfc3339(s.time), "hostname": s.hostname,
         "username": s.username, "paths": s.paths.iter().map(|p| text(p)).collect::<Vec<_>>(),
-        "tags": s.tags, "tree": s.tree, "parent": s.parent,
+        "tags": s.tags, "tree": s.tree, "parent": s.parent, "incomplete": is_incomplete(s),
     })
+}
+
+/// Whether the snapshot left out entries: its backup could not read them,
+/// or a repair found their data lost.
+fn is_incomplete(s: &Snapshot) -> bool {
+    !s.skipped.is_empty()
 }
 
 fn list_json(list: &SnapshotList) -> Vec<Value> {
@@ -160,12 +173,17 @@ fn print_table(list: &SnapshotList) {
     for (id, s) in list {
         let paths: Vec<String> = s.paths.iter().map(|p| text(p)).collect();
         println!(
-            "{:<8}  {:<19}  {:<16}  {:<16}  {}",
+            "{:<8}  {:<19}  {:<16}  {:<16}  {}{}",
             id.short(),
             local_time(s.time),
             s.hostname,
             s.tags.join(","),
-            paths.join(" ")
+            paths.join(" "),
+            if is_incomplete(s) {
+                "  (incomplete)"
+            } else {
+                ""
+            }
         );
     }
 }

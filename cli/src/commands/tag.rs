@@ -1,3 +1,4 @@
+use crate::output::plural;
 use crate::Context;
 use anyhow::Result;
 use cairn_engine::tag::{change_tags, TagChange};
@@ -47,8 +48,8 @@ pub fn run(ctx: &Context, args: Args) -> Result<u8> {
     ids.sort();
     ids.dedup();
     println!(
-        "{} snapshots changed, {} unchanged",
-        changed.len(),
+        "{} changed, {} unchanged",
+        plural(changed.len() as u64, "snapshot"),
         ids.len() - changed.len()
     );
     Ok(0)
