@@ -119,9 +119,9 @@ pub struct CheckReport {
     /// Damaged paths beyond those in `damaged`: the listing is bounded, so
     /// that a tree shared at very many paths cannot make it grow unbounded.
     pub unlisted_damage: u64,
-    /// Harmless findings, such as packs a prune that has not finished
-    /// marked for deletion.
-    pub warnings: Vec<String>,
+    /// Packs a prune that has not finished marked for deletion: harmless,
+    /// readers still use them until the next prune completes the mark.
+    pub marked_packs: Vec<PackId>,
     /// Packs no index lists: left by an interrupted backup (or written by
     /// one still running); a prune deletes them.
     pub unused_packs: Vec<PackId>,
@@ -171,9 +171,7 @@ pub fn check(repo: &Repository, opts: &CheckOptions) -> Result<CheckReport> {
             continue;
         };
         if condemned.contains(&id) {
-            report.warnings.push(format!(
-                "pack {name} is marked for deletion by a prune that has not finished"
-            ));
+            report.marked_packs.push(id);
         } else if !packs.contains_key(&id) {
             report.unused_packs.push(id);
             match repo.backend().size(FileKind::Pack, name) {

@@ -147,7 +147,7 @@ fn every_damaged_file_is_detected_and_nothing_wrong_is_restored() {
                     (true, Damage::Delete) => assert!(
                         !report.unused_packs.is_empty(),
                         "{what}: {:?}",
-                        report.warnings
+                        report.marked_packs
                     ),
                     _ => assert!(
                         errors.contains(&name),

@@ -155,7 +155,7 @@ fn verify(f: &Fixture, work: &Path, what: &str, operation: &str) {
     assert!(r.waiting.is_empty(), "{what}: {:?}", r.waiting);
     let report = check(&repo, &CheckOptions::default()).unwrap();
     assert!(
-        report.is_clean() && report.warnings.is_empty() && report.unused_packs.is_empty(),
+        report.is_clean() && report.marked_packs.is_empty() && report.unused_packs.is_empty(),
         "{what}: {report:?} PRUNE {r:?} FILES {:?}",
         walk_files(work)
     );

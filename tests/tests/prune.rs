@@ -519,6 +519,11 @@ fn overlapping_marks_never_delete_what_a_later_backup_uses() {
     // Prune 1 marks P, which no index lists yet (M1), and waits for C and B.
     let r = prune_now();
     assert_eq!(r.waiting.len(), 1, "{r:?}");
+    let report = check_all(&open_repo(&path));
+    assert!(
+        report.is_clean() && report.marked_packs.len() == 1,
+        "{report:?}"
+    );
     // B indexes P and ends without a snapshot.
     b.save_index(packs_b).unwrap();
     b.end_session().unwrap();

@@ -35,8 +35,11 @@ pub fn run(ctx: &Context, args: Args) -> Result<u8> {
     let report = check(&repo, &opts);
     drop(shown);
     let report = report?;
-    for w in &report.warnings {
-        eprintln!("warning: {w}");
+    if !report.marked_packs.is_empty() {
+        eprintln!(
+            "warning: {} marked for deletion by a prune that has not finished: the next `cairn prune` completes it",
+            plural(report.marked_packs.len() as u64, "pack"),
+        );
     }
     if !report.unused_packs.is_empty() {
         eprintln!(
