@@ -12,13 +12,14 @@ use crate::nesting;
 use crate::packer::{PackWriter, Written};
 use crate::progress::{self, Progress};
 use crate::repository::Repository;
+use crate::session;
 use crate::source::{self, EntryType};
 use crate::sysinfo::{self, NameCache};
 use cairn_format::lock::Operation;
 use cairn_format::snapshot::{SkippedEntry, Snapshot, Summary};
 use cairn_format::tree::{is_valid_name, Node, NodeKind, Tree};
-use cairn_format::{BlobId, BlobKind, SnapshotId, Timestamp};
-use std::collections::{BTreeMap, HashMap};
+use cairn_format::{BlobId, BlobKind, PackId, SnapshotId, Timestamp};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::ffi::{OsStr, OsString};
 use std::fs::Metadata;
 use std::io::Read;
@@ -195,6 +196,7 @@ fn backup_paths(
         }
         Source::Virtual { children, .. } => walker.save_children(children, parent_tree)?,
     };
+    let reused = walker.writer.reused_packs();
     let (written, summary, skipped) = walker.finish()?;
     let draft = Draft {
         started,
@@ -207,7 +209,7 @@ fn backup_paths(
         summary,
         skipped,
     };
-    commit(repo, written, draft)
+    commit(repo, written, reused, draft)
 }
 
 /// Where the bytes of a stream backup come from.
@@ -318,8 +320,9 @@ fn backup_one_stream(
         summary,
         skipped: Vec::new(),
     };
+    let reused = writer.reused_packs();
     let written = writer.finish()?;
-    commit(repo, written, draft)
+    commit(repo, written, reused, draft)
 }
 
 fn save_stream(
@@ -354,10 +357,25 @@ struct Draft {
 /// The last steps of every backup, in the order that keeps the repository
 /// valid at any instant: the packs are written (by `finish`), then the index
 /// that lists them, then the snapshot. Nothing is committed by a session
-/// that has not kept its lock records fresh.
-fn commit(repo: &mut Repository, (packs, stats): Written, draft: Draft) -> Result<BackupReport> {
+/// that has not kept its lock records fresh, nor once a pack the snapshot
+/// would use (written, or `reused` from the index) is gone: a prune that
+/// took the session for over may have deleted it (SPEC.md §15.5).
+fn commit(
+    repo: &mut Repository,
+    (packs, stats): Written,
+    reused: HashSet<PackId>,
+    draft: Draft,
+) -> Result<BackupReport> {
     repo.session().map_or(Ok(()), |s| s.check_fresh())?;
+    let mut used = reused;
+    used.extend(packs.iter().map(|p| p.id));
+    // Before the index, so that a failed backup leaves no index file
+    // naming a pack that is gone, which later backups would deduplicate
+    // against; after it, because from then on a prune that lists the index
+    // keeps the packs.
+    session::confirm_packs(repo, &used, "backup")?;
     repo.save_index(packs)?;
+    session::confirm_packs(repo, &used, "backup")?;
     let mut summary = draft.summary;
     summary.data_blobs_added = stats.data_blobs;
     summary.tree_blobs_added = stats.tree_blobs;
