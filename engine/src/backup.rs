@@ -12,12 +12,13 @@ use crate::nesting;
 use crate::packer::{PackWriter, Written};
 use crate::progress::{self, Progress};
 use crate::repository::Repository;
+use crate::session::{self, MAX_CLOCK_SKEW};
 use crate::source::{self, EntryType};
 use crate::sysinfo::{self, NameCache};
 use cairn_format::lock::Operation;
 use cairn_format::snapshot::{SkippedEntry, Snapshot, Summary};
 use cairn_format::tree::{is_valid_name, Node, NodeKind, Tree};
-use cairn_format::{BlobId, BlobKind, SnapshotId, Timestamp};
+use cairn_format::{BlobId, BlobKind, PackId, SnapshotId, Timestamp};
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::ffi::{OsStr, OsString};
 use std::fs::Metadata;
@@ -32,7 +33,8 @@ use std::sync::Arc;
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub enum ParentChoice {
     /// The newest snapshot with the same host name and paths, passing over
-    /// any dated more than [`FUTURE_SLACK`] ahead of this machine's clock.
+    /// any dated more than [`MAX_CLOCK_SKEW`] ahead of this machine's clock
+    /// (it would stay the newest, and so the parent, for that long).
     #[default]
     Auto,
     /// As `Auto`, but among these snapshots (those this machine wrote, as
@@ -201,6 +203,7 @@ fn backup_paths(
         }
         Source::Virtual { children, .. } => walker.save_children(children, parent_tree)?,
     };
+    let reused = walker.writer.reused_packs();
     let (written, summary, skipped) = walker.finish()?;
     let draft = Draft {
         started,
@@ -213,7 +216,7 @@ fn backup_paths(
         summary,
         skipped,
     };
-    commit(repo, written, draft)
+    commit(repo, written, reused, draft)
 }
 
 /// Where the bytes of a stream backup come from.
@@ -324,8 +327,9 @@ fn backup_one_stream(
         summary,
         skipped: Vec::new(),
     };
+    let reused = writer.reused_packs();
     let written = writer.finish()?;
-    commit(repo, written, draft)
+    commit(repo, written, reused, draft)
 }
 
 fn save_stream(
@@ -360,10 +364,25 @@ struct Draft {
 /// The last steps of every backup, in the order that keeps the repository
 /// valid at any instant: the packs are written (by `finish`), then the index
 /// that lists them, then the snapshot. Nothing is committed by a session
-/// that has not kept its lock records fresh.
-fn commit(repo: &mut Repository, (packs, stats): Written, draft: Draft) -> Result<BackupReport> {
+/// that has not kept its lock records fresh, nor once a pack the snapshot
+/// would use (written, or `reused` from the index) is gone: a prune that
+/// took the session for over may have deleted it (SPEC.md §15.5).
+fn commit(
+    repo: &mut Repository,
+    (packs, stats): Written,
+    reused: HashSet<PackId>,
+    draft: Draft,
+) -> Result<BackupReport> {
     repo.session().map_or(Ok(()), |s| s.check_fresh())?;
+    let mut used = reused;
+    used.extend(packs.iter().map(|p| p.id));
+    // Before the index, so that a failed backup leaves no index file
+    // naming a pack that is gone, which later backups would deduplicate
+    // against; after it, because from then on a prune that lists the index
+    // keeps the packs.
+    session::confirm_packs(repo, &used, "backup")?;
     repo.save_index(packs)?;
+    session::confirm_packs(repo, &used, "backup")?;
     let mut summary = draft.summary;
     summary.data_blobs_added = stats.data_blobs;
     summary.tree_blobs_added = stats.tree_blobs;
@@ -423,10 +442,6 @@ fn find_parent(
     }
 }
 
-/// A snapshot dated further than this ahead of the clock is never taken as
-/// a parent: it would stay the newest, and so the parent, for that long.
-pub const FUTURE_SLACK: std::time::Duration = std::time::Duration::from_secs(10 * 60);
-
 /// The newest snapshot that `allowed` admits with this host name and these
 /// paths and that is not dated in the future. A damaged old snapshot must
 /// not stop new backups: it is passed over.
@@ -438,7 +453,7 @@ fn newest_fitting(
 ) -> Result<Option<(SnapshotId, Snapshot)>> {
     let latest = Timestamp::now()
         .secs
-        .saturating_add(FUTURE_SLACK.as_secs() as i64);
+        .saturating_add(MAX_CLOCK_SKEW.as_secs() as i64);
     Ok(repo
         .readable_snapshots()?
         .0

@@ -81,6 +81,9 @@ pub struct PackWriter<'r> {
     repo: &'r Repository,
     /// Whether blobs the index lists are skipped (false when repacking).
     skip_indexed: bool,
+    /// The packs holding the blobs skipped because the index lists them:
+    /// what the caller's result uses besides the packs written.
+    reused: Mutex<HashSet<PackId>>,
     pending: HashSet<(BlobKind, BlobId)>,
     batch: Batch,
     jobs: Option<SyncSender<Batch>>,
@@ -132,6 +135,7 @@ impl<'r> PackWriter<'r> {
         PackWriter {
             repo,
             skip_indexed,
+            reused: Mutex::default(),
             pending: HashSet::new(),
             batch: Batch::default(),
             jobs: Some(jobs),
@@ -148,9 +152,31 @@ impl<'r> PackWriter<'r> {
     }
 
     /// True when the blob is in the repository or was saved by this writer.
+    /// A blob found in the index counts as used: its pack is among
+    /// [`PackWriter::reused_packs`].
     pub fn is_stored(&self, kind: BlobKind, id: &BlobId) -> bool {
-        (self.skip_indexed && self.repo.index().contains(kind, id))
-            || self.pending.contains(&(kind, *id))
+        self.is_indexed(kind, id) || self.pending.contains(&(kind, *id))
+    }
+
+    /// True when the index lists the blob and this writer skips such blobs;
+    /// notes its pack as reused.
+    fn is_indexed(&self, kind: BlobKind, id: &BlobId) -> bool {
+        let found = self
+            .skip_indexed
+            .then(|| self.repo.index().get(kind, id))
+            .flatten();
+        let Some(at) = found else {
+            return false;
+        };
+        self.reused.lock().expect("not poisoned").insert(at.pack);
+        true
+    }
+
+    /// The packs holding blobs this writer found in the index instead of
+    /// storing them (a superset of those the caller came to use): they must
+    /// still exist when the caller commits (see [`crate::backup`]).
+    pub fn reused_packs(&self) -> HashSet<PackId> {
+        self.reused.lock().expect("not poisoned").clone()
     }
 
     /// Stores `plaintext` as a blob of `kind` unless it is already stored;
@@ -166,9 +192,7 @@ impl<'r> PackWriter<'r> {
             )));
         }
         let id = self.repo.keys().blob_id(&plaintext);
-        if (self.skip_indexed && self.repo.index().contains(kind, &id))
-            || !self.pending.insert((kind, id))
-        {
+        if self.is_indexed(kind, &id) || !self.pending.insert((kind, id)) {
             return Ok(id);
         }
         self.batch.bytes += plaintext.len();
@@ -408,6 +432,9 @@ mod tests {
         }
         fn size(&self, kind: FileKind, name: &str) -> Result<u64> {
             self.inner.size(kind, name)
+        }
+        fn modified(&self, kind: FileKind, name: &str) -> Result<std::time::SystemTime> {
+            self.inner.modified(kind, name)
         }
         fn list(&self, kind: FileKind) -> Result<Vec<String>> {
             self.inner.list(kind)

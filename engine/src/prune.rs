@@ -78,6 +78,9 @@ pub struct PruneReport {
     pub waiting: Vec<(MarkId, Vec<SessionInfo>)>,
     /// Sessions that are gone without ending (for `cairn unlock`).
     pub stale_sessions: Vec<SessionInfo>,
+    /// Lock records that cannot be read and are too old to belong to a
+    /// running session, ignored (for `cairn unlock`).
+    pub stale_unreadable: Vec<session::Unreadable>,
     /// Damaged prune marks removed.
     pub damaged_marks_removed: u64,
 }
@@ -262,8 +265,9 @@ fn run(repo: &mut Repository, opts: &PruneOptions, own: Option<&Session>) -> Res
     // Every snapshot listed afterwards has its index files written before
     // it, so loading the index after listing the snapshots finds all their
     // blobs.
-    let before = session::others(repo, me)?;
+    let (before, stale_unreadable) = session::others(repo, me)?;
     session::refuse_beside_maintenance(&before)?;
+    report.stale_unreadable = stale_unreadable;
     report.stale_sessions = before
         .iter()
         .filter(|s| matches!(s.liveness, session::Liveness::Stale(_)))
@@ -303,7 +307,7 @@ fn run(repo: &mut Repository, opts: &PruneOptions, own: Option<&Session>) -> Res
         let id = MarkId(repo.store_file(FileKind::Mark, &mark.seal(repo.keys()))?);
         // Sessions that were running before the walk and sessions that began
         // before the mark may use what it condemns; the others cannot.
-        let blocking = blockers(&id, &before, &session::others(repo, me)?);
+        let blocking = blockers(&id, &before, &session::others(repo, me)?.0);
         if blocking.is_empty() {
             fresh()?;
             complete(repo, &id, &mark, None, &mut report)?;

@@ -117,7 +117,7 @@ pub fn repair_index(repo: &Repository, read_data: bool, dry_run: bool) -> Result
         return work();
     }
     let own = repo.start_session(Operation::Repair)?;
-    let result = session::others(repo, Some(own.id())).and_then(|others| {
+    let result = session::others(repo, Some(own.id())).and_then(|(others, _)| {
         session::refuse_beside_maintenance(&others)?;
         work()
     });

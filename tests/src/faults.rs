@@ -152,6 +152,9 @@ impl<B: Backend> Backend for Faulty<B> {
     fn size(&self, kind: FileKind, name: &str) -> Result<u64> {
         self.inner.size(kind, name)
     }
+    fn modified(&self, kind: FileKind, name: &str) -> Result<std::time::SystemTime> {
+        self.inner.modified(kind, name)
+    }
     fn list(&self, kind: FileKind) -> Result<Vec<String>> {
         self.inner.list(kind)
     }

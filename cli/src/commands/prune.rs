@@ -98,6 +98,13 @@ fn print_report(r: &PruneReport, dry_run: bool) {
             describe(s)
         );
     }
+    for u in &r.stale_unreadable {
+        eprintln!(
+            "note: lock record {} cannot be read ({}) and is too old to matter; `cairn unlock` removes it",
+            u.id.to_hex(),
+            u.error
+        );
+    }
 }
 
 /// One session, for messages.
@@ -115,7 +122,8 @@ pub fn describe(s: &SessionInfo) -> String {
         cairn_engine::session::Liveness::Stale(why) => format!("stale: {why}"),
     };
     format!(
-        "{op} on {} (pid {}, user {}) started {}, last seen {} [{state}]",
+        "{op} {} on {} (pid {}, user {}) started {}, last seen {} [{state}]",
+        s.id_hex(),
         r.hostname,
         r.pid,
         r.username,

@@ -6,6 +6,7 @@ use std::fs::{self, File, OpenOptions};
 use std::io::{ErrorKind, Read, Write};
 use std::os::unix::fs::{DirBuilderExt, FileExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
+use std::time::SystemTime;
 
 /// Stores repository files under a directory:
 /// `config`, `keys/`, `data/<2 hex>/`, `index/`, `snapshots/`, `locks/`, `marks/`.
@@ -215,6 +216,18 @@ impl Backend for LocalBackend {
             .map_err(|e| Error::io(format!("cannot stat {}", path.display()), e))
     }
 
+    fn modified(&self, kind: FileKind, name: &str) -> Result<SystemTime> {
+        // Not opened: a file without read permission still has a time.
+        let path = self.path(kind, name)?;
+        match fs::symlink_metadata(&path).and_then(|m| m.modified()) {
+            Ok(t) => Ok(t),
+            Err(e) if e.kind() == ErrorKind::NotFound => {
+                Err(Error::Missing(format!("{} {}", kind.name(), name)))
+            }
+            Err(e) => Err(Error::io(format!("cannot stat {}", path.display()), e)),
+        }
+    }
+
     fn list(&self, kind: FileKind) -> Result<Vec<String>> {
         let dirs = match kind {
             FileKind::Config => {
@@ -317,6 +330,24 @@ mod tests {
         b.create(FileKind::Config, "config", b"c").unwrap();
         assert!(b.remove(FileKind::Config, "config").is_err());
         assert!(b.exists().unwrap());
+    }
+
+    #[test]
+    fn modified_gives_the_storage_time_and_names_what_is_missing() {
+        let dir = tempfile::tempdir().unwrap();
+        let b = LocalBackend::new(dir.path());
+        b.create_repository().unwrap();
+        let name = "9a".repeat(32);
+        b.create(FileKind::Lock, &name, b"not a record").unwrap();
+        let then = SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(1_000_000_000);
+        let path = dir.path().join("locks").join(&name);
+        filetime::set_file_mtime(&path, then.into()).unwrap();
+        assert_eq!(b.modified(FileKind::Lock, &name).unwrap(), then);
+        b.remove(FileKind::Lock, &name).unwrap();
+        match b.modified(FileKind::Lock, &name) {
+            Err(Error::Missing(what)) => assert!(what.contains(&name), "{what}"),
+            other => panic!("{other:?}"),
+        }
     }
 
     #[test]

@@ -9,6 +9,7 @@ mod local;
 pub use local::LocalBackend;
 
 use crate::error::Result;
+use std::time::SystemTime;
 
 /// The kinds of repository files, each in its own namespace.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -86,6 +87,9 @@ pub trait Backend: Send + Sync {
     fn read_at(&self, kind: FileKind, name: &str, offset: u64, length: u64) -> Result<Vec<u8>>;
     /// Size of a file in bytes.
     fn size(&self, kind: FileKind, name: &str) -> Result<u64>;
+    /// When storage last modified a file (its creation, as files are never
+    /// changed), by the storage's clock. Works on a file that cannot be read.
+    fn modified(&self, kind: FileKind, name: &str) -> Result<SystemTime>;
     /// Names of all files of a kind.
     fn list(&self, kind: FileKind) -> Result<Vec<String>>;
     /// Removes a file durably. A file that is not there is an error
@@ -116,6 +120,9 @@ impl<B: Backend + ?Sized> Backend for std::sync::Arc<B> {
     }
     fn size(&self, kind: FileKind, name: &str) -> Result<u64> {
         (**self).size(kind, name)
+    }
+    fn modified(&self, kind: FileKind, name: &str) -> Result<SystemTime> {
+        (**self).modified(kind, name)
     }
     fn list(&self, kind: FileKind) -> Result<Vec<String>> {
         (**self).list(kind)
