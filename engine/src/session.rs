@@ -41,6 +41,8 @@ struct State {
     /// Set for good once two records were further apart than a prune on
     /// another host waits: such a prune may have gone ahead meanwhile.
     lapsed: AtomicBool,
+    /// The records stored, oldest first: removed once the session ended.
+    records: Mutex<Vec<[u8; 32]>>,
 }
 
 /// Records further apart than this may let another host take the session
@@ -81,11 +83,12 @@ impl Session {
             state: SessionState::Running,
             seen_marks: Vec::new(),
         };
-        store_file(&*backend, FileKind::Lock, &record.seal(&keys))?;
+        let first = store_file(&*backend, FileKind::Lock, &record.seal(&keys))?;
         let state = Arc::new(State {
             record: Mutex::new(record),
             stored: Mutex::new(now),
             lapsed: AtomicBool::new(false),
+            records: Mutex::new(vec![first]),
         });
         let (stop, stopped) = channel::<()>();
         let refresher = {
@@ -151,7 +154,21 @@ impl Session {
         }
         write(&*self.backend, &self.keys, &self.state, |r| {
             r.state = SessionState::Ended
-        })
+        })?;
+        // The records have served their purpose: remove them, the final one
+        // last, so that `locks/` does not grow with every backup. Best
+        // effort: storage that only lets this key create files keeps them
+        // for a prune or `unlock` to remove. A prune that listed the
+        // session running and now misses it keeps waiting (SPEC.md §15.1).
+        let records = std::mem::take(&mut *self.state.records.lock().expect("not poisoned"));
+        for id in records {
+            if let Err(e) = self.backend.remove(FileKind::Lock, &hex::encode(id)) {
+                if !matches!(e, Error::Missing(_)) {
+                    break;
+                }
+            }
+        }
+        Ok(())
     }
 }
 
@@ -176,7 +193,8 @@ fn write(
         record.written = now;
         record.seal(keys)
     };
-    store_file(backend, FileKind::Lock, &sealed)?;
+    let id = store_file(backend, FileKind::Lock, &sealed)?;
+    state.records.lock().expect("not poisoned").push(id);
     let mut stored = state.stored.lock().expect("not poisoned");
     if seconds_between(*stored, now) >= LAPSE.as_secs() as i64 {
         state.lapsed.store(true, Ordering::SeqCst);

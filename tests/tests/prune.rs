@@ -226,11 +226,29 @@ fn a_backup_needs_only_to_create_files() {
             relative_fingerprint(&src)
         );
     }
+    // The records of the ended sessions stay, as they could not be removed.
+    assert!(count(&repo_path.join("locks")) >= 9);
     // The refusals are real: prune, which deletes, fails on this backend.
     let repo = Repository::open(create_only(&repo_path), PASSWORD.as_bytes()).unwrap();
     let first = repo.snapshots().unwrap()[0].0;
     assert!(repo.remove_snapshot(&first).is_err());
     assert_clean(&repo);
+}
+
+#[test]
+fn an_ended_session_removes_its_lock_records() {
+    let tmp = tempfile::tempdir().unwrap();
+    let src = tmp.path().canonicalize().unwrap().join("src");
+    fs::create_dir(&src).unwrap();
+    let repo_path = tmp.path().join("repo");
+    let mut repo = init_repo(&repo_path);
+    for cycle in 0..3 {
+        mutate(&src, cycle);
+        backup_dir(&mut repo, &src);
+        assert_eq!(count(&repo_path.join("locks")), 0, "after backup {cycle}");
+    }
+    prune(&mut repo, &PruneOptions::default()).unwrap();
+    assert_eq!(count(&repo_path.join("locks")), 0, "after prune");
 }
 
 #[test]
@@ -370,7 +388,7 @@ fn a_backup_killed_with_sigkill_blocks_neither_backup_nor_prune() {
     assert!(notes.contains("gone without ending"), "{notes}");
     assert!(count(&repo.join("marks")) == 0);
     let printed = ok_text(&cairn(&repo, &args(&["unlock"]), &[]));
-    assert!(printed.contains("1 sessions removed"), "{printed}");
+    assert!(printed.contains("removed 1 session;"), "{printed}");
     assert_eq!(count(&repo.join("locks")), 0);
     ok_text(&cairn(&repo, &args(&["check", "--read-data"]), &[]));
 }
@@ -579,18 +597,18 @@ fn overlapping_marks_never_delete_what_a_later_backup_uses() {
 
 #[test]
 fn unlock_refuses_while_a_prune_runs() {
-    let (_tmp, _src, _path, repo) = small_pack_fixture();
+    let (_tmp, _src, path, repo) = small_pack_fixture();
     let running = repo.start_session(Operation::Prune).unwrap();
     match cairn_engine::session::unlock(&repo, true) {
         Err(Error::Invalid(msg)) => assert!(msg.contains("another prune or repair"), "{msg}"),
         other => panic!("{other:?}"),
     }
     running.end().unwrap();
-    assert_eq!(
-        cairn_engine::session::unlock(&repo, true)
-            .unwrap()
-            .sessions
-            .len(),
-        1
+    // Once it has ended, unlock runs; the prune removed its own records.
+    let done = cairn_engine::session::unlock(&repo, true).unwrap();
+    assert!(
+        done.sessions.is_empty() && done.running.is_empty(),
+        "{done:?}"
     );
+    assert_eq!(count(&path.join("locks")), 0);
 }

@@ -1,4 +1,5 @@
 use super::prune::describe;
+use crate::output::plural;
 use crate::Context;
 use anyhow::Result;
 use cairn_engine::session::{unlock, unlock_session};
@@ -45,8 +46,8 @@ pub fn run(ctx: &Context, args: Args) -> Result<u8> {
         );
     }
     println!(
-        "{} sessions removed, {} running left alone",
-        done.sessions.len(),
+        "removed {}; {} running left alone",
+        plural(done.sessions.len() as u64, "session"),
         done.running.len()
     );
     Ok(0)
