@@ -450,6 +450,11 @@ fn plan(
         return Ok(None);
     }
     let copies = copy_used_blobs(repo, used, &packs)?;
+    // A prune that took this one for over (its session forged as ended)
+    // may have deleted the copies before they are indexed: confirm, as a
+    // backup does, before the index files and again before the mark.
+    let copied: HashSet<PackId> = copies.iter().map(|p| p.id).collect();
+    session::confirm_packs(repo, &copied, "prune")?;
     // The files listing a changed pack are replaced by files listing the
     // kept packs they held, and the copies.
     let changes = |id: &PackId| packs[id].fate != Fate::Keep;
@@ -478,6 +483,7 @@ fn plan(
         kept.push(p)?;
     }
     kept.finish()?;
+    session::confirm_packs(repo, &copied, "prune")?;
     condemned.sort();
     Ok(Some(PruneMark {
         version: 1,

@@ -418,7 +418,7 @@ pub(crate) fn confirm_packs(repo: &Repository, packs: &HashSet<PackId>, what: &s
     missing.sort();
     match missing.first() {
         Some(p) => Err(Error::Invalid(format!(
-            "pack {} that this {what} uses has vanished from storage: a prune probably deleted it while the {what} ran; no snapshot was saved, run the {what} again",
+            "pack {} that this {what} uses has vanished from storage: a prune probably deleted it while the {what} ran; nothing was committed, run the {what} again",
             p.to_hex()
         ))),
         None => Ok(()),

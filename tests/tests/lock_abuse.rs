@@ -82,6 +82,25 @@ fn restores_as(repo: &Repository, id: &SnapshotId, dir: &Path, out: &Path) {
     assert_same_tree(dir, &out.join(dir.strip_prefix("/").unwrap()));
 }
 
+/// Forges an "ended" record for every session that has not ended.
+fn forge_ends(path: &Path) {
+    let keys = master_keys(path);
+    let all = records(path, &keys);
+    let ended: HashSet<[u8; 16]> = all
+        .iter()
+        .filter(|r| r.state == SessionState::Ended)
+        .map(|r| r.session)
+        .collect();
+    for r in all.iter().filter(|r| !ended.contains(&r.session)) {
+        let forged = LockRecord {
+            state: SessionState::Ended,
+            written: Timestamp::now(),
+            ..r.clone()
+        };
+        store_record(path, &keys, &forged);
+    }
+}
+
 /// A backup whose session a forged "ended" record makes look over, with a
 /// prune run while it is paused between two of its packs: the prune deletes
 /// the pack its unchanged file reuses from the parent and the packs it has
@@ -111,21 +130,7 @@ fn a_forged_ended_record_never_makes_a_backup_commit_lost_data() {
     let during = {
         let (path, pruned) = (path.clone(), pruned.clone());
         move || {
-            let keys = master_keys(&path);
-            let all = records(&path, &keys);
-            let ended: HashSet<[u8; 16]> = all
-                .iter()
-                .filter(|r| r.state == SessionState::Ended)
-                .map(|r| r.session)
-                .collect();
-            for r in all.iter().filter(|r| !ended.contains(&r.session)) {
-                let forged = LockRecord {
-                    state: SessionState::Ended,
-                    written: Timestamp::now(),
-                    ..r.clone()
-                };
-                store_record(&path, &keys, &forged);
-            }
+            forge_ends(&path);
             // The parent is forgotten: nothing else uses its pack.
             open_keys_only(&path).remove_snapshot(&parent.id).unwrap();
             *pruned.lock().unwrap() = Some(prune_now(&path));
@@ -339,4 +344,77 @@ fn unlock_session_removes_a_running_prune_so_that_prune_can_run() {
 
 fn hex_of(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// A prune whose session a forged "ended" record makes look over, with a
+/// second prune run while the first is copying blobs out of half-unused
+/// packs: the second deletes the first's copy that is not indexed yet. The
+/// first then refuses to index its copies or write its mark, and every
+/// snapshot stays whole.
+#[test]
+fn a_forged_ended_record_never_makes_a_prune_index_a_deleted_copy() {
+    let tmp = tempfile::tempdir().unwrap();
+    let base = tmp.path().canonicalize().unwrap();
+    let path = base.join("repo");
+    let mut repo = init_small_pack_repo(&path);
+    let src = base.join("src");
+    fs::create_dir(&src).unwrap();
+    // Each 1 MiB pack holds one file kept and one dropped.
+    for i in 0..4 {
+        write_noise_file(&src.join(format!("{i}a.bin")), 600_000, 2 * i);
+        write_noise_file(&src.join(format!("{i}b.bin")), 600_000, 2 * i + 1);
+    }
+    let first = backup_dir(&mut repo, &src);
+    for i in 0..4 {
+        fs::remove_file(src.join(format!("{i}b.bin"))).unwrap();
+    }
+    let kept = backup_dir(&mut repo, &src);
+    repo.remove_snapshot(&first.id).unwrap();
+    drop(repo);
+
+    let second: Arc<Mutex<Option<cairn_engine::Result<PruneReport>>>> = Arc::default();
+    let during = {
+        let (path, second) = (path.clone(), second.clone());
+        move || {
+            forge_ends(&path);
+            *second.lock().unwrap() = Some(prune_now(&path));
+        }
+    };
+    let copies = AtomicU64::new(0);
+    let plan = Box::new(move |call: &cairn_tests::faults::Call<'_>| {
+        let is_pack = call.op == Op::Create && call.kind == cairn_engine::backend::FileKind::Pack;
+        if is_pack && copies.fetch_add(1, Ordering::SeqCst) == 1 {
+            during();
+        }
+        Fault::Pass
+    });
+    let mut repo = Repository::open_keys(
+        Faulty::new(LocalBackend::new(&path), plan),
+        PASSWORD.as_bytes(),
+    )
+    .unwrap();
+    let result = prune(&mut repo, &PruneOptions::default());
+    drop(repo);
+
+    let report = second.lock().unwrap().take().expect("the second prune ran");
+    let report = report.unwrap();
+    assert!(report.waiting.is_empty(), "{report:?}");
+    let msg = match result {
+        Err(e) => e.to_string(),
+        Ok(r) => panic!("the first prune went on over a deleted copy: {r:?}"),
+    };
+    assert!(msg.contains("has vanished from storage"), "{msg}");
+    let repo = open_repo(&path);
+    let checked = check_all(&repo);
+    assert!(checked.is_clean(), "{:?}", checked.errors);
+    restores_as(&repo, &kept.id, &src, &base.join("out"));
+    // The next prune finishes the job.
+    let r = prune_now(&path).unwrap();
+    assert!(r.waiting.is_empty(), "{r:?}");
+    let checked = check_all(&open_repo(&path));
+    assert!(
+        checked.is_clean() && checked.unused_packs.is_empty(),
+        "{checked:?}"
+    );
+    restores_as(&open_repo(&path), &kept.id, &src, &base.join("out"));
 }
