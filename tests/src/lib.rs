@@ -472,3 +472,16 @@ pub fn one_snapshot_repo(base: &Path) -> Repository {
     backup_dir(&mut repo, &src);
     repo
 }
+
+/// Flips one bit inside the first blob of the largest data pack of the
+/// repository at `repo`; returns the pack's path.
+pub fn damage_largest_pack(repo: &Path) -> PathBuf {
+    let pack = walk_files(&repo.join("data"))
+        .into_iter()
+        .max_by_key(|p| fs::metadata(p).unwrap().len())
+        .unwrap();
+    let mut bytes = fs::read(&pack).unwrap();
+    bytes[100] ^= 0x01;
+    fs::write(&pack, &bytes).unwrap();
+    pack
+}

@@ -242,24 +242,13 @@ fn quoted_commands(line: &str) -> Vec<Vec<String>> {
 #[test]
 fn the_repairs_check_names_work_when_run_as_printed() {
     let (_tmp, base, _) = cli_fixture();
-    let repo = base.join("small-packs");
-    ok_text(&cairn(
-        &repo,
-        &args(&["init", "--kdf-memory-kib", "64", "--pack-size-mib", "1"]),
-        &[],
-    ));
+    let repo = small_pack_repo(&base);
     let src = base.join("src");
     for i in 0..3 {
         write_noise_file(&src.join(format!("f{i}")), 1 << 20, i);
     }
     backup(&repo, &src);
-    let pack = walk_files(&repo.join("data"))
-        .into_iter()
-        .max_by_key(|p| fs::metadata(p).unwrap().len())
-        .unwrap();
-    let mut bytes = fs::read(&pack).unwrap();
-    bytes[100] ^= 0x01;
-    fs::write(&pack, &bytes).unwrap();
+    let pack = damage_largest_pack(&repo);
 
     let out = cairn(&repo, &args(&["check", "--read-data"]), &[]);
     assert_eq!(out.status.code(), Some(4));
@@ -291,12 +280,7 @@ fn the_repairs_check_names_work_when_run_as_printed() {
 #[test]
 fn an_interrupted_backup_leaves_one_line_about_unused_packs_and_prune_clears_them() {
     let (_tmp, base, _) = cli_fixture();
-    let repo = base.join("small-packs");
-    ok_text(&cairn(
-        &repo,
-        &args(&["init", "--kdf-memory-kib", "64", "--pack-size-mib", "1"]),
-        &[],
-    ));
+    let repo = small_pack_repo(&base);
     let src = base.join("src");
     fs::write(src.join("first"), b"kept").unwrap();
     backup(&repo, &src);
@@ -330,4 +314,15 @@ fn an_interrupted_backup_leaves_one_line_about_unused_packs_and_prune_clears_the
     assert_eq!(files_in(&repo, "data"), before[0]);
     let out = cairn(&repo, &args(&["check"]), &[]);
     assert!(out.status.success() && out.stderr.is_empty(), "{out:?}");
+}
+
+/// A repository made by `cairn init` at `base/small-packs`, with 1 MiB packs.
+fn small_pack_repo(base: &Path) -> PathBuf {
+    let repo = base.join("small-packs");
+    ok_text(&cairn(
+        &repo,
+        &args(&["init", "--kdf-memory-kib", "64", "--pack-size-mib", "1"]),
+        &[],
+    ));
+    repo
 }

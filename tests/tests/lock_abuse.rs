@@ -82,6 +82,27 @@ fn restores_as(repo: &Repository, id: &SnapshotId, dir: &Path, out: &Path) {
     assert_same_tree(dir, &out.join(dir.strip_prefix("/").unwrap()));
 }
 
+/// The repository at `path`, on storage that runs `during` once, just
+/// before the second pack file is created.
+fn open_running_at_second_pack(
+    path: &Path,
+    during: impl Fn() + Send + Sync + 'static,
+) -> Repository {
+    let packs = AtomicU64::new(0);
+    let plan = Box::new(move |call: &cairn_tests::faults::Call<'_>| {
+        let is_pack = call.op == Op::Create && call.kind == cairn_engine::backend::FileKind::Pack;
+        if is_pack && packs.fetch_add(1, Ordering::SeqCst) == 1 {
+            during();
+        }
+        Fault::Pass
+    });
+    Repository::open_keys(
+        Faulty::new(LocalBackend::new(path), plan),
+        PASSWORD.as_bytes(),
+    )
+    .unwrap()
+}
+
 /// Forges an "ended" record for every session that has not ended.
 fn forge_ends(path: &Path) {
     let keys = master_keys(path);
@@ -136,19 +157,7 @@ fn a_forged_ended_record_never_makes_a_backup_commit_lost_data() {
             *pruned.lock().unwrap() = Some(prune_now(&path));
         }
     };
-    let packs = AtomicU64::new(0);
-    let plan = Box::new(move |call: &cairn_tests::faults::Call<'_>| {
-        let is_pack = call.op == Op::Create && call.kind == cairn_engine::backend::FileKind::Pack;
-        if is_pack && packs.fetch_add(1, Ordering::SeqCst) == 1 {
-            during();
-        }
-        Fault::Pass
-    });
-    let mut repo = Repository::open_keys(
-        Faulty::new(LocalBackend::new(&path), plan),
-        PASSWORD.as_bytes(),
-    )
-    .unwrap();
+    let mut repo = open_running_at_second_pack(&path, during);
     let result = backup(
         &mut repo,
         std::slice::from_ref(&src),
@@ -380,19 +389,7 @@ fn a_forged_ended_record_never_makes_a_prune_index_a_deleted_copy() {
             *second.lock().unwrap() = Some(prune_now(&path));
         }
     };
-    let copies = AtomicU64::new(0);
-    let plan = Box::new(move |call: &cairn_tests::faults::Call<'_>| {
-        let is_pack = call.op == Op::Create && call.kind == cairn_engine::backend::FileKind::Pack;
-        if is_pack && copies.fetch_add(1, Ordering::SeqCst) == 1 {
-            during();
-        }
-        Fault::Pass
-    });
-    let mut repo = Repository::open_keys(
-        Faulty::new(LocalBackend::new(&path), plan),
-        PASSWORD.as_bytes(),
-    )
-    .unwrap();
+    let mut repo = open_running_at_second_pack(&path, during);
     let result = prune(&mut repo, &PruneOptions::default());
     drop(repo);
 

@@ -64,13 +64,7 @@ fn a_damaged_pack_is_traced_to_its_files_and_the_rest_stays_restorable() {
     backup(&repo, &src);
 
     // Flip a byte inside the first blob of one data pack.
-    let pack = walk_files(&repo.join("data"))
-        .into_iter()
-        .max_by_key(|p| fs::metadata(p).unwrap().len())
-        .unwrap();
-    let mut bytes = fs::read(&pack).unwrap();
-    bytes[100] ^= 0x01;
-    fs::write(&pack, &bytes).unwrap();
+    let pack = damage_largest_pack(&repo);
 
     let out = cairn(&repo, &args(&["check", "--read-data"]), &[]);
     assert_eq!(out.status.code(), Some(4));
