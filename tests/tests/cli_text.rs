@@ -248,7 +248,7 @@ fn the_repairs_check_names_work_when_run_as_printed() {
         write_noise_file(&src.join(format!("f{i}")), 1 << 20, i);
     }
     backup(&repo, &src);
-    let pack = damage_largest_pack(&repo);
+    damage_largest_pack(&repo);
 
     let out = cairn(&repo, &args(&["check", "--read-data"]), &[]);
     assert_eq!(out.status.code(), Some(4));
