@@ -25,7 +25,13 @@ pub(crate) fn descend<T>(
     if depth >= MAX_DEPTH {
         return Err(Error::TooDeep(shorten(path())));
     }
-    stacker::maybe_grow(RED_ZONE, SEGMENT, || f(depth + 1))
+    grow(|| f(depth + 1))
+}
+
+/// Runs `f`, on a fresh stack segment when this thread's stack runs low: for
+/// recursions bounded by something other than the nesting limit.
+pub(crate) fn grow<T>(f: impl FnOnce() -> T) -> T {
+    stacker::maybe_grow(RED_ZONE, SEGMENT, f)
 }
 
 /// A walk's result for one tree, with its height: the levels of directories

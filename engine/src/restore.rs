@@ -1,19 +1,37 @@
 //! Writing a snapshot, or part of it, back to the file system.
 //!
 //! Every entry name was validated when its tree was decoded (no `/`, `..` or
-//! NUL), and entries in the way are removed rather than followed, so a restore
-//! never writes outside its target. Existing files are compared chunk by chunk
-//! against the snapshot (by blob ID) and only differing chunks are written;
-//! metadata is set only where it differs, so restoring onto an identical tree
-//! writes nothing.
+//! NUL). The walk holds each directory it restores into open, opened from
+//! its parent's handle without following a symlink, and does everything
+//! relative to that handle (see `handles`): it examines entries without
+//! following them, creates exclusively, removes what is in the way (a
+//! directory by walking it the same way) instead of following it, lists and
+//! removes extra entries for `delete` through it, and sets metadata on a
+//! handle of the entry itself (see `meta`), never through a path. Only the
+//! target itself is opened by path. So a user who owns a directory being
+//! restored into, and swaps a component for a symlink while the restore
+//! runs, makes that entry fail (it is reported, the rest goes on); no write
+//! is redirected outside the target. An existing file with other hard links
+//! is replaced by a new file renamed over it, never changed in place (its
+//! content or its metadata), as that would change the other links too,
+//! wherever they are.
+//!
+//! Existing files are compared chunk by chunk against the snapshot (by blob
+//! ID) and only differing chunks are written; metadata is set only where it
+//! differs, so restoring onto an identical tree writes nothing.
 //!
 //! The tree walk runs on the calling thread: it creates directories, links and
 //! special files, and queues file content for worker threads (see `content`).
 //! Directory metadata is applied last, deepest first, once everything inside
-//! is written. The restore is durable when it returns: one `syncfs` of the
-//! target's file system flushes it all, instead of a sync per file.
+//! is written, each directory reopened from its parent and checked to be the
+//! one restored (see `dirs`). The restore is durable when it returns: one
+//! `syncfs` of the target's file system flushes it all, instead of a sync
+//! per file.
 
 mod content;
+mod dirs;
+mod handles;
+mod meta;
 
 use crate::browse;
 use crate::error::{Error, Result};
@@ -23,16 +41,17 @@ use crate::progress::Progress;
 use crate::repository::Repository;
 use crate::sysinfo::NameCache;
 use cairn_format::snapshot::Snapshot;
-use cairn_format::tree::{FileData, Node, NodeKind, Xattr};
-use cairn_format::{BlobId, Timestamp};
-use content::{Mode, Queue, Target, Writer};
-use filetime::FileTime;
+use cairn_format::tree::{FileData, Node, NodeKind};
+use cairn_format::BlobId;
+use content::{Chunk, Mode, Queue, Target, Writer};
+use dirs::Dirs;
+use handles::{fstat, Dir, Stat};
+use meta::{Handle, Meta};
 use std::collections::{HashMap, HashSet};
-use std::ffi::{CString, OsStr};
-use std::fs::{self, OpenOptions};
+use std::ffi::OsStr;
+use std::fs::File;
+use std::os::fd::AsFd;
 use std::os::unix::ffi::OsStrExt;
-use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
-use std::os::unix::io::AsRawFd;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -67,6 +86,11 @@ pub struct RestoreOptions {
     pub delete: bool,
     /// Read every restored file back and check it against the snapshot.
     pub verify: bool,
+    /// Clear the set-user-ID and set-group-ID bits of every restored mode.
+    pub no_setid: bool,
+    /// Create no block or character device nodes (they are counted in
+    /// [`RestoreReport::devices_skipped`]).
+    pub no_devices: bool,
     /// Counts the files and bytes to write, and those written.
     pub progress: Option<Arc<Progress>>,
 }
@@ -74,14 +98,25 @@ pub struct RestoreOptions {
 /// Counts of what was restored, and what could not be.
 #[derive(Debug, Default)]
 pub struct RestoreReport {
-    /// Regular files written or updated.
+    /// Regular files written: created, or existing ones rewritten or replaced.
     pub files: u64,
-    /// Existing files found identical to the snapshot (or kept by `Never`).
+    /// Of `files`, those where an entry existed: a file whose content
+    /// differed (or, for one with other hard links, whose metadata differed),
+    /// or an entry of another type.
+    pub files_replaced: u64,
+    /// Existing files whose content was left as it is: found identical to
+    /// the snapshot, or kept by [`Overwrite::Never`] with the snapshot's size
+    /// and modification time.
     pub files_unchanged: u64,
+    /// Existing entries kept by [`Overwrite::Never`] where the snapshot has a
+    /// file, although their size or modification time (or type) differs.
+    pub files_kept: u64,
     /// Directories created or reused.
     pub dirs: u64,
     /// Symlinks and special files created.
     pub others: u64,
+    /// Device nodes not created because of [`RestoreOptions::no_devices`].
+    pub devices_skipped: u64,
     /// Bytes of file content the restored files hold.
     pub bytes: u64,
     /// Bytes of file content actually written.
@@ -109,9 +144,12 @@ impl RestoreReport {
     fn absorb(&mut self, other: RestoreReport) {
         let RestoreReport {
             files,
+            files_replaced,
             files_unchanged,
+            files_kept,
             dirs,
             others,
+            devices_skipped,
             bytes,
             bytes_written,
             deleted,
@@ -119,14 +157,23 @@ impl RestoreReport {
             errors,
         } = other;
         self.files += files;
+        self.files_replaced += files_replaced;
         self.files_unchanged += files_unchanged;
+        self.files_kept += files_kept;
         self.dirs += dirs;
         self.others += others;
+        self.devices_skipped += devices_skipped;
         self.bytes += bytes;
         self.bytes_written += bytes_written;
         self.deleted += deleted;
         self.verified += verified;
         self.errors.extend(errors);
+    }
+
+    /// Counts a file written: one that `existed`, or a new one.
+    fn written(&mut self, existed: bool) {
+        self.files += 1;
+        self.files_replaced += u64::from(existed);
     }
 }
 
@@ -171,8 +218,14 @@ pub fn restore_with(
         };
         Some(wanted_dirs(repo, tree, &start_path, &include)?)
     };
-    fs::create_dir_all(target)
-        .map_err(|e| Error::io(format!("cannot create target {}", target.display()), e))?;
+    let io = |e| Error::io(format!("cannot open target {}", target.display()), e);
+    let root = Arc::new(Dir::open_target(target).map_err(io)?);
+    let dirs = Dirs::new(root.clone(), target).map_err(io)?;
+    let top = DirAt {
+        handle: root.clone(),
+        record: 0,
+        path: target.to_path_buf(),
+    };
     let writer = Writer::new(repo, opts.verify, opts.progress.clone());
     let (walked, written) = writer.with_workers(|queue| {
         let mut r = Restorer {
@@ -184,20 +237,20 @@ pub fn restore_with(
             report: RestoreReport::default(),
             as_root: crate::sysinfo::ids().0 == 0,
             names: NameCache::default(),
+            dirs,
             hard_links: HashMap::new(),
             linked: Vec::new(),
-            dirs: Vec::new(),
             queue,
         };
         match start {
             Some(node) => r.entry(
                 &node,
-                &target.join(OsStr::from_bytes(&node.name)),
+                top.entry(&node.name),
                 &start_path,
                 false,
                 start_level,
             ),
-            None => r.dir_contents(&snapshot.tree, target, b"/", false, 0),
+            None => r.dir_contents(&snapshot.tree, &top, b"/", false, 0),
         }
         r.queue.finish();
         if let Some(p) = &opts.progress {
@@ -208,20 +261,13 @@ pub fn restore_with(
     let (mut report, linked, dirs) = walked;
     report.absorb(written);
     // A link made to a file that then failed would hold what is left of it.
-    for (link, first) in linked {
-        if fs::symlink_metadata(&first).is_err() {
-            let _ = fs::remove_file(&link);
-            let why = format!("{} could not be restored", first.display());
-            report.errors.push((link, Error::Invalid(why)));
+    for link in linked {
+        if let Err(e) = link.check(&dirs) {
+            report.errors.push((link.at.path, e));
         }
     }
-    // Deepest first: setting a directory's metadata does not touch its parent.
-    for (path, meta) in dirs {
-        if let Err(e) = meta.apply(&path) {
-            report.errors.push((path, e));
-        }
-    }
-    if let Err(e) = syncfs(target) {
+    dirs.apply_meta(&mut report.errors);
+    if let Err(e) = root.sync_fs() {
         let context = format!("cannot flush {} to storage", target.display());
         report
             .errors
@@ -255,6 +301,118 @@ fn wanted_dirs(
     Ok(wanted)
 }
 
+/// A directory being restored into: open, with its record and its path.
+struct DirAt {
+    handle: Arc<Dir>,
+    record: usize,
+    path: PathBuf,
+}
+
+impl DirAt {
+    /// Where entry `name` of this directory goes.
+    fn entry(&self, name: &[u8]) -> Place {
+        Place {
+            dir: self.handle.clone(),
+            record: self.record,
+            name: name.to_vec(),
+            path: self.path.join(OsStr::from_bytes(name)),
+        }
+    }
+}
+
+/// Where an entry is restored: its name in an open directory (whose record
+/// is `record`), and its path, for messages.
+#[derive(Clone)]
+struct Place {
+    dir: Arc<Dir>,
+    record: usize,
+    name: Vec<u8>,
+    path: PathBuf,
+}
+
+impl Place {
+    /// An I/O error while doing `what` to the entry.
+    fn io(&self, what: &str, e: std::io::Error) -> Error {
+        Error::io(format!("cannot {what} {}", self.path.display()), e)
+    }
+
+    /// The same entry, named by its directory's record instead of a handle.
+    fn named(&self) -> Named {
+        Named {
+            record: self.record,
+            name: self.name.clone(),
+            path: self.path.clone(),
+        }
+    }
+
+    /// Creates the file, `len` bytes long, all a hole until written.
+    fn create(&self, len: u64) -> Result<File> {
+        let file = self
+            .dir
+            .create_file(&self.name)
+            .map_err(|e| self.io("create", e))?;
+        if let Err(e) = file.set_len(len) {
+            let _ = self.dir.unlink_if(&self.name, &file);
+            return Err(self.io("set the length of", e));
+        }
+        Ok(file)
+    }
+
+    /// Replaces what is there by a new file of `len` bytes, made under a
+    /// temporary name and renamed over it, so that nothing else that may
+    /// share it (another hard link) changes.
+    fn replace(&self, len: u64) -> Result<File> {
+        let (temp, file) = self
+            .dir
+            .create_temp()
+            .map_err(|e| self.io("create a replacement for", e))?;
+        let done = file
+            .set_len(len)
+            .and_then(|()| self.dir.rename(&temp, &self.name));
+        if let Err(e) = done {
+            let _ = self.dir.unlink_if(&temp, &file);
+            return Err(self.io("replace", e));
+        }
+        Ok(file)
+    }
+}
+
+/// An entry by the record of its directory and its name.
+#[derive(Clone)]
+struct Named {
+    record: usize,
+    name: Vec<u8>,
+    path: PathBuf,
+}
+
+/// A hard link made by this restore to a file restored first.
+struct Link {
+    at: Named,
+    /// Device and inode of what it links to.
+    id: (u64, u64),
+    first: Named,
+}
+
+impl Link {
+    /// Removes the link if the file it links to was not restored (it failed,
+    /// and was removed): the link holds what is left of it.
+    fn check(&self, dirs: &Dirs) -> Result<()> {
+        let same = |s: Option<Stat>| s.is_some_and(|s| s.id() == self.id);
+        let present = dirs
+            .reopen(self.first.record)
+            .is_ok_and(|d| d.stat_at(&self.first.name).is_ok_and(same));
+        if present {
+            return Ok(());
+        }
+        let dir = dirs.reopen(self.at.record)?;
+        if dir.stat_at(&self.at.name).is_ok_and(same) {
+            let _ = dir.unlink(&self.at.name);
+        }
+        let why = format!("{} could not be restored", self.first.path.display());
+        Err(Error::Invalid(why))
+    }
+}
+
 struct Restorer<'r> {
     repo: &'r Repository,
     queue: Queue<'r>,
@@ -266,12 +424,11 @@ struct Restorer<'r> {
     report: RestoreReport,
     as_root: bool,
     names: NameCache,
-    /// First restored path of each multiply-linked file, by recorded (device, inode).
-    hard_links: HashMap<(u64, u64), PathBuf>,
-    /// Links made in this run, with the path they link to.
-    linked: Vec<(PathBuf, PathBuf)>,
-    /// Restored directories, deepest first, with the metadata to give them last.
-    dirs: Vec<(PathBuf, Meta)>,
+    dirs: Dirs,
+    /// First restored name of each multiply-linked file, by recorded (device, inode).
+    hard_links: HashMap<(u64, u64), Named>,
+    /// Links made in this run.
+    linked: Vec<Link>,
 }
 
 /// How an entry is selected.
@@ -301,18 +458,18 @@ impl Restorer<'_> {
         }
     }
 
-    /// Restores the entries of `tree`, a tree at `level` below the root.
+    /// Restores the entries of `tree`, a tree at `level` below the root, into `dir`.
     fn dir_contents(
         &mut self,
         tree: &BlobId,
-        dir: &Path,
+        dir: &DirAt,
         snap_dir: &[u8],
         inside: bool,
         level: usize,
     ) {
         let tree = match self.repo.load_tree(tree) {
             Ok(t) => t,
-            Err(e) => return self.report.errors.push((dir.to_path_buf(), e)),
+            Err(e) => return self.report.errors.push((dir.path.clone(), e)),
         };
         for node in &tree.nodes {
             let mut snap_path = snap_dir.to_vec();
@@ -320,89 +477,98 @@ impl Restorer<'_> {
                 snap_path.push(b'/');
             }
             snap_path.extend_from_slice(&node.name);
-            self.entry(
-                node,
-                &dir.join(OsStr::from_bytes(&node.name)),
-                &snap_path,
-                inside,
-                level,
-            );
+            self.entry(node, dir.entry(&node.name), &snap_path, inside, level);
         }
         if self.opts.delete && (inside || self.wanted.is_none()) {
             if let Err(e) = self.delete_extra(dir, &tree) {
-                self.report.errors.push((dir.to_path_buf(), e));
+                self.report.errors.push((dir.path.clone(), e));
             }
         }
     }
 
     /// Removes entries of `dir` that `tree` does not have.
-    fn delete_extra(&mut self, dir: &Path, tree: &cairn_format::tree::Tree) -> Result<()> {
-        let io = |e| Error::io(format!("cannot list {}", dir.display()), e);
-        for entry in fs::read_dir(dir).map_err(io)? {
-            let entry = entry.map_err(io)?;
-            let name = entry.file_name();
-            if tree.find(name.as_bytes()).is_none() {
-                let path = entry.path();
-                remove_any(&path)
-                    .map_err(|e| Error::io(format!("cannot delete {}", path.display()), e))?;
+    fn delete_extra(&mut self, dir: &DirAt, tree: &cairn_format::tree::Tree) -> Result<()> {
+        let names = dir
+            .handle
+            .names()
+            .map_err(|e| Error::io(format!("cannot list {}", dir.path.display()), e))?;
+        for name in names {
+            if tree.find(&name).is_none() {
+                let extra = dir.entry(&name);
+                extra.dir.remove(&name).map_err(|e| extra.io("delete", e))?;
                 self.report.deleted += 1;
             }
         }
         Ok(())
     }
 
-    /// Restores `node`, an entry of a tree at `level`.
-    fn entry(&mut self, node: &Node, path: &Path, snap_path: &[u8], inside: bool, level: usize) {
+    /// Restores `node`, an entry of a tree at `level`, at `place`.
+    fn entry(&mut self, node: &Node, place: Place, snap_path: &[u8], inside: bool, level: usize) {
         let selection = self.select(node, snap_path, inside);
         if selection == Selection::Skip {
             return;
         }
         let whole = selection == Selection::Whole;
-        if let Err(e) = self.try_entry(node, path, snap_path, whole, level) {
-            self.report.errors.push((path.to_path_buf(), e));
+        if let Err(e) = self.try_entry(node, &place, snap_path, whole, level) {
+            self.report.errors.push((place.path, e));
         }
     }
 
     fn try_entry(
         &mut self,
         node: &Node,
-        path: &Path,
+        place: &Place,
         snap_path: &[u8],
         whole: bool,
         level: usize,
     ) -> Result<()> {
-        let io = |what: &str, e| Error::io(format!("cannot {what} {}", path.display()), e);
-        let existing = fs::symlink_metadata(path).ok();
-        if let (Some(m), NodeKind::Dir { .. }) = (&existing, &node.kind) {
-            if !m.is_dir() {
-                remove_any(path).map_err(|e| io("replace", e))?;
-            }
-        }
+        let existing = place
+            .dir
+            .stat_at(&place.name)
+            .map_err(|e| place.io("examine", e))?;
         match &node.kind {
             NodeKind::Dir { subtree } => {
-                if existing.as_ref().is_none_or(|m| !m.is_dir()) {
-                    fs::create_dir(path).map_err(|e| io("create directory", e))?;
-                }
+                let dir = self.enter_dir(place, existing)?;
                 self.report.dirs += 1;
                 let snap_dir = || String::from_utf8_lossy(snap_path).into_owned();
                 nesting::descend(level, snap_dir, |below| {
-                    self.dir_contents(subtree, path, snap_path, whole, below);
+                    self.dir_contents(subtree, &dir, snap_path, whole, below);
                     Ok(())
                 })?;
                 let meta = self.meta(node);
-                self.dirs.push((path.to_path_buf(), meta));
+                self.dirs.set_meta(dir.record, meta);
                 Ok(())
             }
             kind @ (NodeKind::File { .. } | NodeKind::Bundled { .. }) => {
                 self.report.bytes = self.report.bytes.saturating_add(node.size);
                 let data = kind.file_data().expect("a regular file");
-                self.file(node, data, path, existing.as_ref())
+                self.file(node, data, place, existing)
             }
-            _ => match self.other(node, path, existing.as_ref())? {
-                true => self.meta(node).apply(path),
-                false => Ok(()),
-            },
+            _ => self.other(node, place, existing),
         }
+    }
+
+    /// Opens the directory at `place`, after making it if what `existing`
+    /// says is there is not one; records it.
+    fn enter_dir(&mut self, place: &Place, existing: Option<Stat>) -> Result<DirAt> {
+        let (dir, name) = (&place.dir, &place.name);
+        if existing.is_none_or(|s| !s.is_dir()) {
+            if existing.is_some() {
+                dir.remove(name).map_err(|e| place.io("replace", e))?;
+            }
+            dir.make_dir(name)
+                .map_err(|e| place.io("create directory", e))?;
+        }
+        // Fails if it was swapped for a symlink since.
+        let handle = dir
+            .open_dir(name)
+            .map_err(|e| place.io("open directory", e))?;
+        let id = handle.stat().map_err(|e| place.io("examine", e))?.id();
+        Ok(DirAt {
+            handle: Arc::new(handle),
+            record: self.dirs.add(place.record, name, id, &place.path),
+            path: place.path.clone(),
+        })
     }
 
     /// Restores a regular file: links it, or queues its content (the file's
@@ -411,135 +577,201 @@ impl Restorer<'_> {
         &mut self,
         node: &Node,
         data: FileData<'_>,
-        path: &Path,
-        existing: Option<&fs::Metadata>,
+        place: &Place,
+        existing: Option<Stat>,
     ) -> Result<()> {
-        let io = |what: &str, e| Error::io(format!("cannot {what} {}", path.display()), e);
         let key = (node.device, node.inode);
-        if let Some(first) = self
-            .hard_links
-            .get(&key)
-            .filter(|_| node.links > 1)
-            .cloned()
-        {
-            let same = existing
-                .zip(fs::metadata(&first).ok())
-                .is_some_and(|(a, b)| a.ino() == b.ino() && a.dev() == b.dev());
-            if !same {
-                if existing.is_some() {
-                    remove_any(path).map_err(|e| io("replace", e))?;
-                }
-                fs::hard_link(&first, path).map_err(|e| {
-                    Error::io(
-                        format!("cannot link {} to {}", path.display(), first.display()),
-                        e,
-                    )
-                })?;
-                self.linked.push((path.to_path_buf(), first));
+        if node.links > 1 {
+            if let Some(first) = self.hard_links.get(&key).cloned() {
+                return self.link(place, existing, first);
             }
-            self.report.files += 1;
+            self.hard_links.insert(key, place.named());
+        }
+        if let Some(s) = existing.filter(|_| self.opts.overwrite == Overwrite::Never) {
+            match s.is_file() && same_stat(node, &s) {
+                true => self.report.files_unchanged += 1,
+                false => self.report.files_kept += 1,
+            }
             return Ok(());
         }
-        if node.links > 1 {
-            self.hard_links.insert(key, path.to_path_buf());
-        }
-        let mode = match existing {
-            Some(_) if self.opts.overwrite == Overwrite::Never => {
-                self.report.files_unchanged += 1;
-                return Ok(());
-            }
-            Some(m) if m.is_file() => {
-                let same_stat = m.len() == node.size
-                    && (m.mtime(), m.mtime_nsec() as u32) == (node.mtime.secs, node.mtime.nanos);
-                match self.opts.overwrite == Overwrite::IfChanged && same_stat {
-                    true if !self.opts.verify => {
-                        self.report.files_unchanged += 1;
-                        return self.meta(node).apply(path);
-                    }
-                    true => Mode::Check,
-                    false => Mode::Fix,
-                }
-            }
-            _ => Mode::Create,
-        };
         let (chunks, len) = content::locate(self.repo, data, node.size)?;
-        let file = match mode {
-            Mode::Check => open_existing(path, false).map_err(|e| io("open", e))?,
-            // Its length is set once all its content is written.
-            Mode::Fix => open_existing(path, true).map_err(|e| io("open", e))?,
-            Mode::Create => {
-                if existing.is_some() {
-                    remove_any(path).map_err(|e| io("replace", e))?;
-                }
-                create(path, len)?
-            }
-        };
         let meta = self.meta(node);
+        let (file, mode) = match existing {
+            Some(s) if s.is_file() => match self.existing_file(node, &chunks, place, &meta, s)? {
+                Some(opened) => opened,
+                None => return Ok(()),
+            },
+            Some(_) => {
+                place
+                    .dir
+                    .remove(&place.name)
+                    .map_err(|e| place.io("replace", e))?;
+                (place.create(len)?, Mode::Replace)
+            }
+            None => (place.create(len)?, Mode::Create),
+        };
         if let Some(p) = &self.opts.progress {
             p.expect(1, node.size);
         }
-        let target = Target::new(path.to_path_buf(), file, mode, node.size, meta);
+        let target = Target::new(place.clone(), file, mode, node.size, meta);
         self.queue.add(target, chunks, &mut self.report);
         Ok(())
     }
 
-    /// Restores a symlink or special file; false when there is nothing more to do for it.
-    fn other(&mut self, node: &Node, path: &Path, existing: Option<&fs::Metadata>) -> Result<bool> {
-        let io = |what: &str, e| Error::io(format!("cannot {what} {}", path.display()), e);
-        let same = existing.is_some_and(|m| {
-            let ft = m.file_type();
-            use std::os::unix::fs::FileTypeExt;
-            match &node.kind {
-                NodeKind::Symlink { target } => {
-                    ft.is_symlink()
-                        && fs::read_link(path)
-                            .is_ok_and(|t| t.as_os_str().as_bytes() == target.as_slice())
-                }
-                NodeKind::Fifo => ft.is_fifo(),
-                NodeKind::CharDevice { rdev } => ft.is_char_device() && m.rdev() == *rdev,
-                NodeKind::BlockDevice { rdev } => ft.is_block_device() && m.rdev() == *rdev,
-                _ => false,
+    /// Opens the existing regular file at `place`, which was `existing`, to
+    /// restore `node` (to be given `meta`) into, and says how; `None` when it
+    /// is left as it is.
+    fn existing_file(
+        &mut self,
+        node: &Node,
+        chunks: &[Chunk],
+        place: &Place,
+        meta: &Meta,
+        existing: Stat,
+    ) -> Result<Option<(File, Mode)>> {
+        let keep = self.opts.overwrite == Overwrite::IfChanged && same_stat(node, &existing);
+        let verify = self.opts.verify;
+        // Only a file without other links may be rewritten in place.
+        let write = !keep && existing.links() == 1;
+        let (file, s) = place
+            .dir
+            .open_file(&place.name, write)
+            .map_err(|e| place.io("open", e))?;
+        if s.id() != existing.id() || (write && s.links() > 1) {
+            let why = format!("{} changed during the restore", place.path.display());
+            return Err(Error::Invalid(why));
+        }
+        if existing.links() > 1 || s.links() > 1 {
+            // Another name, maybe outside the target, links to it: nothing
+            // of it is changed; if anything differs it is replaced.
+            let same = (keep && !verify) || content::holds(self.repo, &file, chunks, node.size);
+            let examine = |e| place.io("examine", e);
+            if same && meta.matches(Handle::Open(file.as_fd())).map_err(examine)? {
+                self.report.files_unchanged += 1;
+                self.report.verified += u64::from(verify);
+                return Ok(None);
             }
-        });
-        if same {
-            return Ok(true);
+            return Ok(Some((place.replace(node.size)?, Mode::Replace)));
+        }
+        match (keep, verify) {
+            (true, false) => {
+                self.report.files_unchanged += 1;
+                meta.apply(Handle::Open(file.as_fd()), &place.path)?;
+                Ok(None)
+            }
+            (true, true) => Ok(Some((file, Mode::Check))),
+            (false, _) => Ok(Some((file, Mode::Fix))),
+        }
+    }
+
+    /// Makes `place` a hard link to `first`, the file restored first of
+    /// those linked together.
+    fn link(&mut self, place: &Place, existing: Option<Stat>, first: Named) -> Result<()> {
+        let from = match first.record == place.record {
+            true => place.dir.clone(),
+            false => self.dirs.reopen(first.record)?,
+        };
+        let linking = || format!("link {} to {}", place.path.display(), first.path.display());
+        let id = |s: Option<Stat>| s.map(|s| s.id());
+        let first_id = from
+            .stat_at(&first.name)
+            .map_err(|e| place.io("examine", e))?;
+        if existing.is_some() && id(existing) == id(first_id) {
+            self.report.files_unchanged += 1;
+            return Ok(());
+        }
+        if existing.is_some() && self.opts.overwrite == Overwrite::Never {
+            self.report.files_kept += 1;
+            return Ok(());
         }
         if existing.is_some() {
-            if self.opts.overwrite == Overwrite::Never {
-                return Ok(false);
-            }
-            remove_any(path).map_err(|e| io("replace", e))?;
+            place
+                .dir
+                .remove(&place.name)
+                .map_err(|e| place.io("replace", e))?;
         }
-        match &node.kind {
-            NodeKind::Symlink { target } => {
-                std::os::unix::fs::symlink(OsStr::from_bytes(target), path)
-                    .map_err(|e| io("create symlink", e))?
-            }
-            NodeKind::Fifo => mknod(path, libc::S_IFIFO, 0).map_err(|e| io("create FIFO", e))?,
-            NodeKind::CharDevice { rdev } | NodeKind::BlockDevice { rdev } => {
-                let ty = if matches!(node.kind, NodeKind::CharDevice { .. }) {
-                    libc::S_IFCHR
-                } else {
-                    libc::S_IFBLK
-                };
-                if !self.as_root {
-                    return Err(Error::Invalid(format!(
-                        "{}: device nodes can only be restored as root",
-                        path.display()
-                    )));
-                }
-                mknod(path, ty, *rdev).map_err(|e| io("create device node", e))?;
-            }
+        place
+            .dir
+            .link(&place.name, &from, &first.name)
+            .map_err(|e| Error::io(format!("cannot {}", linking()), e))?;
+        let made = place
+            .dir
+            .stat_at(&place.name)
+            .map_err(|e| place.io("examine", e))?;
+        if let Some(made) = made {
+            self.linked.push(Link {
+                at: place.named(),
+                id: made.id(),
+                first,
+            });
+        }
+        self.report.written(existing.is_some());
+        Ok(())
+    }
+
+    /// Restores a symlink or special file, and its metadata.
+    fn other(&mut self, node: &Node, place: &Place, existing: Option<Stat>) -> Result<()> {
+        let (kind, rdev) = match &node.kind {
+            NodeKind::Symlink { .. } => (libc::S_IFLNK, 0),
+            NodeKind::Fifo => (libc::S_IFIFO, 0),
+            NodeKind::CharDevice { rdev } => (libc::S_IFCHR, *rdev),
+            NodeKind::BlockDevice { rdev } => (libc::S_IFBLK, *rdev),
             // A socket is re-created by its server, never restored.
-            _ => return Ok(false),
+            _ => return Ok(()),
+        };
+        let device = matches!(kind, libc::S_IFCHR | libc::S_IFBLK);
+        if device && self.opts.no_devices {
+            self.report.devices_skipped += 1;
+            return Ok(());
         }
-        self.report.others += 1;
-        Ok(true)
+        let (dir, name) = (&place.dir, &place.name);
+        // An entry with other hard links would share its metadata with them.
+        let same = existing.is_some_and(|s| {
+            s.kind() == kind
+                && s.links() == 1
+                && match &node.kind {
+                    NodeKind::Symlink { target } => dir.read_link(name).is_ok_and(|t| t == *target),
+                    _ => s.rdev() == rdev,
+                }
+        });
+        if !same {
+            if existing.is_some() && self.opts.overwrite == Overwrite::Never {
+                return Ok(());
+            }
+            if device && !self.as_root {
+                return Err(Error::Invalid(format!(
+                    "{}: device nodes can only be restored as root",
+                    place.path.display()
+                )));
+            }
+            if existing.is_some() {
+                dir.remove(name).map_err(|e| place.io("replace", e))?;
+            }
+            match &node.kind {
+                NodeKind::Symlink { target } => dir
+                    .symlink(target, name)
+                    .map_err(|e| place.io("create symlink", e))?,
+                _ => dir
+                    .mknod(name, kind, rdev)
+                    .map_err(|e| place.io("create", e))?,
+            }
+            self.report.others += 1;
+        }
+        let entry = dir.open_entry(name).map_err(|e| place.io("open", e))?;
+        let s = fstat(entry.as_fd()).map_err(|e| place.io("examine", e))?;
+        if s.kind() != kind {
+            let why = format!("{} changed during the restore", place.path.display());
+            return Err(Error::Invalid(why));
+        }
+        self.meta(node)
+            .apply(Handle::Entry(entry.as_fd()), &place.path)
     }
 
     /// The metadata to give the restored `node`, with its owner (only set as
     /// root) resolved by name where this system knows the name.
     fn meta(&mut self, node: &Node) -> Meta {
+        // The set-user-ID and set-group-ID bits.
+        let setid = if self.opts.no_setid { 0o6000 } else { 0 };
         Meta {
             owner: self.as_root.then(|| {
                 (
@@ -548,139 +780,13 @@ impl Restorer<'_> {
                 )
             }),
             xattrs: node.xattrs.clone(),
-            mode: node.mode,
+            mode: node.mode & !setid,
             mtime: node.mtime,
-            symlink: matches!(node.kind, NodeKind::Symlink { .. }),
         }
     }
 }
 
-/// Metadata for a restored entry.
-struct Meta {
-    /// Local user and group IDs, when restoring as root.
-    owner: Option<(u32, u32)>,
-    xattrs: Vec<Xattr>,
-    mode: u32,
-    mtime: Timestamp,
-    symlink: bool,
-}
-
-impl Meta {
-    /// Applies ownership, extended attributes, mode and times, each only
-    /// where it differs, in that order (chown clears set-ID bits).
-    fn apply(&self, path: &Path) -> Result<()> {
-        let io = |what: &str, e| Error::io(format!("cannot set {what} of {}", path.display()), e);
-        let current = fs::symlink_metadata(path).map_err(|e| io("metadata", e))?;
-        let mut chowned = false;
-        if let Some((uid, gid)) = self.owner {
-            if (current.uid(), current.gid()) != (uid, gid) {
-                std::os::unix::fs::lchown(path, Some(uid), Some(gid))
-                    .map_err(|e| io("owner", e))?;
-                chowned = true;
-            }
-        }
-        if !self.xattrs.is_empty()
-            && crate::source::read_xattrs(path).ok().as_ref() != Some(&self.xattrs)
-        {
-            for x in &self.xattrs {
-                set_xattr(path, x).map_err(|e| io("extended attributes", e))?;
-            }
-        }
-        if !self.symlink && (chowned || current.mode() & 0o7777 != self.mode) {
-            fs::set_permissions(path, fs::Permissions::from_mode(self.mode))
-                .map_err(|e| io("mode", e))?;
-        }
-        if (current.mtime(), current.mtime_nsec() as u32) != (self.mtime.secs, self.mtime.nanos) {
-            let mtime = file_time(self.mtime);
-            filetime::set_symlink_file_times(path, mtime, mtime).map_err(|e| io("times", e))?;
-        }
-        Ok(())
-    }
-}
-
-/// Opens an existing regular file without following a symlink.
-fn open_existing(path: &Path, write: bool) -> std::io::Result<fs::File> {
-    OpenOptions::new()
-        .read(true)
-        .write(write)
-        .custom_flags(libc::O_NOFOLLOW)
-        .open(path)
-}
-
-/// Creates a new, private file of `len` bytes, all a hole until written.
-fn create(path: &Path, len: u64) -> Result<fs::File> {
-    let io = |what: &str, e| Error::io(format!("cannot {what} {}", path.display()), e);
-    let file = OpenOptions::new()
-        .read(true)
-        .write(true)
-        .create_new(true)
-        .custom_flags(libc::O_NOFOLLOW)
-        .mode(0o600)
-        .open(path)
-        .map_err(|e| io("create", e))?;
-    if let Err(e) = file.set_len(len) {
-        let _ = fs::remove_file(path);
-        return Err(io("set the length of", e));
-    }
-    Ok(file)
-}
-
-/// Flushes the file system holding `dir` to storage.
-fn syncfs(dir: &Path) -> std::io::Result<()> {
-    let dir = fs::File::open(dir)?;
-    // SAFETY: the descriptor stays open for the duration of the call.
-    if unsafe { libc::syncfs(dir.as_raw_fd()) } == 0 {
-        Ok(())
-    } else {
-        Err(std::io::Error::last_os_error())
-    }
-}
-
-/// Removes a file, symlink or whole directory, never following a symlink.
-fn remove_any(path: &Path) -> std::io::Result<()> {
-    match fs::symlink_metadata(path) {
-        Ok(m) if m.is_dir() => fs::remove_dir_all(path),
-        Ok(_) => fs::remove_file(path),
-        Err(e) => Err(e),
-    }
-}
-
-/// Sets one extended attribute without following a symlink. Attributes the
-/// target file system or this user cannot hold are skipped.
-fn set_xattr(path: &Path, x: &Xattr) -> std::io::Result<()> {
-    let c = crate::source::cpath(path)?;
-    let name = CString::new(x.name.clone()).map_err(std::io::Error::other)?;
-    // SAFETY: both strings are NUL-terminated; the value buffer is valid for its length.
-    let rc = unsafe {
-        libc::lsetxattr(
-            c.as_ptr(),
-            name.as_ptr(),
-            x.value.as_ptr().cast(),
-            x.value.len(),
-            0,
-        )
-    };
-    if rc == 0 {
-        return Ok(());
-    }
-    let e = std::io::Error::last_os_error();
-    match e.raw_os_error() {
-        Some(libc::ENOTSUP) | Some(libc::EPERM) => Ok(()),
-        _ => Err(e),
-    }
-}
-
-fn file_time(t: Timestamp) -> FileTime {
-    FileTime::from_unix_time(t.secs, t.nanos)
-}
-
-fn mknod(path: &Path, kind: libc::mode_t, rdev: u64) -> std::io::Result<()> {
-    let c = crate::source::cpath(path)?;
-    // SAFETY: `c` is a valid NUL-terminated path for the duration of the call.
-    let rc = unsafe { libc::mknod(c.as_ptr(), kind | 0o600, rdev as libc::dev_t) };
-    if rc == 0 {
-        Ok(())
-    } else {
-        Err(std::io::Error::last_os_error())
-    }
+/// True when `s`, an existing file, has the size and modification time `node` records.
+fn same_stat(node: &Node, s: &Stat) -> bool {
+    s.len() == node.size && s.mtime() == (node.mtime.secs, node.mtime.nanos)
 }

@@ -3,7 +3,7 @@
 use crate::sysinfo::NameCache;
 use cairn_format::tree::{Node, NodeKind, Xattr};
 use cairn_format::Timestamp;
-use std::ffi::CString;
+use std::ffi::{CStr, CString};
 use std::fs::{File, Metadata, OpenOptions};
 use std::io;
 use std::os::unix::fs::{FileTypeExt, MetadataExt, OpenOptionsExt};
@@ -111,10 +111,31 @@ pub fn open_for_backup(path: &Path) -> io::Result<File> {
 /// name; empty where the file system has none or does not support them.
 pub fn read_xattrs(path: &Path) -> io::Result<Vec<Xattr>> {
     let c = cpath(path)?;
+    xattrs_with(
+        // SAFETY: `c` is NUL-terminated; the buffer is valid for its length.
+        |buf| unsafe { libc::llistxattr(c.as_ptr(), buf.as_mut_ptr().cast(), buf.len()) },
+        // SAFETY: both strings are NUL-terminated; the buffer is valid for its length.
+        |name, buf| unsafe {
+            libc::lgetxattr(
+                c.as_ptr(),
+                name.as_ptr(),
+                buf.as_mut_ptr().cast(),
+                buf.len(),
+            )
+        },
+    )
+}
+
+/// Extended attributes sorted by name, read with `list` (names into a
+/// buffer) and `get` (one value into a buffer), each returning a length or
+/// -1 as the `listxattr` and `getxattr` calls do.
+pub(crate) fn xattrs_with(
+    list: impl Fn(&mut [u8]) -> isize,
+    get: impl Fn(&CStr, &mut [u8]) -> isize,
+) -> io::Result<Vec<Xattr>> {
     let mut names = vec![0u8; 1024];
     let len = loop {
-        // SAFETY: `c` is NUL-terminated; the buffer is valid for its length.
-        let n = unsafe { libc::llistxattr(c.as_ptr(), names.as_mut_ptr().cast(), names.len()) };
+        let n = list(&mut names);
         if n >= 0 {
             break n as usize;
         }
@@ -130,15 +151,7 @@ pub fn read_xattrs(path: &Path) -> io::Result<Vec<Xattr>> {
         let cname = CString::new(name).map_err(io::Error::other)?;
         let mut value = vec![0u8; 256];
         loop {
-            // SAFETY: both strings are NUL-terminated; the buffer is valid for its length.
-            let n = unsafe {
-                libc::lgetxattr(
-                    c.as_ptr(),
-                    cname.as_ptr(),
-                    value.as_mut_ptr().cast(),
-                    value.len(),
-                )
-            };
+            let n = get(&cname, &mut value);
             if n >= 0 {
                 value.truncate(n as usize);
                 break;

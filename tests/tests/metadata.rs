@@ -48,6 +48,50 @@ fn hard_links_are_read_once_and_restored_as_links() {
 }
 
 #[test]
+fn a_link_to_a_file_that_cannot_be_restored_is_removed_with_it() {
+    let tmp = tempfile::tempdir().unwrap();
+    let src = tmp.path().join("src");
+    std::fs::create_dir_all(src.join("sub")).unwrap();
+    // Large enough not to be bundled with `c`.
+    std::fs::write(src.join("a"), Noise::new(9).bytes(300_000)).unwrap();
+    std::fs::hard_link(src.join("a"), src.join("sub/b")).unwrap();
+    std::fs::write(src.join("c"), b"intact").unwrap();
+    let repo_path = tmp.path().join("repo");
+    let mut repo = init_repo(&repo_path);
+    let snapshot = backup_dir(&mut repo, &src).snapshot;
+    let node = cairn_engine::browse::find_node(&repo, &snapshot.tree, &src.join("a"))
+        .unwrap()
+        .unwrap();
+    let cairn_format::tree::NodeKind::File { content } = node.kind else {
+        panic!("{:?}", node.kind)
+    };
+    let loc = repo
+        .index()
+        .get(cairn_format::BlobKind::Data, &content[0])
+        .unwrap();
+    let pack = repo_path
+        .join("data")
+        .join(&loc.pack.to_hex()[..2])
+        .join(loc.pack.to_hex());
+    let mut bytes = std::fs::read(&pack).unwrap();
+    bytes[loc.offset as usize + 40] ^= 1;
+    std::fs::write(&pack, bytes).unwrap();
+
+    let out = tmp.path().join("out");
+    let report = restore(&repo, &snapshot, Some(&src), &out).unwrap();
+    let failed: Vec<_> = report.errors.iter().map(|(p, _)| p.clone()).collect();
+    assert_eq!(
+        failed,
+        [out.join("src/a"), out.join("src/sub/b")],
+        "{:?}",
+        report.errors
+    );
+    assert!(report.errors[0].1.is_integrity());
+    assert!(!out.join("src/a").exists() && !out.join("src/sub/b").exists());
+    assert_eq!(std::fs::read(out.join("src/c")).unwrap(), b"intact");
+}
+
+#[test]
 fn sparse_files_restore_sparse() {
     let tmp = tempfile::tempdir().unwrap();
     let src = tmp.path().join("src");

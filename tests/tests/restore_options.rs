@@ -5,6 +5,7 @@ use cairn_engine::Repository;
 use cairn_format::snapshot::Snapshot;
 use cairn_tests::*;
 use std::collections::{BTreeMap, BTreeSet};
+use std::os::unix::ffi::OsStringExt;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
@@ -241,6 +242,130 @@ fn the_binary_takes_the_restore_options() {
     assert!(restored.join("script.sh").exists() && !restored.join("wide").exists());
     std::fs::write(restored.join("stray"), b"x").unwrap();
     let text = run(&["--delete", "--overwrite", "if-changed"]);
-    assert!(text.contains("1 entries deleted"), "{text}");
+    assert!(text.contains("1 entry deleted"), "{text}");
     assert_same_tree(&s.src, &restored);
+}
+
+/// A repository with a snapshot of a small `src` that `make` fills; returns
+/// the temporary directory, `src`, the repository and the snapshot.
+fn small(make: impl FnOnce(&Path)) -> (tempfile::TempDir, PathBuf, Repository, Snapshot) {
+    let tmp = tempfile::tempdir().unwrap();
+    let src = tmp.path().canonicalize().unwrap().join("src");
+    std::fs::create_dir(&src).unwrap();
+    make(&src);
+    let mut repo = init_repo(&tmp.path().join("repo"));
+    let snapshot = backup_dir(&mut repo, &src).snapshot;
+    (tmp, src, repo, snapshot)
+}
+
+#[test]
+fn the_report_tells_created_replaced_unchanged_and_kept_files_apart() {
+    let (tmp, src, repo, snapshot) = small(|src| {
+        for name in ["a", "b", "c", "d"] {
+            std::fs::write(src.join(name), format!("content of {name}")).unwrap();
+        }
+    });
+    let out = tmp.path().join("out");
+    let restore = |overwrite| {
+        let opts = RestoreOptions {
+            overwrite,
+            ..Default::default()
+        };
+        let r = restore_with(&repo, &snapshot, Some(&src), &out, &opts).unwrap();
+        assert!(r.errors.is_empty(), "{:?}", r.errors);
+        (r.files, r.files_replaced, r.files_unchanged, r.files_kept)
+    };
+    assert_eq!(restore(Overwrite::Always), (4, 0, 0, 0));
+    let dst = out.join("src");
+    let mtime = |name: &str| {
+        filetime::FileTime::from_last_modification_time(&std::fs::metadata(src.join(name)).unwrap())
+    };
+    // `a` differs in content only (same size and time), `b` in size; `c` is gone.
+    std::fs::write(dst.join("a"), b"CONTENT OF a").unwrap();
+    filetime::set_file_mtime(dst.join("a"), mtime("a")).unwrap();
+    std::fs::write(dst.join("b"), b"longer content of b").unwrap();
+    std::fs::remove_file(dst.join("c")).unwrap();
+    // Never keeps `a` (size and time match, so it is not known to differ:
+    // unchanged) and `b` (kept though it differs), and creates `c`.
+    assert_eq!(restore(Overwrite::Never), (1, 0, 2, 1));
+    assert_eq!(
+        std::fs::read(dst.join("b")).unwrap(),
+        b"longer content of b"
+    );
+    // Always rewrites `a` and `b`.
+    assert_eq!(restore(Overwrite::Always), (2, 2, 2, 0));
+    assert_same_tree(&src, &dst);
+
+    // The binary's summary line, with its plurals.
+    std::fs::write(dst.join("b"), b"b, once more").unwrap();
+    let snapshot_path = format!("latest:{}", src.display());
+    let run = |extra: &[&str]| {
+        let mut a = vec!["restore", &snapshot_path, "--target", out.to_str().unwrap()];
+        a.extend_from_slice(extra);
+        ok_text(&cairn(&tmp.path().join("repo"), &args(&a), &[]))
+    };
+    let text = run(&["--overwrite", "never"]);
+    assert!(
+        text.contains(": 0 files created, 0 files replaced, 3 unchanged, 1 kept (differing), "),
+        "{text}"
+    );
+    let text = run(&[]);
+    assert!(
+        text.contains(": 0 files created, 1 file replaced, 3 unchanged, "),
+        "{text}"
+    );
+}
+
+#[test]
+fn no_setid_clears_set_id_bits_and_no_devices_skips_device_nodes() {
+    use std::os::unix::fs::{FileTypeExt, PermissionsExt};
+    let as_root = unsafe { libc::geteuid() } == 0;
+    let (tmp, src, repo, snapshot) = small(|src| {
+        let set = |p: &Path, mode| {
+            std::fs::set_permissions(p, std::fs::Permissions::from_mode(mode)).unwrap()
+        };
+        std::fs::write(src.join("tool"), b"#!/bin/sh\n").unwrap();
+        set(&src.join("tool"), 0o6755);
+        std::fs::create_dir(src.join("shared")).unwrap();
+        set(&src.join("shared"), 0o2775);
+        if as_root {
+            let path =
+                std::ffi::CString::new(src.join("null").into_os_string().into_vec()).unwrap();
+            let rdev = libc::makedev(1, 3);
+            assert_eq!(
+                unsafe { libc::mknod(path.as_ptr(), libc::S_IFCHR | 0o666, rdev) },
+                0
+            );
+        }
+    });
+    let mode = |p: PathBuf| std::fs::symlink_metadata(p).unwrap().mode() & 0o7777;
+    let restore = |opts: &RestoreOptions, into: &str| {
+        let out = tmp.path().join(into);
+        let r = restore_with(&repo, &snapshot, Some(&src), &out, opts).unwrap();
+        assert!(r.errors.is_empty(), "{:?}", r.errors);
+        (out.join("src"), r)
+    };
+    let (plain, r) = restore(&RestoreOptions::default(), "plain");
+    assert_eq!(
+        (mode(plain.join("tool")), mode(plain.join("shared"))),
+        (0o6755, 0o2775)
+    );
+    assert_eq!(r.devices_skipped, 0);
+    let opts = RestoreOptions {
+        no_setid: true,
+        no_devices: true,
+        ..Default::default()
+    };
+    let (safe, r) = restore(&opts, "safe");
+    assert_eq!(
+        (mode(safe.join("tool")), mode(safe.join("shared"))),
+        (0o755, 0o775)
+    );
+    if as_root {
+        let null = std::fs::symlink_metadata(plain.join("null")).unwrap();
+        assert!(null.file_type().is_char_device());
+        assert_eq!(null.rdev(), libc::makedev(1, 3));
+        assert_eq!(r.devices_skipped, 1);
+        assert!(!safe.join("null").exists());
+    }
 }

@@ -35,6 +35,12 @@ pub struct Args {
     /// Read every restored file back and check it against the snapshot.
     #[arg(long)]
     verify: bool,
+    /// Clear the set-user-ID and set-group-ID bits of restored modes.
+    #[arg(long)]
+    no_setid: bool,
+    /// Do not create block or character device nodes (they are reported as skipped).
+    #[arg(long)]
+    no_devices: bool,
 }
 
 #[derive(Clone, Copy, clap::ValueEnum)]
@@ -64,41 +70,78 @@ pub fn run(ctx: &Context, args: Args) -> Result<u8> {
         },
         delete: args.delete,
         verify: args.verify,
+        no_setid: args.no_setid,
+        no_devices: args.no_devices,
         progress: shown.as_ref().map(|(p, _)| p.clone()),
     };
+    allow_open_files();
     let report = restore_with(&repo, &snapshot, subpath.as_deref(), &args.target, &opts);
     drop(shown);
     let report = report?;
     for (path, e) in &report.errors {
         eprintln!("cairn: cannot restore {}: {e}", path.display());
     }
+    let files = [
+        count(report.files - report.files_replaced, "file", "files") + " created",
+        count(report.files_replaced, "file", "files") + " replaced",
+        format!("{} unchanged", report.files_unchanged),
+    ];
+    let kept = match opts.overwrite {
+        Overwrite::Never => format!(", {} kept (differing)", report.files_kept),
+        _ => String::new(),
+    };
     println!(
-        "restored snapshot {} into {}: {} files written, {} unchanged, {} directories, {} other entries",
+        "restored snapshot {} into {}: {}{kept}, {}, {}",
         id.short(),
         args.target.display(),
-        report.files,
-        report.files_unchanged,
-        report.dirs,
-        report.others
+        files.join(", "),
+        count(report.dirs, "directory", "directories"),
+        count(report.others, "other entry", "other entries"),
     );
-    println!(
-        "{} of content, {} written{}{}",
-        size(report.bytes),
-        size(report.bytes_written),
-        if opts.delete {
-            format!(", {} entries deleted", report.deleted)
-        } else {
-            String::new()
-        },
-        if opts.verify {
-            format!(", {} files verified", report.verified)
-        } else {
-            String::new()
-        },
-    );
+    let mut content = vec![
+        format!("{} of content", size(report.bytes)),
+        format!("{} written", size(report.bytes_written)),
+    ];
+    if opts.delete {
+        content.push(count(report.deleted, "entry", "entries") + " deleted");
+    }
+    if opts.verify {
+        content.push(count(report.verified, "file", "files") + " verified");
+    }
+    if opts.no_devices {
+        content.push(count(report.devices_skipped, "device node", "device nodes") + " skipped");
+    }
+    println!("{}", content.join(", "));
     if report.errors.is_empty() {
         Ok(0)
     } else {
-        anyhow::bail!("{} entries could not be restored", report.errors.len())
+        let failed = count(report.errors.len() as u64, "entry", "entries");
+        anyhow::bail!("{failed} could not be restored")
+    }
+}
+
+/// `n` and the noun for that many.
+fn count(n: u64, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
+}
+
+/// Raises this process's soft limit of open files to its hard limit (at
+/// most 2^20, the kernel's usual ceiling): a restore holds a handle on every
+/// directory level it is in, and a deep tree would otherwise stop at the
+/// usual soft limit of 1,024. Failure leaves the limit as it was.
+fn allow_open_files() {
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: `limit` is a valid rlimit for both calls to read and write.
+    unsafe {
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) == 0 {
+            let wanted = limit.rlim_max.min(1 << 20);
+            if limit.rlim_cur < wanted {
+                limit.rlim_cur = wanted;
+                libc::setrlimit(libc::RLIMIT_NOFILE, &limit);
+            }
+        }
     }
 }

@@ -8,7 +8,8 @@
 //! applies its metadata. Memory stays bounded: queued jobs hold only blob
 //! locations, and each worker holds one read at a time.
 
-use super::{Meta, RestoreReport};
+use super::meta::{Handle, Meta};
+use super::{Place, RestoreReport};
 use crate::backend::FileKind;
 use crate::error::{Error, Result};
 use crate::index::BlobLocation;
@@ -19,9 +20,9 @@ use cairn_format::tree::FileData;
 use cairn_format::{BlobId, BlobKind};
 use std::borrow::Cow;
 use std::fs;
+use std::os::fd::AsFd;
 use std::os::unix::fs::FileExt;
 use std::os::unix::io::AsRawFd;
-use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::mpsc::{self, Receiver, SyncSender};
 use std::sync::{Arc, Mutex};
@@ -51,6 +52,8 @@ pub(super) enum Mode {
     /// A new, empty file of the right length: write every chunk, leaving
     /// blocks of zeros as holes.
     Create,
+    /// As `Create`, for a new file that replaced an existing entry.
+    Replace,
     /// An existing file: write the chunks whose content differs.
     Fix,
     /// An existing file believed unchanged: only verify it.
@@ -134,7 +137,7 @@ pub(super) fn locate(
 
 /// A file whose content is being restored.
 pub(super) struct Target {
-    path: PathBuf,
+    place: Place,
     file: fs::File,
     mode: Mode,
     /// The length the snapshot records.
@@ -147,10 +150,10 @@ pub(super) struct Target {
 }
 
 impl Target {
-    /// A file opened (or created) at `path`, to be restored as `mode` says.
-    pub(super) fn new(path: PathBuf, file: fs::File, mode: Mode, size: u64, meta: Meta) -> Self {
+    /// A file opened (or created) at `place`, to be restored as `mode` says.
+    pub(super) fn new(place: Place, file: fs::File, mode: Mode, size: u64, meta: Meta) -> Self {
         Target {
-            path,
+            place,
             file,
             mode,
             size,
@@ -183,13 +186,13 @@ impl Target {
     /// Returns the bytes written.
     fn write(&self, data: &[u8], offset: u64) -> Result<u64> {
         let result = match self.mode {
-            Mode::Create => write_sparse(&self.file, data, offset),
+            Mode::Create | Mode::Replace => write_sparse(&self.file, data, offset),
             _ => self
                 .file
                 .write_all_at(data, offset)
                 .map(|()| data.len() as u64),
         };
-        result.map_err(|e| Error::io(format!("cannot write {}", self.path.display()), e))
+        result.map_err(|e| self.place.io("write", e))
     }
 }
 
@@ -271,11 +274,14 @@ impl<'r> Writer<'r> {
             let file = &part.target.file;
             if self.verify
                 && error.is_none()
-                && !part.chunks.iter().all(|c| self.matches(file, c, &mut buf))
+                && !part
+                    .chunks
+                    .iter()
+                    .all(|c| holds_chunk(self.repo, file, c, &mut buf))
             {
                 *error = Some(Error::Invalid(format!(
                     "{}: verification failed: the restored content differs from the snapshot",
-                    part.target.path.display()
+                    part.target.place.path.display()
                 )));
             }
         }
@@ -306,8 +312,8 @@ impl<'r> Writer<'r> {
         for (p, part) in job.iter().enumerate() {
             for (c, chunk) in part.chunks.iter().enumerate() {
                 let needed = match part.target.mode {
-                    Mode::Create => true,
-                    Mode::Fix => !self.matches(&part.target.file, chunk, buf),
+                    Mode::Create | Mode::Replace => true,
+                    Mode::Fix => !holds_chunk(self.repo, &part.target.file, chunk, buf),
                     Mode::Check => false,
                 };
                 if needed {
@@ -357,7 +363,7 @@ impl<'r> Writer<'r> {
                     Err(e) => {
                         errors[p] = Some(Error::Invalid(format!(
                             "{}: {e} (bundle {} in pack {})",
-                            target.path.display(),
+                            target.place.path.display(),
                             chunk.id,
                             chunk.loc.pack
                         )));
@@ -406,19 +412,12 @@ impl<'r> Writer<'r> {
         .map_err(|e| Error::format(format!("data blob {} in pack {}", chunk.id, loc.pack), e))
     }
 
-    /// True when `file` holds `chunk`'s content at its offset.
-    fn matches(&self, file: &fs::File, chunk: &Chunk, buf: &mut Vec<u8>) -> bool {
-        buf.resize(chunk.len() as usize, 0);
-        file.read_exact_at(buf, chunk.offset).is_ok()
-            && self.repo.blob_id(buf) == chunk.content_id()
-    }
-
     /// Completes a file once all its parts are done: counts it, checks its
     /// length when verifying, and applies its metadata. A file rewritten in
     /// place gets its length last. A file that failed is removed, not left
     /// half-written: a new one, or one rewritten in place once anything was
     /// written to it (an existing file nothing was written to is left as it
-    /// was).
+    /// was). It is removed only while its name still leads to it.
     fn finish(&self, t: &Target, report: &mut RestoreReport) {
         progress::done(&self.progress, 1, 0);
         let written = t.written.load(Ordering::Relaxed);
@@ -430,8 +429,8 @@ impl<'r> Writer<'r> {
             .take();
         let result = match failed {
             Some(e) => {
-                if t.mode == Mode::Create || (t.mode == Mode::Fix && written > 0) {
-                    let _ = fs::remove_file(&t.path);
+                if matches!(t.mode, Mode::Create | Mode::Replace) || written > 0 {
+                    let _ = t.place.dir.unlink_if(&t.place.name, &t.file);
                 }
                 Err(e)
             }
@@ -440,31 +439,31 @@ impl<'r> Writer<'r> {
                     Mode::Fix => self.set_length(t),
                     _ => Ok(false),
                 };
-                if t.mode == Mode::Create || written > 0 || resized.as_ref().is_ok_and(|r| *r) {
-                    report.files += 1;
-                } else {
-                    report.files_unchanged += 1;
+                match t.mode {
+                    Mode::Create => report.written(false),
+                    Mode::Replace => report.written(true),
+                    _ if written > 0 || resized.as_ref().is_ok_and(|r| *r) => report.written(true),
+                    _ => report.files_unchanged += 1,
                 }
                 resized.and_then(|_| self.check_length(t)).and_then(|()| {
                     report.verified += u64::from(self.verify);
-                    t.meta.apply(&t.path)
+                    t.meta.apply(Handle::Open(t.file.as_fd()), &t.place.path)
                 })
             }
         };
         if let Err(e) = result {
-            report.errors.push((t.path.clone(), e));
+            report.errors.push((t.place.path.clone(), e));
         }
     }
 
     /// Gives a file rewritten in place the snapshot's length; true when it
     /// had another.
     fn set_length(&self, t: &Target) -> Result<bool> {
-        let io = |what: &str, e| Error::io(format!("cannot {what} {}", t.path.display()), e);
-        let len = t.file.metadata().map_err(|e| io("stat", e))?.len();
+        let len = t.file.metadata().map_err(|e| t.place.io("stat", e))?.len();
         if len != t.size {
             t.file
                 .set_len(t.size)
-                .map_err(|e| io("set the length of", e))?;
+                .map_err(|e| t.place.io("set the length of", e))?;
         }
         Ok(len != t.size)
     }
@@ -473,15 +472,11 @@ impl<'r> Writer<'r> {
         if !self.verify {
             return Ok(());
         }
-        let len = t
-            .file
-            .metadata()
-            .map_err(|e| Error::io(format!("cannot stat {}", t.path.display()), e))?
-            .len();
+        let len = t.file.metadata().map_err(|e| t.place.io("stat", e))?.len();
         if len != t.size {
             return Err(Error::Invalid(format!(
                 "{}: verification failed: the restored length differs from the snapshot",
-                t.path.display()
+                t.place.path.display()
             )));
         }
         Ok(())
@@ -548,6 +543,19 @@ impl Queue<'_> {
             self.bytes = 0;
         }
     }
+}
+
+/// True when `file` holds exactly the content of `chunks`, a file of `size` bytes.
+pub(super) fn holds(repo: &Repository, file: &fs::File, chunks: &[Chunk], size: u64) -> bool {
+    let mut buf = Vec::new();
+    file.metadata().is_ok_and(|m| m.len() == size)
+        && chunks.iter().all(|c| holds_chunk(repo, file, c, &mut buf))
+}
+
+/// True when `file` holds `chunk`'s content at its offset.
+fn holds_chunk(repo: &Repository, file: &fs::File, chunk: &Chunk, buf: &mut Vec<u8>) -> bool {
+    buf.resize(chunk.len() as usize, 0);
+    file.read_exact_at(buf, chunk.offset).is_ok() && repo.blob_id(buf) == chunk.content_id()
 }
 
 /// The run of blobs adjacent in one pack that starts at `wanted[start]`, to
