@@ -425,8 +425,9 @@ struct Restorer<'r> {
     as_root: bool,
     names: NameCache,
     dirs: Dirs,
-    /// First restored name of each multiply-linked file, by recorded (device, inode).
-    hard_links: HashMap<(u64, u64), Named>,
+    /// First restored name and node of each multiply-linked file, by
+    /// recorded (device, inode).
+    hard_links: HashMap<(u64, u64), (Named, Node)>,
     /// Links made in this run.
     linked: Vec<Link>,
 }
@@ -582,10 +583,18 @@ impl Restorer<'_> {
     ) -> Result<()> {
         let key = (node.device, node.inode);
         if node.links > 1 {
-            if let Some(first) = self.hard_links.get(&key).cloned() {
-                return self.link(place, existing, first);
+            // Only a node with the same content is a link of the first: a
+            // snapshot that says otherwise gets a file of its own (SPEC §12.6).
+            match self.hard_links.get(&key) {
+                Some((first, n)) if n.is_link_of(node) => {
+                    let first = first.clone();
+                    return self.link(place, existing, first);
+                }
+                Some(_) => {}
+                None => {
+                    self.hard_links.insert(key, (place.named(), node.clone()));
+                }
             }
-            self.hard_links.insert(key, place.named());
         }
         if let Some(s) = existing.filter(|_| self.opts.overwrite == Overwrite::Never) {
             match s.is_file() && same_stat(node, &s) {

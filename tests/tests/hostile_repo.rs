@@ -261,4 +261,15 @@ fn a_claimed_hard_link_with_other_content_is_not_linked() {
             ("c".into(), Some("a".into()), vec![]),
         ]
     );
+
+    let target = base.join("target");
+    let report = restore(&repo, &snapshot, None, &target).unwrap();
+    assert!(report.errors.is_empty(), "{:?}", report.errors);
+    assert_eq!(fs::read(target.join("a")).unwrap(), one);
+    assert_eq!(fs::read(target.join("b")).unwrap(), two);
+    assert_eq!(fs::read(target.join("c")).unwrap(), one);
+    let inode =
+        |n: &str| std::os::unix::fs::MetadataExt::ino(&fs::metadata(target.join(n)).unwrap());
+    assert_eq!(inode("a"), inode("c"), "the same content is still linked");
+    assert_ne!(inode("a"), inode("b"));
 }

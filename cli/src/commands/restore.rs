@@ -1,4 +1,4 @@
-use crate::output::size;
+use crate::output::{plural, size};
 use crate::Context;
 use anyhow::Result;
 use cairn_engine::restore::{restore_with, Overwrite, RestoreOptions};
@@ -82,8 +82,8 @@ pub fn run(ctx: &Context, args: Args) -> Result<u8> {
         eprintln!("cairn: cannot restore {}: {e}", path.display());
     }
     let files = [
-        count(report.files - report.files_replaced, "file", "files") + " created",
-        count(report.files_replaced, "file", "files") + " replaced",
+        plural(report.files - report.files_replaced, "file") + " created",
+        plural(report.files_replaced, "file") + " replaced",
         format!("{} unchanged", report.files_unchanged),
     ];
     let kept = match opts.overwrite {
@@ -95,34 +95,29 @@ pub fn run(ctx: &Context, args: Args) -> Result<u8> {
         id.short(),
         args.target.display(),
         files.join(", "),
-        count(report.dirs, "directory", "directories"),
-        count(report.others, "other entry", "other entries"),
+        plural(report.dirs, "directory"),
+        plural(report.others, "other entry"),
     );
     let mut content = vec![
         format!("{} of content", size(report.bytes)),
         format!("{} written", size(report.bytes_written)),
     ];
     if opts.delete {
-        content.push(count(report.deleted, "entry", "entries") + " deleted");
+        content.push(plural(report.deleted, "entry") + " deleted");
     }
     if opts.verify {
-        content.push(count(report.verified, "file", "files") + " verified");
+        content.push(plural(report.verified, "file") + " verified");
     }
     if opts.no_devices {
-        content.push(count(report.devices_skipped, "device node", "device nodes") + " skipped");
+        content.push(plural(report.devices_skipped, "device node") + " skipped");
     }
     println!("{}", content.join(", "));
     if report.errors.is_empty() {
         Ok(0)
     } else {
-        let failed = count(report.errors.len() as u64, "entry", "entries");
+        let failed = plural(report.errors.len() as u64, "entry");
         anyhow::bail!("{failed} could not be restored")
     }
-}
-
-/// `n` and the noun for that many.
-fn count(n: u64, one: &str, many: &str) -> String {
-    format!("{n} {}", if n == 1 { one } else { many })
 }
 
 /// Raises this process's soft limit of open files to its hard limit (at
