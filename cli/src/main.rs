@@ -32,6 +32,8 @@ Environment:
   CAIRN_PASSWORD_COMMAND  run this command for the password, when --password-command is not given
   CAIRN_PASSWORD          the password itself, when no file or command is given
   CAIRN_KEY_HINT          the key file to try first, when --key-hint is not given
+  CAIRN_FROM_REPOSITORY, CAIRN_FROM_PASSWORD_FILE, CAIRN_FROM_PASSWORD_COMMAND,
+  CAIRN_FROM_PASSWORD     the same for the repository `copy` reads from
 Without a password source, the password is asked on the terminal.";
 
 /// Encrypted, deduplicating backups.
@@ -92,6 +94,8 @@ enum Command {
     Prune(commands::prune::Args),
     /// Rebuild the index, or rewrite snapshots around lost data.
     Repair(commands::repair::Args),
+    /// Copy snapshots from another repository into this one.
+    Copy(commands::copy::Args),
     /// Remove the lock records of operations that have ended or are gone.
     Unlock(commands::unlock::Args),
     /// List, add or remove the repository's passwords (key files), or change
@@ -115,6 +119,17 @@ impl Context {
         match &self.repo {
             Some(r) if !r.is_empty() => Ok(LocalBackend::new(r)),
             _ => anyhow::bail!("no repository given: use -r/--repo or set CAIRN_REPOSITORY"),
+        }
+    }
+
+    /// The context for a second repository, the source of `copy` or of
+    /// `init --copy-chunker-params-from`: at `repo`, with its own password.
+    pub fn source(&self, repo: Option<String>, password: PasswordSource) -> Context {
+        Context {
+            repo,
+            password,
+            key_hint: None,
+            progress: self.progress,
         }
     }
 
@@ -188,7 +203,7 @@ fn default_sigpipe() {
 /// The value of an option, or else of the environment variable `var` when
 /// it is set and not empty. Clap could read it too, but would then show the
 /// option as given, and so as required, in the usage line of every error.
-fn or_env(option: Option<String>, var: &str) -> anyhow::Result<Option<String>> {
+pub(crate) fn or_env(option: Option<String>, var: &str) -> anyhow::Result<Option<String>> {
     if option.is_some() {
         return Ok(option);
     }
@@ -217,6 +232,8 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
         password: PasswordSource {
             file: or_env(cli.password_file, "CAIRN_PASSWORD_FILE")?,
             command: or_env(cli.password_command, "CAIRN_PASSWORD_COMMAND")?,
+            variable: "CAIRN_PASSWORD",
+            label: "repository password",
         },
         key_hint: or_env(cli.key_hint, "CAIRN_KEY_HINT")?,
         progress: !cli.no_progress && std::io::stderr().is_terminal(),
@@ -237,6 +254,7 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
         Command::Forget(a) => commands::forget::run(&ctx, *a),
         Command::Prune(a) => commands::prune::run(&ctx, a),
         Command::Repair(a) => commands::repair::run(&ctx, a),
+        Command::Copy(a) => commands::copy::run(&ctx, a),
         Command::Unlock(a) => commands::unlock::run(&ctx, a),
         Command::Key(a) => commands::key::run(&ctx, a),
     }

@@ -11,11 +11,15 @@ pub struct PasswordSource {
     pub file: Option<String>,
     /// `--password-command` / `CAIRN_PASSWORD_COMMAND`.
     pub command: Option<String>,
+    /// The variable that holds the password itself (`CAIRN_PASSWORD`), and
+    /// what the prompt calls it.
+    pub variable: &'static str,
+    pub label: &'static str,
 }
 
 impl PasswordSource {
     /// The password, from the first source that is set: file, command,
-    /// `CAIRN_PASSWORD`, then a prompt on the terminal (asked twice when `confirm`).
+    /// the variable (`CAIRN_PASSWORD`), then a prompt on the terminal (asked twice when `confirm`).
     pub fn get(&self, confirm: bool) -> Result<Vec<u8>> {
         if let Some(path) = &self.file {
             return from_file(path);
@@ -35,13 +39,17 @@ impl PasswordSource {
                 &format!("password command {cmd:?}"),
             );
         }
-        if let Some(pw) = std::env::var_os("CAIRN_PASSWORD") {
-            return non_empty(pw.into_encoded_bytes(), "CAIRN_PASSWORD");
+        if let Some(pw) = std::env::var_os(self.variable) {
+            return non_empty(pw.into_encoded_bytes(), self.variable);
         }
+        let var = self.variable;
         prompt(
-            "repository password",
+            self.label,
             confirm,
-            "no password given: set CAIRN_PASSWORD_FILE, CAIRN_PASSWORD_COMMAND or CAIRN_PASSWORD, or run on a terminal",
+            &format!(
+                "no {} given: set {var}_FILE, {var}_COMMAND or {var}, or run on a terminal",
+                self.label
+            ),
         )
     }
 }

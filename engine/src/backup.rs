@@ -15,6 +15,7 @@ use crate::repository::Repository;
 use crate::session::{self, MAX_CLOCK_SKEW};
 use crate::source::{self, EntryType};
 use crate::sysinfo::{self, NameCache};
+use cairn_format::index::IndexPack;
 use cairn_format::lock::Operation;
 use cairn_format::snapshot::{SkippedEntry, Snapshot, Summary};
 use cairn_format::tree::{is_valid_name, Node, NodeKind, Tree};
@@ -348,6 +349,29 @@ fn save_stream(
     Ok((content, size))
 }
 
+/// Indexes `packs`, the packs a writer stored, once they and the packs
+/// `reused` from the index are all confirmed on storage, so that snapshots
+/// using them can be written next. `what` names the operation for messages.
+/// Nothing is committed by a session that has not kept its lock records
+/// fresh (SPEC.md §15.1, §15.5).
+pub(crate) fn commit_packs(
+    repo: &mut Repository,
+    packs: Vec<IndexPack>,
+    reused: HashSet<PackId>,
+    what: &str,
+) -> Result<()> {
+    repo.session().map_or(Ok(()), |s| s.check_fresh())?;
+    let mut used = reused;
+    used.extend(packs.iter().map(|p| p.id));
+    // Before the index, so that a failed operation leaves no index file
+    // naming a pack that is gone, which later backups would deduplicate
+    // against; after it, because from then on a prune that lists the index
+    // keeps the packs.
+    session::confirm_packs(repo, &used, what)?;
+    repo.save_index(packs)?;
+    session::confirm_packs(repo, &used, what)
+}
+
 /// Everything a snapshot records that the backup gathered.
 struct Draft {
     started: Timestamp,
@@ -373,16 +397,7 @@ fn commit(
     reused: HashSet<PackId>,
     draft: Draft,
 ) -> Result<BackupReport> {
-    repo.session().map_or(Ok(()), |s| s.check_fresh())?;
-    let mut used = reused;
-    used.extend(packs.iter().map(|p| p.id));
-    // Before the index, so that a failed backup leaves no index file
-    // naming a pack that is gone, which later backups would deduplicate
-    // against; after it, because from then on a prune that lists the index
-    // keeps the packs.
-    session::confirm_packs(repo, &used, "backup")?;
-    repo.save_index(packs)?;
-    session::confirm_packs(repo, &used, "backup")?;
+    commit_packs(repo, packs, reused, "backup")?;
     let mut summary = draft.summary;
     summary.data_blobs_added = stats.data_blobs;
     summary.tree_blobs_added = stats.tree_blobs;

@@ -26,6 +26,7 @@ pub mod browse;
 pub mod bundle;
 pub mod check;
 pub mod chunker;
+pub mod copy;
 pub mod diff;
 pub mod dump;
 pub mod error;

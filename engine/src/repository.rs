@@ -36,6 +36,40 @@ pub struct InitOptions {
     pub compression_level: Option<i32>,
     /// Target pack size in bytes; `None` for the default.
     pub pack_size: Option<u64>,
+    /// The secret of the chunk boundaries; a fresh one when `None`. With
+    /// `chunker`, another repository's (see [`InitOptions::chunking_like`]).
+    pub chunker_secret: Option<ChunkerSecret>,
+}
+
+impl InitOptions {
+    /// These options, with the chunking of `other`: its parameters and
+    /// secret. Files backed up into both repositories are then cut at the
+    /// same places, so snapshots copied between them deduplicate against
+    /// backups made into either (SPEC.md §7, §13 say what this shares).
+    pub fn chunking_like(self, other: &Repository) -> Self {
+        InitOptions {
+            chunker: Some(other.config.chunker.clone()),
+            chunker_secret: Some(ChunkerSecret(other.keys.chunker_key)),
+            ..self
+        }
+    }
+}
+
+/// The secret from which a repository's chunk boundaries are derived.
+#[derive(Clone)]
+pub struct ChunkerSecret([u8; 32]);
+
+impl std::fmt::Debug for ChunkerSecret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ChunkerSecret(..)")
+    }
+}
+
+impl Drop for ChunkerSecret {
+    fn drop(&mut self) {
+        use zeroize::Zeroize;
+        self.0.zeroize();
+    }
 }
 
 impl Default for InitOptions {
@@ -45,6 +79,7 @@ impl Default for InitOptions {
             chunker: None,
             compression_level: Some(3),
             pack_size: None,
+            chunker_secret: None,
         }
     }
 }
@@ -102,7 +137,10 @@ impl Repository {
         opts: &InitOptions,
     ) -> Result<Repository> {
         let backend: Arc<dyn Backend> = Arc::new(backend);
-        let keys = MasterKeys::generate();
+        let mut keys = MasterKeys::generate();
+        if let Some(secret) = &opts.chunker_secret {
+            keys.chunker_key = secret.0;
+        }
         let mut config = Config::with_defaults(keys.repo_id);
         if let Some(c) = &opts.chunker {
             config.chunker = c.clone();

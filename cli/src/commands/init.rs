@@ -1,3 +1,4 @@
+use super::copy::FromPassword;
 use crate::Context;
 use anyhow::Result;
 use cairn_engine::backend::Backend;
@@ -17,6 +18,13 @@ pub struct Args {
     /// range from a quarter of it to four times it).
     #[arg(long, default_value_t = 1024)]
     chunk_size_kib: u32,
+    /// Chunk files as the repository at this location does (its chunk sizes
+    /// and secret), so that snapshots copied between the two deduplicate
+    /// against backups made into either.
+    #[arg(long, value_name = "LOCATION")]
+    copy_chunker_params_from: Option<String>,
+    #[command(flatten)]
+    from: FromPassword,
     #[command(flatten)]
     kdf: KdfArgs,
 }
@@ -50,14 +58,19 @@ pub fn run(ctx: &Context, args: Args) -> Result<u8> {
             anyhow::anyhow!("invalid --compression {n:?}: give a zstd level 1-22 or `off`")
         })?),
     };
-    let opts = InitOptions {
+    let mut opts = InitOptions {
         kdf: args.kdf.params(),
         chunker: Some(ChunkerParams::fastcdc(
             args.chunk_size_kib.saturating_mul(1024),
         )),
         compression_level,
         pack_size: Some(args.pack_size_mib * 1024 * 1024),
+        chunker_secret: None,
     };
+    if let Some(from) = args.copy_chunker_params_from {
+        let source = args.from.context(ctx, Some(from))?.open_keys()?;
+        opts = opts.chunking_like(&source);
+    }
     let password = ctx.password.get(true)?;
     let location = backend.location();
     let repo = Repository::init(backend, &password, &opts)?;

@@ -1,0 +1,80 @@
+use super::snapshots::FilterArgs;
+use crate::output::{plural, size};
+use crate::password::PasswordSource;
+use crate::{or_env, Context};
+use anyhow::{bail, Result};
+use cairn_engine::copy::copy;
+
+#[derive(clap::Args)]
+pub struct Args {
+    /// Snapshots to copy (ID, unique prefix or `latest`); every snapshot
+    /// the filters select when none is given.
+    snapshots: Vec<String>,
+    /// The repository to copy from [default: $CAIRN_FROM_REPOSITORY].
+    #[arg(long = "from-repo", value_name = "LOCATION")]
+    from_repo: Option<String>,
+    #[command(flatten)]
+    from: FromPassword,
+    #[command(flatten)]
+    filter: FilterArgs,
+}
+
+/// The password of a second repository, which a command reads from.
+#[derive(clap::Args)]
+pub struct FromPassword {
+    /// Read the password of the repository copied from in this file
+    /// [default: $CAIRN_FROM_PASSWORD_FILE].
+    #[arg(long = "from-password-file", value_name = "FILE")]
+    file: Option<String>,
+    /// Run this shell command for the password of the repository copied
+    /// from [default: $CAIRN_FROM_PASSWORD_COMMAND].
+    #[arg(long = "from-password-command", value_name = "COMMAND")]
+    command: Option<String>,
+}
+
+impl FromPassword {
+    /// The context of the repository at `repo` (or `$CAIRN_FROM_REPOSITORY`)
+    /// that `ctx`'s command reads from.
+    pub fn context(self, ctx: &Context, repo: Option<String>) -> Result<Context> {
+        let Some(repo) = or_env(repo, "CAIRN_FROM_REPOSITORY")? else {
+            bail!("no repository to copy from: use --from-repo or set CAIRN_FROM_REPOSITORY");
+        };
+        let password = PasswordSource {
+            file: or_env(self.file, "CAIRN_FROM_PASSWORD_FILE")?,
+            command: or_env(self.command, "CAIRN_FROM_PASSWORD_COMMAND")?,
+            variable: "CAIRN_FROM_PASSWORD",
+            label: "password of the repository copied from",
+        };
+        Ok(ctx.source(Some(repo), password))
+    }
+}
+
+pub fn run(ctx: &Context, args: Args) -> Result<u8> {
+    let src = args.from.context(ctx, args.from_repo)?.open()?;
+    let filter = args.filter.filter()?;
+    let mut selected = Vec::new();
+    if args.snapshots.is_empty() {
+        selected = filter.apply(src.snapshots()?);
+    } else {
+        for name in &args.snapshots {
+            let found = src.find_snapshot(name)?;
+            if filter.matches(&found.1) {
+                selected.push(found);
+            }
+        }
+    }
+    let mut dst = ctx.open_keys()?;
+    let report = copy(&src, &mut dst, &selected)?;
+    for (from, to) in &report.copied {
+        println!("copied snapshot {} as {}", from.short(), to.short());
+    }
+    println!(
+        "{} copied, {} already there; {} read, {} added ({} stored)",
+        plural(report.copied.len() as u64, "snapshot"),
+        report.present.len(),
+        plural(report.blobs_read, "blob"),
+        plural(report.blobs_added, "blob"),
+        size(report.bytes_added_stored),
+    );
+    Ok(0)
+}
