@@ -7,7 +7,7 @@ use cairn_engine::backend::LocalBackend;
 use cairn_engine::backup::{backup, BackupOptions};
 use cairn_engine::copy::copy;
 use cairn_engine::restore::restore;
-use cairn_engine::{InitOptions, Repository};
+use cairn_engine::Repository;
 use cairn_tests::*;
 use std::fs;
 use std::path::{Path, PathBuf};
