@@ -154,7 +154,7 @@ impl S3Backend {
             )),
             _ => Error::io(
                 format!("cannot {verb} {}", self.show(key)),
-                std::io::Error::other(e.to_string()),
+                std::io::Error::other(cause(&e)),
             ),
         }
     }
@@ -220,6 +220,21 @@ impl S3Backend {
             }
         }
     }
+}
+
+/// What went wrong in a request, with its causes: the message without
+/// OpenDAL's request context, which repeats what the caller shows.
+fn cause(e: &opendal::Error) -> String {
+    let mut text = match e.message() {
+        "" => e.kind().to_string(),
+        message => message.to_string(),
+    };
+    let mut source = std::error::Error::source(e);
+    while let Some(s) = source {
+        text = format!("{text}: {s}");
+        source = s.source();
+    }
+    text
 }
 
 impl Backend for S3Backend {
