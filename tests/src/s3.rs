@@ -156,9 +156,9 @@ impl S3Server {
         format!("s3:{}/{BUCKET}/{prefix}", self.endpoint)
     }
 
-    /// The backend for a repository under `prefix`, signing with `secret`.
-    pub fn backend_with_secret(&self, prefix: &str, secret: &str) -> S3Backend {
-        S3Backend::new(S3Config {
+    /// What a backend for a repository under `prefix` needs, signing with `secret`.
+    pub fn config(&self, prefix: &str, secret: &str) -> S3Config {
+        S3Config {
             location: S3Location {
                 endpoint: self.endpoint.clone(),
                 bucket: BUCKET.into(),
@@ -170,21 +170,12 @@ impl S3Server {
                 secret_access_key: secret.into(),
                 session_token: None,
             },
-        })
-        .unwrap()
+        }
     }
 
     /// The backend for a repository under `prefix`.
     pub fn backend(&self, prefix: &str) -> S3Backend {
-        self.backend_with_secret(prefix, SECRET_KEY)
-    }
-
-    /// The environment the `cairn` binary needs to reach the server.
-    pub fn env(&self) -> Vec<(&'static str, &'static str)> {
-        vec![
-            ("AWS_ACCESS_KEY_ID", ACCESS_KEY),
-            ("AWS_SECRET_ACCESS_KEY", SECRET_KEY),
-        ]
+        S3Backend::new(self.config(prefix, SECRET_KEY)).unwrap()
     }
 }
 

@@ -3,6 +3,8 @@
 //! and with bad credentials, a missing bucket or none at all every command
 //! fails at once, on one line that says what to fix and shows no secret.
 
+use cairn_engine::backend::{Backend, FileKind, S3Backend};
+use cairn_engine::Error;
 use cairn_tests::s3::{S3Server, ACCESS_KEY, SECRET_KEY};
 use cairn_tests::*;
 use std::ffi::OsStr;
@@ -171,6 +173,25 @@ fn bad_credentials_fail_every_command_at_once_without_showing_secrets() {
     ok_text(&run(&location, &args(&init), &[]));
 
     let wrong = "wrong-secret-7c1e9a";
+    // The library: every call is refused for good, saying what to fix.
+    let backend = S3Backend::new(server.config("creds/repo", wrong)).unwrap();
+    let name = "ab".repeat(32);
+    let calls: Vec<(&str, cairn_engine::Result<()>)> = vec![
+        ("exists", backend.exists().map(drop)),
+        ("create", backend.create(FileKind::Lock, &name, b"x")),
+        ("read", backend.read(FileKind::Config, "config").map(drop)),
+        ("list", backend.list(FileKind::Snapshot).map(drop)),
+        ("remove", backend.remove(FileKind::Lock, &name)),
+    ];
+    for (call, result) in calls {
+        match result {
+            Err(Error::StorageRefused(m)) => {
+                assert!(m.contains("AWS_SECRET_ACCESS_KEY"), "{call}: {m}");
+                assert!(!m.contains(wrong) && !m.contains(SECRET_KEY), "{call}: {m}");
+            }
+            other => panic!("{call}: {other:?}"),
+        }
+    }
     every_command_fails(
         &location,
         &[

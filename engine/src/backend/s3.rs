@@ -383,3 +383,51 @@ impl Backend for S3Backend {
             .map_err(|e| self.error("remove", kind, name, &key, e))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(token: Option<&str>) -> S3Config {
+        S3Config {
+            location: S3Location {
+                endpoint: "http://127.0.0.1:1".into(),
+                bucket: "bucket".into(),
+                prefix: "a/b".into(),
+            },
+            region: "us-east-1".into(),
+            credentials: S3Credentials {
+                access_key_id: "AKIDEXAMPLE".into(),
+                secret_access_key: "wJalrXUtnFEMI-secret".into(),
+                session_token: token.map(str::to_string),
+            },
+        }
+    }
+
+    #[test]
+    fn debug_output_hides_the_secrets() {
+        let config = config(Some("session-token-value"));
+        let shown = format!("{config:?} {:?}", S3Backend::new(config.clone()).unwrap());
+        assert!(shown.contains("AKIDEXAMPLE"), "{shown}");
+        assert!(
+            shown.contains("s3:http://127.0.0.1:1/bucket/a/b"),
+            "{shown}"
+        );
+        assert!(!shown.contains("wJalrXUtnFEMI-secret"), "{shown}");
+        assert!(!shown.contains("session-token-value"), "{shown}");
+    }
+
+    #[test]
+    fn nothing_listening_is_a_storage_error_naming_the_file() {
+        let backend = S3Backend::new(config(None)).unwrap();
+        assert_eq!(backend.location(), "s3:http://127.0.0.1:1/bucket/a/b");
+        let e = backend.read(FileKind::Config, "config").unwrap_err();
+        let text = e.to_string();
+        assert!(matches!(e, Error::Io { .. }), "{text}");
+        assert!(
+            text.starts_with("cannot read s3:http://127.0.0.1:1/bucket/a/b/config: "),
+            "{text}"
+        );
+        assert!(!text.contains("wJalrXUtnFEMI-secret"), "{text}");
+    }
+}
