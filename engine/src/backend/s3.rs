@@ -131,7 +131,7 @@ impl S3Backend {
         let message = e.message();
         let code = |c: &str| message.contains(&format!("\"{c}\""));
         let at = &self.location.endpoint;
-        let refused = |why: String| Error::StorageRefused(why);
+        let refused = Error::StorageRefused;
         match e.kind() {
             ErrorKind::ConfigInvalid if code("NoSuchBucket") => self.no_bucket(),
             ErrorKind::NotFound => Error::Missing(format!("{} {name}", kind.name())),
@@ -181,7 +181,10 @@ impl S3Backend {
             let mut lister = self.op.lister_with("").limit(1).await?;
             lister.try_next().await.map(drop)
         })
-        .map_err(|e| self.error("list", FileKind::Config, "", "", e))
+        .map_err(|e| match e.kind() {
+            ErrorKind::NotFound => self.no_bucket(),
+            _ => self.error("list", FileKind::Config, "", "", e),
+        })
     }
 
     /// The bytes of `range` of the object at `key`, copied into one buffer
