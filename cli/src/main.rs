@@ -1,12 +1,13 @@
 //! `cairn`: the command line of the cairn backup engine.
 
 mod commands;
+mod location;
 mod output;
 mod password;
 mod progress;
 mod remembered;
 
-use cairn_engine::backend::{Backend, LocalBackend};
+use cairn_engine::backend::Backend;
 use cairn_engine::progress::Progress;
 use cairn_engine::{Error, Repository};
 use clap::{Parser, Subcommand};
@@ -34,14 +35,19 @@ Environment:
   CAIRN_KEY_HINT          the key file to try first, when --key-hint is not given
   CAIRN_FROM_REPOSITORY, CAIRN_FROM_PASSWORD_FILE, CAIRN_FROM_PASSWORD_COMMAND,
   CAIRN_FROM_PASSWORD     the same for the repository `copy` reads from
+  AWS_ACCESS_KEY_ID       for an s3: repository, the access key ID
+  AWS_SECRET_ACCESS_KEY   for an s3: repository, the secret access key
+  AWS_SESSION_TOKEN       for an s3: repository, the session token of temporary credentials
+  AWS_REGION              for an s3: repository, the region (or AWS_DEFAULT_REGION; default us-east-1)
 Without a password source, the password is asked on the terminal.";
 
 /// Encrypted, deduplicating backups.
 #[derive(Parser)]
 #[command(name = "cairn", version, about, long_about = None, after_help = ENVIRONMENT)]
 struct Cli {
-    /// Repository location (a directory) [default: $CAIRN_REPOSITORY].
-    #[arg(short = 'r', long = "repo", value_name = "DIR", global = true)]
+    /// Repository location: a directory, local:DIR, or
+    /// s3:http(s)://HOST[:PORT]/BUCKET[/PREFIX] [default: $CAIRN_REPOSITORY].
+    #[arg(short = 'r', long = "repo", value_name = "LOCATION", global = true)]
     repo: Option<String>,
     /// Read the password from this file [default: $CAIRN_PASSWORD_FILE].
     #[arg(long, value_name = "FILE", global = true)]
@@ -115,9 +121,9 @@ pub struct Context {
 
 impl Context {
     /// The backend named by `--repo` / `CAIRN_REPOSITORY`.
-    pub fn backend(&self) -> anyhow::Result<LocalBackend> {
+    pub fn backend(&self) -> anyhow::Result<Arc<dyn Backend>> {
         match &self.repo {
-            Some(r) if !r.is_empty() => Ok(LocalBackend::new(r)),
+            Some(r) if !r.is_empty() => location::backend(r),
             _ => anyhow::bail!("no repository given: use -r/--repo or set CAIRN_REPOSITORY"),
         }
     }
@@ -165,7 +171,7 @@ impl Context {
     }
 
     /// The backend, once it is known to hold a repository, and the password.
-    fn credentials(&self) -> anyhow::Result<(LocalBackend, Vec<u8>)> {
+    fn credentials(&self) -> anyhow::Result<(Arc<dyn Backend>, Vec<u8>)> {
         let backend = self.backend()?;
         if !backend.exists()? {
             return Err(Error::RepositoryNotFound(backend.location()).into());

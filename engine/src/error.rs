@@ -31,6 +31,10 @@ pub enum Error {
         /// The OS error.
         source: std::io::Error,
     },
+    /// Storage refused a request for a reason that retrying cannot fix
+    /// (credentials, permissions, a missing bucket); the message says what to fix.
+    #[error("{0}")]
+    StorageRefused(String),
     /// An object the repository refers to is not in storage.
     #[error("{0} is missing from the repository")]
     Missing(String),

@@ -37,6 +37,11 @@ fn help_names_every_environment_variable() {
         "CAIRN_REPOSITORY",
         "CAIRN_PASSWORD_FILE",
         "CAIRN_PASSWORD_COMMAND",
+        "AWS_ACCESS_KEY_ID",
+        "AWS_SECRET_ACCESS_KEY",
+        "AWS_SESSION_TOKEN",
+        "AWS_REGION",
+        "AWS_DEFAULT_REGION",
     ] {
         assert!(help.contains(var), "{var} missing:\n{help}");
     }

@@ -1,6 +1,6 @@
 //! A repository in a local directory.
 
-use super::{Backend, FileKind};
+use super::{layout, stored_differs, too_large, Backend, FileKind};
 use crate::error::{Error, Result};
 use std::fs::{self, File, OpenOptions};
 use std::io::{ErrorKind, Read, Write};
@@ -15,8 +15,6 @@ pub struct LocalBackend {
     root: PathBuf,
 }
 
-const SUBDIRS: [&str; 6] = ["keys", "data", "index", "snapshots", "locks", "marks"];
-
 impl LocalBackend {
     /// A backend rooted at `root` (nothing is touched until used).
     pub fn new(root: impl Into<PathBuf>) -> Self {
@@ -26,24 +24,12 @@ impl LocalBackend {
     fn dir(&self, kind: FileKind, name: &str) -> PathBuf {
         match kind {
             FileKind::Config => self.root.clone(),
-            FileKind::Key => self.root.join("keys"),
-            FileKind::Pack => self.root.join("data").join(name.get(..2).unwrap_or("00")),
-            FileKind::Index => self.root.join("index"),
-            FileKind::Snapshot => self.root.join("snapshots"),
-            FileKind::Lock => self.root.join("locks"),
-            FileKind::Mark => self.root.join("marks"),
+            _ => self.root.join(layout::dir(kind, name)),
         }
     }
 
     fn path(&self, kind: FileKind, name: &str) -> Result<PathBuf> {
-        match kind {
-            FileKind::Config => Ok(self.root.join("config")),
-            _ if is_hex_id(name) => Ok(self.dir(kind, name).join(name)),
-            _ => Err(Error::Invalid(format!(
-                "invalid {} name {name:?}",
-                kind.name()
-            ))),
-        }
+        layout::path(kind, name).map(|p| self.root.join(p))
     }
 
     /// Opens a repository file for reading. Without blocking: a FIFO or
@@ -70,13 +56,6 @@ impl LocalBackend {
             Err(e) => Err(Error::io(format!("cannot read {}", path.display()), e)),
         }
     }
-}
-
-fn is_hex_id(name: &str) -> bool {
-    name.len() == 64
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
 }
 
 /// Creates `dir` and any missing parents readable by their owner alone
@@ -110,7 +89,7 @@ impl Backend for LocalBackend {
             )
         };
         private_dir(&self.root).map_err(io)?;
-        for sub in SUBDIRS {
+        for sub in layout::DIRS {
             private_dir(&self.root.join(sub)).map_err(io)?;
         }
         sync_dir(&self.root)
@@ -154,8 +133,14 @@ impl Backend for LocalBackend {
         match linked {
             Ok(()) => {}
             Err(e) if e.kind() == ErrorKind::AlreadyExists && kind != FileKind::Config => {
-                // Content-addressed: a file of this name already holds these bytes,
-                // unless it is damaged, which `check` will report.
+                // Content-addressed: a file of this name already holds these
+                // bytes, unless it is damaged. One of another size surely is.
+                let stored = fs::symlink_metadata(&path)
+                    .map_err(|e| io("stat", e))?
+                    .len();
+                if stored != bytes.len() as u64 {
+                    return Err(stored_differs(kind, name, stored, bytes.len() as u64));
+                }
             }
             Err(e) if e.kind() == ErrorKind::AlreadyExists => {
                 return Err(Error::RepositoryExists(self.location()))
@@ -169,13 +154,7 @@ impl Backend for LocalBackend {
         let (file, path) = self.open(kind, name)?;
         let io = |e| Error::io(format!("cannot read {}", path.display()), e);
         let limit = kind.max_len();
-        let too_large = |size: u64| {
-            Error::Invalid(format!(
-                "{} is {size} bytes, larger than any {} can be ({limit} bytes): it is damaged",
-                path.display(),
-                kind.name()
-            ))
-        };
+        let too_large = |size: u64| too_large(path.display(), kind, size);
         let size = file.metadata().map_err(io)?.len();
         if size > limit {
             return Err(too_large(size));
@@ -254,8 +233,9 @@ impl Backend for LocalBackend {
                 let entry =
                     entry.map_err(|e| Error::io(format!("cannot list {}", dir.display()), e))?;
                 let name = entry.file_name();
-                let in_place =
-                    |n: &&str| is_hex_id(n) && (kind != FileKind::Pack || dir.ends_with(&n[..2]));
+                let in_place = |n: &&str| {
+                    layout::is_hex_id(n) && (kind != FileKind::Pack || dir.ends_with(&n[..2]))
+                };
                 if let Some(name) = name.to_str().filter(in_place) {
                     names.push(name.to_string());
                 }

@@ -2,13 +2,20 @@
 //!
 //! A backend stores opaque named files of a few kinds. Files are created once
 //! and never modified; `create` must be atomic and must not replace an existing
-//! file, so a backup needs only create permission.
+//! file, so a backup needs only create permission. Every backend uses the
+//! same names below its root (SPEC §2); a [`Location`] says which backend.
 
+mod layout;
 mod local;
+mod location;
+mod s3;
 
 pub use local::LocalBackend;
+pub use location::{Location, S3Location};
+pub use s3::{S3Backend, S3Config, S3Credentials};
 
-use crate::error::Result;
+use crate::error::{Error, Result};
+use std::fmt::Display;
 use std::time::SystemTime;
 
 /// The kinds of repository files, each in its own namespace.
@@ -78,8 +85,11 @@ pub trait Backend: Send + Sync {
     fn create_repository(&self) -> Result<()>;
     /// True when a repository (a config file) is present.
     fn exists(&self) -> Result<bool>;
-    /// Atomically creates `name` with `bytes`. An existing file is an error,
-    /// except for content-addressed kinds where an identical file is already there.
+    /// Atomically creates `name` with `bytes`. An existing file is never
+    /// replaced: an existing config is [`Error::RepositoryExists`]; every
+    /// other kind is named by its content, so an existing file of the same
+    /// size is taken as these bytes already stored, and one of another size
+    /// is an error.
     fn create(&self, kind: FileKind, name: &str, bytes: &[u8]) -> Result<()>;
     /// Reads a whole file.
     fn read(&self, kind: FileKind, name: &str) -> Result<Vec<u8>>;
@@ -95,6 +105,27 @@ pub trait Backend: Send + Sync {
     /// Removes a file durably. A file that is not there is an error
     /// ([`crate::Error::Missing`]) naming it; the config cannot be removed.
     fn remove(&self, kind: FileKind, name: &str) -> Result<()>;
+}
+
+/// The error for a file of `size` bytes, larger than any of `kind` can be;
+/// `what` names the file.
+fn too_large(what: impl Display, kind: FileKind, size: u64) -> Error {
+    Error::Invalid(format!(
+        "{what} is {size} bytes, larger than any {} can be ({} bytes): it is damaged",
+        kind.name(),
+        kind.max_len()
+    ))
+}
+
+/// The error for a create of `name` of `kind` with `given` bytes where
+/// storage already holds `stored` bytes under that name: as names are
+/// content hashes, the stored file is damaged.
+fn stored_differs(kind: FileKind, name: &str, stored: u64, given: u64) -> Error {
+    Error::Invalid(format!(
+        "{} {name} is already in storage with {stored} bytes, not {given}: \
+         it is damaged (`cairn check` reports what it affects)",
+        kind.name()
+    ))
 }
 
 /// A shared backend is a backend, so that its owner can still inspect it

@@ -1,0 +1,436 @@
+//! A repository in an S3-compatible object store, through Apache OpenDAL.
+//!
+//! Files are objects named as on the local backend, below the location's
+//! prefix (SPEC §2). Creates are conditional (`If-None-Match: *`), so storage
+//! refuses to replace an object; large files go up in parts.
+
+use super::{layout, stored_differs, too_large, Backend, FileKind, S3Location};
+use crate::error::{Error, Result};
+use opendal::{ErrorKind, Operator};
+use std::fmt;
+use std::future::IntoFuture;
+use std::ops::Range;
+use std::time::SystemTime;
+
+/// Files larger than this are uploaded in parts of this size (S3 needs at
+/// least 5 MiB per part but the last); a part is copied once on its way.
+const PART_SIZE: usize = 8 << 20;
+/// Parts of one file uploaded at once.
+const PARTS_IN_FLIGHT: usize = 4;
+/// Threads of the runtime the requests run on: they only wait for the network.
+const RUNTIME_THREADS: usize = 2;
+
+/// The credentials requests are signed with. Debug output hides the secrets.
+#[derive(Clone)]
+pub struct S3Credentials {
+    /// The access key ID (`AWS_ACCESS_KEY_ID`).
+    pub access_key_id: String,
+    /// The secret access key (`AWS_SECRET_ACCESS_KEY`).
+    pub secret_access_key: String,
+    /// A session token for temporary credentials (`AWS_SESSION_TOKEN`).
+    pub session_token: Option<String>,
+}
+
+impl fmt::Debug for S3Credentials {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("S3Credentials")
+            .field("access_key_id", &self.access_key_id)
+            .field("secret_access_key", &"<hidden>")
+            .field(
+                "session_token",
+                &self.session_token.as_ref().map(|_| "<hidden>"),
+            )
+            .finish()
+    }
+}
+
+/// Everything an S3 backend needs; the caller gathers it (the engine reads
+/// no environment).
+#[derive(Clone, Debug)]
+pub struct S3Config {
+    /// Endpoint, bucket and prefix.
+    pub location: S3Location,
+    /// The region requests are signed for (`us-east-1` for most self-hosted stores).
+    pub region: String,
+    /// The credentials.
+    pub credentials: S3Credentials,
+}
+
+/// Stores repository files as objects under a prefix of a bucket.
+pub struct S3Backend {
+    location: S3Location,
+    op: Operator,
+    /// Runs the requests: the [`Backend`] interface is synchronous.
+    runtime: tokio::runtime::Runtime,
+}
+
+impl fmt::Debug for S3Backend {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "S3Backend({})", self.location)
+    }
+}
+
+impl S3Backend {
+    /// A backend for `config` (no request is made until used). Requests use
+    /// path-style addressing (`ENDPOINT/BUCKET/KEY`), which self-hosted
+    /// stores need, and only the credentials given.
+    pub fn new(config: S3Config) -> Result<Self> {
+        let S3Config {
+            location,
+            region,
+            credentials,
+        } = config;
+        let mut builder = opendal::services::S3::default()
+            .endpoint(&location.endpoint)
+            .bucket(&location.bucket)
+            .root(&format!("/{}", location.prefix))
+            .region(&region)
+            .access_key_id(&credentials.access_key_id)
+            .secret_access_key(&credentials.secret_access_key)
+            .disable_config_load()
+            .disable_ec2_metadata();
+        if let Some(token) = &credentials.session_token {
+            builder = builder.session_token(token);
+        }
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(RUNTIME_THREADS)
+            .thread_name("cairn-s3")
+            .enable_all()
+            .build()
+            .map_err(|e| Error::io("cannot start the S3 client", e))?;
+        let op = {
+            let _in_runtime = runtime.enter();
+            Operator::new(builder)
+                .map_err(|e| Error::Invalid(format!("cannot use {location}: {}", e.message())))?
+                .finish()
+        };
+        Ok(S3Backend {
+            location,
+            op,
+            runtime,
+        })
+    }
+
+    /// Runs one request to completion.
+    fn block<T>(
+        &self,
+        request: impl IntoFuture<Output = opendal::Result<T>>,
+    ) -> opendal::Result<T> {
+        self.runtime.block_on(request.into_future())
+    }
+
+    /// What the user sees for the object at `key`.
+    fn show(&self, key: &str) -> String {
+        format!("{}/{key}", self.location)
+    }
+
+    /// The engine's error for a failed request to `verb` the object at `key`
+    /// (the file `name` of `kind`): a missing object, a permanent refusal
+    /// that says what to fix, or another storage error.
+    fn error(&self, verb: &str, kind: FileKind, name: &str, key: &str, e: opendal::Error) -> Error {
+        let message = e.message();
+        let code = |c: &str| message.contains(&format!("\"{c}\""));
+        let at = &self.location.endpoint;
+        let refused = Error::StorageRefused;
+        match e.kind() {
+            ErrorKind::ConfigInvalid if code("NoSuchBucket") => self.no_bucket(),
+            ErrorKind::NotFound => Error::Missing(format!("{} {name}", kind.name())),
+            ErrorKind::PermissionDenied if code("InvalidAccessKeyId") => refused(format!(
+                "S3 at {at} does not know the access key: check AWS_ACCESS_KEY_ID"
+            )),
+            ErrorKind::PermissionDenied if code("SignatureDoesNotMatch") => refused(format!(
+                "S3 at {at} refused the credentials (the signature does not match): \
+                 check AWS_SECRET_ACCESS_KEY"
+            )),
+            ErrorKind::PermissionDenied if code("AccessDenied") => refused(format!(
+                "S3 at {at} denied access to {}: the credentials may not {verb} it",
+                self.show(key)
+            )),
+            ErrorKind::PermissionDenied => refused(format!(
+                "S3 at {at} refused to {verb} {}: check AWS_ACCESS_KEY_ID and \
+                 AWS_SECRET_ACCESS_KEY, and that they may use bucket {}",
+                self.show(key),
+                self.location.bucket
+            )),
+            _ => Error::io(
+                format!("cannot {verb} {}", self.show(key)),
+                std::io::Error::other(cause(&e)),
+            ),
+        }
+    }
+
+    fn no_bucket(&self) -> Error {
+        Error::StorageRefused(format!(
+            "no bucket {} at {}: create it, or correct the location",
+            self.location.bucket, self.location.endpoint
+        ))
+    }
+
+    /// The metadata of a file.
+    fn stat(&self, kind: FileKind, name: &str) -> Result<opendal::Metadata> {
+        let key = layout::path(kind, name)?;
+        self.block(self.op.stat(&key))
+            .map_err(|e| self.error("read", kind, name, &key, e))
+    }
+
+    /// Fails unless the bucket can be listed: tells a missing bucket or bad
+    /// credentials apart from a missing object, which a `HEAD` cannot.
+    fn check_bucket(&self) -> Result<()> {
+        use futures_util::TryStreamExt;
+        self.block(async {
+            let mut lister = self.op.lister_with("").limit(1).await?;
+            lister.try_next().await.map(drop)
+        })
+        .map_err(|e| match e.kind() {
+            ErrorKind::NotFound => self.no_bucket(),
+            _ => self.error("list", FileKind::Config, "", "", e),
+        })
+    }
+
+    /// The bytes of `range` of the object at `key`, copied into one buffer
+    /// as they arrive (so a large file is not held twice).
+    async fn fetch(&self, key: &str, range: Range<u64>) -> opendal::Result<Vec<u8>> {
+        let mut bytes = Vec::with_capacity((range.end - range.start) as usize);
+        self.op
+            .reader(key)
+            .await?
+            .read_into(&mut bytes, range)
+            .await?;
+        Ok(bytes)
+    }
+
+    /// Uploads `bytes` to `key` unless an object is there, in parts when large.
+    async fn put_new(&self, key: &str, bytes: &[u8]) -> opendal::Result<()> {
+        let mut writer = self
+            .op
+            .writer_with(key)
+            .if_not_exists(true)
+            .chunk(PART_SIZE)
+            .concurrent(PARTS_IN_FLIGHT)
+            .await?;
+        for part in bytes.chunks(PART_SIZE) {
+            if let Err(e) = writer.write(part.to_vec()).await {
+                let _ = writer.abort().await;
+                return Err(e);
+            }
+        }
+        match writer.close().await {
+            Ok(_) => Ok(()),
+            Err(e) => {
+                // A refused multipart upload would otherwise keep its parts.
+                let _ = writer.abort().await;
+                Err(e)
+            }
+        }
+    }
+}
+
+/// What went wrong in a request, with its causes: the message without
+/// OpenDAL's request context, which repeats what the caller shows.
+fn cause(e: &opendal::Error) -> String {
+    let mut text = match e.message() {
+        "" => e.kind().to_string(),
+        message => message.to_string(),
+    };
+    let mut source = std::error::Error::source(e);
+    while let Some(s) = source {
+        text = format!("{text}: {s}");
+        source = s.source();
+    }
+    text
+}
+
+impl Backend for S3Backend {
+    fn location(&self) -> String {
+        self.location.to_string()
+    }
+
+    fn create_repository(&self) -> Result<()> {
+        // Objects need no directories: an empty prefix is a new repository.
+        match self.exists()? {
+            true => Err(Error::RepositoryExists(self.location())),
+            false => Ok(()),
+        }
+    }
+
+    fn exists(&self) -> Result<bool> {
+        match self.stat(FileKind::Config, "config") {
+            Ok(_) => Ok(true),
+            Err(Error::Missing(_)) => self.check_bucket().map(|()| false),
+            Err(Error::StorageRefused(_)) => {
+                // A HEAD response has no body to say why: listing tells.
+                self.check_bucket()?;
+                self.stat(FileKind::Config, "config").map(|_| true)
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    fn create(&self, kind: FileKind, name: &str, bytes: &[u8]) -> Result<()> {
+        let key = layout::path(kind, name)?;
+        let e = match self.block(self.put_new(&key, bytes)) {
+            Ok(()) => return Ok(()),
+            Err(e) => e,
+        };
+        if e.kind() != ErrorKind::ConditionNotMatch {
+            return Err(self.error("create", kind, name, &key, e));
+        }
+        if kind == FileKind::Config {
+            return Err(Error::RepositoryExists(self.location()));
+        }
+        let stored = self.size(kind, name)?;
+        match stored == bytes.len() as u64 {
+            true => Ok(()),
+            false => Err(stored_differs(kind, name, stored, bytes.len() as u64)),
+        }
+    }
+
+    fn read(&self, kind: FileKind, name: &str) -> Result<Vec<u8>> {
+        let key = layout::path(kind, name)?;
+        let size = self.size(kind, name)?;
+        if size > kind.max_len() {
+            return Err(too_large(self.show(&key), kind, size));
+        }
+        if size == 0 {
+            return Ok(Vec::new());
+        }
+        // Never more than the size just checked, whatever the object is now.
+        let bytes = self
+            .block(self.fetch(&key, 0..size))
+            .map_err(|e| self.error("read", kind, name, &key, e))?;
+        match bytes.len() as u64 == size {
+            true => Ok(bytes),
+            false => Err(Error::Invalid(format!(
+                "{} changed while it was read ({size} bytes, then {})",
+                self.show(&key),
+                bytes.len()
+            ))),
+        }
+    }
+
+    fn read_at(&self, kind: FileKind, name: &str, offset: u64, length: u64) -> Result<Vec<u8>> {
+        let key = layout::path(kind, name)?;
+        let truncated = || {
+            Error::Invalid(format!(
+                "{} is truncated (reading {length} bytes at {offset})",
+                self.show(&key)
+            ))
+        };
+        if length == 0 {
+            return match self.size(kind, name)? >= offset {
+                true => Ok(Vec::new()),
+                false => Err(truncated()),
+            };
+        }
+        let end = offset.checked_add(length).ok_or_else(truncated)?;
+        let bytes = match self.block(self.fetch(&key, offset..end)) {
+            Ok(b) => b,
+            Err(e) if e.kind() == ErrorKind::RangeNotSatisfied => return Err(truncated()),
+            Err(e) => return Err(self.error("read", kind, name, &key, e)),
+        };
+        match bytes.len() as u64 == length {
+            true => Ok(bytes),
+            false => Err(truncated()),
+        }
+    }
+
+    fn size(&self, kind: FileKind, name: &str) -> Result<u64> {
+        self.stat(kind, name).map(|m| m.content_length())
+    }
+
+    fn modified(&self, kind: FileKind, name: &str) -> Result<SystemTime> {
+        let key = layout::path(kind, name)?;
+        self.stat(kind, name)?
+            .last_modified()
+            .map(SystemTime::from)
+            .ok_or_else(|| {
+                Error::Invalid(format!(
+                    "storage gives no modification time for {}",
+                    self.show(&key)
+                ))
+            })
+    }
+
+    fn list(&self, kind: FileKind) -> Result<Vec<String>> {
+        if kind == FileKind::Config {
+            return Ok(match self.exists()? {
+                true => vec!["config".into()],
+                false => vec![],
+            });
+        }
+        // Packs fan out below `data/`: one recursive listing finds them all.
+        let dir = match kind {
+            FileKind::Pack => "data/".to_string(),
+            _ => format!("{}/", layout::dir(kind, "")),
+        };
+        let entries = self
+            .block(self.op.list_with(&dir).recursive(kind == FileKind::Pack))
+            .map_err(|e| self.error("list", kind, "", &dir, e))?;
+        let mut names: Vec<String> = entries
+            .iter()
+            .filter_map(|e| layout::name_at(kind, e.path()))
+            .map(str::to_string)
+            .collect();
+        names.sort();
+        Ok(names)
+    }
+
+    fn remove(&self, kind: FileKind, name: &str) -> Result<()> {
+        if kind == FileKind::Config {
+            return Err(Error::Invalid("the config cannot be removed".into()));
+        }
+        let key = layout::path(kind, name)?;
+        // S3 deletes a missing object without complaint; the trait names it.
+        self.stat(kind, name)?;
+        self.block(self.op.delete(&key))
+            .map_err(|e| self.error("remove", kind, name, &key, e))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(token: Option<&str>) -> S3Config {
+        S3Config {
+            location: S3Location {
+                endpoint: "http://127.0.0.1:1".into(),
+                bucket: "bucket".into(),
+                prefix: "a/b".into(),
+            },
+            region: "us-east-1".into(),
+            credentials: S3Credentials {
+                access_key_id: "AKIDEXAMPLE".into(),
+                secret_access_key: "wJalrXUtnFEMI-secret".into(),
+                session_token: token.map(str::to_string),
+            },
+        }
+    }
+
+    #[test]
+    fn debug_output_hides_the_secrets() {
+        let config = config(Some("session-token-value"));
+        let shown = format!("{config:?} {:?}", S3Backend::new(config.clone()).unwrap());
+        assert!(shown.contains("AKIDEXAMPLE"), "{shown}");
+        assert!(
+            shown.contains("s3:http://127.0.0.1:1/bucket/a/b"),
+            "{shown}"
+        );
+        assert!(!shown.contains("wJalrXUtnFEMI-secret"), "{shown}");
+        assert!(!shown.contains("session-token-value"), "{shown}");
+    }
+
+    #[test]
+    fn nothing_listening_is_a_storage_error_naming_the_file() {
+        let backend = S3Backend::new(config(None)).unwrap();
+        assert_eq!(backend.location(), "s3:http://127.0.0.1:1/bucket/a/b");
+        let e = backend.read(FileKind::Config, "config").unwrap_err();
+        let text = e.to_string();
+        assert!(matches!(e, Error::Io { .. }), "{text}");
+        assert!(
+            text.starts_with("cannot read s3:http://127.0.0.1:1/bucket/a/b/config: "),
+            "{text}"
+        );
+        assert!(!text.contains("wJalrXUtnFEMI-secret"), "{text}");
+    }
+}
