@@ -47,8 +47,7 @@ impl PasswordSource {
             self.label,
             confirm,
             &format!(
-                "no {} given: set {var}_FILE, {var}_COMMAND or {var}, or run on a terminal",
-                self.label
+                "no password given: set {var}_FILE, {var}_COMMAND or {var}, or run on a terminal"
             ),
         )
     }
