@@ -486,3 +486,16 @@ pub fn damage_largest_pack(repo: &Path) -> PathBuf {
     fs::write(&pack, &bytes).unwrap();
     pack
 }
+
+/// Flips one bit inside the sealed data blob `id` where the index of `repo`
+/// (the repository at `path`) says it is stored.
+pub fn damage_blob(path: &Path, repo: &Repository, id: &cairn_format::BlobId) {
+    let loc = repo.index().get(cairn_format::BlobKind::Data, id).unwrap();
+    let pack = path
+        .join("data")
+        .join(&loc.pack.to_hex()[..2])
+        .join(loc.pack.to_hex());
+    let mut bytes = fs::read(&pack).unwrap();
+    bytes[loc.offset as usize + 40] ^= 1;
+    fs::write(&pack, bytes).unwrap();
+}

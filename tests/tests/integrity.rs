@@ -194,17 +194,7 @@ fn restore_skips_only_the_file_whose_data_is_damaged() {
     };
     // Its last chunk: restore writes the others first.
     assert!(content.len() > 1);
-    let loc = repo
-        .index()
-        .get(BlobKind::Data, content.last().unwrap())
-        .unwrap();
-    let pack = repo_path
-        .join("data")
-        .join(&loc.pack.to_hex()[..2])
-        .join(loc.pack.to_hex());
-    let mut bytes = std::fs::read(&pack).unwrap();
-    bytes[loc.offset as usize + 40] ^= 1;
-    std::fs::write(&pack, bytes).unwrap();
+    damage_blob(&repo_path, &repo, content.last().unwrap());
 
     let out = tmp.path().join("out");
     let restored =

@@ -65,17 +65,7 @@ fn a_link_to_a_file_that_cannot_be_restored_is_removed_with_it() {
     let cairn_format::tree::NodeKind::File { content } = node.kind else {
         panic!("{:?}", node.kind)
     };
-    let loc = repo
-        .index()
-        .get(cairn_format::BlobKind::Data, &content[0])
-        .unwrap();
-    let pack = repo_path
-        .join("data")
-        .join(&loc.pack.to_hex()[..2])
-        .join(loc.pack.to_hex());
-    let mut bytes = std::fs::read(&pack).unwrap();
-    bytes[loc.offset as usize + 40] ^= 1;
-    std::fs::write(&pack, bytes).unwrap();
+    damage_blob(&repo_path, &repo, &content[0]);
 
     let out = tmp.path().join("out");
     let report = restore(&repo, &snapshot, Some(&src), &out).unwrap();
