@@ -82,25 +82,34 @@ fn restores_as(repo: &Repository, id: &SnapshotId, dir: &Path, out: &Path) {
     assert_same_tree(dir, &out.join(dir.strip_prefix("/").unwrap()));
 }
 
-/// The repository at `path`, on storage that runs `during` once, just
-/// before the second pack file is created.
-fn open_running_at_second_pack(
+/// What a prune run from another thread returned.
+type PruneSlot = Arc<Mutex<Option<cairn_engine::Result<PruneReport>>>>;
+
+/// The repository at `path`, on storage where, just before the second pack
+/// file is created, every running session is forged as ended, `meanwhile`
+/// runs, and then a prune, whose result lands in the slot returned.
+fn open_pruned_at_second_pack(
     path: &Path,
-    during: impl Fn() + Send + Sync + 'static,
-) -> Repository {
+    meanwhile: impl Fn(&Path) + Send + Sync + 'static,
+) -> (Repository, PruneSlot) {
+    let slot = PruneSlot::default();
+    let (at, pruned) = (path.to_path_buf(), slot.clone());
     let packs = AtomicU64::new(0);
     let plan = Box::new(move |call: &cairn_tests::faults::Call<'_>| {
         let is_pack = call.op == Op::Create && call.kind == cairn_engine::backend::FileKind::Pack;
         if is_pack && packs.fetch_add(1, Ordering::SeqCst) == 1 {
-            during();
+            forge_ends(&at);
+            meanwhile(&at);
+            *pruned.lock().unwrap() = Some(prune_now(&at));
         }
         Fault::Pass
     });
-    Repository::open_keys(
+    let repo = Repository::open_keys(
         Faulty::new(LocalBackend::new(path), plan),
         PASSWORD.as_bytes(),
     )
-    .unwrap()
+    .unwrap();
+    (repo, slot)
 }
 
 /// Forges an "ended" record for every session that has not ended.
@@ -146,18 +155,9 @@ fn a_forged_ended_record_never_makes_a_backup_commit_lost_data() {
     write_noise_file(&src.join("b-new.bin"), 3 << 20, 3);
     drop(repo);
 
-    // What happens, from the backup's second pack on, while it waits.
-    let pruned: Arc<Mutex<Option<cairn_engine::Result<PruneReport>>>> = Arc::default();
-    let during = {
-        let (path, pruned) = (path.clone(), pruned.clone());
-        move || {
-            forge_ends(&path);
-            // The parent is forgotten: nothing else uses its pack.
-            open_keys_only(&path).remove_snapshot(&parent.id).unwrap();
-            *pruned.lock().unwrap() = Some(prune_now(&path));
-        }
-    };
-    let mut repo = open_running_at_second_pack(&path, during);
+    // The parent is forgotten meanwhile: nothing else uses its pack.
+    let forget = move |path: &Path| open_keys_only(path).remove_snapshot(&parent.id).unwrap();
+    let (mut repo, pruned) = open_pruned_at_second_pack(&path, forget);
     let result = backup(
         &mut repo,
         std::slice::from_ref(&src),
@@ -381,15 +381,7 @@ fn a_forged_ended_record_never_makes_a_prune_index_a_deleted_copy() {
     repo.remove_snapshot(&first.id).unwrap();
     drop(repo);
 
-    let second: Arc<Mutex<Option<cairn_engine::Result<PruneReport>>>> = Arc::default();
-    let during = {
-        let (path, second) = (path.clone(), second.clone());
-        move || {
-            forge_ends(&path);
-            *second.lock().unwrap() = Some(prune_now(&path));
-        }
-    };
-    let mut repo = open_running_at_second_pack(&path, during);
+    let (mut repo, second) = open_pruned_at_second_pack(&path, |_| {});
     let result = prune(&mut repo, &PruneOptions::default());
     drop(repo);
 
