@@ -2,6 +2,7 @@
 //! repository fixtures and a runner for the `cairn` binary.
 
 pub mod faults;
+pub mod proxy;
 pub mod s3;
 
 use cairn_engine::backend::LocalBackend;
