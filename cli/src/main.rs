@@ -15,6 +15,7 @@ use password::PasswordSource;
 use std::io::IsTerminal;
 use std::process::ExitCode;
 use std::sync::Arc;
+use std::time::Duration;
 
 /// Exit code when a backup finished but left out entries it could not read.
 pub const EXIT_INCOMPLETE: u8 = 3;
@@ -39,14 +40,16 @@ Environment:
   AWS_SECRET_ACCESS_KEY   for an s3: repository, the secret access key
   AWS_SESSION_TOKEN       for an s3: repository, the session token of temporary credentials
   AWS_REGION              for an s3: repository, the region (or AWS_DEFAULT_REGION; default us-east-1)
+  CAIRN_SSH_COMMAND       for an sftp: repository, the command that runs ssh, when --ssh-command is not given
 Without a password source, the password is asked on the terminal.";
 
 /// Encrypted, deduplicating backups.
 #[derive(Parser)]
 #[command(name = "cairn", version, about, long_about = None, after_help = ENVIRONMENT)]
 struct Cli {
-    /// Repository location: a directory, local:DIR, or
-    /// s3:http(s)://HOST[:PORT]/BUCKET[/PREFIX] [default: $CAIRN_REPOSITORY].
+    /// Repository location: a directory, local:DIR,
+    /// s3:http(s)://HOST[:PORT]/BUCKET[/PREFIX], sftp:[USER@]HOST:PATH or
+    /// sftp://[USER@]HOST[:PORT]/PATH [default: $CAIRN_REPOSITORY].
     #[arg(short = 'r', long = "repo", value_name = "LOCATION", global = true)]
     repo: Option<String>,
     /// Read the password from this file [default: $CAIRN_PASSWORD_FILE].
@@ -64,6 +67,15 @@ struct Cli {
     /// Do not show progress (it is shown only when standard error is a terminal).
     #[arg(long, global = true)]
     no_progress: bool,
+    /// Give up on a request to remote storage that takes longer than this,
+    /// and repeat it (up to 7 times, pausing longer each time).
+    #[arg(long, value_name = "SECONDS", default_value_t = 60, global = true,
+          value_parser = clap::value_parser!(u64).range(1..=3600))]
+    timeout: u64,
+    /// The command that runs ssh for an sftp: repository, split at spaces
+    /// (for example "ssh -F /etc/cairn/ssh_config") [default: $CAIRN_SSH_COMMAND, or ssh].
+    #[arg(long, value_name = "COMMAND", global = true)]
+    ssh_command: Option<String>,
     #[command(subcommand)]
     command: Command,
 }
@@ -117,13 +129,15 @@ pub struct Context {
     key_hint: Option<String>,
     /// Whether to show progress.
     progress: bool,
+    /// How to reach remote storage, and what was reached.
+    reach: location::Reach,
 }
 
 impl Context {
     /// The backend named by `--repo` / `CAIRN_REPOSITORY`.
     pub fn backend(&self) -> anyhow::Result<Arc<dyn Backend>> {
         match &self.repo {
-            Some(r) if !r.is_empty() => location::backend(r),
+            Some(r) if !r.is_empty() => self.reach.backend(r),
             _ => anyhow::bail!("no repository given: use -r/--repo or set CAIRN_REPOSITORY"),
         }
     }
@@ -136,6 +150,7 @@ impl Context {
             password,
             key_hint: None,
             progress: self.progress,
+            reach: self.reach.clone(),
         }
     }
 
@@ -243,8 +258,9 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
         },
         key_hint: or_env(cli.key_hint, "CAIRN_KEY_HINT")?,
         progress: !cli.no_progress && std::io::stderr().is_terminal(),
+        reach: location::Reach::new(Duration::from_secs(cli.timeout), cli.ssh_command),
     };
-    match cli.command {
+    let outcome = match cli.command {
         Command::Init(a) => commands::init::run(&ctx, a),
         Command::Backup(a) => commands::backup::run(&ctx, *a),
         Command::Snapshots(a) => commands::snapshots::run(&ctx, a),
@@ -263,7 +279,11 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
         Command::Copy(a) => commands::copy::run(&ctx, a),
         Command::Unlock(a) => commands::unlock::run(&ctx, a),
         Command::Key(a) => commands::key::run(&ctx, a),
+    };
+    for line in ctx.reach.retry_report() {
+        eprintln!("cairn: {line}");
     }
+    outcome
 }
 
 /// The error and its causes on one line.

@@ -35,6 +35,10 @@ pub enum Error {
     /// (credentials, permissions, a missing bucket); the message says what to fix.
     #[error("{0}")]
     StorageRefused(String),
+    /// Storage failed in a way that can pass when the request is repeated:
+    /// a timeout, a dropped connection, a busy server, a truncated answer.
+    #[error("{0}")]
+    Transient(String),
     /// An object the repository refers to is not in storage.
     #[error("{0} is missing from the repository")]
     Missing(String),
@@ -72,6 +76,21 @@ impl Error {
         Error::Format {
             context: context.into(),
             source,
+        }
+    }
+
+    /// True when repeating the request that failed may succeed: a
+    /// [`Error::Transient`] storage failure, or an I/O error of a kind that
+    /// a network or a busy server causes.
+    pub fn is_transient(&self) -> bool {
+        use std::io::ErrorKind::*;
+        match self {
+            Error::Transient(_) => true,
+            Error::Io { source, .. } => matches!(
+                source.kind(),
+                TimedOut | ConnectionReset | ConnectionAborted | BrokenPipe | UnexpectedEof
+            ),
+            _ => false,
         }
     }
 

@@ -3,7 +3,9 @@
 
 pub mod faults;
 pub mod proxy;
+pub mod remote;
 pub mod s3;
+pub mod sshd;
 
 use cairn_engine::backend::LocalBackend;
 use cairn_engine::{InitOptions, Repository};

@@ -27,7 +27,7 @@ fn weed() -> String {
 }
 
 /// `n` distinct free loopback ports, found by binding them all at once.
-fn free_ports(n: usize) -> Vec<u16> {
+pub fn free_ports(n: usize) -> Vec<u16> {
     let listeners: Vec<TcpListener> = (0..n)
         .map(|_| TcpListener::bind("127.0.0.1:0").unwrap())
         .collect();
@@ -170,6 +170,7 @@ impl S3Server {
                 secret_access_key: secret.into(),
                 session_token: None,
             },
+            timeout: Duration::from_secs(30),
         }
     }
 

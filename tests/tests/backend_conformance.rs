@@ -1,5 +1,6 @@
 //! One suite every backend passes: the local one, the fault-injecting
-//! wrapper (passing every call through) and S3 (against SeaweedFS). It pins
+//! wrapper (passing every call through), S3 (against SeaweedFS) and SFTP
+//! (against OpenSSH). It pins
 //! down what the engine relies on (SPEC §2): create-only and atomic creates,
 //! ranged reads, a distinct error for missing files, complete listings
 //! (beyond one page of 1,000), removal, empty and very large files, and the
@@ -266,4 +267,15 @@ fn s3_backend_conforms() {
     conformance(&server.backend("conformance"));
     // Another prefix of the same bucket is another, empty repository.
     assert!(!server.backend("elsewhere").exists().unwrap());
+}
+
+#[test]
+fn sftp_backend_conforms() {
+    let server = cairn_tests::sshd::SshServer::start();
+    let root = server.scratch().join("conformance");
+    conformance(&server.backend(&root));
+    assert!(!server
+        .backend(&server.scratch().join("elsewhere"))
+        .exists()
+        .unwrap());
 }

@@ -1,5 +1,7 @@
 //! Repository locations as users write them: a directory (`/path` or
-//! `local:/path`) or an S3 bucket (`s3:http(s)://HOST[:PORT]/BUCKET[/PREFIX]`).
+//! `local:/path`), an S3 bucket (`s3:http(s)://HOST[:PORT]/BUCKET[/PREFIX]`)
+//! or a directory reached over SSH (`sftp:[USER@]HOST:PATH` or
+//! `sftp://[USER@]HOST[:PORT]/PATH`).
 
 use crate::error::{Error, Result};
 use std::fmt;
@@ -12,6 +14,21 @@ pub enum Location {
     Local(PathBuf),
     /// A prefix in a bucket of an S3-compatible object store.
     S3(S3Location),
+    /// A directory on a host reached over SSH.
+    Sftp(SftpLocation),
+}
+
+/// A directory on a host reached over SSH, spoken to with SFTP.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SftpLocation {
+    /// The login name; `None` leaves it to the SSH configuration.
+    pub user: Option<String>,
+    /// The host name or address (an IPv6 address without brackets).
+    pub host: String,
+    /// The port; `None` leaves it to the SSH configuration (22 by default).
+    pub port: Option<u16>,
+    /// The directory: absolute, or relative to the login directory.
+    pub path: String,
 }
 
 /// A prefix in a bucket of an S3-compatible object store, reached by path-style
@@ -27,8 +44,9 @@ pub struct S3Location {
     pub prefix: String,
 }
 
-/// The accepted form, for messages.
+/// The accepted forms, for messages.
 const S3_FORM: &str = "s3:http(s)://HOST[:PORT]/BUCKET[/PREFIX]";
+const SFTP_FORM: &str = "sftp:[USER@]HOST:PATH or sftp://[USER@]HOST[:PORT]/PATH";
 
 impl Location {
     /// Reads a location. Text starting `s3:` names an S3 location, text
@@ -37,10 +55,13 @@ impl Location {
         if let Some(rest) = text.strip_prefix("s3:") {
             return parse_s3(rest).map(Location::S3);
         }
+        if let Some(rest) = text.strip_prefix("sftp:") {
+            return parse_sftp(rest).map(Location::Sftp);
+        }
         let path = text.strip_prefix("local:").unwrap_or(text);
         match path.is_empty() {
             true => Err(Error::Invalid(format!(
-                "empty repository location {text:?}: give a directory, or {S3_FORM}"
+                "empty repository location {text:?}: give a directory, {S3_FORM}, or {SFTP_FORM}"
             ))),
             false => Ok(Location::Local(PathBuf::from(path))),
         }
@@ -55,6 +76,115 @@ impl fmt::Display for S3Location {
             false => write!(f, "/{}", self.prefix),
         }
     }
+}
+
+impl fmt::Display for SftpLocation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let user = self
+            .user
+            .as_ref()
+            .map(|u| format!("{u}@"))
+            .unwrap_or_default();
+        let host = match self.host.contains(':') {
+            true => format!("[{}]", self.host),
+            false => self.host.clone(),
+        };
+        match (self.port, self.path.strip_prefix('/')) {
+            (Some(port), Some(path)) => write!(f, "sftp://{user}{host}:{port}/{path}"),
+            _ => write!(f, "sftp:{user}{host}:{}", self.path),
+        }
+    }
+}
+
+/// Reads what follows `sftp:`: `//[USER@]HOST[:PORT]/PATH`, whose path is
+/// absolute, or `[USER@]HOST:PATH` as `scp` takes it.
+fn parse_sftp(text: &str) -> Result<SftpLocation> {
+    let bad = |why: &str| {
+        Error::Invalid(format!(
+            "invalid SFTP location \"sftp:{text}\": {why}; expected {SFTP_FORM}"
+        ))
+    };
+    let (authority, path) = match text.strip_prefix("//") {
+        Some(url) => {
+            let (authority, path) = url
+                .split_once('/')
+                .ok_or_else(|| bad("it names no directory"))?;
+            (authority, format!("/{path}"))
+        }
+        None => {
+            // The host may be an IPv6 address in brackets, with colons.
+            let end = match text.starts_with('[') || text.contains("@[") {
+                true => text.find("]:").map(|i| i + 1),
+                false => text.find(':'),
+            };
+            let end = end.ok_or_else(|| bad("it has no `:` before the directory"))?;
+            let (authority, path) = (&text[..end], &text[end + 1..]);
+            if !authority.contains('@')
+                && path.split_once('@').is_some_and(|(_, p)| p.contains(':'))
+            {
+                // `USER:PASSWORD@HOST:PATH`.
+                return Err(password_refused());
+            }
+            (authority, path.to_string())
+        }
+    };
+    let (user, host_port) = match authority.rsplit_once('@') {
+        Some((user, rest)) => (Some(user), rest),
+        None => (None, authority),
+    };
+    if user.is_some_and(|u| u.contains(':')) {
+        return Err(password_refused());
+    }
+    if let Some(user) = user {
+        let fine = |b: u8| b.is_ascii_alphanumeric() || b"._-".contains(&b);
+        if user.is_empty() || user.starts_with('-') || !user.bytes().all(fine) {
+            return Err(bad(&format!("{user:?} is not a user name")));
+        }
+    }
+    check_authority(host_port).map_err(|why| bad(&why))?;
+    let (host, port) = split_host_port(host_port);
+    if host.starts_with('-') {
+        return Err(bad(&format!("{host:?} is not a host")));
+    }
+    let path = path.trim_end_matches('/');
+    let path = match path {
+        "" if text.starts_with("//") => "/",
+        "" => return Err(bad("it names no directory")),
+        p => p,
+    };
+    if path.contains(|c: char| c.is_control()) {
+        return Err(bad("its directory has a control character"));
+    }
+    Ok(SftpLocation {
+        user: user.map(str::to_string),
+        host: host.to_string(),
+        port,
+        path: path.to_string(),
+    })
+}
+
+/// The error for an SFTP location with a password in it, which it does not
+/// echo.
+fn password_refused() -> Error {
+    Error::Invalid(format!(
+        "invalid SFTP location: a password does not belong in it; cairn logs \
+         in with an SSH key or agent; expected {SFTP_FORM}"
+    ))
+}
+
+/// Splits a checked `HOST[:PORT]` (an IPv6 host in brackets).
+fn split_host_port(authority: &str) -> (&str, Option<u16>) {
+    let (host, port) = match authority.strip_prefix('[') {
+        Some(v6) => {
+            let (host, rest) = v6.split_once(']').unwrap_or((v6, ""));
+            (host, rest.strip_prefix(':'))
+        }
+        None => match authority.split_once(':') {
+            Some((host, port)) => (host, Some(port)),
+            None => (authority, None),
+        },
+    };
+    (host, port.and_then(|p| p.parse().ok()))
 }
 
 /// Reads what follows `s3:`.
@@ -203,8 +333,62 @@ mod tests {
         }
     }
 
+    fn sftp(text: &str) -> SftpLocation {
+        match Location::parse(text).unwrap() {
+            Location::Sftp(l) => l,
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn sftp_locations_give_user_host_port_and_directory() {
+        let l = sftp("sftp:bkp@backup.example.com:/srv/repo/");
+        assert_eq!(l.user.as_deref(), Some("bkp"));
+        assert_eq!(
+            (&*l.host, l.port, &*l.path),
+            ("backup.example.com", None, "/srv/repo")
+        );
+        assert_eq!(l.to_string(), "sftp:bkp@backup.example.com:/srv/repo");
+        let l = sftp("sftp:host:repos/a");
+        assert_eq!((l.user, &*l.host, &*l.path), (None, "host", "repos/a"));
+        let l = sftp("sftp://bkp@127.0.0.1:2222/srv/repo");
+        assert_eq!(
+            (&*l.host, l.port, &*l.path),
+            ("127.0.0.1", Some(2222), "/srv/repo")
+        );
+        assert_eq!(l.to_string(), "sftp://bkp@127.0.0.1:2222/srv/repo");
+        let l = sftp("sftp://[::1]:22/");
+        assert_eq!((&*l.host, l.port, &*l.path), ("::1", Some(22), "/"));
+        let l = sftp("sftp:u@[::1]:/r");
+        assert_eq!((&*l.host, l.port, &*l.path), ("::1", None, "/r"));
+        assert_eq!(l.to_string(), "sftp:u@[::1]:/r");
+    }
+
+    #[test]
+    fn malformed_sftp_locations_say_what_is_wrong() {
+        for (text, why) in [
+            ("sftp:host", "no `:` before the directory"),
+            ("sftp:host:", "names no directory"),
+            ("sftp://host", "names no directory"),
+            ("sftp:-oProxyCommand=x:/r", "is not a host"),
+            ("sftp:-l@host:/r", "is not a user name"),
+            ("sftp:@host:/r", "is not a user name"),
+            ("sftp://host:0/r", "no valid port"),
+            ("sftp:ho st:/r", "is not a host"),
+        ] {
+            let e = Location::parse(text).unwrap_err().to_string();
+            assert!(e.contains(why), "{text}: {e}");
+            assert!(e.contains("expected sftp:[USER@]HOST:PATH"), "{e}");
+        }
+    }
+
     #[test]
     fn credentials_in_a_location_are_refused_unechoed() {
+        for text in ["sftp://bkp:hunter2@host/r", "sftp:bkp:hunter2@host:/r"] {
+            let e = Location::parse(text).unwrap_err().to_string();
+            assert!(e.contains("SSH key"), "{e}");
+            assert!(!e.contains("hunter2"), "{e}");
+        }
         let e = Location::parse("s3:http://AKID:hunter2@host/bucket")
             .unwrap_err()
             .to_string();

@@ -8,11 +8,15 @@
 mod layout;
 mod local;
 mod location;
+mod retry;
 mod s3;
+mod sftp;
 
 pub use local::LocalBackend;
-pub use location::{Location, S3Location};
+pub use location::{Location, S3Location, SftpLocation};
+pub use retry::{RetryPolicy, Retrying};
 pub use s3::{S3Backend, S3Config, S3Credentials};
+pub use sftp::{SftpBackend, SftpConfig};
 
 use crate::error::{Error, Result};
 use std::fmt::Display;

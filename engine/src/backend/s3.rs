@@ -10,7 +10,7 @@ use opendal::{ErrorKind, Operator};
 use std::fmt;
 use std::future::IntoFuture;
 use std::ops::Range;
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
 /// Files larger than this are uploaded in parts of this size (S3 needs at
 /// least 5 MiB per part but the last); a part is copied once on its way.
@@ -54,6 +54,10 @@ pub struct S3Config {
     pub region: String,
     /// The credentials.
     pub credentials: S3Credentials,
+    /// How long a request, or any read or write of a body within one, may
+    /// take before it is abandoned as failed (and repeated, if a
+    /// [`super::Retrying`] wraps the backend).
+    pub timeout: Duration,
 }
 
 /// Stores repository files as objects under a prefix of a bucket.
@@ -79,6 +83,7 @@ impl S3Backend {
             location,
             region,
             credentials,
+            timeout,
         } = config;
         let mut builder = opendal::services::S3::default()
             .endpoint(&location.endpoint)
@@ -100,8 +105,12 @@ impl S3Backend {
             .map_err(|e| Error::io("cannot start the S3 client", e))?;
         let op = {
             let _in_runtime = runtime.enter();
+            let timeouts = opendal::layers::TimeoutLayer::new()
+                .with_timeout(timeout)
+                .with_io_timeout(timeout);
             Operator::new(builder)
                 .map_err(|e| Error::Invalid(format!("cannot use {location}: {}", e.message())))?
+                .layer(timeouts)
                 .finish()
         };
         Ok(S3Backend {
@@ -126,7 +135,8 @@ impl S3Backend {
 
     /// The engine's error for a failed request to `verb` the object at `key`
     /// (the file `name` of `kind`): a missing object, a permanent refusal
-    /// that says what to fix, or another storage error.
+    /// that says what to fix, a failure that may pass (a timeout, a lost
+    /// connection, a busy server, a truncated answer), or another storage error.
     fn error(&self, verb: &str, kind: FileKind, name: &str, key: &str, e: opendal::Error) -> Error {
         let message = e.message();
         let code = |c: &str| message.contains(&format!("\"{c}\""));
@@ -152,6 +162,13 @@ impl S3Backend {
                 self.show(key),
                 self.location.bucket
             )),
+            _ if refused_connection(&e) => Error::StorageRefused(format!(
+                "nothing answers at {at} (connection refused): check the location, \
+                 and that the server runs"
+            )),
+            _ if e.is_temporary() => {
+                Error::Transient(format!("cannot {verb} {}: {}", self.show(key), cause(&e)))
+            }
             _ => Error::io(
                 format!("cannot {verb} {}", self.show(key)),
                 std::io::Error::other(cause(&e)),
@@ -223,6 +240,21 @@ impl S3Backend {
             }
         }
     }
+}
+
+/// True when the server's host refused the connection: no server listens
+/// there, which repeating the request does not change.
+fn refused_connection(e: &opendal::Error) -> bool {
+    let mut source = std::error::Error::source(e);
+    while let Some(s) = source {
+        if let Some(io) = s.downcast_ref::<std::io::Error>() {
+            if io.kind() == std::io::ErrorKind::ConnectionRefused {
+                return true;
+            }
+        }
+        source = s.source();
+    }
+    false
 }
 
 /// What went wrong in a request, with its causes: the message without
@@ -404,6 +436,7 @@ mod tests {
                 secret_access_key: "wJalrXUtnFEMI-secret".into(),
                 session_token: token.map(str::to_string),
             },
+            timeout: Duration::from_secs(5),
         }
     }
 
@@ -421,14 +454,14 @@ mod tests {
     }
 
     #[test]
-    fn nothing_listening_is_a_storage_error_naming_the_file() {
+    fn nothing_listening_is_refused_at_once_naming_the_endpoint() {
         let backend = S3Backend::new(config(None)).unwrap();
         assert_eq!(backend.location(), "s3:http://127.0.0.1:1/bucket/a/b");
         let e = backend.read(FileKind::Config, "config").unwrap_err();
         let text = e.to_string();
-        assert!(matches!(e, Error::Io { .. }), "{text}");
+        assert!(matches!(e, Error::StorageRefused(_)), "{text}");
         assert!(
-            text.starts_with("cannot read s3:http://127.0.0.1:1/bucket/a/b/config: "),
+            text.starts_with("nothing answers at http://127.0.0.1:1 (connection refused)"),
             "{text}"
         );
         assert!(!text.contains("wJalrXUtnFEMI-secret"), "{text}");
