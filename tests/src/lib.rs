@@ -312,6 +312,11 @@ pub fn cairn_bin() -> PathBuf {
 /// Runs `cairn` with `args`, the repository `repo` and the test password
 /// (unless `CAIRN_PASSWORD` is given in `env`).
 pub fn cairn(repo: &Path, args: &[&OsStr], env: &[(&str, &str)]) -> Output {
+    cairn_command(repo, args, env).output().unwrap()
+}
+
+/// The command [`cairn`] runs, to be started some other way.
+pub fn cairn_command(repo: &Path, args: &[&OsStr], env: &[(&str, &str)]) -> Command {
     let mut cmd = Command::new(cairn_bin());
     cmd.env_clear()
         .env("PATH", std::env::var_os("PATH").unwrap_or_default())
@@ -322,7 +327,7 @@ pub fn cairn(repo: &Path, args: &[&OsStr], env: &[(&str, &str)]) -> Output {
     for (k, v) in env {
         cmd.env(k, v);
     }
-    cmd.output().unwrap()
+    cmd
 }
 
 /// `OsStr` arguments from string slices.
