@@ -122,13 +122,12 @@ impl<'r> PackWriter<'r> {
             })
             .collect();
         let packing = Packing {
-            backend: repo.shared_backend(),
+            uploads: Uploads::start(repo.shared_backend(), shared.clone()),
             keys: repo.shared_keys(),
             pack_size: repo.config().pack_size,
             shared: shared.clone(),
             pack: Vec::new(),
             entries: Vec::new(),
-            written: Vec::new(),
             stats: WriteStats::default(),
         };
         let packer = std::thread::spawn(move || packing.run(sealed_rx, token_rx));
@@ -290,15 +289,103 @@ fn seal_batches(
     }
 }
 
+/// Packs written at once, each on its own thread, beside the one being
+/// filled: a slow or distant storage is not paid once per pack in turn,
+/// and memory holds at most this many packs more.
+const UPLOADS: usize = 3;
+
+/// A sealed pack with its number in the order packs were filled.
+type Upload = (u64, Vec<u8>, Vec<PackEntry>);
+
+/// Packs being stored by [`UPLOADS`] threads; only the packs whose create
+/// succeeded are returned, in the order they were filled, so nothing
+/// unstored is ever indexed and the result does not depend on timing.
+struct Uploads {
+    queue: Option<SyncSender<Upload>>,
+    sent: u64,
+    workers: Vec<JoinHandle<Vec<(u64, IndexPack)>>>,
+}
+
+impl Uploads {
+    fn start(backend: Arc<dyn Backend>, shared: Arc<Shared>) -> Uploads {
+        // No queue beyond the threads: the packing thread waits for one.
+        let (queue, packs) = sync_channel::<Upload>(0);
+        let packs = Arc::new(Mutex::new(packs));
+        let workers = (0..UPLOADS)
+            .map(|_| {
+                let (backend, shared, packs) = (backend.clone(), shared.clone(), packs.clone());
+                std::thread::spawn(move || {
+                    let mut stored = Vec::new();
+                    loop {
+                        let next = packs.lock().expect("not poisoned").recv();
+                        let Ok((seq, pack, blobs)) = next else {
+                            return stored;
+                        };
+                        if shared.stopped() {
+                            continue;
+                        }
+                        match store_file(&*backend, FileKind::Pack, &pack) {
+                            Ok(id) => stored.push((
+                                seq,
+                                IndexPack {
+                                    id: PackId(id),
+                                    blobs,
+                                },
+                            )),
+                            Err(e) => shared.fail(e),
+                        }
+                    }
+                })
+            })
+            .collect();
+        Uploads {
+            queue: Some(queue),
+            sent: 0,
+            workers,
+        }
+    }
+
+    /// Hands a sealed pack to a free thread, waiting for one.
+    fn send(&mut self, pack: Vec<u8>, blobs: Vec<PackEntry>) -> Result<()> {
+        let queue = self.queue.as_ref().expect("uploads running");
+        self.sent += 1;
+        queue
+            .send((self.sent, pack, blobs))
+            .map_err(|_| Error::Invalid("the pack upload threads stopped".into()))
+    }
+
+    /// Waits for every upload; the packs stored.
+    fn finish(mut self) -> Vec<IndexPack> {
+        self.queue = None;
+        let mut stored: Vec<(u64, IndexPack)> = self
+            .workers
+            .drain(..)
+            .flat_map(|w| w.join().unwrap_or_default())
+            .collect();
+        stored.sort_unstable_by_key(|(seq, _)| *seq);
+        stored.into_iter().map(|(_, pack)| pack).collect()
+    }
+}
+
+impl Shared {
+    fn stopped(&self) -> bool {
+        self.abandoned.load(Ordering::SeqCst) || self.failed.lock().expect("not poisoned").is_some()
+    }
+
+    /// Records `e` unless an earlier error is recorded.
+    fn fail(&self, e: Error) {
+        self.failed.lock().expect("not poisoned").get_or_insert(e);
+    }
+}
+
 /// The packing thread's state.
 struct Packing {
-    backend: Arc<dyn Backend>,
+    uploads: Uploads,
     keys: Arc<MasterKeys>,
     pack_size: u64,
     shared: Arc<Shared>,
     pack: Vec<u8>,
     entries: Vec<PackEntry>,
-    written: Vec<IndexPack>,
     stats: WriteStats,
 }
 
@@ -322,20 +409,15 @@ impl Packing {
         if let Err(e) = self.flush() {
             self.fail(e);
         }
-        (self.written, self.stats)
+        (self.uploads.finish(), self.stats)
     }
 
     fn stopped(&self) -> bool {
-        self.shared.abandoned.load(Ordering::SeqCst)
-            || self.shared.failed.lock().expect("not poisoned").is_some()
+        self.shared.stopped()
     }
 
     fn fail(&mut self, e: Error) {
-        self.shared
-            .failed
-            .lock()
-            .expect("not poisoned")
-            .get_or_insert(e);
+        self.shared.fail(e);
         self.pack.clear();
         self.entries.clear();
     }
@@ -381,8 +463,7 @@ impl Packing {
             blobs: entries.clone(),
         }
         .append_to(&mut pack, &self.keys);
-        let id = PackId(store_file(&*self.backend, FileKind::Pack, &pack)?);
-        self.written.push(IndexPack { id, blobs: entries });
+        self.uploads.send(pack, entries)?;
         self.stats.packs += 1;
         Ok(())
     }
