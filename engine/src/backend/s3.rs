@@ -163,8 +163,9 @@ impl S3Backend {
                 self.location.bucket
             )),
             _ if refused_connection(&e) => Error::StorageRefused(format!(
-                "nothing answers at {at} (connection refused): check the location, \
-                 and that the server runs"
+                "nothing answers at {at} (connection refused) for {}: check the \
+                 location, and that the server runs",
+                self.location
             )),
             _ if e.is_temporary() => {
                 Error::Transient(format!("cannot {verb} {}: {}", self.show(key), cause(&e)))
@@ -461,7 +462,10 @@ mod tests {
         let text = e.to_string();
         assert!(matches!(e, Error::StorageRefused(_)), "{text}");
         assert!(
-            text.starts_with("nothing answers at http://127.0.0.1:1 (connection refused)"),
+            text.starts_with(
+                "nothing answers at http://127.0.0.1:1 (connection refused) \
+                 for s3:http://127.0.0.1:1/bucket/a/b:"
+            ),
             "{text}"
         );
         assert!(!text.contains("wJalrXUtnFEMI-secret"), "{text}");
