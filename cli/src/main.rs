@@ -7,12 +7,13 @@ mod password;
 mod progress;
 mod remembered;
 
-use cairn_engine::backend::Backend;
+use cairn_engine::backend::{Backend, Location};
 use cairn_engine::progress::Progress;
 use cairn_engine::{Error, Repository};
 use clap::{Parser, Subcommand};
 use password::PasswordSource;
 use std::io::IsTerminal;
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
@@ -41,6 +42,8 @@ Environment:
   AWS_SESSION_TOKEN       for an s3: repository, the session token of temporary credentials
   AWS_REGION              for an s3: repository, the region (or AWS_DEFAULT_REGION; default us-east-1)
   CAIRN_SSH_COMMAND       for an sftp: repository, the command that runs ssh, when --ssh-command is not given
+  CAIRN_CACHE_DIR         where remote repositories' metadata is cached, when --cache-dir is not given
+  XDG_CACHE_HOME          otherwise, the cache is in its folder cairn (default: ~/.cache/cairn)
 Without a password source, the password is asked on the terminal.";
 
 /// Encrypted, deduplicating backups.
@@ -76,6 +79,13 @@ struct Cli {
     /// (for example "ssh -F /etc/cairn/ssh_config") [default: $CAIRN_SSH_COMMAND, or ssh].
     #[arg(long, value_name = "COMMAND", global = true)]
     ssh_command: Option<String>,
+    /// Keep copies of a remote repository's index, snapshots and trees in
+    /// this folder [default: $CAIRN_CACHE_DIR, or $XDG_CACHE_HOME/cairn].
+    #[arg(long, value_name = "DIR", global = true)]
+    cache_dir: Option<String>,
+    /// Read everything from the repository, and keep no copies.
+    #[arg(long, global = true, conflicts_with = "cache_dir")]
+    no_cache: bool,
     #[command(subcommand)]
     command: Command,
 }
@@ -131,6 +141,8 @@ pub struct Context {
     progress: bool,
     /// How to reach remote storage, and what was reached.
     reach: location::Reach,
+    /// Where remote repositories' metadata is cached; `None` with `--no-cache`.
+    cache: Option<PathBuf>,
 }
 
 impl Context {
@@ -151,6 +163,7 @@ impl Context {
             key_hint: None,
             progress: self.progress,
             reach: self.reach.clone(),
+            cache: self.cache.clone(),
         }
     }
 
@@ -175,12 +188,30 @@ impl Context {
     /// commands, which do not need it. The key file given by `--key-hint`,
     /// or else the one that last opened this repository, is tried first.
     pub fn open_keys(&self) -> anyhow::Result<Repository> {
+        self.open_keys_cached(true)
+    }
+
+    /// Like [`Context::open_keys`], reading everything from storage: for
+    /// `check` and `repair`, which judge what storage holds.
+    pub fn open_keys_uncached(&self) -> anyhow::Result<Repository> {
+        self.open_keys_cached(false)
+    }
+
+    /// Opens the repository without its index, using the cache when `cached`,
+    /// the repository is remote and the cache is not turned off.
+    fn open_keys_cached(&self, cached: bool) -> anyhow::Result<Repository> {
         let (backend, password) = self.credentials()?;
         let location = backend.location();
         let hint = self.key_hint.clone().or_else(|| remembered::key(&location));
-        let repo = Repository::open_keys_hinted(backend, &password, hint.as_deref())?;
+        let mut repo = Repository::open_keys_hinted(backend, &password, hint.as_deref())?;
         if let Some(key) = repo.key_id() {
             remembered::remember_key(&location, &key);
+        }
+        let remote = !matches!(Location::parse(&location), Ok(Location::Local(_)));
+        if let Some(base) = self.cache.as_deref().filter(|_| cached && remote) {
+            if let Err(e) = repo.use_cache(base) {
+                eprintln!("cairn: {e}: going on without it");
+            }
         }
         Ok(repo)
     }
@@ -235,6 +266,16 @@ pub(crate) fn or_env(option: Option<String>, var: &str) -> anyhow::Result<Option
     }
 }
 
+/// The folder under which each remote repository's metadata is cached:
+/// `dir` if given, else `$XDG_CACHE_HOME/cairn` or `~/.cache/cairn`; none
+/// when no home is known.
+fn cache_base(dir: Option<String>) -> Option<PathBuf> {
+    match dir {
+        Some(dir) => Some(PathBuf::from(dir)),
+        None => Some(remembered::cache_home()?.join("cairn")),
+    }
+}
+
 fn main() -> ExitCode {
     default_sigpipe();
     tune_allocator();
@@ -259,6 +300,10 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
         key_hint: or_env(cli.key_hint, "CAIRN_KEY_HINT")?,
         progress: !cli.no_progress && std::io::stderr().is_terminal(),
         reach: location::Reach::new(Duration::from_secs(cli.timeout), cli.ssh_command),
+        cache: match cli.no_cache {
+            true => None,
+            false => cache_base(or_env(cli.cache_dir, "CAIRN_CACHE_DIR")?),
+        },
     };
     let outcome = match cli.command {
         Command::Init(a) => commands::init::run(&ctx, a),

@@ -17,12 +17,20 @@ use std::path::{Path, PathBuf};
 /// Snapshot IDs kept: far more than any retention policy keeps of one machine.
 const SNAPSHOTS_KEPT: usize = 4096;
 
+/// The user's cache folder: `$XDG_CACHE_HOME`, or `~/.cache`; none when
+/// no home is known.
+pub fn cache_home() -> Option<PathBuf> {
+    let var = |name| {
+        std::env::var_os(name)
+            .filter(|d| !d.is_empty())
+            .map(PathBuf::from)
+    };
+    var("XDG_CACHE_HOME").or_else(|| Some(var("HOME")?.join(".cache")))
+}
+
 /// Where what is remembered of the repository at `location` is kept.
 fn dir(location: &str) -> Option<PathBuf> {
-    let cache = match std::env::var_os("XDG_CACHE_HOME").filter(|d| !d.is_empty()) {
-        Some(dir) => PathBuf::from(dir),
-        None => PathBuf::from(std::env::var_os("HOME").filter(|d| !d.is_empty())?).join(".cache"),
-    };
+    let cache = cache_home()?;
     // The same repository reached by another relative path is the same one.
     let location = std::fs::canonicalize(location).unwrap_or_else(|_| PathBuf::from(location));
     let name = blake3::hash(location.as_os_str().as_encoded_bytes()).to_hex();

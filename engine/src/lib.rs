@@ -24,6 +24,7 @@ pub mod backend;
 pub mod backup;
 pub mod browse;
 pub mod bundle;
+pub mod cache;
 pub mod check;
 pub mod chunker;
 pub mod copy;

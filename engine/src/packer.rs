@@ -5,12 +5,14 @@
 //! small files do not each cost a hand-over between threads. Sealing threads
 //! compress and encrypt batches; one packing thread puts the sealed blobs
 //! into packs in the order they were saved, whatever the thread timing, and
-//! stores each full pack. At most [`IN_FLIGHT`] batches are between `save`
+//! stores each full pack. Trees go into packs of their own, which a
+//! repository's cache keeps whole (see [`crate::cache`]). At most [`IN_FLIGHT`] batches are between `save`
 //! and their pack, so memory stays bounded however much is backed up.
 
 use crate::backend::{Backend, FileKind};
+use crate::cache::Cache;
 use crate::error::{Error, Result};
-use crate::repository::{store_file, Repository};
+use crate::repository::{holds_trees_only, store_file, Repository};
 use cairn_format::crypto::MasterKeys;
 use cairn_format::index::IndexPack;
 use cairn_format::pack::{seal_blob, PackEntry, PackHeader};
@@ -122,12 +124,11 @@ impl<'r> PackWriter<'r> {
             })
             .collect();
         let packing = Packing {
-            uploads: Uploads::start(repo.shared_backend(), shared.clone()),
+            uploads: Uploads::start(repo.shared_backend(), repo.shared_cache(), shared.clone()),
             keys: repo.shared_keys(),
             pack_size: repo.config().pack_size,
             shared: shared.clone(),
-            pack: Vec::new(),
-            entries: Vec::new(),
+            open: Default::default(),
             stats: WriteStats::default(),
         };
         let packer = std::thread::spawn(move || packing.run(sealed_rx, token_rx));
@@ -307,13 +308,16 @@ struct Uploads {
 }
 
 impl Uploads {
-    fn start(backend: Arc<dyn Backend>, shared: Arc<Shared>) -> Uploads {
+    /// Threads storing packs in `backend`, and a copy of each pack of trees
+    /// in `cache`.
+    fn start(backend: Arc<dyn Backend>, cache: Option<Arc<Cache>>, shared: Arc<Shared>) -> Uploads {
         // No queue beyond the threads: the packing thread waits for one.
         let (queue, packs) = sync_channel::<Upload>(0);
         let packs = Arc::new(Mutex::new(packs));
         let workers = (0..UPLOADS)
             .map(|_| {
                 let (backend, shared, packs) = (backend.clone(), shared.clone(), packs.clone());
+                let cache = cache.clone();
                 std::thread::spawn(move || {
                     let mut stored = Vec::new();
                     loop {
@@ -325,13 +329,18 @@ impl Uploads {
                             continue;
                         }
                         match store_file(&*backend, FileKind::Pack, &pack) {
-                            Ok(id) => stored.push((
-                                seq,
-                                IndexPack {
+                            Ok(id) => {
+                                let stored_pack = IndexPack {
                                     id: PackId(id),
                                     blobs,
-                                },
-                            )),
+                                };
+                                if let Some(cache) = &cache {
+                                    if holds_trees_only(&stored_pack) {
+                                        cache.store(FileKind::Pack, &hex::encode(id), &pack);
+                                    }
+                                }
+                                stored.push((seq, stored_pack));
+                            }
                             Err(e) => shared.fail(e),
                         }
                     }
@@ -378,15 +387,30 @@ impl Shared {
     }
 }
 
+/// A pack being filled.
+#[derive(Default)]
+struct OpenPack {
+    bytes: Vec<u8>,
+    entries: Vec<PackEntry>,
+}
+
 /// The packing thread's state.
 struct Packing {
     uploads: Uploads,
     keys: Arc<MasterKeys>,
     pack_size: u64,
     shared: Arc<Shared>,
-    pack: Vec<u8>,
-    entries: Vec<PackEntry>,
+    /// The pack of data blobs and the pack of trees being filled.
+    open: [OpenPack; 2],
     stats: WriteStats,
+}
+
+/// Which of [`Packing::open`] takes blobs of `kind`.
+fn slot(kind: BlobKind) -> usize {
+    match kind {
+        BlobKind::Data => 0,
+        BlobKind::Tree => 1,
+    }
 }
 
 impl Packing {
@@ -406,8 +430,10 @@ impl Packing {
                 }
             }
         }
-        if let Err(e) = self.flush() {
-            self.fail(e);
+        for kind in [BlobKind::Data, BlobKind::Tree] {
+            if let Err(e) = self.flush(kind) {
+                self.fail(e);
+            }
         }
         (self.uploads.finish(), self.stats)
     }
@@ -418,46 +444,49 @@ impl Packing {
 
     fn fail(&mut self, e: Error) {
         self.shared.fail(e);
-        self.pack.clear();
-        self.entries.clear();
+        self.open = Default::default();
     }
 
     fn add(&mut self, blob: Sealed) -> Result<()> {
         if self.stopped() {
             return Ok(());
         }
-        if self.pack.capacity() == 0 {
+        let pack = &mut self.open[slot(blob.kind)];
+        if pack.bytes.capacity() == 0 && blob.kind == BlobKind::Data {
             // One allocation per pack, not a series of doublings.
-            self.pack
+            pack.bytes
                 .reserve(self.pack_size as usize + blob.bytes.len());
         }
-        self.entries.push(PackEntry {
+        pack.entries.push(PackEntry {
             kind: blob.kind,
             id: blob.id,
-            offset: self.pack.len() as u64,
+            offset: pack.bytes.len() as u64,
             length: blob.bytes.len() as u32,
             raw_length: blob.raw_length,
         });
-        self.pack.extend_from_slice(&blob.bytes);
+        pack.bytes.extend_from_slice(&blob.bytes);
+        let full = pack.bytes.len() as u64 >= self.pack_size;
         match blob.kind {
             BlobKind::Data => self.stats.data_blobs += 1,
             BlobKind::Tree => self.stats.tree_blobs += 1,
         }
         self.stats.bytes += u64::from(blob.raw_length);
         self.stats.bytes_stored += blob.bytes.len() as u64;
-        if self.pack.len() as u64 >= self.pack_size {
-            self.flush()?;
+        if full {
+            self.flush(blob.kind)?;
         }
         Ok(())
     }
 
-    /// Writes the pack being filled, if any.
-    fn flush(&mut self) -> Result<()> {
-        if self.entries.is_empty() || self.stopped() {
+    /// Writes the pack of `kind` being filled, if any.
+    fn flush(&mut self, kind: BlobKind) -> Result<()> {
+        if self.open[slot(kind)].entries.is_empty() || self.stopped() {
             return Ok(());
         }
-        let entries = std::mem::take(&mut self.entries);
-        let mut pack = std::mem::take(&mut self.pack);
+        let OpenPack {
+            bytes: mut pack,
+            entries,
+        } = std::mem::take(&mut self.open[slot(kind)]);
         PackHeader {
             version: 1,
             blobs: entries.clone(),

@@ -1,6 +1,7 @@
 //! An opened repository: keys, config, index, and typed access to stored objects.
 
 use crate::backend::{Backend, FileKind};
+use crate::cache::Cache;
 use crate::error::{Error, Result};
 use crate::index::{BlobLocation, Index, IndexLoader};
 use crate::session::Session;
@@ -17,7 +18,8 @@ use cairn_format::{
     BlobId, BlobKind, FormatError, IndexId, KeyId, MarkId, PackId, SnapshotId, Timestamp,
 };
 use std::collections::HashSet;
-use std::sync::Arc;
+use std::path::Path;
+use std::sync::{Arc, Mutex};
 
 /// The most key-derivation work ([`KdfParams::work`]) an open spends on
 /// key files it was not pointed to: 16 GiB·passes, about 85 key files at the
@@ -117,6 +119,13 @@ pub struct Repository {
     session: Option<Session>,
     /// The key file this repository was opened with, and who made it.
     key: Option<(KeyId, KeyInfo)>,
+    /// The local copy of metadata, when one is used.
+    cache: Option<Arc<Cache>>,
+    /// The packs the index lists with trees only: what the cache keeps whole.
+    tree_packs: HashSet<PackId>,
+    /// Held while a pack of trees is fetched into the cache, so that
+    /// threads wanting trees of the same pack fetch it once.
+    fetching: Mutex<()>,
 }
 
 impl Repository {
@@ -172,6 +181,9 @@ impl Repository {
             marks: Marks::default(),
             session: None,
             key: Some((key_id, info)),
+            cache: None,
+            tree_packs: HashSet::new(),
+            fetching: Mutex::new(()),
         })
     }
 
@@ -273,6 +285,9 @@ impl Repository {
                 marks: Marks::default(),
                 session: None,
                 key: KeyId::from_hex(&name).map(|id| (id, info)),
+                cache: None,
+                tree_packs: HashSet::new(),
+                fetching: Mutex::new(()),
             });
         }
         if skipped > 0 {
@@ -282,6 +297,39 @@ impl Repository {
             )));
         }
         Err(problem.unwrap_or(Error::WrongPassword))
+    }
+
+    /// Keeps a local copy of index files, snapshots and packs of trees in
+    /// this repository's folder under `base` (made if missing), and reads
+    /// them from there (see [`crate::cache`]): call it before the index is
+    /// loaded. Worth it when storage is remote; `check` should not use it,
+    /// as it judges what storage holds.
+    ///
+    /// ```
+    /// use cairn_engine::{backend::LocalBackend, InitOptions, Repository};
+    /// use cairn_format::key::KdfParams;
+    /// let dir = tempfile::tempdir().unwrap();
+    /// let opts = InitOptions { kdf: KdfParams::argon2id(64, 1, 1), ..Default::default() };
+    /// let mut repo = Repository::init(LocalBackend::new(dir.path().join("repo")), b"pw", &opts).unwrap();
+    /// repo.use_cache(&dir.path().join("cache")).unwrap();
+    /// repo.load_index().unwrap();
+    /// assert!(repo.cache_dir().unwrap().starts_with(dir.path().join("cache")));
+    /// ```
+    pub fn use_cache(&mut self, base: &Path) -> Result<()> {
+        let cache = Cache::open(base, &self.keys.repo_id.0)
+            .map_err(|e| Error::io(format!("cannot make the cache in {}", base.display()), e))?;
+        self.cache = Some(Arc::new(cache));
+        Ok(())
+    }
+
+    /// The folder of this repository's cache, when one is used.
+    pub fn cache_dir(&self) -> Option<&Path> {
+        self.cache.as_deref().map(Cache::dir)
+    }
+
+    /// The cache, for writers that keep a copy of what they store.
+    pub(crate) fn shared_cache(&self) -> Option<Arc<Cache>> {
+        self.cache.clone()
     }
 
     /// Starts this process's session for `operation`, unless one is running,
@@ -336,15 +384,29 @@ impl Repository {
         self.index = Index::default();
         self.condemned = Index::default();
         self.marks = self.read_marks()?;
-        let (superseded, current): (Vec<String>, Vec<String>) = self
-            .backend
-            .list(FileKind::Index)?
-            .into_iter()
-            .partition(|n| {
-                IndexId::from_hex(n).is_some_and(|id| self.marks.superseded.contains(&id))
-            });
+        let listed = self.backend.list(FileKind::Index)?;
+        if let Some(cache) = &self.cache {
+            cache.retain(FileKind::Index, listed.iter().map(String::as_str));
+        }
+        let (superseded, current): (Vec<String>, Vec<String>) = listed.into_iter().partition(|n| {
+            IndexId::from_hex(n).is_some_and(|id| self.marks.superseded.contains(&id))
+        });
+        let tree_packs = Mutex::new(HashSet::new());
+        let note_tree_packs = |file: &IndexFile| {
+            let mut found = tree_packs.lock().expect("not poisoned");
+            found.extend(
+                file.packs
+                    .iter()
+                    .filter(|p| holds_trees_only(p))
+                    .map(|p| p.id),
+            );
+        };
         self.index = IndexLoader::load(&current, |name| {
-            self.read_index_file(name).map_err(|e| match e {
+            let file = self.read_index_file(name);
+            if let Ok(file) = &file {
+                note_tree_packs(file);
+            }
+            file.map_err(|e| match e {
                 // Still an integrity error, with the way out added.
                 Error::Format { context, source } if source.is_integrity() => Error::Format {
                     context: format!(
@@ -363,8 +425,14 @@ impl Repository {
         self.condemned = IndexLoader::load(&superseded, |name| {
             let mut file = self.read_index_file(name)?;
             file.packs.retain(|p| condemned.contains(&p.id));
+            note_tree_packs(&file);
             Ok::<_, Error>(file)
         })?;
+        self.tree_packs = tree_packs.into_inner().expect("not poisoned");
+        if let Some(cache) = &self.cache {
+            let names: Vec<String> = self.tree_packs.iter().map(PackId::to_hex).collect();
+            cache.retain(FileKind::Pack, names.iter().map(String::as_str));
+        }
         Ok(())
     }
 
@@ -436,14 +504,33 @@ impl Repository {
         &self.keys
     }
 
-    /// Reads a content-addressed file and checks it hashes to its name.
+    /// Reads a content-addressed file and checks it hashes to its name;
+    /// an index file or snapshot comes from the cache when it holds it.
     pub fn read_verified(&self, kind: FileKind, name: &str) -> Result<Vec<u8>> {
-        read_verified(&*self.backend, kind, name)
+        let cache = self.metadata_cache(kind);
+        if let Some(bytes) = cache.and_then(|c| c.read(kind, name)) {
+            return Ok(bytes);
+        }
+        let bytes = read_verified(&*self.backend, kind, name)?;
+        if let Some(cache) = cache {
+            cache.store(kind, name, &bytes);
+        }
+        Ok(bytes)
     }
 
     /// Stores a sealed file under the hash of its bytes; returns that hash.
     pub(crate) fn store_file(&self, kind: FileKind, bytes: &[u8]) -> Result<[u8; 32]> {
-        store_file(&*self.backend, kind, bytes)
+        let id = store_file(&*self.backend, kind, bytes)?;
+        if let Some(cache) = self.metadata_cache(kind) {
+            cache.store(kind, &hex::encode(id), bytes);
+        }
+        Ok(id)
+    }
+
+    /// The cache, when one is used and `kind` is index files or snapshots.
+    fn metadata_cache(&self, kind: FileKind) -> Option<&Cache> {
+        let kept = matches!(kind, FileKind::Index | FileKind::Snapshot);
+        self.cache.as_deref().filter(|_| kept)
     }
 
     /// The storage backend, for threads that outlive a borrow.
@@ -466,6 +553,8 @@ impl Repository {
         let file = IndexFile { version: 1, packs };
         let id = self.write_index_file(&file)?;
         self.index.add_file(&file);
+        let trees_only = file.packs.iter().filter(|p| holds_trees_only(p));
+        self.tree_packs.extend(trees_only.map(|p| p.id));
         Ok(Some(id))
     }
 
@@ -478,7 +567,11 @@ impl Repository {
 
     /// Removes a snapshot file.
     pub fn remove_snapshot(&self, id: &SnapshotId) -> Result<()> {
-        self.backend.remove(FileKind::Snapshot, &id.to_hex())
+        self.backend.remove(FileKind::Snapshot, &id.to_hex())?;
+        if let Some(cache) = &self.cache {
+            cache.remove(FileKind::Snapshot, &id.to_hex());
+        }
+        Ok(())
     }
 
     /// Writes a snapshot file; every blob it uses must be in a durable index file.
@@ -535,6 +628,11 @@ impl Repository {
         let loc = self
             .locate(kind, id)
             .ok_or_else(|| Error::Missing(format!("{what} {id}")))?;
+        if let Some(cache) = self.cache.as_deref() {
+            if kind == BlobKind::Tree && self.tree_packs.contains(&loc.pack) {
+                return self.read_cached_tree(cache, id, &loc);
+            }
+        }
         let sealed = self.backend.read_at(
             FileKind::Pack,
             &loc.pack.to_hex(),
@@ -543,6 +641,35 @@ impl Repository {
         )?;
         open_blob(&self.keys, kind, id, &sealed, loc.raw_length)
             .map_err(|e| Error::format(format!("{what} {id} in pack {}", loc.pack), e))
+    }
+
+    /// Reads the tree `id` at `loc`, a pack of trees only, from the cache;
+    /// when the cache lacks the pack, or its copy fails authentication, the
+    /// whole pack is fetched from storage into the cache first.
+    fn read_cached_tree(&self, cache: &Cache, id: &BlobId, loc: &BlobLocation) -> Result<Vec<u8>> {
+        let name = loc.pack.to_hex();
+        let entry = PackEntry {
+            kind: BlobKind::Tree,
+            id: *id,
+            offset: loc.offset,
+            length: loc.length,
+            raw_length: loc.raw_length,
+        };
+        let cached = || {
+            let sealed = cache.read_at(FileKind::Pack, &name, loc.offset, loc.length)?;
+            open_blob(&self.keys, BlobKind::Tree, id, &sealed, loc.raw_length).ok()
+        };
+        if let Some(tree) = cached() {
+            return Ok(tree);
+        }
+        let _one_fetch = self.fetching.lock().expect("not poisoned");
+        if let Some(tree) = cached() {
+            return Ok(tree);
+        }
+        let pack = read_verified(&*self.backend, FileKind::Pack, &name)?;
+        let tree = self.open_blob_in(&loc.pack, &pack, &entry)?;
+        cache.store(FileKind::Pack, &name, &pack);
+        Ok(tree)
     }
 
     /// Reads, authenticates and decodes one index file.
@@ -632,7 +759,11 @@ impl Repository {
     pub fn readable_snapshots(&self) -> Result<(SnapshotList, Vec<Error>)> {
         let mut out = Vec::new();
         let mut errors = Vec::new();
-        for name in self.backend.list(FileKind::Snapshot)? {
+        let listed = self.backend.list(FileKind::Snapshot)?;
+        if let Some(cache) = &self.cache {
+            cache.retain(FileKind::Snapshot, listed.iter().map(String::as_str));
+        }
+        for name in listed {
             let id = SnapshotId::from_hex(&name).expect("backends list only hex IDs");
             match self.load_snapshot(&id) {
                 Ok(s) => out.push((id, s)),
@@ -706,6 +837,11 @@ pub(crate) fn unique_prefix(
         0 | 1 => Ok(matches.pop()),
         n => Err(n),
     }
+}
+
+/// True when every blob of `pack` is a tree: the packs the cache keeps.
+pub(crate) fn holds_trees_only(pack: &IndexPack) -> bool {
+    pack.blobs.iter().all(|b| b.kind == BlobKind::Tree)
 }
 
 /// Stores a sealed file under the hash of its bytes; returns that hash.

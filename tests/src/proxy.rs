@@ -77,6 +77,7 @@ impl FaultProxy {
             requests: AtomicU64::new(0),
             faults: AtomicU64::new(0),
             methods: Mutex::default(),
+            log: Mutex::default(),
             clients: Mutex::new(Some(HashMap::new())),
         });
         let acceptor = {
@@ -103,6 +104,12 @@ impl FaultProxy {
     /// Requests faulted so far.
     pub fn faults(&self) -> u64 {
         self.shared.faults.load(Ordering::SeqCst)
+    }
+
+    /// Every request received so far, as `METHOD TARGET` (its first line
+    /// without the version), in order.
+    pub fn log(&self) -> Vec<String> {
+        lock(&self.shared.log).clone()
     }
 
     /// Requests received so far by method, e.g. `count("GET")`.
@@ -147,6 +154,8 @@ struct Shared {
     requests: AtomicU64,
     faults: AtomicU64,
     methods: Mutex<HashMap<String, u64>>,
+    /// `METHOD TARGET` of every request.
+    log: Mutex<Vec<String>>,
     /// The open client connections by number; `None` once stopped.
     clients: Mutex<Option<HashMap<u64, TcpStream>>>,
 }
@@ -160,8 +169,9 @@ struct Ticket {
 
 impl Shared {
     /// Counts a request and decides its fate under the plan.
-    fn admit(&self, method: &str) -> Ticket {
+    fn admit(&self, method: &str, target: &str) -> Ticket {
         *lock(&self.methods).entry(method.to_string()).or_default() += 1;
+        lock(&self.log).push(format!("{method} {target}"));
         let state = lock(&self.plan);
         let n = self.requests.fetch_add(1, Ordering::SeqCst) + 1 - state.since;
         let plan = &state.plan;
@@ -481,7 +491,7 @@ impl<'a> Connection<'a> {
     /// Handles one request; returns whether the connection stays open.
     fn exchange(&mut self, mut request: Head) -> io::Result<bool> {
         let body = request.request_body()?;
-        let ticket = self.shared.admit(request.method());
+        let ticket = self.shared.admit(request.method(), request.word(1));
         thread::sleep(ticket.latency);
         if request.has_token("expect", "100-continue") {
             // Answered here, as the body is read before the server sees the request.

@@ -24,7 +24,9 @@ const REPAIR: &str =
     "`cairn repair index --read-data`, then `cairn repair snapshots`, then `cairn prune`";
 
 pub fn run(ctx: &Context, args: Args) -> Result<u8> {
-    let repo = ctx.open()?;
+    // What storage holds is judged, not a cached copy of it.
+    let mut repo = ctx.open_keys_uncached()?;
+    repo.load_index()?;
     let started = Instant::now();
     let shown = ctx.progress("packs");
     let opts = CheckOptions {

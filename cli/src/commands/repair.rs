@@ -31,7 +31,7 @@ enum What {
 pub fn run(ctx: &Context, args: Args) -> Result<u8> {
     match args.what {
         What::Index { read_data, dry_run } => {
-            let repo = ctx.open_keys()?;
+            let repo = ctx.open_keys_uncached()?;
             let r = repair_index(&repo, read_data, dry_run)?;
             for e in r.unreadable_packs.iter().chain(&r.damaged_blobs) {
                 eprintln!("left out: {e}");
@@ -53,7 +53,7 @@ pub fn run(ctx: &Context, args: Args) -> Result<u8> {
             }
         }
         What::Snapshots { dry_run } => {
-            let mut repo = ctx.open_keys()?;
+            let mut repo = ctx.open_keys_uncached()?;
             let repaired = repair_snapshots(&mut repo, dry_run)?;
             for r in &repaired {
                 match r.new {
