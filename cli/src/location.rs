@@ -25,15 +25,18 @@ pub struct Reach {
     pub timeout: Duration,
     /// `--ssh-command`, split into words.
     pub ssh_command: Option<String>,
+    /// Requests to keep in flight to remote storage.
+    pub connections: usize,
     opened: Arc<Mutex<Vec<Storage>>>,
 }
 
 impl Reach {
     /// Settings from the options.
-    pub fn new(timeout: Duration, ssh_command: Option<String>) -> Reach {
+    pub fn new(timeout: Duration, ssh_command: Option<String>, connections: usize) -> Reach {
         Reach {
             timeout,
             ssh_command,
+            connections,
             opened: Arc::default(),
         }
     }
@@ -92,6 +95,7 @@ impl Reach {
             region,
             credentials,
             timeout: self.timeout,
+            connections: self.connections,
         })
     }
 
@@ -106,6 +110,7 @@ impl Reach {
             location,
             ssh_command,
             timeout: self.timeout,
+            connections: self.connections,
         })
     }
 }

@@ -79,6 +79,13 @@ struct Cli {
     /// (for example "ssh -F /etc/cairn/ssh_config") [default: $CAIRN_SSH_COMMAND, or ssh].
     #[arg(long, value_name = "COMMAND", global = true)]
     ssh_command: Option<String>,
+    /// Requests to keep in flight at once to remote storage (pack uploads
+    /// and downloads): more hide a distant server's latency, at up to
+    /// one pack of memory each.
+    #[arg(long, value_name = "N", global = true,
+          default_value_t = cairn_engine::backend::DEFAULT_CONNECTIONS as u16,
+          value_parser = clap::value_parser!(u16).range(1..=64))]
+    connections: u16,
     /// Keep copies of a remote repository's index, snapshots and trees in
     /// this folder [default: $CAIRN_CACHE_DIR, or $XDG_CACHE_HOME/cairn].
     #[arg(long, value_name = "DIR", global = true)]
@@ -299,7 +306,11 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
         },
         key_hint: or_env(cli.key_hint, "CAIRN_KEY_HINT")?,
         progress: !cli.no_progress && std::io::stderr().is_terminal(),
-        reach: location::Reach::new(Duration::from_secs(cli.timeout), cli.ssh_command),
+        reach: location::Reach::new(
+            Duration::from_secs(cli.timeout),
+            cli.ssh_command,
+            usize::from(cli.connections),
+        ),
         cache: match cli.no_cache {
             true => None,
             false => cache_base(or_env(cli.cache_dir, "CAIRN_CACHE_DIR")?),

@@ -291,14 +291,15 @@ fn seal_batches(
 }
 
 /// Packs written at once, each on its own thread, beside the one being
-/// filled: a slow or distant storage is not paid once per pack in turn,
-/// and memory holds at most this many packs more.
+/// filled, unless the backend asks for more
+/// ([`Backend::requests_in_flight`]): a slow or distant storage is not paid
+/// once per pack in turn, and memory holds at most that many packs more.
 const UPLOADS: usize = 3;
 
 /// A sealed pack with its number in the order packs were filled.
 type Upload = (u64, Vec<u8>, Vec<PackEntry>);
 
-/// Packs being stored by [`UPLOADS`] threads; only the packs whose create
+/// Packs being stored by [`UPLOADS`] threads or more; only the packs whose create
 /// succeeded are returned, in the order they were filled, so nothing
 /// unstored is ever indexed and the result does not depend on timing.
 struct Uploads {
@@ -314,7 +315,7 @@ impl Uploads {
         // No queue beyond the threads: the packing thread waits for one.
         let (queue, packs) = sync_channel::<Upload>(0);
         let packs = Arc::new(Mutex::new(packs));
-        let workers = (0..UPLOADS)
+        let workers = (0..UPLOADS.max(backend.requests_in_flight()))
             .map(|_| {
                 let (backend, shared, packs) = (backend.clone(), shared.clone(), packs.clone());
                 let cache = cache.clone();

@@ -171,6 +171,7 @@ impl S3Server {
                 session_token: None,
             },
             timeout: Duration::from_secs(30),
+            connections: 4,
         }
     }
 

@@ -168,6 +168,7 @@ impl SshServer {
             },
             ssh_command: self.ssh_command().split(' ').map(str::to_string).collect(),
             timeout: Duration::from_secs(30),
+            connections: 4,
         }
     }
 

@@ -109,7 +109,16 @@ pub trait Backend: Send + Sync {
     /// Removes a file durably. A file that is not there is an error
     /// ([`crate::Error::Missing`]) naming it; the config cannot be removed.
     fn remove(&self, kind: FileKind, name: &str) -> Result<()>;
+    /// How many requests bulk work (pack uploads, restore reads) should keep
+    /// in flight at once: more hide the round trips of distant storage. The
+    /// engine may use more than this where it pays on any storage.
+    fn requests_in_flight(&self) -> usize {
+        1
+    }
 }
+
+/// Requests a remote backend keeps in flight unless told otherwise.
+pub const DEFAULT_CONNECTIONS: usize = 8;
 
 /// The error for a file of `size` bytes, larger than any of `kind` can be;
 /// `what` names the file.
@@ -164,5 +173,8 @@ impl<B: Backend + ?Sized> Backend for std::sync::Arc<B> {
     }
     fn remove(&self, kind: FileKind, name: &str) -> Result<()> {
         (**self).remove(kind, name)
+    }
+    fn requests_in_flight(&self) -> usize {
+        (**self).requests_in_flight()
     }
 }

@@ -157,6 +157,10 @@ impl<B: Backend> Backend for Retrying<B> {
             other => other,
         })
     }
+
+    fn requests_in_flight(&self) -> usize {
+        self.inner.requests_in_flight()
+    }
 }
 
 #[cfg(test)]

@@ -10,11 +10,13 @@ use opendal::{ErrorKind, Operator};
 use std::fmt;
 use std::future::IntoFuture;
 use std::ops::Range;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, SystemTime};
 
 /// Files larger than this are uploaded in parts of this size (S3 needs at
 /// least 5 MiB per part but the last); a part is copied once on its way.
-const PART_SIZE: usize = 8 << 20;
+/// A pack of the default size goes up in one request, not four.
+const PART_SIZE: usize = 32 << 20;
 /// Parts of one file uploaded at once.
 const PARTS_IN_FLIGHT: usize = 4;
 /// Threads of the runtime the requests run on: they only wait for the network.
@@ -58,11 +60,17 @@ pub struct S3Config {
     /// take before it is abandoned as failed (and repeated, if a
     /// [`super::Retrying`] wraps the backend).
     pub timeout: Duration,
+    /// Requests bulk work keeps in flight ([`Backend::requests_in_flight`]).
+    pub connections: usize,
 }
 
 /// Stores repository files as objects under a prefix of a bucket.
 pub struct S3Backend {
     location: S3Location,
+    connections: usize,
+    /// Set once the config was seen: a repository is never removed, so
+    /// later checks need no request.
+    found: AtomicBool,
     op: Operator,
     /// Runs the requests: the [`Backend`] interface is synchronous.
     runtime: tokio::runtime::Runtime,
@@ -84,6 +92,7 @@ impl S3Backend {
             region,
             credentials,
             timeout,
+            connections,
         } = config;
         let mut builder = opendal::services::S3::default()
             .endpoint(&location.endpoint)
@@ -115,6 +124,8 @@ impl S3Backend {
         };
         Ok(S3Backend {
             location,
+            connections,
+            found: AtomicBool::new(false),
             op,
             runtime,
         })
@@ -217,6 +228,23 @@ impl S3Backend {
         Ok(bytes)
     }
 
+    /// The object at `key` in one request, or its first `most` bytes when
+    /// it is longer.
+    async fn fetch_at_most(&self, key: &str, most: u64) -> opendal::Result<Vec<u8>> {
+        use futures_util::TryStreamExt;
+        let mut stream = self.op.reader(key).await?.into_stream(..).await?;
+        let mut bytes = Vec::new();
+        while let Some(piece) = stream.try_next().await? {
+            let piece = piece.to_bytes();
+            let room = (most - bytes.len() as u64).min(piece.len() as u64) as usize;
+            bytes.extend_from_slice(&piece[..room]);
+            if bytes.len() as u64 == most {
+                break;
+            }
+        }
+        Ok(bytes)
+    }
+
     /// Uploads `bytes` to `key` unless an object is there, in parts when large.
     async fn put_new(&self, key: &str, bytes: &[u8]) -> opendal::Result<()> {
         let mut writer = self
@@ -278,6 +306,10 @@ impl Backend for S3Backend {
         self.location.to_string()
     }
 
+    fn requests_in_flight(&self) -> usize {
+        self.connections
+    }
+
     fn create_repository(&self) -> Result<()> {
         // Objects need no directories: an empty prefix is a new repository.
         match self.exists()? {
@@ -287,8 +319,14 @@ impl Backend for S3Backend {
     }
 
     fn exists(&self) -> Result<bool> {
+        if self.found.load(Ordering::Relaxed) {
+            return Ok(true);
+        }
         match self.stat(FileKind::Config, "config") {
-            Ok(_) => Ok(true),
+            Ok(_) => {
+                self.found.store(true, Ordering::Relaxed);
+                Ok(true)
+            }
             Err(Error::Missing(_)) => self.check_bucket().map(|()| false),
             Err(Error::StorageRefused(_)) => {
                 // A HEAD response has no body to say why: listing tells.
@@ -320,24 +358,15 @@ impl Backend for S3Backend {
 
     fn read(&self, kind: FileKind, name: &str) -> Result<Vec<u8>> {
         let key = layout::path(kind, name)?;
-        let size = self.size(kind, name)?;
-        if size > kind.max_len() {
-            return Err(too_large(self.show(&key), kind, size));
-        }
-        if size == 0 {
-            return Ok(Vec::new());
-        }
-        // Never more than the size just checked, whatever the object is now.
+        // One request; reading stops past the most any file of this kind
+        // may hold, so a larger one is refused without being read whole.
+        let limit = kind.max_len();
         let bytes = self
-            .block(self.fetch(&key, 0..size))
+            .block(self.fetch_at_most(&key, limit + 1))
             .map_err(|e| self.error("read", kind, name, &key, e))?;
-        match bytes.len() as u64 == size {
-            true => Ok(bytes),
-            false => Err(Error::Invalid(format!(
-                "{} changed while it was read ({size} bytes, then {})",
-                self.show(&key),
-                bytes.len()
-            ))),
+        match bytes.len() as u64 > limit {
+            true => Err(too_large(self.show(&key), kind, bytes.len() as u64)),
+            false => Ok(bytes),
         }
     }
 
@@ -438,6 +467,7 @@ mod tests {
                 session_token: token.map(str::to_string),
             },
             timeout: Duration::from_secs(5),
+            connections: 4,
         }
     }
 

@@ -44,6 +44,9 @@ pub struct SftpConfig {
     /// abandoned as failed (and repeated, if a [`super::Retrying`] wraps
     /// the backend).
     pub timeout: Duration,
+    /// Requests bulk work keeps in flight ([`Backend::requests_in_flight`]);
+    /// all share one SSH connection.
+    pub connections: usize,
 }
 
 /// Stores repository files in a directory reached over SSH.
@@ -440,6 +443,10 @@ fn owner_only(dir: bool) -> Permissions {
 impl Backend for SftpBackend {
     fn location(&self) -> String {
         self.config.location.to_string()
+    }
+
+    fn requests_in_flight(&self) -> usize {
+        self.config.connections
     }
 
     fn create_repository(&self) -> Result<()> {

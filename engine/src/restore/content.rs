@@ -223,8 +223,10 @@ impl<'r> Writer<'r> {
     /// Runs `walk` on this thread with a queue that worker threads drain;
     /// returns its result and what the workers restored once all are done.
     pub(super) fn with_workers<T>(&self, walk: impl FnOnce(Queue<'_>) -> T) -> (T, RestoreReport) {
+        // One per core, or as many as the backend wants requests in flight.
         let workers = thread::available_parallelism()
             .map_or(1, |n| n.get())
+            .max(self.repo.backend().requests_in_flight())
             .min(MAX_WORKERS);
         let (tx, rx) = mpsc::sync_channel(QUEUED_JOBS);
         let rx = Mutex::new(rx);

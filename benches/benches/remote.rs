@@ -1,0 +1,223 @@
+//! Backup and restore to a real S3 server (SeaweedFS on loopback), through a
+//! proxy that adds a fixed latency to every request, for cairn and its peers
+//! in one run: how much throughput each keeps at 50 ms, and how they compare.
+//!
+//! Run with `benches/remote.sh` (it builds cairn and installs SeaweedFS), or
+//! `cargo bench -p cairn-benches --bench remote -- [--quick] [TREE]` with
+//! `CAIRN_TEST_WEED` and `CAIRN_BIN` set. Peers (restic, rustic) that are not
+//! installed are skipped with a note. Prints a Markdown table.
+
+use cairn_tests::proxy::{FaultProxy, ProxyPlan};
+use cairn_tests::s3::{S3Server, ACCESS_KEY, BUCKET, SECRET_KEY};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+const PASSWORD: &str = "benchmark password";
+/// The latencies compared, per request, in milliseconds.
+const LATENCIES: [u64; 2] = [0, 50];
+
+/// One tool's commands against a repository at an S3 endpoint.
+struct Tool {
+    name: &'static str,
+    program: PathBuf,
+}
+
+impl Tool {
+    /// The command for `args` on the repository `prefix` at `endpoint`,
+    /// with its cache in `cache`.
+    fn command(&self, endpoint: &str, prefix: &str, cache: &Path, args: &[&str]) -> Command {
+        let mut cmd = Command::new(&self.program);
+        cmd.env("AWS_ACCESS_KEY_ID", ACCESS_KEY)
+            .env("AWS_SECRET_ACCESS_KEY", SECRET_KEY);
+        let location = format!("s3:{endpoint}/{BUCKET}/{prefix}");
+        match self.name {
+            "cairn" => {
+                cmd.env("CAIRN_PASSWORD", PASSWORD)
+                    .env("CAIRN_CACHE_DIR", cache)
+                    .args(["--no-progress", "-r", &location]);
+            }
+            "restic" => {
+                cmd.env("RESTIC_PASSWORD", PASSWORD)
+                    .args(["-q", "--cache-dir"])
+                    .arg(cache)
+                    .args(["-r", &location]);
+            }
+            _ => {
+                let options = [
+                    format!("endpoint={endpoint}"),
+                    format!("bucket={BUCKET}"),
+                    format!("root=/{prefix}"),
+                    "region=us-east-1".into(),
+                    format!("access_key_id={ACCESS_KEY}"),
+                    format!("secret_access_key={SECRET_KEY}"),
+                ];
+                cmd.env("RUSTIC_PASSWORD", PASSWORD)
+                    .arg("--cache-dir")
+                    .arg(cache)
+                    .args(["-r", "opendal:s3"]);
+                for o in options {
+                    cmd.args(["--repo-opt", &o]);
+                }
+            }
+        }
+        cmd.args(args);
+        cmd
+    }
+
+    fn init_args(&self) -> Vec<&'static str> {
+        match self.name {
+            "restic" => vec!["init", "--repository-version", "2"],
+            _ => vec!["init"],
+        }
+    }
+
+    fn restore_args(&self, target: &str) -> Vec<String> {
+        let mut args = vec!["restore".to_string(), "latest".to_string()];
+        if self.name != "rustic" {
+            args.push("--target".into());
+        }
+        args.push(target.into());
+        args
+    }
+}
+
+/// Runs `cmd` to success; its wall time.
+fn timed(mut cmd: Command, what: &str) -> Duration {
+    let started = Instant::now();
+    let out = cmd.output().unwrap_or_else(|e| panic!("{what}: {e}"));
+    let took = started.elapsed();
+    assert!(
+        out.status.success(),
+        "{what} failed: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    took
+}
+
+fn installed(name: &str) -> Option<PathBuf> {
+    let path = std::env::var_os("PATH")?;
+    std::env::split_paths(&path)
+        .map(|d| d.join(name))
+        .find(|p| p.is_file())
+}
+
+/// Bytes of regular-file content under `dir`.
+fn content_bytes(dir: &Path) -> u64 {
+    let mut total = 0;
+    for entry in std::fs::read_dir(dir).unwrap().flatten() {
+        let meta = entry.metadata().unwrap();
+        if meta.is_dir() {
+            total += content_bytes(&entry.path());
+        } else if meta.is_file() {
+            total += meta.len();
+        }
+    }
+    total
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| a != "--bench")
+        .collect();
+    let quick = args.iter().any(|a| a == "--quick");
+    let sysroot = || {
+        let out = Command::new("rustc").args(["--print", "sysroot"]).output();
+        PathBuf::from(String::from_utf8(out.unwrap().stdout).unwrap().trim())
+    };
+    let tree = match args.iter().find(|a| !a.starts_with("--")) {
+        Some(t) => PathBuf::from(t),
+        None if quick => sysroot().join("share/doc/rust/html/alloc"),
+        None => sysroot(),
+    };
+    let cairn = std::env::var_os("CAIRN_BIN").expect("set CAIRN_BIN to a release cairn");
+    let mut tools = vec![Tool {
+        name: "cairn",
+        program: PathBuf::from(cairn),
+    }];
+    for name in ["restic", "rustic"] {
+        match installed(name) {
+            Some(program) => tools.push(Tool { name, program }),
+            None => eprintln!("!!! {name} is not installed: SKIPPED"),
+        }
+    }
+    let mib = content_bytes(&tree) as f64 / (1 << 20) as f64;
+    eprintln!("tree {} ({mib:.0} MiB)", tree.display());
+
+    let server = S3Server::start();
+    let work = tempfile::tempdir_in("/var/tmp").unwrap();
+    // (tool, latency) -> (backup, restore)
+    let mut rows = Vec::new();
+    for latency in LATENCIES {
+        let proxy = FaultProxy::start(
+            server.endpoint(),
+            ProxyPlan {
+                latency: Duration::from_millis(latency),
+                ..ProxyPlan::default()
+            },
+        );
+        let endpoint = proxy.endpoint();
+        for tool in &tools {
+            let prefix = format!("{}-{latency}", tool.name);
+            let cache = work.path().join(format!("cache-{prefix}"));
+            let run = |args: &[&str]| tool.command(&endpoint, &prefix, &cache, args);
+            timed(run(&tool.init_args()), &format!("{prefix} init"));
+            let before = proxy.requests();
+            let backup = timed(
+                run(&["backup", tree.to_str().unwrap()]),
+                &format!("{prefix} backup"),
+            );
+            let backup_requests = proxy.requests() - before;
+            let target = work.path().join(format!("restore-{prefix}"));
+            let restore_args = tool.restore_args(target.to_str().unwrap());
+            let restore_args: Vec<&str> = restore_args.iter().map(String::as_str).collect();
+            let before = proxy.requests();
+            let restore = timed(run(&restore_args), &format!("{prefix} restore"));
+            let restore_requests = proxy.requests() - before;
+            std::fs::remove_dir_all(&target).unwrap();
+            eprintln!(
+                "{prefix}: backup {:.2} s ({backup_requests} requests), restore {:.2} s ({restore_requests} requests)",
+                backup.as_secs_f64(),
+                restore.as_secs_f64()
+            );
+            rows.push((tool.name, latency, backup, restore));
+        }
+    }
+
+    let secs = |tool: &str, latency: u64, restore: bool| {
+        rows.iter()
+            .find(|r| r.0 == tool && r.1 == latency)
+            .map(|r| if restore { r.3 } else { r.2 }.as_secs_f64())
+    };
+    println!(
+        "tree {} ({mib:.0} MiB); seconds, MiB/s in brackets",
+        tree.display()
+    );
+    println!();
+    println!("| tool | step | 0 ms | 50 ms | kept at 50 ms | cairn faster at 0 / 50 ms |");
+    println!("|---|---|---:|---:|---:|---:|");
+    for tool in &tools {
+        for (step, restore) in [("backup", false), ("restore", true)] {
+            let (Some(t0), Some(t50)) = (secs(tool.name, 0, restore), secs(tool.name, 50, restore))
+            else {
+                continue;
+            };
+            let ratio = |latency| {
+                let own = secs(tool.name, latency, restore).unwrap();
+                let ours = secs("cairn", latency, restore).unwrap();
+                own / ours
+            };
+            println!(
+                "| {} | {step} | {t0:.2} ({:.0}) | {t50:.2} ({:.0}) | {:.0}% | ×{:.2} / ×{:.2} |",
+                tool.name,
+                mib / t0,
+                mib / t50,
+                100.0 * t0 / t50,
+                ratio(0),
+                ratio(50)
+            );
+        }
+    }
+}
