@@ -15,5 +15,8 @@ cd "$(dirname "$0")/.."
 source scripts/tools.sh
 install_seaweedfs
 cargo build --release --quiet -p cairn-cli
+# The server's data and the restores go to memory: file creation on these
+# machines' disks varies by a factor of 3 from run to run.
+export TMPDIR=${TMPDIR:-/dev/shm}
 export CAIRN_BIN=$PWD/target/release/cairn
 cargo bench --quiet -p cairn-benches --bench remote -- "$@"

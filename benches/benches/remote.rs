@@ -2,7 +2,8 @@
 //! proxy that adds a fixed latency to every request, for cairn and its peers
 //! in one run: how much throughput each keeps at 50 ms, and how they compare.
 //!
-//! Run with `benches/remote.sh` (it builds cairn and installs SeaweedFS), or
+//! Run with `benches/remote.sh` (it builds cairn, installs SeaweedFS and
+//! keeps the server's data and the restores in memory), or
 //! `cargo bench -p cairn-benches --bench remote -- [--quick] [TREE]` with
 //! `CAIRN_TEST_WEED` and `CAIRN_BIN` set. Peers (restic, rustic) that are not
 //! installed are skipped with a note. Prints a Markdown table.
@@ -44,21 +45,22 @@ impl Tool {
                     .args(["-r", &location]);
             }
             _ => {
+                // Backend options come from RUSTIC_REPO_OPT_<NAME> variables.
                 let options = [
-                    format!("endpoint={endpoint}"),
-                    format!("bucket={BUCKET}"),
-                    format!("root=/{prefix}"),
-                    "region=us-east-1".into(),
-                    format!("access_key_id={ACCESS_KEY}"),
-                    format!("secret_access_key={SECRET_KEY}"),
+                    ("ENDPOINT", endpoint.to_string()),
+                    ("BUCKET", BUCKET.to_string()),
+                    ("ROOT", format!("/{prefix}")),
+                    ("REGION", "us-east-1".to_string()),
+                    ("ACCESS_KEY_ID", ACCESS_KEY.to_string()),
+                    ("SECRET_ACCESS_KEY", SECRET_KEY.to_string()),
                 ];
+                for (name, value) in options {
+                    cmd.env(format!("RUSTIC_REPO_OPT_{name}"), value);
+                }
                 cmd.env("RUSTIC_PASSWORD", PASSWORD)
-                    .arg("--cache-dir")
+                    .args(["--no-progress", "--cache-dir"])
                     .arg(cache)
                     .args(["-r", "opendal:s3"]);
-                for o in options {
-                    cmd.args(["--repo-opt", &o]);
-                }
             }
         }
         cmd.args(args);
@@ -82,18 +84,42 @@ impl Tool {
     }
 }
 
-/// Runs `cmd` to success; its wall time.
-fn timed(mut cmd: Command, what: &str) -> Duration {
+/// What one run took: wall time and peak resident memory in MiB.
+#[derive(Clone, Copy)]
+struct Cost {
+    time: Duration,
+    rss_mib: f64,
+}
+
+/// Runs `cmd` to success under `/usr/bin/time`; what it took.
+fn timed(cmd: Command, what: &str) -> Cost {
+    let report = tempfile::NamedTempFile::new().unwrap();
+    let mut timed = Command::new("/usr/bin/time");
+    timed.arg("-o").arg(report.path()).args(["-f", "%M"]);
+    timed.arg(cmd.get_program()).args(cmd.get_args());
+    for (k, v) in cmd.get_envs() {
+        if let Some(v) = v {
+            timed.env(k, v);
+        }
+    }
     let started = Instant::now();
-    let out = cmd.output().unwrap_or_else(|e| panic!("{what}: {e}"));
-    let took = started.elapsed();
+    let out = timed.output().unwrap_or_else(|e| panic!("{what}: {e}"));
+    let time = started.elapsed();
     assert!(
         out.status.success(),
         "{what} failed: {}{}",
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );
-    took
+    let kib: f64 = std::fs::read_to_string(report.path())
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    Cost {
+        time,
+        rss_mib: kib / 1024.0,
+    }
 }
 
 fn installed(name: &str) -> Option<PathBuf> {
@@ -103,15 +129,17 @@ fn installed(name: &str) -> Option<PathBuf> {
         .find(|p| p.is_file())
 }
 
-/// Bytes of regular-file content under `dir`.
-fn content_bytes(dir: &Path) -> u64 {
+/// Reads every regular file under `dir` (so that no tool pays alone for
+/// reading it from disk); their total size.
+fn read_tree(dir: &Path) -> u64 {
     let mut total = 0;
     for entry in std::fs::read_dir(dir).unwrap().flatten() {
         let meta = entry.metadata().unwrap();
         if meta.is_dir() {
-            total += content_bytes(&entry.path());
+            total += read_tree(&entry.path());
         } else if meta.is_file() {
-            total += meta.len();
+            let mut file = std::fs::File::open(entry.path()).unwrap();
+            total += std::io::copy(&mut file, &mut std::io::sink()).unwrap();
         }
     }
     total
@@ -143,12 +171,13 @@ fn main() {
             None => eprintln!("!!! {name} is not installed: SKIPPED"),
         }
     }
-    let mib = content_bytes(&tree) as f64 / (1 << 20) as f64;
+    let mib = read_tree(&tree) as f64 / (1 << 20) as f64;
     eprintln!("tree {} ({mib:.0} MiB)", tree.display());
 
     let server = S3Server::start();
-    let work = tempfile::tempdir_in("/var/tmp").unwrap();
-    // (tool, latency) -> (backup, restore)
+    // In $TMPDIR, as the server's data is: remote.sh puts both in memory,
+    // so that the disk's noise does not hide what the network costs.
+    let work = tempfile::tempdir().unwrap();
     let mut rows = Vec::new();
     for latency in LATENCIES {
         let proxy = FaultProxy::start(
@@ -178,21 +207,27 @@ fn main() {
             let restore_requests = proxy.requests() - before;
             std::fs::remove_dir_all(&target).unwrap();
             eprintln!(
-                "{prefix}: backup {:.2} s ({backup_requests} requests), restore {:.2} s ({restore_requests} requests)",
-                backup.as_secs_f64(),
-                restore.as_secs_f64()
+                "{prefix}: backup {:.2} s, {:.0} MiB, {backup_requests} requests; \
+                 restore {:.2} s, {:.0} MiB, {restore_requests} requests",
+                backup.time.as_secs_f64(),
+                backup.rss_mib,
+                restore.time.as_secs_f64(),
+                restore.rss_mib
             );
             rows.push((tool.name, latency, backup, restore));
         }
     }
 
-    let secs = |tool: &str, latency: u64, restore: bool| {
+    let cost = |tool: &str, latency: u64, restore: bool| {
         rows.iter()
             .find(|r| r.0 == tool && r.1 == latency)
-            .map(|r| if restore { r.3 } else { r.2 }.as_secs_f64())
+            .map(|r| if restore { r.3 } else { r.2 })
+    };
+    let secs = |tool: &str, latency: u64, restore: bool| {
+        cost(tool, latency, restore).map(|c| c.time.as_secs_f64())
     };
     println!(
-        "tree {} ({mib:.0} MiB); seconds, MiB/s in brackets",
+        "tree {} ({mib:.0} MiB); seconds (MiB/s, peak RSS in MiB)",
         tree.display()
     );
     println!();
@@ -209,11 +244,14 @@ fn main() {
                 let ours = secs("cairn", latency, restore).unwrap();
                 own / ours
             };
+            let rss = |latency| cost(tool.name, latency, restore).unwrap().rss_mib;
             println!(
-                "| {} | {step} | {t0:.2} ({:.0}) | {t50:.2} ({:.0}) | {:.0}% | ×{:.2} / ×{:.2} |",
+                "| {} | {step} | {t0:.2} ({:.0}, {:.0}) | {t50:.2} ({:.0}, {:.0}) | {:.0}% | ×{:.2} / ×{:.2} |",
                 tool.name,
                 mib / t0,
+                rss(0),
                 mib / t50,
+                rss(50),
                 100.0 * t0 / t50,
                 ratio(0),
                 ratio(50)

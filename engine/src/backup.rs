@@ -368,8 +368,11 @@ pub(crate) fn commit_packs(
     // against; after it, because from then on a prune that lists the index
     // keeps the packs.
     session::confirm_packs(repo, &used, what)?;
-    repo.save_index(packs)?;
-    session::confirm_packs(repo, &used, what)
+    match repo.save_index(packs)? {
+        Some(_) => session::confirm_packs(repo, &used, what),
+        // No index file written: nothing changed since the confirmation.
+        None => Ok(()),
+    }
 }
 
 /// Everything a snapshot records that the backup gathered.

@@ -502,58 +502,10 @@ impl Packing {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::backend::gated::{Call, Gated};
     use crate::backend::LocalBackend;
     use crate::repository::InitOptions;
     use cairn_format::key::KdfParams;
-
-    /// A local backend that refuses to create packs after `allowed` of them.
-    struct PackLimit {
-        inner: LocalBackend,
-        allowed: Mutex<u32>,
-    }
-
-    impl Backend for PackLimit {
-        fn location(&self) -> String {
-            self.inner.location()
-        }
-        fn create_repository(&self) -> Result<()> {
-            self.inner.create_repository()
-        }
-        fn exists(&self) -> Result<bool> {
-            self.inner.exists()
-        }
-        fn create(&self, kind: FileKind, name: &str, bytes: &[u8]) -> Result<()> {
-            if kind == FileKind::Pack {
-                let mut allowed = self.allowed.lock().unwrap();
-                if *allowed == 0 {
-                    return Err(Error::io(
-                        "cannot create pack",
-                        std::io::Error::from_raw_os_error(libc::ENOSPC),
-                    ));
-                }
-                *allowed -= 1;
-            }
-            self.inner.create(kind, name, bytes)
-        }
-        fn read(&self, kind: FileKind, name: &str) -> Result<Vec<u8>> {
-            self.inner.read(kind, name)
-        }
-        fn read_at(&self, kind: FileKind, name: &str, offset: u64, length: u64) -> Result<Vec<u8>> {
-            self.inner.read_at(kind, name, offset, length)
-        }
-        fn size(&self, kind: FileKind, name: &str) -> Result<u64> {
-            self.inner.size(kind, name)
-        }
-        fn modified(&self, kind: FileKind, name: &str) -> Result<std::time::SystemTime> {
-            self.inner.modified(kind, name)
-        }
-        fn list(&self, kind: FileKind) -> Result<Vec<String>> {
-            self.inner.list(kind)
-        }
-        fn remove(&self, kind: FileKind, name: &str) -> Result<()> {
-            self.inner.remove(kind, name)
-        }
-    }
 
     fn repo(dir: &std::path::Path, allowed: u32) -> Repository {
         let opts = InitOptions {
@@ -561,9 +513,24 @@ mod tests {
             pack_size: Some(1 << 20),
             ..Default::default()
         };
-        let backend = PackLimit {
+        // Refuses to create packs after `allowed` of them.
+        let allowed = Mutex::new(allowed);
+        let backend = Gated {
             inner: LocalBackend::new(dir.join("repo")),
-            allowed: Mutex::new(allowed),
+            gate: move |call, kind| {
+                if call != Call::Create || kind != FileKind::Pack {
+                    return Ok(());
+                }
+                let mut allowed = allowed.lock().unwrap();
+                if *allowed == 0 {
+                    return Err(Error::io(
+                        "cannot create pack",
+                        std::io::Error::from_raw_os_error(libc::ENOSPC),
+                    ));
+                }
+                *allowed -= 1;
+                Ok(())
+            },
         };
         Repository::init(backend, b"pw", &opts).unwrap()
     }

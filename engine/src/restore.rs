@@ -32,6 +32,7 @@ mod content;
 mod dirs;
 mod handles;
 mod meta;
+mod window;
 
 use crate::browse;
 use crate::error::{Error, Result};

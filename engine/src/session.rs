@@ -160,13 +160,22 @@ impl Session {
         // effort: storage that only lets this key create files keeps them
         // for a prune or `unlock` to remove. A prune that listed the
         // session running and now misses it keeps waiting (SPEC.md §15.1).
+        // The earlier ones go at once, so distant storage costs one round
+        // trip for them, not one each.
         let records = std::mem::take(&mut *self.state.records.lock().expect("not poisoned"));
-        for id in records {
-            if let Err(e) = self.backend.remove(FileKind::Lock, &hex::encode(id)) {
-                if !matches!(e, Error::Missing(_)) {
-                    break;
-                }
-            }
+        let Some((last, earlier)) = records.split_last() else {
+            return Ok(());
+        };
+        let remove = |id: &[u8; 32]| match self.backend.remove(FileKind::Lock, &hex::encode(id)) {
+            Ok(()) | Err(Error::Missing(_)) => true,
+            Err(_) => false,
+        };
+        let removed = std::thread::scope(|s| {
+            let removals: Vec<_> = earlier.iter().map(|id| s.spawn(|| remove(id))).collect();
+            removals.into_iter().all(|r| r.join().unwrap_or(false))
+        });
+        if removed {
+            remove(last);
         }
         Ok(())
     }

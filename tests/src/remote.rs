@@ -45,8 +45,13 @@ pub fn restore_and_compare(location: &str, env: &[(&str, &str)], src: &Path, out
 /// Runs every command on a new repository at `location`, reached with
 /// `env`: init, backups of a tree of thousands of files that restore
 /// byte-identical, `check --read-data`, `forget --prune`, `key add` and the
-/// read-only commands. `base` is a scratch directory.
+/// read-only commands. `base` is a scratch directory; the commands keep
+/// their cache in it, and a remote repository must be cached there.
 pub fn every_command_works(location: &str, env: &[(&str, &str)], base: &Path) {
+    let cache = base.join("cache").to_str().unwrap().to_string();
+    let mut with_cache = env.to_vec();
+    with_cache.push(("XDG_CACHE_HOME", &cache));
+    let env = &with_cache[..];
     let run = |list: &[&OsStr]| cairn(Path::new(location), list, env);
     let src = base.join("src");
     build_tree(&src);
@@ -97,6 +102,17 @@ pub fn every_command_works(location: &str, env: &[(&str, &str)], base: &Path) {
         &["repair", "index", "--dry-run"],
     ] {
         ok_text(&run(&args(list)));
+    }
+    if !location.starts_with('/') && !location.starts_with("local:") {
+        let cached = Path::new(&cache).join("cairn");
+        let repos: Vec<_> = fs::read_dir(&cached)
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .filter(|n| n.len() == 64)
+            .collect();
+        assert_eq!(repos.len(), 1, "{repos:?}");
+        let index = fs::read_dir(cached.join(&repos[0]).join("index")).unwrap();
+        assert!(index.count() > 0, "no index file cached");
     }
 }
 

@@ -5,6 +5,8 @@
 //! file, so a backup needs only create permission. Every backend uses the
 //! same names below its root (SPEC §2); a [`Location`] says which backend.
 
+#[cfg(test)]
+pub(crate) mod gated;
 mod layout;
 mod local;
 mod location;

@@ -9,6 +9,7 @@
 //! locations, and each worker holds one read at a time.
 
 use super::meta::{Handle, Meta};
+use super::window::Windows;
 use super::{Place, RestoreReport};
 use crate::backend::FileKind;
 use crate::error::{Error, Result};
@@ -207,27 +208,37 @@ pub(super) struct Writer<'r> {
     repo: &'r Repository,
     verify: bool,
     progress: Option<Arc<Progress>>,
+    /// Windowed reads, for remote storage.
+    windows: Option<Windows<'r>>,
+}
+
+/// One worker per core, or as many as the backend wants requests in flight.
+fn workers(repo: &Repository) -> usize {
+    thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .max(repo.backend().requests_in_flight())
+        .min(MAX_WORKERS)
 }
 
 impl<'r> Writer<'r> {
     /// Writes content from `repo`; with `verify`, reads every file back.
     /// Parts and files done are counted on `progress`.
     pub(super) fn new(repo: &'r Repository, verify: bool, progress: Option<Arc<Progress>>) -> Self {
+        // Remote storage (which wants several requests in flight) is read in
+        // windows, each kept while the workers may still want it.
+        let remote = repo.backend().requests_in_flight() > 1;
         Writer {
             repo,
             verify,
             progress,
+            windows: remote.then(|| Windows::new(repo.backend(), workers(repo) + 2)),
         }
     }
 
     /// Runs `walk` on this thread with a queue that worker threads drain;
     /// returns its result and what the workers restored once all are done.
     pub(super) fn with_workers<T>(&self, walk: impl FnOnce(Queue<'_>) -> T) -> (T, RestoreReport) {
-        // One per core, or as many as the backend wants requests in flight.
-        let workers = thread::available_parallelism()
-            .map_or(1, |n| n.get())
-            .max(self.repo.backend().requests_in_flight())
-            .min(MAX_WORKERS);
+        let workers = workers(self.repo);
         let (tx, rx) = mpsc::sync_channel(QUEUED_JOBS);
         let rx = Mutex::new(rx);
         thread::scope(|s| {
@@ -382,9 +393,13 @@ impl<'r> Writer<'r> {
     }
 
     fn read(&self, pack: &str, offset: u64, len: u64) -> Result<Vec<u8>> {
-        self.repo
-            .backend()
-            .read_at(FileKind::Pack, pack, offset, len)
+        match &self.windows {
+            Some(windows) => windows.read(pack, offset, len),
+            None => self
+                .repo
+                .backend()
+                .read_at(FileKind::Pack, pack, offset, len),
+        }
     }
 
     /// Opens the blob of `chunk` from the bytes of its run, read from
