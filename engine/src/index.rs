@@ -345,6 +345,26 @@ impl Index {
         }
     }
 
+    /// Adds to `ends`, for each pack, where the last blob the index lists
+    /// in it ends: as far as a reader of blobs ever needs to read it.
+    pub fn pack_ends(&self, ends: &mut HashMap<PackId, u64>) {
+        let mut by_number = vec![0u64; self.packs.len()];
+        for e in &self.entries {
+            let n = (e.field(0) & !TREE_BIT) as usize;
+            let end = u64::from(e.field(1)) + u64::from(e.field(2));
+            by_number[n] = by_number[n].max(end);
+        }
+        let listed = self.packs.iter().zip(by_number);
+        let extra = self
+            .extra
+            .values()
+            .map(|l| (&l.pack, l.offset + u64::from(l.length)));
+        for (pack, end) in listed.chain(extra) {
+            let known = ends.entry(*pack).or_default();
+            *known = (*known).max(end);
+        }
+    }
+
     /// True when the blob is stored.
     pub fn contains(&self, kind: BlobKind, id: &BlobId) -> bool {
         self.get(kind, id).is_some()
@@ -630,6 +650,23 @@ pub(crate) mod tests {
                 .map(|l| (l.offset, l.length, l.raw_length));
             assert_eq!(got, Some((e.offset, e.length, e.raw_length)), "blob {n}");
         }
+    }
+
+    #[test]
+    fn pack_ends_are_where_their_last_listed_blob_ends() {
+        let files = [file(0, 300, 100)];
+        let mut index = Index::from_files(files.clone());
+        let mut big = entry(1000, BlobKind::Data);
+        big.offset = 5 << 32;
+        index.add_pack(pack(9), &[big]);
+        let mut ends = HashMap::new();
+        index.pack_ends(&mut ends);
+        for p in &files[0].packs {
+            let last = p.blobs.iter().map(|b| b.offset + u64::from(b.length)).max();
+            assert_eq!(ends.get(&p.id).copied(), last);
+        }
+        assert_eq!(ends[&pack(9)], (5 << 32) + u64::from(big.length));
+        assert_eq!(ends.len(), 4);
     }
 
     #[test]

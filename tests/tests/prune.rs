@@ -171,7 +171,7 @@ fn packs_mostly_unused_are_repacked_within_the_limits_given() {
     assert_eq!(walk_files(&repo_path), listing);
     // Above the unused share allowed, but beyond the size limit: kept as is.
     let limited = PruneOptions {
-        max_repack: Some(1000),
+        max_repack: Some(100),
         ..Default::default()
     };
     let r = prune(&mut repo, &limited).unwrap();

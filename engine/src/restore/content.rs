@@ -20,6 +20,7 @@ use cairn_format::pack::open_blob;
 use cairn_format::tree::FileData;
 use cairn_format::{BlobId, BlobKind};
 use std::borrow::Cow;
+use std::collections::HashMap;
 use std::fs;
 use std::os::fd::AsFd;
 use std::os::unix::fs::FileExt;
@@ -227,11 +228,17 @@ impl<'r> Writer<'r> {
         // Remote storage (which wants several requests in flight) is read in
         // windows, each kept while the workers may still want it.
         let remote = repo.backend().requests_in_flight() > 1;
+        let windows = remote.then(|| {
+            let mut ends = HashMap::new();
+            repo.index().pack_ends(&mut ends);
+            repo.condemned_index().pack_ends(&mut ends);
+            Windows::new(repo.backend(), workers(repo) + 2, &ends)
+        });
         Writer {
             repo,
             verify,
             progress,
-            windows: remote.then(|| Windows::new(repo.backend(), workers(repo) + 2)),
+            windows,
         }
     }
 

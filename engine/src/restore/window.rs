@@ -14,6 +14,7 @@
 
 use crate::backend::{Backend, FileKind};
 use crate::error::Result;
+use cairn_format::PackId;
 use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
@@ -56,25 +57,24 @@ impl Slot {
     }
 }
 
-/// The windows kept, newest last, and the sizes of packs seen.
-#[derive(Default)]
-struct Kept {
-    windows: VecDeque<Arc<Window>>,
-    sizes: HashMap<String, u64>,
-}
-
 /// Windowed reads of packs from `backend`, keeping the latest `keep` windows.
 pub(super) struct Windows<'r> {
     backend: &'r dyn Backend,
     keep: usize,
-    kept: Mutex<Kept>,
+    /// How far into each pack (by hex ID) a window may reach: where the
+    /// last blob the index lists in it ends. Nothing beyond is ever wanted,
+    /// so no request is spent on a pack's size.
+    ends: HashMap<String, u64>,
+    /// The windows kept, newest last.
+    kept: Mutex<VecDeque<Arc<Window>>>,
 }
 
 impl<'r> Windows<'r> {
-    pub(super) fn new(backend: &'r dyn Backend, keep: usize) -> Self {
+    pub(super) fn new(backend: &'r dyn Backend, keep: usize, ends: &HashMap<PackId, u64>) -> Self {
         Windows {
             backend,
             keep,
+            ends: ends.iter().map(|(p, end)| (p.to_hex(), *end)).collect(),
             kept: Mutex::default(),
         }
     }
@@ -86,7 +86,9 @@ impl<'r> Windows<'r> {
         if len > WIDTH {
             return alone();
         }
-        let size = self.size(pack)?;
+        let Some(&size) = self.ends.get(pack) else {
+            return alone();
+        };
         if end > size {
             return alone();
         }
@@ -114,7 +116,6 @@ impl<'r> Windows<'r> {
     fn window(&self, pack: &str, start: u64, end: u64, size: u64) -> (Arc<Window>, bool) {
         let mut kept = self.kept.lock().expect("not poisoned");
         let found = kept
-            .windows
             .iter()
             .find(|w| w.pack == pack && w.start <= start && end <= w.end && start < w.end);
         if let Some(w) = found {
@@ -127,9 +128,9 @@ impl<'r> Windows<'r> {
             bytes: Slot::default(),
             uses: AtomicU32::new(0),
         });
-        kept.windows.push_back(w.clone());
-        if kept.windows.len() > self.keep {
-            kept.windows.pop_front();
+        kept.push_back(w.clone());
+        if kept.len() > self.keep {
+            kept.pop_front();
         }
         (w, true)
     }
@@ -144,20 +145,9 @@ impl<'r> Windows<'r> {
         );
         if read.is_err() {
             let mut kept = self.kept.lock().expect("not poisoned");
-            kept.windows.retain(|w| !Arc::ptr_eq(w, window));
+            kept.retain(|w| !Arc::ptr_eq(w, window));
         }
         window.bytes.set(read.ok());
-    }
-
-    /// The size of `pack`, asked of storage once.
-    fn size(&self, pack: &str) -> Result<u64> {
-        if let Some(size) = self.kept.lock().expect("not poisoned").sizes.get(pack) {
-            return Ok(*size);
-        }
-        let size = self.backend.size(FileKind::Pack, pack)?;
-        let mut kept = self.kept.lock().expect("not poisoned");
-        kept.sizes.insert(pack.to_string(), size);
-        Ok(size)
     }
 }
 
@@ -188,7 +178,9 @@ mod tests {
                 Ok(())
             },
         };
-        let windows = Windows::new(&backend, 2);
+        let id = PackId(cairn_format::id::storage_hash(&bytes));
+        let ends = HashMap::from([(id, bytes.len() as u64)]);
+        let windows = Windows::new(&backend, 2, &ends);
         let mut at = 100u64;
         while at + 1000 <= WIDTH + 100 {
             let got = windows.read(&name, at, 1000).unwrap();
@@ -205,7 +197,7 @@ mod tests {
         );
         assert_eq!(reads.load(Ordering::SeqCst), 2);
         // A read alone is not followed by one ahead.
-        let lone = Windows::new(&backend, 2);
+        let lone = Windows::new(&backend, 2, &ends);
         assert_eq!(lone.read(&name, 0, 10).unwrap(), bytes[..10]);
         assert_eq!(reads.load(Ordering::SeqCst), 3);
         // Past the end of the pack: read alone, which reports it.
