@@ -17,6 +17,7 @@ use std::fs::File;
 use std::os::unix::fs::{DirBuilderExt, FileExt};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Mutex, MutexGuard};
 
 /// The kinds of files kept, and the folder of each.
 const KINDS: [(FileKind, &str); 3] = [
@@ -31,6 +32,9 @@ pub struct Cache {
     dir: PathBuf,
     /// Numbers for temporary names, unique within this process.
     next_temp: AtomicU64,
+    /// Held while a file is fetched into the cache, so that threads
+    /// wanting it fetch it once.
+    fetching: Mutex<()>,
 }
 
 impl Cache {
@@ -47,7 +51,14 @@ impl Cache {
         Ok(Cache {
             dir,
             next_temp: AtomicU64::new(0),
+            fetching: Mutex::new(()),
         })
+    }
+
+    /// Held while fetching a file into the cache: the caller looks in the
+    /// cache again once it holds it.
+    pub(crate) fn fetching(&self) -> MutexGuard<'_, ()> {
+        self.fetching.lock().expect("not poisoned")
     }
 
     /// The folder of this repository's cache.

@@ -123,9 +123,6 @@ pub struct Repository {
     cache: Option<Arc<Cache>>,
     /// The packs the index lists with trees only: what the cache keeps whole.
     tree_packs: HashSet<PackId>,
-    /// Held while a pack of trees is fetched into the cache, so that
-    /// threads wanting trees of the same pack fetch it once.
-    fetching: Mutex<()>,
 }
 
 impl Repository {
@@ -183,7 +180,6 @@ impl Repository {
             key: Some((key_id, info)),
             cache: None,
             tree_packs: HashSet::new(),
-            fetching: Mutex::new(()),
         })
     }
 
@@ -287,7 +283,6 @@ impl Repository {
                 key: KeyId::from_hex(&name).map(|id| (id, info)),
                 cache: None,
                 tree_packs: HashSet::new(),
-                fetching: Mutex::new(()),
             });
         }
         if skipped > 0 {
@@ -662,7 +657,7 @@ impl Repository {
         if let Some(tree) = cached() {
             return Ok(tree);
         }
-        let _one_fetch = self.fetching.lock().expect("not poisoned");
+        let _one_fetch = cache.fetching();
         if let Some(tree) = cached() {
             return Ok(tree);
         }
