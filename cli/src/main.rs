@@ -185,8 +185,12 @@ impl Context {
 
     /// Opens the repository, asking for the password.
     pub fn open(&self) -> anyhow::Result<Repository> {
-        let mut repo = self.open_keys()?;
-        repo.load_index()?;
+        let (backend, password) = self.credentials()?;
+        let location = backend.location();
+        let hint = self.key_hint(&location);
+        let repo = Repository::open_hinted(backend, &password, hint.as_deref(), |repo| {
+            self.prepare(repo, &location, true)
+        })?;
         Ok(repo)
     }
 
@@ -209,24 +213,39 @@ impl Context {
     fn open_keys_cached(&self, cached: bool) -> anyhow::Result<Repository> {
         let (backend, password) = self.credentials()?;
         let location = backend.location();
-        let hint = self.key_hint.clone().or_else(|| remembered::key(&location));
+        let hint = self.key_hint(&location);
         let mut repo = Repository::open_keys_hinted(backend, &password, hint.as_deref())?;
+        self.prepare(&mut repo, &location, cached);
+        Ok(repo)
+    }
+
+    /// The key file to try first: `--key-hint`, or else the one that last
+    /// opened the repository at `location`.
+    fn key_hint(&self, location: &str) -> Option<String> {
+        self.key_hint.clone().or_else(|| remembered::key(location))
+    }
+
+    /// Remembers the key that opened `repo` (at `location`), and gives it
+    /// the cache when `cached`, the repository is remote and the cache is
+    /// not turned off.
+    fn prepare(&self, repo: &mut Repository, location: &str, cached: bool) {
         if let Some(key) = repo.key_id() {
-            remembered::remember_key(&location, &key);
+            remembered::remember_key(location, &key);
         }
-        let remote = !matches!(Location::parse(&location), Ok(Location::Local(_)));
+        let remote = !matches!(Location::parse(location), Ok(Location::Local(_)));
         if let Some(base) = self.cache.as_deref().filter(|_| cached && remote) {
             if let Err(e) = repo.use_cache(base) {
                 eprintln!("cairn: {e}: going on without it");
             }
         }
-        Ok(repo)
     }
 
-    /// The backend, once it is known to hold a repository, and the password.
+    /// The backend and the password. Before the user is asked for a
+    /// password, the backend is checked to hold a repository; otherwise the
+    /// open finds that out, a round trip sooner.
     fn credentials(&self) -> anyhow::Result<(Arc<dyn Backend>, Vec<u8>)> {
         let backend = self.backend()?;
-        if !backend.exists()? {
+        if self.password.involves_user() && !backend.exists()? {
             return Err(Error::RepositoryNotFound(backend.location()).into());
         }
         Ok((backend, self.password.get(false)?))

@@ -18,6 +18,12 @@ pub struct PasswordSource {
 }
 
 impl PasswordSource {
+    /// Whether getting the password may involve the user: a prompt, or a
+    /// command (which may ask in turn), rather than a file or the variable.
+    pub fn involves_user(&self) -> bool {
+        self.file.is_none() && std::env::var_os(self.variable).is_none()
+    }
+
     /// The password, from the first source that is set: file, command,
     /// the variable (`CAIRN_PASSWORD`), then a prompt on the terminal (asked twice when `confirm`).
     pub fn get(&self, confirm: bool) -> Result<Vec<u8>> {

@@ -185,8 +185,44 @@ impl Repository {
 
     /// Opens an existing repository with `password` and loads its index.
     pub fn open(backend: impl Backend + 'static, password: &[u8]) -> Result<Repository> {
-        let mut repo = Self::open_keys(backend, password)?;
-        repo.load_index()?;
+        Self::open_hinted(backend, password, None, |_| {})
+    }
+
+    /// Like [`Repository::open`], trying first the key file whose ID starts
+    /// with `hint` (see [`Repository::open_keys_hinted`]); `prepare` runs
+    /// once the keys are open and before the index is read, to attach a
+    /// cache with [`Repository::use_cache`], say. The marks and index files
+    /// are listed while the key is derived, which saves round trips to
+    /// remote storage.
+    ///
+    /// ```
+    /// use cairn_engine::{backend::LocalBackend, InitOptions, Repository};
+    /// use cairn_format::key::KdfParams;
+    /// let dir = tempfile::tempdir().unwrap();
+    /// let opts = InitOptions { kdf: KdfParams::argon2id(64, 1, 1), ..Default::default() };
+    /// Repository::init(LocalBackend::new(dir.path().join("repo")), b"pw", &opts).unwrap();
+    /// let cache = dir.path().join("cache");
+    /// let repo = Repository::open_hinted(LocalBackend::new(dir.path().join("repo")), b"pw", None, |repo| {
+    ///     repo.use_cache(&cache).unwrap();
+    /// })
+    /// .unwrap();
+    /// assert!(repo.cache_dir().is_some());
+    /// ```
+    pub fn open_hinted(
+        backend: impl Backend + 'static,
+        password: &[u8],
+        hint: Option<&str>,
+        prepare: impl FnOnce(&mut Repository),
+    ) -> Result<Repository> {
+        let backend: Arc<dyn Backend> = Arc::new(backend);
+        let (opened, listed) = std::thread::scope(|s| {
+            let listing = s.spawn(|| IndexListing::take(&*backend));
+            let opened = Self::open_shared(backend.clone(), password, hint);
+            (opened, joined(listing))
+        });
+        let mut repo = opened?;
+        prepare(&mut repo);
+        repo.load_index_listed(Some(listed?))?;
         Ok(repo)
     }
 
@@ -223,18 +259,45 @@ impl Repository {
         password: &[u8],
         hint: Option<&str>,
     ) -> Result<Repository> {
-        let backend: Arc<dyn Backend> = Arc::new(backend);
-        if !backend.exists()? {
-            return Err(Error::RepositoryNotFound(backend.location()));
-        }
-        let config_bytes = backend.read(FileKind::Config, "config")?;
+        Self::open_shared(Arc::new(backend), password, hint)
+    }
+
+    fn open_shared(
+        backend: Arc<dyn Backend>,
+        password: &[u8],
+        hint: Option<&str>,
+    ) -> Result<Repository> {
+        // Asked for together: the config, the names of the key files, and
+        // the hinted key file when the hint is a whole ID (it is used only
+        // if the listing shows it).
+        let whole_hint = hint.filter(|h| KeyId::from_hex(h).is_some());
+        let (config_bytes, names, mut early) = std::thread::scope(|s| {
+            let names = s.spawn(|| backend.list(FileKind::Key));
+            let early = whole_hint.map(|h| {
+                let backend = &backend;
+                s.spawn(move || (h, read_verified(&**backend, FileKind::Key, h)))
+            });
+            let config = backend.read(FileKind::Config, "config");
+            (config, joined(names), early.map(joined))
+        });
+        let config_bytes = match config_bytes {
+            Ok(bytes) => bytes,
+            Err(_) if !backend.exists()? => {
+                return Err(Error::RepositoryNotFound(backend.location()))
+            }
+            Err(e) => return Err(e),
+        };
         // Every key file is tried: one that is damaged, of a later version, or that
         // opens with this password but does not fit the config (a leftover of an
         // interrupted `init`) must not lock the others out.
         let mut problem = None;
         let mut candidates = Vec::new();
-        for name in backend.list(FileKind::Key)? {
-            match read_verified(&*backend, FileKind::Key, &name) {
+        for name in names? {
+            let read = match early.take_if(|(h, _)| *h == name) {
+                Some((_, read)) => read,
+                None => read_verified(&*backend, FileKind::Key, &name),
+            };
+            match read {
                 Ok(bytes) => candidates.push((name, bytes)),
                 Err(e) if e.is_integrity() => problem = Some(e),
                 Err(e) => return Err(e),
@@ -368,18 +431,30 @@ impl Repository {
     /// index. An index file may vanish between listing and reading when a
     /// prune finishes meanwhile; then everything is read once more.
     pub fn load_index(&mut self) -> Result<()> {
-        match self.try_load_index() {
-            Err(Error::Missing(_)) => self.try_load_index(),
+        self.load_index_listed(None)
+    }
+
+    /// Loads the index from the files of `listed`, if given, or else of a
+    /// listing made now; a file that vanished makes it list and read again.
+    fn load_index_listed(&mut self, listed: Option<IndexListing>) -> Result<()> {
+        match self.try_load_index(listed) {
+            Err(Error::Missing(_)) => self.try_load_index(None),
             other => other,
         }
     }
 
-    fn try_load_index(&mut self) -> Result<()> {
+    fn try_load_index(&mut self, listed: Option<IndexListing>) -> Result<()> {
         // The old index goes first, so that two are never held at once.
         self.index = Index::default();
         self.condemned = Index::default();
-        self.marks = self.read_marks()?;
-        let listed = self.backend.list(FileKind::Index)?;
+        let IndexListing {
+            marks,
+            index: listed,
+        } = match listed {
+            Some(l) => l,
+            None => IndexListing::take(&*self.backend)?,
+        };
+        self.marks = self.read_marks_named(marks)?;
         if let Some(cache) = &self.cache {
             cache.retain(FileKind::Index, listed.iter().map(String::as_str));
         }
@@ -433,8 +508,14 @@ impl Repository {
 
     /// Reads every prune mark; those that cannot be read are listed apart.
     pub fn read_marks(&self) -> Result<Marks> {
+        self.read_marks_named(self.backend.list(FileKind::Mark)?)
+    }
+
+    /// Reads the prune marks `names`; one that vanished since it was listed
+    /// is left out (its prune has deleted what it superseded).
+    fn read_marks_named(&self, names: Vec<String>) -> Result<Marks> {
         let mut marks = Marks::default();
-        for name in self.backend.list(FileKind::Mark)? {
+        for name in names {
             let id = MarkId::from_hex(&name).expect("backends list only hex IDs");
             let mark = self.read_verified(FileKind::Mark, &name).and_then(|b| {
                 PruneMark::open(&b, &self.keys)
@@ -844,6 +925,28 @@ pub(crate) fn store_file(backend: &dyn Backend, kind: FileKind, bytes: &[u8]) ->
     let id = storage_hash(bytes);
     backend.create(kind, &hex::encode(id), bytes)?;
     Ok(id)
+}
+
+/// The names of the prune marks and of the index files, listed in that
+/// order (SPEC.md §15.3).
+struct IndexListing {
+    marks: Vec<String>,
+    index: Vec<String>,
+}
+
+impl IndexListing {
+    fn take(backend: &dyn Backend) -> Result<IndexListing> {
+        let marks = backend.list(FileKind::Mark)?;
+        let index = backend.list(FileKind::Index)?;
+        Ok(IndexListing { marks, index })
+    }
+}
+
+/// What a scoped thread returned; its panic goes on in the caller.
+fn joined<T>(thread: std::thread::ScopedJoinHandle<'_, T>) -> T {
+    thread
+        .join()
+        .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
 }
 
 fn read_verified(backend: &dyn Backend, kind: FileKind, name: &str) -> Result<Vec<u8>> {

@@ -32,7 +32,7 @@ mod content;
 mod dirs;
 mod handles;
 mod meta;
-mod window;
+mod tiles;
 
 use crate::browse;
 use crate::error::{Error, Result};

@@ -89,6 +89,21 @@ fn an_unchanged_rebackup_with_a_warm_cache_downloads_no_pack() {
         log.len()
     );
 
+    // Opening asks for each thing once, and nothing twice: the config (no
+    // HEAD first), the key files' names and the key file, the marks' and
+    // index files' names; then the listing of snapshots.
+    let before = proxy.log().len();
+    run(&["snapshots"], &[]);
+    let log = proxy.log()[before..].to_vec();
+    let asked = |what: &str| log.iter().filter(|r| r.contains(what)).count();
+    assert_eq!(log.len(), 6, "{log:#?}");
+    assert_eq!(asked("HEAD "), 0, "{log:#?}");
+    assert_eq!(asked("/cached/config"), 1, "{log:#?}");
+    assert_eq!(asked("/cached/keys/"), 1, "{log:#?}");
+    for listed in ["keys", "marks", "index", "snapshots"] {
+        assert_eq!(asked(&format!("prefix=cached/{listed}/")), 1, "{log:#?}");
+    }
+
     // Without the cache, the same backup reads the parent's trees from storage.
     let before = proxy.log().len();
     let said = run(&["--no-cache", "backup"], &[&src]);

@@ -10,7 +10,7 @@ use opendal::{ErrorKind, Operator};
 use std::fmt;
 use std::future::IntoFuture;
 use std::ops::Range;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::OnceLock;
 use std::time::{Duration, SystemTime};
 
 /// Files larger than this are uploaded in parts of this size (S3 needs at
@@ -68,9 +68,10 @@ pub struct S3Config {
 pub struct S3Backend {
     location: S3Location,
     connections: usize,
-    /// Set once the config was seen: a repository is never removed, so
-    /// later checks need no request.
-    found: AtomicBool,
+    /// The config, once read: a repository's config is never replaced or
+    /// removed, so later checks and reads of it need no request. (Its bytes
+    /// are authenticated by whoever uses them, as any read's are.)
+    config: OnceLock<Vec<u8>>,
     op: Operator,
     /// Runs the requests: the [`Backend`] interface is synchronous.
     runtime: tokio::runtime::Runtime,
@@ -125,7 +126,7 @@ impl S3Backend {
         Ok(S3Backend {
             location,
             connections,
-            found: AtomicBool::new(false),
+            config: OnceLock::new(),
             op,
             runtime,
         })
@@ -319,19 +320,14 @@ impl Backend for S3Backend {
     }
 
     fn exists(&self) -> Result<bool> {
-        if self.found.load(Ordering::Relaxed) {
-            return Ok(true);
-        }
-        match self.stat(FileKind::Config, "config") {
-            Ok(_) => {
-                self.found.store(true, Ordering::Relaxed);
-                Ok(true)
-            }
+        // A GET rather than a HEAD: the open that follows wants the bytes.
+        match self.read(FileKind::Config, "config") {
+            Ok(_) => Ok(true),
             Err(Error::Missing(_)) => self.check_bucket().map(|()| false),
             Err(Error::StorageRefused(_)) => {
-                // A HEAD response has no body to say why: listing tells.
+                // Listing tells best why a request is refused.
                 self.check_bucket()?;
-                self.stat(FileKind::Config, "config").map(|_| true)
+                self.read(FileKind::Config, "config").map(|_| true)
             }
             Err(e) => Err(e),
         }
@@ -357,6 +353,10 @@ impl Backend for S3Backend {
     }
 
     fn read(&self, kind: FileKind, name: &str) -> Result<Vec<u8>> {
+        let config = kind == FileKind::Config && name == "config";
+        if let Some(bytes) = self.config.get().filter(|_| config) {
+            return Ok(bytes.clone());
+        }
         let key = layout::path(kind, name)?;
         // One request; reading stops past the most any file of this kind
         // may hold, so a larger one is refused without being read whole.
@@ -364,10 +364,13 @@ impl Backend for S3Backend {
         let bytes = self
             .block(self.fetch_at_most(&key, limit + 1))
             .map_err(|e| self.error("read", kind, name, &key, e))?;
-        match bytes.len() as u64 > limit {
-            true => Err(too_large(self.show(&key), kind, bytes.len() as u64)),
-            false => Ok(bytes),
+        if bytes.len() as u64 > limit {
+            return Err(too_large(self.show(&key), kind, bytes.len() as u64));
         }
+        if config {
+            let _ = self.config.set(bytes.clone());
+        }
+        Ok(bytes)
     }
 
     fn read_at(&self, kind: FileKind, name: &str, offset: u64, length: u64) -> Result<Vec<u8>> {

@@ -6,10 +6,12 @@
 //! [`READ_BYTES`], writes each straight to its offsets in the target file, and
 //! starts the writeback of what it wrote. The last part of a file to finish
 //! applies its metadata. Memory stays bounded: queued jobs hold only blob
-//! locations, and each worker holds one read at a time.
+//! locations, and each worker holds one read at a time; from remote storage,
+//! reads are served from tiles of packs (see `tiles`), of which two more
+//! than the workers are kept.
 
 use super::meta::{Handle, Meta};
-use super::window::Windows;
+use super::tiles::{TileReader, WIDTH};
 use super::{Place, RestoreReport};
 use crate::backend::FileKind;
 use crate::error::{Error, Result};
@@ -18,7 +20,7 @@ use crate::progress::{self, Progress};
 use crate::repository::Repository;
 use cairn_format::pack::open_blob;
 use cairn_format::tree::FileData;
-use cairn_format::{BlobId, BlobKind};
+use cairn_format::{BlobId, BlobKind, PackId};
 use std::borrow::Cow;
 use std::collections::HashMap;
 use std::fs;
@@ -26,7 +28,7 @@ use std::os::fd::AsFd;
 use std::os::unix::fs::FileExt;
 use std::os::unix::io::AsRawFd;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::mpsc::{self, Receiver, SyncSender};
+use std::sync::mpsc::{self, Receiver, Sender, SyncSender};
 use std::sync::{Arc, Mutex};
 use std::thread;
 
@@ -40,6 +42,8 @@ const JOB_PARTS: usize = 32;
 const READ_BYTES: u64 = 8 << 20;
 /// Jobs waiting for a worker.
 const QUEUED_JOBS: usize = 2;
+/// Threads reading the tiles that queued jobs will want, for remote storage.
+const FETCHERS: usize = 4;
 /// More workers than this only add open files and memory.
 const MAX_WORKERS: usize = 16;
 /// Parts that wrote this much start their writeback at once, so that the
@@ -209,8 +213,8 @@ pub(super) struct Writer<'r> {
     repo: &'r Repository,
     verify: bool,
     progress: Option<Arc<Progress>>,
-    /// Windowed reads, for remote storage.
-    windows: Option<Windows<'r>>,
+    /// Tiled reads, for remote storage.
+    tiles: Option<TileReader<'r>>,
 }
 
 /// One worker per core, or as many as the backend wants requests in flight.
@@ -226,19 +230,19 @@ impl<'r> Writer<'r> {
     /// Parts and files done are counted on `progress`.
     pub(super) fn new(repo: &'r Repository, verify: bool, progress: Option<Arc<Progress>>) -> Self {
         // Remote storage (which wants several requests in flight) is read in
-        // windows, each kept while the workers may still want it.
+        // tiles, each kept while the workers may still want it.
         let remote = repo.backend().requests_in_flight() > 1;
-        let windows = remote.then(|| {
+        let tiles = remote.then(|| {
             let mut ends = HashMap::new();
             repo.index().pack_ends(&mut ends);
             repo.condemned_index().pack_ends(&mut ends);
-            Windows::new(repo.backend(), workers(repo) + 2, &ends)
+            TileReader::new(repo.backend(), workers(repo) + 2, &ends)
         });
         Writer {
             repo,
             verify,
             progress,
-            windows,
+            tiles,
         }
     }
 
@@ -248,11 +252,29 @@ impl<'r> Writer<'r> {
         let workers = workers(self.repo);
         let (tx, rx) = mpsc::sync_channel(QUEUED_JOBS);
         let rx = Mutex::new(rx);
+        let (expect, expected) = mpsc::channel::<(String, u64)>();
+        let expected = Mutex::new(expected);
         thread::scope(|s| {
+            if let Some(tiles) = &self.tiles {
+                for _ in 0..FETCHERS {
+                    s.spawn(|| loop {
+                        // Released at the end of this statement, not held while fetching.
+                        let next = expected
+                            .lock()
+                            .expect("no fetcher panics holding it")
+                            .recv();
+                        match next {
+                            Ok((pack, offset)) => tiles.expect(&pack, offset),
+                            Err(_) => return,
+                        }
+                    });
+                }
+            }
             let handles: Vec<_> = (0..workers).map(|_| s.spawn(|| self.work(&rx))).collect();
             let out = walk(Queue {
                 writer: self,
                 tx,
+                expect: self.tiles.is_some().then_some(expect),
                 job: Vec::new(),
                 bytes: 0,
             });
@@ -400,8 +422,8 @@ impl<'r> Writer<'r> {
     }
 
     fn read(&self, pack: &str, offset: u64, len: u64) -> Result<Vec<u8>> {
-        match &self.windows {
-            Some(windows) => windows.read(pack, offset, len),
+        match &self.tiles {
+            Some(tiles) => tiles.read(pack, offset, len),
             None => self
                 .repo
                 .backend()
@@ -511,6 +533,9 @@ impl<'r> Writer<'r> {
 pub(super) struct Queue<'w> {
     writer: &'w Writer<'w>,
     tx: SyncSender<Vec<Part>>,
+    /// Where the start of each run of a queued job is announced to the
+    /// fetchers of tiles, for remote storage.
+    expect: Option<Sender<(String, u64)>>,
     /// The job being gathered, and the bytes of content it holds.
     job: Vec<Part>,
     bytes: u64,
@@ -563,6 +588,19 @@ impl Queue<'_> {
     fn send(&mut self) {
         if !self.job.is_empty() {
             let job = std::mem::take(&mut self.job);
+            if let Some(expect) = &self.expect {
+                let mut starts: Vec<(PackId, u64)> = Vec::new();
+                for chunk in job.iter().flat_map(|p| &p.chunks) {
+                    let (pack, at) = (chunk.loc.pack, chunk.loc.offset / WIDTH);
+                    if !starts.contains(&(pack, at)) {
+                        starts.push((pack, at));
+                    }
+                }
+                for (pack, at) in starts {
+                    // The fetchers stop only after the walk.
+                    let _ = expect.send((pack.to_hex(), at * WIDTH));
+                }
+            }
             self.tx.send(job).expect("restore workers stopped early");
             self.bytes = 0;
         }
