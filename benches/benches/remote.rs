@@ -6,7 +6,8 @@
 //! keeps the server's data and the restores in memory), or
 //! `cargo bench -p cairn-benches --bench remote -- [--quick] [TREE]` with
 //! `CAIRN_TEST_WEED` and `CAIRN_BIN` set. Peers (restic, rustic) that are not
-//! installed are skipped with a note. Prints a Markdown table.
+//! installed are skipped with a note. Prints a Markdown table of the median
+//! of three runs of each step.
 
 use cairn_tests::proxy::{FaultProxy, ProxyPlan};
 use cairn_tests::s3::{S3Server, ACCESS_KEY, BUCKET, SECRET_KEY};
@@ -17,6 +18,8 @@ use std::time::{Duration, Instant};
 const PASSWORD: &str = "benchmark password";
 /// The latencies compared, per request, in milliseconds.
 const LATENCIES: [u64; 2] = [0, 50];
+/// Runs of each step; the median is reported (these machines are noisy).
+const RUNS: usize = 3;
 
 /// One tool's commands against a repository at an S3 endpoint.
 struct Tool {
@@ -122,6 +125,12 @@ fn timed(cmd: Command, what: &str) -> Cost {
     }
 }
 
+/// The run of median time (its memory is that run's).
+fn median(mut runs: Vec<Cost>) -> Cost {
+    runs.sort_by_key(|c| c.time);
+    runs[runs.len() / 2]
+}
+
 fn installed(name: &str) -> Option<PathBuf> {
     let path = std::env::var_os("PATH")?;
     std::env::split_paths(&path)
@@ -189,32 +198,38 @@ fn main() {
         );
         let endpoint = proxy.endpoint();
         for tool in &tools {
-            let prefix = format!("{}-{latency}", tool.name);
-            let cache = work.path().join(format!("cache-{prefix}"));
-            let run = |args: &[&str]| tool.command(&endpoint, &prefix, &cache, args);
-            timed(run(&tool.init_args()), &format!("{prefix} init"));
-            let before = proxy.requests();
-            let backup = timed(
-                run(&["backup", tree.to_str().unwrap()]),
-                &format!("{prefix} backup"),
-            );
-            let backup_requests = proxy.requests() - before;
-            let target = work.path().join(format!("restore-{prefix}"));
-            let restore_args = tool.restore_args(target.to_str().unwrap());
-            let restore_args: Vec<&str> = restore_args.iter().map(String::as_str).collect();
-            let before = proxy.requests();
-            let restore = timed(run(&restore_args), &format!("{prefix} restore"));
-            let restore_requests = proxy.requests() - before;
-            std::fs::remove_dir_all(&target).unwrap();
-            eprintln!(
-                "{prefix}: backup {:.2} s, {:.0} MiB, {backup_requests} requests; \
-                 restore {:.2} s, {:.0} MiB, {restore_requests} requests",
-                backup.time.as_secs_f64(),
-                backup.rss_mib,
-                restore.time.as_secs_f64(),
-                restore.rss_mib
-            );
-            rows.push((tool.name, latency, backup, restore));
+            let (mut backups, mut restores) = (Vec::new(), Vec::new());
+            for n in 0..RUNS {
+                // A new repository for each run, so that every backup is a first one.
+                let prefix = format!("{}-{latency}-{n}", tool.name);
+                let cache = work.path().join(format!("cache-{prefix}"));
+                let run = |args: &[&str]| tool.command(&endpoint, &prefix, &cache, args);
+                timed(run(&tool.init_args()), &format!("{prefix} init"));
+                let before = proxy.requests();
+                let backup = timed(
+                    run(&["backup", tree.to_str().unwrap()]),
+                    &format!("{prefix} backup"),
+                );
+                let backup_requests = proxy.requests() - before;
+                let target = work.path().join(format!("restore-{prefix}"));
+                let restore_args = tool.restore_args(target.to_str().unwrap());
+                let restore_args: Vec<&str> = restore_args.iter().map(String::as_str).collect();
+                let before = proxy.requests();
+                let restore = timed(run(&restore_args), &format!("{prefix} restore"));
+                let restore_requests = proxy.requests() - before;
+                std::fs::remove_dir_all(&target).unwrap();
+                eprintln!(
+                    "{prefix}: backup {:.2} s, {:.0} MiB, {backup_requests} requests; \
+                     restore {:.2} s, {:.0} MiB, {restore_requests} requests",
+                    backup.time.as_secs_f64(),
+                    backup.rss_mib,
+                    restore.time.as_secs_f64(),
+                    restore.rss_mib
+                );
+                backups.push(backup);
+                restores.push(restore);
+            }
+            rows.push((tool.name, latency, median(backups), median(restores)));
         }
     }
 
@@ -227,7 +242,7 @@ fn main() {
         cost(tool, latency, restore).map(|c| c.time.as_secs_f64())
     };
     println!(
-        "tree {} ({mib:.0} MiB); seconds (MiB/s, peak RSS in MiB)",
+        "tree {} ({mib:.0} MiB); median of {RUNS} runs: seconds (MiB/s, peak RSS in MiB)",
         tree.display()
     );
     println!();

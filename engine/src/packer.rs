@@ -12,8 +12,10 @@
 use crate::backend::{Backend, FileKind};
 use crate::cache::Cache;
 use crate::error::{Error, Result};
-use crate::repository::{holds_trees_only, store_file, Repository};
+use crate::repository::{holds_trees_only, Repository};
+use bytes::Bytes;
 use cairn_format::crypto::MasterKeys;
+use cairn_format::id::storage_hash;
 use cairn_format::index::IndexPack;
 use cairn_format::pack::{seal_blob, PackEntry, PackHeader};
 use cairn_format::{BlobId, BlobKind, PackId};
@@ -329,8 +331,10 @@ impl Uploads {
                         if shared.stopped() {
                             continue;
                         }
-                        match store_file(&*backend, FileKind::Pack, &pack) {
-                            Ok(id) => {
+                        let id = storage_hash(&pack);
+                        let pack = Bytes::from(pack);
+                        match backend.create_owned(FileKind::Pack, &hex::encode(id), pack.clone()) {
+                            Ok(()) => {
                                 let stored_pack = IndexPack {
                                     id: PackId(id),
                                     blobs,

@@ -21,6 +21,8 @@ pub use s3::{S3Backend, S3Config, S3Credentials};
 pub use sftp::{SftpBackend, SftpConfig};
 
 use crate::error::{Error, Result};
+/// The shared byte buffers [`Backend::create_owned`] takes.
+pub use bytes::Bytes;
 use std::fmt::Display;
 use std::time::SystemTime;
 
@@ -97,6 +99,13 @@ pub trait Backend: Send + Sync {
     /// size is taken as these bytes already stored, and one of another size
     /// is an error.
     fn create(&self, kind: FileKind, name: &str, bytes: &[u8]) -> Result<()>;
+    /// Like [`Backend::create`], for bytes the caller gives away: a backend
+    /// that would otherwise copy them (to hand them to an HTTP client, say)
+    /// takes them as they are, and a retrying wrapper clones the handle, not
+    /// the bytes. Large files (packs) are stored this way.
+    fn create_owned(&self, kind: FileKind, name: &str, bytes: Bytes) -> Result<()> {
+        self.create(kind, name, &bytes)
+    }
     /// Reads a whole file.
     fn read(&self, kind: FileKind, name: &str) -> Result<Vec<u8>>;
     /// Reads `length` bytes at `offset`.
@@ -157,6 +166,9 @@ impl<B: Backend + ?Sized> Backend for std::sync::Arc<B> {
     }
     fn create(&self, kind: FileKind, name: &str, bytes: &[u8]) -> Result<()> {
         (**self).create(kind, name, bytes)
+    }
+    fn create_owned(&self, kind: FileKind, name: &str, bytes: Bytes) -> Result<()> {
+        (**self).create_owned(kind, name, bytes)
     }
     fn read(&self, kind: FileKind, name: &str) -> Result<Vec<u8>> {
         (**self).read(kind, name)

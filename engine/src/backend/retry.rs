@@ -10,6 +10,7 @@
 
 use super::{Backend, FileKind};
 use crate::error::{Error, Result};
+use bytes::Bytes;
 use std::collections::hash_map::RandomState;
 use std::hash::{BuildHasher, Hasher};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -103,6 +104,31 @@ impl<B: Backend> Retrying<B> {
     }
 }
 
+impl<B: Backend> Retrying<B> {
+    /// The outcome of an attempt to create `name` with `bytes`. The config
+    /// is the one file not named by its content: a repeated attempt finding
+    /// it may be finding what an earlier attempt, whose answer was lost,
+    /// stored.
+    fn settle(
+        &self,
+        created: Result<()>,
+        repeated: bool,
+        kind: FileKind,
+        name: &str,
+        bytes: &[u8],
+    ) -> Result<()> {
+        match created {
+            Err(Error::RepositoryExists(at)) if repeated => {
+                match self.inner.read(kind, name)? == bytes {
+                    true => Ok(()),
+                    false => Err(Error::RepositoryExists(at)),
+                }
+            }
+            other => other,
+        }
+    }
+}
+
 impl<B: Backend> Backend for Retrying<B> {
     fn location(&self) -> String {
         self.inner.location()
@@ -117,16 +143,16 @@ impl<B: Backend> Backend for Retrying<B> {
     }
 
     fn create(&self, kind: FileKind, name: &str, bytes: &[u8]) -> Result<()> {
-        self.run(|repeated| match self.inner.create(kind, name, bytes) {
-            // The config is the one file not named by its content: an
-            // attempt whose answer was lost may have stored it.
-            Err(Error::RepositoryExists(at)) if repeated => {
-                match self.inner.read(kind, name)? == bytes {
-                    true => Ok(()),
-                    false => Err(Error::RepositoryExists(at)),
-                }
-            }
-            other => other,
+        self.run(|repeated| {
+            let created = self.inner.create(kind, name, bytes);
+            self.settle(created, repeated, kind, name, bytes)
+        })
+    }
+
+    fn create_owned(&self, kind: FileKind, name: &str, bytes: Bytes) -> Result<()> {
+        self.run(|repeated| {
+            let created = self.inner.create_owned(kind, name, bytes.clone());
+            self.settle(created, repeated, kind, name, &bytes)
         })
     }
 
@@ -277,6 +303,26 @@ mod tests {
         assert_eq!(b.retries(), 1);
         let e = b.create(FileKind::Config, "config", b"other").unwrap_err();
         assert!(matches!(e, Error::RepositoryExists(_)), "{e}");
+        // The same for bytes given away.
+        let b = Retrying::new(flaky(1, busy), quick(4));
+        let mine = Bytes::from_static(b"mine");
+        b.create_owned(FileKind::Config, "config", mine).unwrap();
+        assert_eq!(b.retries(), 1);
+        let other = Bytes::from_static(b"other");
+        let e = b
+            .create_owned(FileKind::Config, "config", other)
+            .unwrap_err();
+        assert!(matches!(e, Error::RepositoryExists(_)), "{e}");
+    }
+
+    #[test]
+    fn bytes_given_away_survive_repeated_attempts() {
+        let b = Retrying::new(flaky(2, busy), quick(4));
+        let id = "cd".repeat(32);
+        let pack = Bytes::from(vec![9u8; 1000]);
+        b.create_owned(FileKind::Pack, &id, pack).unwrap();
+        assert_eq!(b.retries(), 2);
+        assert_eq!(b.read(FileKind::Pack, &id).unwrap(), vec![9u8; 1000]);
     }
 
     #[test]

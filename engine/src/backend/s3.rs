@@ -6,6 +6,7 @@
 
 use super::{layout, stored_differs, too_large, Backend, FileKind, S3Location};
 use crate::error::{Error, Result};
+use bytes::Bytes;
 use opendal::{ErrorKind, Operator};
 use std::fmt;
 use std::future::IntoFuture;
@@ -247,7 +248,7 @@ impl S3Backend {
     }
 
     /// Uploads `bytes` to `key` unless an object is there, in parts when large.
-    async fn put_new(&self, key: &str, bytes: &[u8]) -> opendal::Result<()> {
+    async fn put_new(&self, key: &str, bytes: Bytes) -> opendal::Result<()> {
         let mut writer = self
             .op
             .writer_with(key)
@@ -255,8 +256,9 @@ impl S3Backend {
             .chunk(PART_SIZE)
             .concurrent(PARTS_IN_FLIGHT)
             .await?;
-        for part in bytes.chunks(PART_SIZE) {
-            if let Err(e) = writer.write(part.to_vec()).await {
+        for start in (0..bytes.len()).step_by(PART_SIZE) {
+            let part = bytes.slice(start..bytes.len().min(start + PART_SIZE));
+            if let Err(e) = writer.write(part).await {
                 let _ = writer.abort().await;
                 return Err(e);
             }
@@ -334,7 +336,12 @@ impl Backend for S3Backend {
     }
 
     fn create(&self, kind: FileKind, name: &str, bytes: &[u8]) -> Result<()> {
+        self.create_owned(kind, name, Bytes::copy_from_slice(bytes))
+    }
+
+    fn create_owned(&self, kind: FileKind, name: &str, bytes: Bytes) -> Result<()> {
         let key = layout::path(kind, name)?;
+        let len = bytes.len() as u64;
         let e = match self.block(self.put_new(&key, bytes)) {
             Ok(()) => return Ok(()),
             Err(e) => e,
@@ -346,9 +353,9 @@ impl Backend for S3Backend {
             return Err(Error::RepositoryExists(self.location()));
         }
         let stored = self.size(kind, name)?;
-        match stored == bytes.len() as u64 {
+        match stored == len {
             true => Ok(()),
-            false => Err(stored_differs(kind, name, stored, bytes.len() as u64)),
+            false => Err(stored_differs(kind, name, stored, len)),
         }
     }
 

@@ -18,10 +18,10 @@ use crate::error::{Error, Result};
 use crate::index::BlobLocation;
 use crate::progress::{self, Progress};
 use crate::repository::Repository;
+use bytes::Bytes;
 use cairn_format::pack::open_blob;
 use cairn_format::tree::FileData;
 use cairn_format::{BlobId, BlobKind, PackId};
-use std::borrow::Cow;
 use std::collections::HashMap;
 use std::fs;
 use std::os::fd::AsFd;
@@ -421,13 +421,14 @@ impl<'r> Writer<'r> {
         }
     }
 
-    fn read(&self, pack: &str, offset: u64, len: u64) -> Result<Vec<u8>> {
+    fn read(&self, pack: &str, offset: u64, len: u64) -> Result<Bytes> {
         match &self.tiles {
             Some(tiles) => tiles.read(pack, offset, len),
             None => self
                 .repo
                 .backend()
-                .read_at(FileKind::Pack, pack, offset, len),
+                .read_at(FileKind::Pack, pack, offset, len)
+                .map(Bytes::from),
         }
     }
 
@@ -435,7 +436,7 @@ impl<'r> Writer<'r> {
     /// `run_start`, or alone when the run could not be read.
     fn open(
         &self,
-        run: &Result<Vec<u8>>,
+        run: &Result<Bytes>,
         run_start: u64,
         pack: &str,
         chunk: &Chunk,
@@ -444,9 +445,9 @@ impl<'r> Writer<'r> {
         let sealed = match run {
             Ok(bytes) => {
                 let at = (loc.offset - run_start) as usize;
-                Cow::Borrowed(&bytes[at..at + loc.length as usize])
+                bytes.slice(at..at + loc.length as usize)
             }
-            Err(_) => Cow::Owned(self.read(pack, loc.offset, u64::from(loc.length))?),
+            Err(_) => self.read(pack, loc.offset, u64::from(loc.length))?,
         };
         open_blob(
             self.repo.keys(),

@@ -15,6 +15,7 @@
 
 use crate::backend::{Backend, FileKind};
 use crate::error::Result;
+use bytes::Bytes;
 use cairn_format::PackId;
 use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -37,24 +38,24 @@ struct Tile {
 /// which readers wait.
 #[derive(Default)]
 struct Slot {
-    filled: Mutex<Option<Option<Vec<u8>>>>,
+    filled: Mutex<Option<Option<Bytes>>>,
     ready: Condvar,
 }
 
 impl Slot {
-    fn set(&self, bytes: Option<Vec<u8>>) {
+    fn set(&self, bytes: Option<Bytes>) {
         *self.filled.lock().expect("not poisoned") = Some(bytes);
         self.ready.notify_all();
     }
 
     /// `f` of the bytes, once they are set.
-    fn wait<T>(&self, f: impl FnOnce(Option<&[u8]>) -> T) -> T {
+    fn wait<T>(&self, f: impl FnOnce(Option<&Bytes>) -> T) -> T {
         let filled = self.filled.lock().expect("not poisoned");
         let filled = self
             .ready
             .wait_while(filled, |f| f.is_none())
             .expect("not poisoned");
-        f(filled.as_ref().and_then(|b| b.as_deref()))
+        f(filled.as_ref().and_then(|b| b.as_ref()))
     }
 }
 
@@ -90,34 +91,36 @@ impl<'r> TileReader<'r> {
         }
     }
 
-    /// `len` bytes of `pack` at `offset`.
-    pub(super) fn read(&self, pack: &str, offset: u64, len: u64) -> Result<Vec<u8>> {
-        let alone = || self.backend.read_at(FileKind::Pack, pack, offset, len);
+    /// `len` bytes of `pack` at `offset`: a slice of the tile that holds
+    /// them, or a copy joining two.
+    pub(super) fn read(&self, pack: &str, offset: u64, len: u64) -> Result<Bytes> {
+        let alone = || {
+            let read = self.backend.read_at(FileKind::Pack, pack, offset, len);
+            read.map(Bytes::from)
+        };
         let end = offset.saturating_add(len);
         match self.ends.get(pack) {
             Some(&size) if len > 0 && len <= WIDTH && end <= size => {
-                let mut out = Vec::with_capacity(len as usize);
+                let mut parts = Vec::new();
                 for number in offset / WIDTH..=(end - 1) / WIDTH {
                     let (tile, mine) = self.tile(pack, number, size, false);
                     if mine {
                         self.fetch(&tile);
                     }
                     let (from, to) = (offset.max(tile.start), end.min(tile.end));
-                    let copied = tile.bytes.wait(|bytes| {
-                        bytes.map(|b| {
-                            out.extend_from_slice(
-                                &b[(from - tile.start) as usize..][..(to - from) as usize],
-                            )
-                        })
-                    });
-                    if copied.is_none() {
-                        return alone();
+                    let range = (from - tile.start) as usize..(to - tile.start) as usize;
+                    match tile.bytes.wait(|bytes| bytes.map(|b| b.slice(range))) {
+                        Some(part) => parts.push(part),
+                        None => return alone(),
                     }
                     if tile.uses.fetch_add(1, Ordering::Relaxed) == 1 && tile.end < size {
                         self.expect(pack, tile.end);
                     }
                 }
-                Ok(out)
+                Ok(match parts.len() {
+                    1 => parts.swap_remove(0),
+                    _ => Bytes::from(parts.concat()),
+                })
             }
             _ => alone(),
         }
@@ -187,7 +190,7 @@ impl<'r> TileReader<'r> {
             let mut tiles = self.tiles.lock().expect("not poisoned");
             tiles.kept.retain(|t| !Arc::ptr_eq(t, tile));
         }
-        tile.bytes.set(read.ok());
+        tile.bytes.set(read.ok().map(Bytes::from));
     }
 }
 
