@@ -125,6 +125,46 @@ fn timed(cmd: Command, what: &str) -> Cost {
     }
 }
 
+/// One run of `tool` through `proxy`: a first backup of `tree` into a new
+/// repository, then a restore of it (into `work`, removed after); their costs.
+fn measure(
+    tool: &Tool,
+    proxy: &FaultProxy,
+    tree: &Path,
+    work: &Path,
+    latency: u64,
+    n: usize,
+) -> (Cost, Cost) {
+    let endpoint = proxy.endpoint();
+    let prefix = format!("{}-{latency}-{n}", tool.name);
+    let cache = work.join(format!("cache-{prefix}"));
+    let run = |args: &[&str]| tool.command(&endpoint, &prefix, &cache, args);
+    timed(run(&tool.init_args()), &format!("{prefix} init"));
+    let before = proxy.requests();
+    let backup = timed(
+        run(&["backup", tree.to_str().unwrap()]),
+        &format!("{prefix} backup"),
+    );
+    let backup_requests = proxy.requests() - before;
+    let target = work.join(format!("restore-{prefix}"));
+    let restore_args = tool.restore_args(target.to_str().unwrap());
+    let restore_args: Vec<&str> = restore_args.iter().map(String::as_str).collect();
+    let before = proxy.requests();
+    let restore = timed(run(&restore_args), &format!("{prefix} restore"));
+    let restore_requests = proxy.requests() - before;
+    std::fs::remove_dir_all(&target).unwrap();
+    let _ = std::fs::remove_dir_all(&cache);
+    eprintln!(
+        "{prefix}: backup {:.2} s, {:.0} MiB, {backup_requests} requests; \
+         restore {:.2} s, {:.0} MiB, {restore_requests} requests",
+        backup.time.as_secs_f64(),
+        backup.rss_mib,
+        restore.time.as_secs_f64(),
+        restore.rss_mib
+    );
+    (backup, restore)
+}
+
 /// The run of median time (its memory is that run's).
 fn median(mut runs: Vec<Cost>) -> Cost {
     runs.sort_by_key(|c| c.time);
@@ -183,55 +223,44 @@ fn main() {
     let mib = read_tree(&tree) as f64 / (1 << 20) as f64;
     eprintln!("tree {} ({mib:.0} MiB)", tree.display());
 
-    let server = S3Server::start();
     // In $TMPDIR, as the server's data is: remote.sh puts both in memory,
     // so that the disk's noise does not hide what the network costs.
     let work = tempfile::tempdir().unwrap();
-    let mut rows = Vec::new();
-    for latency in LATENCIES {
-        let proxy = FaultProxy::start(
-            server.endpoint(),
-            ProxyPlan {
-                latency: Duration::from_millis(latency),
-                ..ProxyPlan::default()
-            },
-        );
-        let endpoint = proxy.endpoint();
-        for tool in &tools {
-            let (mut backups, mut restores) = (Vec::new(), Vec::new());
-            for n in 0..RUNS {
-                // A new repository for each run, so that every backup is a first one.
-                let prefix = format!("{}-{latency}-{n}", tool.name);
-                let cache = work.path().join(format!("cache-{prefix}"));
-                let run = |args: &[&str]| tool.command(&endpoint, &prefix, &cache, args);
-                timed(run(&tool.init_args()), &format!("{prefix} init"));
-                let before = proxy.requests();
-                let backup = timed(
-                    run(&["backup", tree.to_str().unwrap()]),
-                    &format!("{prefix} backup"),
+    // Backup and restore times of each (tool, latency), one per run.
+    let mut costs: Vec<(&str, u64, Vec<Cost>, Vec<Cost>)> = Vec::new();
+    // Runs go round the tools and latencies, each on a new server: runs late
+    // in a sequence were up to a second slower, which would favour whichever
+    // tool ran first.
+    for n in 0..RUNS {
+        for latency in LATENCIES {
+            for tool in &tools {
+                let server = S3Server::start();
+                let proxy = FaultProxy::start(
+                    server.endpoint(),
+                    ProxyPlan {
+                        latency: Duration::from_millis(latency),
+                        ..ProxyPlan::default()
+                    },
                 );
-                let backup_requests = proxy.requests() - before;
-                let target = work.path().join(format!("restore-{prefix}"));
-                let restore_args = tool.restore_args(target.to_str().unwrap());
-                let restore_args: Vec<&str> = restore_args.iter().map(String::as_str).collect();
-                let before = proxy.requests();
-                let restore = timed(run(&restore_args), &format!("{prefix} restore"));
-                let restore_requests = proxy.requests() - before;
-                std::fs::remove_dir_all(&target).unwrap();
-                eprintln!(
-                    "{prefix}: backup {:.2} s, {:.0} MiB, {backup_requests} requests; \
-                     restore {:.2} s, {:.0} MiB, {restore_requests} requests",
-                    backup.time.as_secs_f64(),
-                    backup.rss_mib,
-                    restore.time.as_secs_f64(),
-                    restore.rss_mib
-                );
-                backups.push(backup);
-                restores.push(restore);
+                let (backup, restore) = measure(tool, &proxy, &tree, work.path(), latency, n);
+                let at = costs
+                    .iter()
+                    .position(|c| c.0 == tool.name && c.1 == latency);
+                let at = at.unwrap_or_else(|| {
+                    costs.push((tool.name, latency, Vec::new(), Vec::new()));
+                    costs.len() - 1
+                });
+                costs[at].2.push(backup);
+                costs[at].3.push(restore);
             }
-            rows.push((tool.name, latency, median(backups), median(restores)));
         }
     }
+    let rows: Vec<_> = costs
+        .into_iter()
+        .map(|(tool, latency, backups, restores)| {
+            (tool, latency, median(backups), median(restores))
+        })
+        .collect();
 
     let cost = |tool: &str, latency: u64, restore: bool| {
         rows.iter()
