@@ -143,8 +143,23 @@ impl MasterKeys {
         sealed: &[u8],
         limit: usize,
     ) -> Result<Vec<u8>> {
+        let mut out = Vec::new();
+        self.open_into(ty, binding, sealed, limit, &mut out)?;
+        Ok(out)
+    }
+
+    /// [`MasterKeys::open`] into `out`, replacing what it held.
+    pub fn open_into(
+        &self,
+        ty: ObjectType,
+        binding: Option<&[u8; ID_LEN]>,
+        sealed: &[u8],
+        limit: usize,
+        out: &mut Vec<u8>,
+    ) -> Result<()> {
+        out.clear();
         let framed = open_raw(&self.data_key, &self.aad(ty, binding), sealed, ty.name())?;
-        crate::frame::decode(&framed, limit, ty.name())
+        crate::frame::decode_into(&framed, limit, ty.name(), out)
     }
 }
 

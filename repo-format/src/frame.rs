@@ -77,6 +77,20 @@ fn compress(data: &[u8], level: i32) -> Option<Vec<u8>> {
 
 /// Undoes [`encode`], refusing to produce more than `limit` bytes.
 pub fn decode(framed: &[u8], limit: usize, what: &'static str) -> Result<Vec<u8>> {
+    let mut out = Vec::new();
+    decode_into(framed, limit, what, &mut out)?;
+    Ok(out)
+}
+
+/// [`decode`] into `out`, replacing what it held: a buffer used again costs
+/// no new memory. zstd decompresses with a context kept per thread.
+pub fn decode_into(
+    framed: &[u8],
+    limit: usize,
+    what: &'static str,
+    out: &mut Vec<u8>,
+) -> Result<()> {
+    out.clear();
     let (&codec, payload) = framed
         .split_first()
         .ok_or_else(|| FormatError::malformed(what, "empty compression frame"))?;
@@ -90,7 +104,8 @@ pub fn decode(framed: &[u8], limit: usize, what: &'static str) -> Result<Vec<u8>
             if payload.len() > limit {
                 return Err(too_large(payload.len() as u64));
             }
-            Ok(payload.to_vec())
+            out.extend_from_slice(payload);
+            Ok(())
         }
         CODEC_ZSTD => {
             let size = match zstd::zstd_safe::get_frame_content_size(payload) {
@@ -105,21 +120,43 @@ pub fn decode(framed: &[u8], limit: usize, what: &'static str) -> Result<Vec<u8>
             if size > limit as u64 {
                 return Err(too_large(size));
             }
-            let out = zstd::bulk::decompress(payload, size as usize)
-                .map_err(|e| FormatError::malformed(what, format!("zstd: {e}")))?;
-            if out.len() as u64 != size {
-                return Err(FormatError::malformed(
-                    what,
-                    "zstd frame shorter than announced",
-                ));
-            }
-            Ok(out)
+            out.reserve_exact(size as usize);
+            let written = decompress(payload, out);
+            // The buffer may have room for more than the frame announced:
+            // what was written must be exactly that.
+            let fault = match written {
+                Err(e) => format!("zstd: {e}"),
+                Ok(n) if n as u64 != size => {
+                    "zstd content differs in length from what its frame announces".into()
+                }
+                Ok(_) => return Ok(()),
+            };
+            out.clear();
+            Err(FormatError::malformed(what, fault))
         }
         other => Err(FormatError::malformed(
             what,
             format!("unknown compression codec {other}"),
         )),
     }
+}
+
+/// Decompresses `payload` into the room of `out` with a zstd context kept
+/// per thread (making one per blob costs as much as a small blob's bytes).
+fn decompress(payload: &[u8], out: &mut Vec<u8>) -> std::io::Result<usize> {
+    use std::cell::RefCell;
+    thread_local! {
+        static CONTEXT: RefCell<Option<zstd::bulk::Decompressor<'static>>> =
+            const { RefCell::new(None) };
+    }
+    CONTEXT.with(|cell| {
+        let mut cell = cell.borrow_mut();
+        let context = match &mut *cell {
+            Some(c) => c,
+            None => cell.insert(zstd::bulk::Decompressor::new()?),
+        };
+        context.decompress_to_buffer(payload, out)
+    })
 }
 
 #[cfg(test)]
@@ -169,6 +206,24 @@ mod tests {
             decode(&encode(text.as_bytes(), Some(19)), 1 << 21, "t").unwrap(),
             text.as_bytes()
         );
+    }
+
+    #[test]
+    fn a_reused_buffer_holds_exactly_the_new_content_and_two_frames_are_refused() {
+        let text = "a line of text that compresses well\n".repeat(1000);
+        let mut out = vec![7u8; 1 << 16];
+        decode_into(&encode(b"short", Some(3)), 1 << 16, "t", &mut out).unwrap();
+        assert_eq!(out, b"short");
+        decode_into(&encode(text.as_bytes(), Some(3)), 1 << 16, "t", &mut out).unwrap();
+        assert_eq!(out, text.as_bytes());
+        // A second zstd frame after the announced one would fit in the
+        // buffer's room, but it is not what the frame announced.
+        let mut framed = encode(text.as_bytes(), Some(3));
+        framed.extend_from_slice(&encode(text.as_bytes(), Some(3))[1..]);
+        out.reserve(4 * text.len());
+        let refused = decode_into(&framed, 1 << 20, "t", &mut out);
+        assert!(matches!(refused, Err(FormatError::Malformed { .. })));
+        assert!(out.is_empty());
     }
 
     #[test]

@@ -168,23 +168,41 @@ pub fn open_blob(
     sealed: &[u8],
     raw_length: u32,
 ) -> Result<Vec<u8>> {
+    let mut plain = Vec::new();
+    open_blob_into(keys, kind, id, sealed, raw_length, &mut plain)?;
+    Ok(plain)
+}
+
+/// [`open_blob`] into `plain`, replacing what it held; on failure it is
+/// left empty, never holding unchecked bytes.
+pub fn open_blob_into(
+    keys: &MasterKeys,
+    kind: BlobKind,
+    id: &BlobId,
+    sealed: &[u8],
+    raw_length: u32,
+    plain: &mut Vec<u8>,
+) -> Result<()> {
     let limit = (raw_length as usize).min(kind.max_len());
-    let plain = keys.open(kind.object_type(), Some(&id.0), sealed, limit)?;
-    if plain.len() != raw_length as usize {
-        return Err(FormatError::malformed(
+    keys.open_into(kind.object_type(), Some(&id.0), sealed, limit, plain)?;
+    let fault = if plain.len() != raw_length as usize {
+        FormatError::malformed(
             kind.object_type().name(),
             format!("{} bytes where the index says {raw_length}", plain.len()),
-        ));
-    }
-    let actual = keys.blob_id(&plain);
-    if actual != *id {
-        return Err(FormatError::HashMismatch {
+        )
+    } else {
+        let actual = keys.blob_id(plain);
+        if actual == *id {
+            return Ok(());
+        }
+        FormatError::HashMismatch {
             what: kind.object_type().name(),
             expected: id.to_hex(),
             actual: actual.to_hex(),
-        });
-    }
-    Ok(plain)
+        }
+    };
+    plain.clear();
+    Err(fault)
 }
 
 #[cfg(test)]

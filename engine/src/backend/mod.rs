@@ -110,6 +110,21 @@ pub trait Backend: Send + Sync {
     fn read(&self, kind: FileKind, name: &str) -> Result<Vec<u8>>;
     /// Reads `length` bytes at `offset`.
     fn read_at(&self, kind: FileKind, name: &str, offset: u64, length: u64) -> Result<Vec<u8>>;
+    /// Like [`Backend::read_at`], into `out` (replacing what it held), so
+    /// that a caller reading many ranges can use one buffer again: a backend
+    /// that receives bytes from a network copies them there. After a
+    /// failure, what `out` holds means nothing.
+    fn read_at_into(
+        &self,
+        kind: FileKind,
+        name: &str,
+        offset: u64,
+        length: u64,
+        out: &mut Vec<u8>,
+    ) -> Result<()> {
+        *out = self.read_at(kind, name, offset, length)?;
+        Ok(())
+    }
     /// Size of a file in bytes.
     fn size(&self, kind: FileKind, name: &str) -> Result<u64>;
     /// When storage last modified a file (its creation, as files are never
@@ -175,6 +190,16 @@ impl<B: Backend + ?Sized> Backend for std::sync::Arc<B> {
     }
     fn read_at(&self, kind: FileKind, name: &str, offset: u64, length: u64) -> Result<Vec<u8>> {
         (**self).read_at(kind, name, offset, length)
+    }
+    fn read_at_into(
+        &self,
+        kind: FileKind,
+        name: &str,
+        offset: u64,
+        length: u64,
+        out: &mut Vec<u8>,
+    ) -> Result<()> {
+        (**self).read_at_into(kind, name, offset, length, out)
     }
     fn size(&self, kind: FileKind, name: &str) -> Result<u64> {
         (**self).size(kind, name)

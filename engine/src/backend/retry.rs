@@ -164,6 +164,17 @@ impl<B: Backend> Backend for Retrying<B> {
         self.run(|_| self.inner.read_at(kind, name, offset, length))
     }
 
+    fn read_at_into(
+        &self,
+        kind: FileKind,
+        name: &str,
+        offset: u64,
+        length: u64,
+        out: &mut Vec<u8>,
+    ) -> Result<()> {
+        self.run(|_| self.inner.read_at_into(kind, name, offset, length, out))
+    }
+
     fn size(&self, kind: FileKind, name: &str) -> Result<u64> {
         self.run(|_| self.inner.size(kind, name))
     }

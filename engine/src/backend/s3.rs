@@ -218,16 +218,13 @@ impl S3Backend {
         })
     }
 
-    /// The bytes of `range` of the object at `key`, copied into one buffer
-    /// as they arrive (so a large file is not held twice).
-    async fn fetch(&self, key: &str, range: Range<u64>) -> opendal::Result<Vec<u8>> {
-        let mut bytes = Vec::with_capacity((range.end - range.start) as usize);
-        self.op
-            .reader(key)
-            .await?
-            .read_into(&mut bytes, range)
-            .await?;
-        Ok(bytes)
+    /// The bytes of `range` of the object at `key`, copied into `out` as
+    /// they arrive (so a large file is not held twice).
+    async fn fetch(&self, key: &str, range: Range<u64>, out: &mut Vec<u8>) -> opendal::Result<()> {
+        out.clear();
+        out.reserve_exact((range.end - range.start) as usize);
+        self.op.reader(key).await?.read_into(out, range).await?;
+        Ok(())
     }
 
     /// The object at `key` in one request, or its first `most` bytes when
@@ -381,6 +378,20 @@ impl Backend for S3Backend {
     }
 
     fn read_at(&self, kind: FileKind, name: &str, offset: u64, length: u64) -> Result<Vec<u8>> {
+        let mut bytes = Vec::new();
+        self.read_at_into(kind, name, offset, length, &mut bytes)?;
+        Ok(bytes)
+    }
+
+    fn read_at_into(
+        &self,
+        kind: FileKind,
+        name: &str,
+        offset: u64,
+        length: u64,
+        out: &mut Vec<u8>,
+    ) -> Result<()> {
+        out.clear();
         let key = layout::path(kind, name)?;
         let truncated = || {
             Error::Invalid(format!(
@@ -390,19 +401,16 @@ impl Backend for S3Backend {
         };
         if length == 0 {
             return match self.size(kind, name)? >= offset {
-                true => Ok(Vec::new()),
+                true => Ok(()),
                 false => Err(truncated()),
             };
         }
         let end = offset.checked_add(length).ok_or_else(truncated)?;
-        let bytes = match self.block(self.fetch(&key, offset..end)) {
-            Ok(b) => b,
-            Err(e) if e.kind() == ErrorKind::RangeNotSatisfied => return Err(truncated()),
-            Err(e) => return Err(self.error("read", kind, name, &key, e)),
-        };
-        match bytes.len() as u64 == length {
-            true => Ok(bytes),
-            false => Err(truncated()),
+        match self.block(self.fetch(&key, offset..end, out)) {
+            Ok(()) if out.len() as u64 == length => Ok(()),
+            Ok(()) => Err(truncated()),
+            Err(e) if e.kind() == ErrorKind::RangeNotSatisfied => Err(truncated()),
+            Err(e) => Err(self.error("read", kind, name, &key, e)),
         }
     }
 

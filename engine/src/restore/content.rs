@@ -19,7 +19,7 @@ use crate::index::BlobLocation;
 use crate::progress::{self, Progress};
 use crate::repository::Repository;
 use bytes::Bytes;
-use cairn_format::pack::open_blob;
+use cairn_format::pack::open_blob_into;
 use cairn_format::tree::FileData;
 use cairn_format::{BlobId, BlobKind, PackId};
 use std::collections::HashMap;
@@ -292,17 +292,20 @@ impl<'r> Writer<'r> {
 
     fn work(&self, rx: &Mutex<Receiver<Vec<Part>>>) -> RestoreReport {
         let mut report = RestoreReport::default();
+        // Blobs are opened into one buffer, used again for each: a fresh
+        // one for every large blob cost a page fault every 4 KiB.
+        let mut plain = Vec::new();
         loop {
             // The lock is released at the end of this statement, not held during the job.
             let job = rx.lock().expect("no worker panics holding the lock").recv();
             match job {
-                Ok(job) => self.run(job, &mut report),
+                Ok(job) => self.run(job, &mut plain, &mut report),
                 Err(_) => return report,
             }
         }
     }
 
-    fn run(&self, job: Vec<Part>, report: &mut RestoreReport) {
+    fn run(&self, job: Vec<Part>, plain: &mut Vec<u8>, report: &mut RestoreReport) {
         let mut errors: Vec<Option<Error>> = job.iter().map(|_| None).collect();
         let mut written = vec![0u64; job.len()];
         let mut buf = Vec::new();
@@ -310,7 +313,8 @@ impl<'r> Writer<'r> {
         let mut start = 0;
         while start < wanted.len() {
             let (stop, end) = run_end(&job, &wanted, start);
-            self.fetch(&job, &wanted[start..stop], end, &mut errors, &mut written);
+            let run = &wanted[start..stop];
+            self.fetch(&job, run, end, plain, &mut errors, &mut written);
             start = stop;
         }
         for (part, error) in job.iter().zip(&mut errors) {
@@ -369,12 +373,14 @@ impl<'r> Writer<'r> {
     }
 
     /// Reads the adjacent blobs of `run` (sorted by offset, ending at `end`
-    /// in their pack) in one piece and writes each where it belongs.
+    /// in their pack) in one piece, opens each into `plain` and writes it
+    /// where it belongs.
     fn fetch(
         &self,
         job: &[Part],
         run: &[(usize, usize)],
         end: u64,
+        plain: &mut Vec<u8>,
         errors: &mut [Option<Error>],
         written: &mut [u64],
     ) {
@@ -382,24 +388,24 @@ impl<'r> Writer<'r> {
         let pack = first.pack.to_hex();
         // If the whole run cannot be read, each blob is tried alone below.
         let sealed = self.read(&pack, first.offset, end - first.offset);
-        // The last blob opened: the same blob is often wanted again (zeros).
-        let mut last: Option<(u64, Vec<u8>)> = None;
+        // Where the blob in `plain` is: the same blob is often wanted again (zeros).
+        let mut last = None;
         for &(p, c) in run {
             let (target, chunk) = (&job[p].target, &job[p].chunks[c]);
             if errors[p].is_some() {
                 continue;
             }
-            if last.as_ref().is_none_or(|(at, _)| *at != chunk.loc.offset) {
+            if last != Some(chunk.loc.offset) {
                 last = None;
-                match self.open(&sealed, first.offset, &pack, chunk) {
-                    Ok(data) => last = Some((chunk.loc.offset, data)),
+                match self.open(&sealed, first.offset, &pack, chunk, plain) {
+                    Ok(()) => last = Some(chunk.loc.offset),
                     Err(e) => {
                         errors[p] = Some(e);
                         continue;
                     }
                 }
             }
-            let (_, data) = last.as_ref().expect("opened above");
+            let data = &plain[..];
             let data = match chunk.slice {
                 Some(s) => match self.repo.bundled_content(data, s.start, s.len, &s.id) {
                     Ok(d) => d,
@@ -433,15 +439,16 @@ impl<'r> Writer<'r> {
         }
     }
 
-    /// Opens the blob of `chunk` from the bytes of its run, read from
-    /// `run_start`, or alone when the run could not be read.
+    /// Opens the blob of `chunk` into `plain` from the bytes of its run,
+    /// read from `run_start`, or alone when the run could not be read.
     fn open(
         &self,
         run: &Result<Bytes>,
         run_start: u64,
         pack: &str,
         chunk: &Chunk,
-    ) -> Result<Vec<u8>> {
+        plain: &mut Vec<u8>,
+    ) -> Result<()> {
         let loc = chunk.loc;
         let sealed = match run {
             Ok(bytes) => {
@@ -450,12 +457,13 @@ impl<'r> Writer<'r> {
             }
             Err(_) => self.read(pack, loc.offset, u64::from(loc.length))?,
         };
-        open_blob(
+        open_blob_into(
             self.repo.keys(),
             BlobKind::Data,
             &chunk.id,
             &sealed,
             loc.raw_length,
+            plain,
         )
         .map_err(|e| Error::format(format!("data blob {} in pack {}", chunk.id, loc.pack), e))
     }

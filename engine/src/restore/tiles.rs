@@ -12,6 +12,8 @@
 //! threads read while the job waits for a worker. A tile that cannot be
 //! read is forgotten, and its readers read alone, to get their own errors.
 //! Bytes served from a tile are authenticated like any others by the caller.
+//! The buffer of a tile no longer used holds the next one fetched: fresh
+//! memory for each cost a page fault every 4 KiB.
 
 use crate::backend::{Backend, FileKind};
 use crate::error::Result;
@@ -67,6 +69,35 @@ pub(super) struct TileReader<'r> {
     /// blob the index lists in it ends. Nothing beyond is ever wanted.
     ends: HashMap<String, u64>,
     tiles: Mutex<TileSet>,
+    spare: Arc<Spare>,
+}
+
+/// Buffers of tiles no longer used, at most `keep` of them.
+struct Spare {
+    keep: usize,
+    buffers: Mutex<Vec<Vec<u8>>>,
+}
+
+/// The bytes of a tile, whose buffer goes back to the spares when the
+/// last slice of it is dropped.
+struct Lent {
+    bytes: Vec<u8>,
+    spare: Arc<Spare>,
+}
+
+impl AsRef<[u8]> for Lent {
+    fn as_ref(&self) -> &[u8] {
+        &self.bytes
+    }
+}
+
+impl Drop for Lent {
+    fn drop(&mut self) {
+        let mut buffers = self.spare.buffers.lock().expect("not poisoned");
+        if buffers.len() < self.spare.keep {
+            buffers.push(std::mem::take(&mut self.bytes));
+        }
+    }
 }
 
 /// How many of the tiles made last are remembered.
@@ -88,6 +119,10 @@ impl<'r> TileReader<'r> {
             keep,
             ends: ends.iter().map(|(p, end)| (p.to_hex(), *end)).collect(),
             tiles: Mutex::default(),
+            spare: Arc::new(Spare {
+                keep,
+                buffers: Mutex::default(),
+            }),
         }
     }
 
@@ -180,17 +215,22 @@ impl<'r> TileReader<'r> {
 
     /// Reads the bytes of `tile`; one that cannot be read is forgotten.
     fn fetch(&self, tile: &Arc<Tile>) {
-        let read = self.backend.read_at(
-            FileKind::Pack,
-            &tile.pack,
-            tile.start,
-            tile.end - tile.start,
-        );
+        let spare = self.spare.buffers.lock().expect("not poisoned").pop();
+        let mut bytes = spare.unwrap_or_default();
+        let len = tile.end - tile.start;
+        let read =
+            self.backend
+                .read_at_into(FileKind::Pack, &tile.pack, tile.start, len, &mut bytes);
         if read.is_err() {
             let mut tiles = self.tiles.lock().expect("not poisoned");
             tiles.kept.retain(|t| !Arc::ptr_eq(t, tile));
         }
-        tile.bytes.set(read.ok().map(Bytes::from));
+        tile.bytes.set(read.ok().map(|()| {
+            Bytes::from_owner(Lent {
+                bytes,
+                spare: self.spare.clone(),
+            })
+        }));
     }
 }
 
