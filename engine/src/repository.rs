@@ -17,7 +17,7 @@ use cairn_format::tree::Tree;
 use cairn_format::{
     BlobId, BlobKind, FormatError, IndexId, KeyId, MarkId, PackId, SnapshotId, Timestamp,
 };
-use std::collections::HashSet;
+use std::collections::{HashSet, VecDeque};
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 
@@ -123,7 +123,15 @@ pub struct Repository {
     cache: Option<Arc<Cache>>,
     /// The packs the index lists with trees only: what the cache keeps whole.
     tree_packs: HashSet<PackId>,
+    /// Packs of trees read whole from distant storage when no cache is
+    /// used, the last [`HELD_TREE_PACKS`] of them.
+    held_tree_packs: Mutex<VecDeque<(PackId, Arc<Vec<u8>>)>>,
 }
+
+/// How many whole packs of trees are held in memory when no cache is used
+/// on storage that keeps several requests in flight (a distant one): a walk
+/// reads many trees of one pack, and one request for each cost a round trip.
+const HELD_TREE_PACKS: usize = 2;
 
 impl Repository {
     /// Creates a new repository in empty storage, with one key file for `password`.
@@ -180,6 +188,7 @@ impl Repository {
             key: Some((key_id, info)),
             cache: None,
             tree_packs: HashSet::new(),
+            held_tree_packs: Mutex::default(),
         })
     }
 
@@ -346,6 +355,7 @@ impl Repository {
                 key: KeyId::from_hex(&name).map(|id| (id, info)),
                 cache: None,
                 tree_packs: HashSet::new(),
+                held_tree_packs: Mutex::default(),
             });
         }
         if skipped > 0 {
@@ -704,9 +714,13 @@ impl Repository {
         let loc = self
             .locate(kind, id)
             .ok_or_else(|| Error::Missing(format!("{what} {id}")))?;
-        if let Some(cache) = self.cache.as_deref() {
-            if kind == BlobKind::Tree && self.tree_packs.contains(&loc.pack) {
-                return self.read_cached_tree(cache, id, &loc);
+        if kind == BlobKind::Tree && self.tree_packs.contains(&loc.pack) {
+            match self.cache.as_deref() {
+                Some(cache) => return self.read_cached_tree(cache, id, &loc),
+                None if self.backend.requests_in_flight() > 1 => {
+                    return self.read_held_tree(id, &loc)
+                }
+                None => {}
             }
         }
         let sealed = self.backend.read_at(
@@ -724,13 +738,6 @@ impl Repository {
     /// whole pack is fetched from storage into the cache first.
     fn read_cached_tree(&self, cache: &Cache, id: &BlobId, loc: &BlobLocation) -> Result<Vec<u8>> {
         let name = loc.pack.to_hex();
-        let entry = PackEntry {
-            kind: BlobKind::Tree,
-            id: *id,
-            offset: loc.offset,
-            length: loc.length,
-            raw_length: loc.raw_length,
-        };
         let cached = || {
             let sealed = cache.read_at(FileKind::Pack, &name, loc.offset, loc.length)?;
             open_blob(&self.keys, BlobKind::Tree, id, &sealed, loc.raw_length).ok()
@@ -743,9 +750,33 @@ impl Repository {
             return Ok(tree);
         }
         let pack = read_verified(&*self.backend, FileKind::Pack, &name)?;
-        let tree = self.open_blob_in(&loc.pack, &pack, &entry)?;
+        let tree = self.open_blob_in(&loc.pack, &pack, &tree_entry(id, loc))?;
         cache.store(FileKind::Pack, &name, &pack);
         Ok(tree)
+    }
+
+    /// Reads the tree `id` at `loc`, a pack of trees only, from that pack
+    /// held in memory; when it is not held, the whole pack is fetched,
+    /// checked against its name and held in place of the oldest.
+    fn read_held_tree(&self, id: &BlobId, loc: &BlobLocation) -> Result<Vec<u8>> {
+        let held = self.held_tree_packs.lock().expect("not poisoned");
+        let found = held.iter().find(|(p, _)| *p == loc.pack);
+        let pack = match found.map(|(_, bytes)| bytes.clone()) {
+            Some(bytes) => bytes,
+            None => {
+                // Not held across the read: other walks go on meanwhile.
+                drop(held);
+                let name = loc.pack.to_hex();
+                let bytes = Arc::new(read_verified(&*self.backend, FileKind::Pack, &name)?);
+                let mut held = self.held_tree_packs.lock().expect("not poisoned");
+                if held.len() == HELD_TREE_PACKS {
+                    held.pop_front();
+                }
+                held.push_back((loc.pack, bytes.clone()));
+                bytes
+            }
+        };
+        self.open_blob_in(&loc.pack, &pack, &tree_entry(id, loc))
     }
 
     /// Reads, authenticates and decodes one index file.
@@ -947,6 +978,17 @@ fn joined<T>(thread: std::thread::ScopedJoinHandle<'_, T>) -> T {
     thread
         .join()
         .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+}
+
+/// The entry of the tree `id` at `loc`, as its pack's header would list it.
+fn tree_entry(id: &BlobId, loc: &BlobLocation) -> PackEntry {
+    PackEntry {
+        kind: BlobKind::Tree,
+        id: *id,
+        offset: loc.offset,
+        length: loc.length,
+        raw_length: loc.raw_length,
+    }
 }
 
 fn read_verified(backend: &dyn Backend, kind: FileKind, name: &str) -> Result<Vec<u8>> {

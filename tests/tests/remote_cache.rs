@@ -2,7 +2,8 @@
 //! server behind a proxy that logs every request: with a warm cache an
 //! unchanged re-backup of 10,000 files downloads no pack in a few dozen
 //! requests; a damaged cached file is noticed and read from storage again;
-//! the cache is pruned of what the repository no longer has.
+//! the cache is pruned of what the repository no longer has; without the
+//! cache, packs of trees are read whole, once each.
 
 use cairn_engine::backend::{Backend, FileKind};
 use cairn_tests::proxy::{FaultProxy, ProxyPlan};
@@ -104,12 +105,18 @@ fn an_unchanged_rebackup_with_a_warm_cache_downloads_no_pack() {
         assert_eq!(asked(&format!("prefix=cached/{listed}/")), 1, "{log:#?}");
     }
 
-    // Without the cache, the same backup reads the parent's trees from storage.
+    // Without the cache, the same backup reads the parent's trees from
+    // storage: each pack of trees once, whole, not one request per tree.
     let before = proxy.log().len();
     let said = run(&["--no-cache", "backup"], &[&src]);
     assert!(said.contains("0 new, 0 changed, 10000 unchanged"), "{said}");
     let cold = proxy.log()[before..].to_vec();
-    assert!(!pack_downloads(&cold).is_empty(), "{cold:#?}");
+    let tree_packs = names(&dir.join("trees")).len();
+    let downloads = pack_downloads(&cold).len();
+    assert!(
+        (1..=tree_packs).contains(&downloads),
+        "{tree_packs} packs of trees:\n{cold:#?}"
+    );
 
     // Damaged copies fail their checks, are read from storage again, and
     // the backup still reuses every tree.
