@@ -4,6 +4,7 @@ mod commands;
 mod location;
 mod output;
 mod password;
+mod profile;
 mod progress;
 mod remembered;
 
@@ -31,6 +32,8 @@ pub const EXIT_WRONG_PASSWORD: u8 = 12;
 const ENVIRONMENT: &str = "\
 Environment:
   CAIRN_REPOSITORY        the repository, when -r/--repo is not given
+  CAIRN_CONFIG            the policy file, when --config is not given
+  XDG_CONFIG_HOME         otherwise, the policy file is its cairn/cairn.toml (default: ~/.config/cairn/cairn.toml)
   CAIRN_PASSWORD_FILE     read the password from this file, when --password-file is not given
   CAIRN_PASSWORD_COMMAND  run this command for the password, when --password-command is not given
   CAIRN_PASSWORD          the password itself, when no file or command is given
@@ -52,9 +55,14 @@ Without a password source, the password is asked on the terminal.";
 struct Cli {
     /// Repository location: a directory, local:DIR,
     /// s3:http(s)://HOST[:PORT]/BUCKET[/PREFIX], sftp:[USER@]HOST:PATH or
-    /// sftp://[USER@]HOST[:PORT]/PATH [default: $CAIRN_REPOSITORY].
+    /// sftp://[USER@]HOST[:PORT]/PATH, or @NAME for a repository of the
+    /// policy file [default: $CAIRN_REPOSITORY].
     #[arg(short = 'r', long = "repo", value_name = "LOCATION", global = true)]
     repo: Option<String>,
+    /// The policy file, whose repositories -r @NAME names [default:
+    /// $CAIRN_CONFIG, or $XDG_CONFIG_HOME/cairn/cairn.toml].
+    #[arg(long, value_name = "FILE", global = true)]
+    config: Option<String>,
     /// Read the password from this file [default: $CAIRN_PASSWORD_FILE].
     #[arg(long, value_name = "FILE", global = true)]
     password_file: Option<String>,
@@ -150,6 +158,8 @@ pub struct Context {
     reach: location::Reach,
     /// Where remote repositories' metadata is cached; `None` with `--no-cache`.
     cache: Option<PathBuf>,
+    /// The policy file, for repositories named `@NAME`.
+    pub policy: Option<PathBuf>,
 }
 
 impl Context {
@@ -171,6 +181,7 @@ impl Context {
             progress: self.progress,
             reach: self.reach.clone(),
             cache: self.cache.clone(),
+            policy: self.policy.clone(),
         }
     }
 
@@ -324,14 +335,21 @@ fn main() -> ExitCode {
 }
 
 fn run(cli: Cli) -> anyhow::Result<u8> {
+    let policy = profile::policy_path(cli.config)?;
+    let named = match or_env(cli.repo, "CAIRN_REPOSITORY")? {
+        Some(repo) => Some(profile::resolve(repo, policy.as_deref())?),
+        None => None,
+    };
     let ctx = Context {
-        repo: or_env(cli.repo, "CAIRN_REPOSITORY")?,
-        password: PasswordSource {
-            file: or_env(cli.password_file, "CAIRN_PASSWORD_FILE")?,
-            command: or_env(cli.password_command, "CAIRN_PASSWORD_COMMAND")?,
-            variable: "CAIRN_PASSWORD",
-            label: "repository password",
-        },
+        password: profile::password(
+            named.as_ref(),
+            cli.password_file,
+            cli.password_command,
+            "CAIRN_PASSWORD",
+            "repository password",
+        )?,
+        repo: named.map(|n| n.location),
+        policy,
         key_hint: or_env(cli.key_hint, "CAIRN_KEY_HINT")?,
         progress: !cli.no_progress && std::io::stderr().is_terminal(),
         reach: location::Reach::new(

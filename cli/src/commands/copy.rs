@@ -1,7 +1,6 @@
 use super::snapshots::FilterArgs;
 use crate::output::{plural, size};
-use crate::password::PasswordSource;
-use crate::{or_env, Context};
+use crate::{or_env, profile, Context};
 use anyhow::{bail, Result};
 use cairn_engine::copy::copy;
 
@@ -39,13 +38,15 @@ impl FromPassword {
         let Some(repo) = or_env(repo, "CAIRN_FROM_REPOSITORY")? else {
             bail!("no repository to copy from: use --from-repo or set CAIRN_FROM_REPOSITORY");
         };
-        let password = PasswordSource {
-            file: or_env(self.file, "CAIRN_FROM_PASSWORD_FILE")?,
-            command: or_env(self.command, "CAIRN_FROM_PASSWORD_COMMAND")?,
-            variable: "CAIRN_FROM_PASSWORD",
-            label: "password of the repository copied from",
-        };
-        Ok(ctx.source(Some(repo), password))
+        let named = profile::resolve(repo, ctx.policy.as_deref())?;
+        let password = profile::password(
+            Some(&named),
+            self.file,
+            self.command,
+            "CAIRN_FROM_PASSWORD",
+            "password of the repository copied from",
+        )?;
+        Ok(ctx.source(Some(named.location), password))
     }
 }
 

@@ -1,0 +1,11 @@
+//! Recovery objectives for cairn: a policy file naming what is backed up,
+//! where to, how much data may be lost (RPO) and how long a restore may
+//! take (RTO); and the commands that carry it out and report on it.
+//!
+//! It drives the engine through its public API only.
+
+pub mod interval;
+pub mod policy;
+
+pub use interval::Interval;
+pub use policy::{Policy, PolicyError};
