@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The full test suite. Installs what the tests need (a PostgreSQL server for the
 # database-dump test, strace for the crash tests, SeaweedFS for the S3 tests,
-# OpenSSH for the SFTP tests)
+# OpenSSH for the SFTP tests, promtool for the metrics test)
 # when it is missing and we are root, then runs every test.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -11,6 +11,7 @@ need strace "the crash tests" command -v strace
 need postgresql "the database-dump test" compgen -G "/usr/lib/postgresql/*/bin/initdb"
 need openssh-client "the SFTP tests" command -v ssh-keygen
 need openssh-server "the SFTP tests" test -x /usr/sbin/sshd
+need prometheus "the metrics test (promtool)" command -v promtool
 install_seaweedfs
 
 # The end-to-end tests run the `cairn` binary, which `cargo test` does not build

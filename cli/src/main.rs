@@ -23,6 +23,8 @@ use std::time::Duration;
 pub const EXIT_INCOMPLETE: u8 = 3;
 /// Exit code when `check` found damage.
 pub const EXIT_DAMAGED: u8 = 4;
+/// Exit code when `status` finds a recovery objective that does not hold.
+pub const EXIT_OBJECTIVE_MISSED: u8 = 5;
 /// Exit code when there is no repository at the given location.
 pub const EXIT_NO_REPOSITORY: u8 = 10;
 /// Exit code when the password opens no key file.
@@ -129,6 +131,9 @@ enum Command {
     Dump(commands::dump::Args),
     /// Add, remove or replace the tags of snapshots.
     Tag(commands::tag::Args),
+    /// Whether the recovery objectives of the policy file hold, source by
+    /// source and repository by repository.
+    Status(commands::status::Args),
     /// Check the repository's structure, and with --read-data all its data.
     Check(commands::check::Args),
     /// Remove snapshots by a retention policy (or by ID), optionally pruning after.
@@ -374,6 +379,7 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
         Command::Stats(a) => commands::stats::run(&ctx, a),
         Command::Dump(a) => commands::dump::run(&ctx, a),
         Command::Tag(a) => commands::tag::run(&ctx, a),
+        Command::Status(a) => commands::status::run(&ctx, a),
         Command::Check(a) => commands::check::run(&ctx, a),
         Command::Forget(a) => commands::forget::run(&ctx, *a),
         Command::Prune(a) => commands::prune::run(&ctx, a),
@@ -389,7 +395,7 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
 }
 
 /// The error and its causes on one line.
-fn one_line(e: &anyhow::Error) -> String {
+pub(crate) fn one_line(e: &anyhow::Error) -> String {
     let mut msg = e.to_string();
     for cause in e.chain().skip(1) {
         let c = cause.to_string();

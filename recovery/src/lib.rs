@@ -5,7 +5,9 @@
 //! It drives the engine through its public API only.
 
 pub mod interval;
+pub mod metrics;
 pub mod policy;
+pub mod status;
 
 pub use interval::Interval;
 pub use policy::{Policy, PolicyError};

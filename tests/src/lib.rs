@@ -330,6 +330,14 @@ pub fn cairn_command(repo: &Path, args: &[&OsStr], env: &[(&str, &str)]) -> Comm
     cmd
 }
 
+/// Runs `cairn --config CONFIG` with `list`, the test password in
+/// `CAIRN_PASSWORD` and no repository in the environment.
+pub fn cairn_configured(config: &Path, list: &[&str], env: &[(&str, &str)]) -> Output {
+    let mut all = vec!["--config", config.to_str().unwrap()];
+    all.extend(list);
+    cairn(Path::new(""), &args(&all), env)
+}
+
 /// `OsStr` arguments from string slices.
 pub fn args<'a>(list: &[&'a str]) -> Vec<&'a OsStr> {
     list.iter().map(|s| OsStr::new(*s)).collect()

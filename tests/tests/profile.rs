@@ -23,13 +23,8 @@ fn policy(dir: &Path) -> std::path::PathBuf {
     path
 }
 
-/// Runs cairn with `list` after `--config CONFIG`; `CAIRN_PASSWORD` is the
-/// test password, which opens neither repository.
-fn run(config: &Path, list: &[&str], env: &[(&str, &str)]) -> std::process::Output {
-    let mut all = vec!["--config", config.to_str().unwrap()];
-    all.extend(list);
-    cairn(Path::new("/nonexistent"), &args(&all), env)
-}
+// `CAIRN_PASSWORD` is the test password, which opens neither repository.
+use cairn_tests::cairn_configured as run;
 
 #[test]
 fn every_command_reaches_a_named_repository_with_its_password() {

@@ -16,5 +16,6 @@ pub mod repair;
 pub mod restore;
 pub mod snapshots;
 pub mod stats;
+pub mod status;
 pub mod tag;
 pub mod unlock;

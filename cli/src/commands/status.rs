@@ -1,0 +1,120 @@
+//! `cairn status`: whether each source's recovery objectives hold, from the
+//! repositories of the policy file.
+
+use crate::output::local_time;
+use crate::{one_line, profile, Context, EXIT_OBJECTIVE_MISSED};
+use anyhow::{Context as _, Result};
+use cairn_format::Timestamp;
+use cairn_recovery::status::{assess, RepositoryStatus, State};
+use cairn_recovery::{metrics, Interval, Policy};
+use std::path::PathBuf;
+
+#[derive(clap::Args)]
+pub struct Args {
+    /// The sources to report on (names of the policy file); all by default.
+    sources: Vec<String>,
+    /// Print the status as JSON.
+    #[arg(long)]
+    json: bool,
+    /// Also write it to this file in the text format of node_exporter's
+    /// textfile collector (replaced whole, never half-written).
+    #[arg(long, value_name = "FILE")]
+    prometheus: Option<PathBuf>,
+}
+
+pub fn run(ctx: &Context, args: Args) -> Result<u8> {
+    let path = ctx
+        .policy
+        .as_deref()
+        .context("no policy file: give --config or set CAIRN_CONFIG")?;
+    let policy = Policy::load(path)?;
+    let status = assess(&policy, &args.sources, Timestamp::now(), |name, _| {
+        let named = profile::resolve(format!("@{name}"), Some(path)).map_err(|e| one_line(&e))?;
+        let password = profile::password(
+            Some(&named),
+            None,
+            None,
+            "CAIRN_PASSWORD",
+            "repository password",
+        )
+        .map_err(|e| one_line(&e))?;
+        ctx.source(Some(named.location), password)
+            .open_keys()
+            .map_err(|e| one_line(&e))
+    })
+    .map_err(anyhow::Error::msg)?;
+    if let Some(file) = &args.prometheus {
+        metrics::write_atomically(file, &metrics::prometheus(&status))
+            .with_context(|| format!("cannot write metrics to {}", file.display()))?;
+    }
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&status)?);
+    } else {
+        for source in &status.sources {
+            let rule = &source.three_two_one;
+            let rto = source
+                .rto_seconds
+                .and_then(Interval::from_secs)
+                .map_or(String::new(), |r| format!(", RTO {r}"));
+            println!(
+                "{} (RPO {}{rto}; 3-2-1 {}: {} {}, {} {}, {})",
+                source.source,
+                Interval::from_secs(source.rpo_seconds).map_or("0s".into(), |r| r.to_string()),
+                if rule.holds { "holds" } else { "does not hold" },
+                rule.copies,
+                if rule.copies == 1 {
+                    "repository"
+                } else {
+                    "repositories"
+                },
+                rule.kinds,
+                if rule.kinds == 1 {
+                    "kind of storage"
+                } else {
+                    "kinds of storage"
+                },
+                if rule.offsite {
+                    "one not local"
+                } else {
+                    "all local"
+                },
+            );
+            let width = source.repositories.iter().map(|r| r.repository.len()).max();
+            for repo in &source.repositories {
+                println!(
+                    "  {:<w$}  {}",
+                    repo.repository,
+                    describe(repo),
+                    w = width.unwrap_or(0)
+                );
+            }
+        }
+    }
+    Ok(if status.holds {
+        0
+    } else {
+        EXIT_OBJECTIVE_MISSED
+    })
+}
+
+/// The state of one source in one repository, on one line.
+fn describe(repo: &RepositoryStatus) -> String {
+    let newest = repo.newest.as_ref().map(|n| {
+        let age =
+            Interval::from_secs(n.age_seconds).map_or("just now".into(), |a| format!("{a} ago"));
+        let time = local_time(Timestamp {
+            secs: n.time,
+            nanos: 0,
+        });
+        format!("newest snapshot {} at {time}, {age}", &n.id[..8])
+    });
+    match (repo.state, newest) {
+        (State::Ok, Some(n)) => format!("OK      {n}"),
+        (State::Breach, Some(n)) => format!("BREACH  {n}"),
+        (_, None) if repo.state != State::Unreachable => "BREACH  no snapshot".into(),
+        _ => format!(
+            "UNREACHABLE  {}",
+            repo.error.as_deref().unwrap_or("cannot be read")
+        ),
+    }
+}
