@@ -131,6 +131,9 @@ enum Command {
     Dump(commands::dump::Args),
     /// Add, remove or replace the tags of snapshots.
     Tag(commands::tag::Args),
+    /// Do what is due of the policy file: back up sources about to miss
+    /// their RPO, copy them to their other repositories, apply their keep rules.
+    Run(commands::run::Args),
     /// Whether the recovery objectives of the policy file hold, source by
     /// source and repository by repository.
     Status(commands::status::Args),
@@ -380,6 +383,7 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
         Command::Dump(a) => commands::dump::run(&ctx, a),
         Command::Tag(a) => commands::tag::run(&ctx, a),
         Command::Status(a) => commands::status::run(&ctx, a),
+        Command::Run(a) => commands::run::run(&ctx, a),
         Command::Check(a) => commands::check::run(&ctx, a),
         Command::Forget(a) => commands::forget::run(&ctx, *a),
         Command::Prune(a) => commands::prune::run(&ctx, a),

@@ -7,6 +7,7 @@
 pub mod interval;
 pub mod metrics;
 pub mod policy;
+pub mod run;
 pub mod status;
 
 pub use interval::Interval;

@@ -404,6 +404,20 @@ impl Policy {
         Ok(policy)
     }
 
+    /// Fails, naming the first, when some of `names` are not sources of the policy.
+    pub fn check_sources(&self, names: &[String]) -> Result<(), String> {
+        match names.iter().find(|n| !self.sources.contains_key(*n)) {
+            None => Ok(()),
+            Some(name) => {
+                let known: Vec<&str> = self.sources.keys().map(String::as_str).collect();
+                Err(format!(
+                    "the policy file has no source {name:?} (it has {})",
+                    known.join(", ")
+                ))
+            }
+        }
+    }
+
     /// The repository named `name`.
     pub fn repository(&self, name: &str) -> Option<&Repository> {
         self.repositories.get(name)

@@ -12,6 +12,7 @@ use cairn_engine::Repository;
 use cairn_format::{SnapshotId, Timestamp};
 use serde::Serialize;
 use std::collections::BTreeMap;
+use std::time::Duration;
 
 /// The tag on every snapshot of the source `name`.
 pub fn source_tag(name: &str) -> String {
@@ -88,15 +89,7 @@ pub fn assess(
     now: Timestamp,
     mut open: impl FnMut(&str, &policy::Repository) -> Result<Repository, String>,
 ) -> Result<Status, String> {
-    for name in sources {
-        if !policy.sources.contains_key(name) {
-            let known: Vec<&str> = policy.sources.keys().map(String::as_str).collect();
-            return Err(format!(
-                "the policy file has no source {name:?} (it has {})",
-                known.join(", ")
-            ));
-        }
-    }
+    policy.check_sources(sources)?;
     let mut listed: BTreeMap<&str, Result<SnapshotList, String>> = BTreeMap::new();
     let mut out = Vec::new();
     for (name, source) in &policy.sources {
@@ -162,19 +155,24 @@ fn judge(
     now: Timestamp,
     rpo: Interval,
 ) -> RepositoryStatus {
+    let fresh = newest.is_some_and(|(_, s)| age(now, s.time) <= rpo.duration());
     let newest = newest.map(|(id, s)| Newest {
         id: id.to_hex(),
         time: s.time.secs,
-        // A snapshot from a clock ahead of this one is taken as new.
-        age_seconds: u64::try_from(now.secs - s.time.secs).unwrap_or(0),
+        age_seconds: age(now, s.time).as_secs(),
     });
-    let fresh = newest
-        .as_ref()
-        .is_some_and(|n| n.age_seconds <= rpo.duration().as_secs());
     RepositoryStatus {
         repository: repo.to_string(),
         state: if fresh { State::Ok } else { State::Breach },
         newest,
         error: None,
     }
+}
+
+/// How long before `now` the time `then` was; nothing when it is later (a
+/// snapshot from a clock ahead of this one is taken as new).
+pub(crate) fn age(now: Timestamp, then: Timestamp) -> Duration {
+    let nanos = |t: Timestamp| i128::from(t.secs) * 1_000_000_000 + i128::from(t.nanos);
+    let diff = (nanos(now) - nanos(then)).clamp(0, i128::from(u64::MAX));
+    Duration::from_nanos(diff as u64)
 }

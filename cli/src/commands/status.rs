@@ -2,11 +2,11 @@
 //! repositories of the policy file.
 
 use crate::output::local_time;
-use crate::{one_line, profile, Context, EXIT_OBJECTIVE_MISSED};
+use crate::{one_line, Context, EXIT_OBJECTIVE_MISSED};
 use anyhow::{Context as _, Result};
 use cairn_format::Timestamp;
 use cairn_recovery::status::{assess, RepositoryStatus, State};
-use cairn_recovery::{metrics, Interval, Policy};
+use cairn_recovery::{metrics, Interval};
 use std::path::PathBuf;
 
 #[derive(clap::Args)]
@@ -23,23 +23,10 @@ pub struct Args {
 }
 
 pub fn run(ctx: &Context, args: Args) -> Result<u8> {
-    let path = ctx
-        .policy
-        .as_deref()
-        .context("no policy file: give --config or set CAIRN_CONFIG")?;
-    let policy = Policy::load(path)?;
+    let (path, policy) = super::run::load_policy(ctx)?;
     let status = assess(&policy, &args.sources, Timestamp::now(), |name, _| {
-        let named = profile::resolve(format!("@{name}"), Some(path)).map_err(|e| one_line(&e))?;
-        let password = profile::password(
-            Some(&named),
-            None,
-            None,
-            "CAIRN_PASSWORD",
-            "repository password",
-        )
-        .map_err(|e| one_line(&e))?;
-        ctx.source(Some(named.location), password)
-            .open_keys()
+        super::run::named(ctx, path, name)
+            .and_then(|c| c.open_keys())
             .map_err(|e| one_line(&e))
     })
     .map_err(anyhow::Error::msg)?;

@@ -1,0 +1,323 @@
+//! `run`: what is due of the policy, and nothing else. Each source whose
+//! newest snapshot in its first repository is about to be older than its
+//! RPO is backed up there; its new snapshots are copied to its other
+//! repositories; its `keep` rules are applied where snapshots were added.
+//!
+//! Runs of one policy file take turns (a lock on the file), and each finds
+//! out what is due only once it holds the lock, so two runs started at once
+//! back up a due source once.
+
+use crate::policy::{Input, Policy, Source};
+use crate::status::{age, source_tag};
+use cairn_engine::backup::{backup, backup_stream, BackupOptions, StreamSource};
+use cairn_engine::copy::copy;
+use cairn_engine::filter::{parse_size, FilterOptions};
+use cairn_engine::retention::{self, DEFAULT_GROUP_BY};
+use cairn_engine::Repository;
+use cairn_format::snapshot::Snapshot;
+use cairn_format::{SnapshotId, Timestamp};
+use std::path::Path;
+use std::process::Command;
+use std::time::Duration;
+
+/// The most a source is backed up ahead of its RPO: it is due once its
+/// newest snapshot is older than the RPO less a quarter of it, or less
+/// this, whichever is smaller.
+pub const MOST_AHEAD: Duration = Duration::from_secs(3600);
+
+/// How to open a repository of the policy, by name: with its index loaded
+/// when `index` (to read blobs), or only its keys.
+pub trait Opener {
+    fn open(&mut self, name: &str, index: bool) -> Result<Repository, String>;
+}
+
+impl<F: FnMut(&str, bool) -> Result<Repository, String>> Opener for F {
+    fn open(&mut self, name: &str, index: bool) -> Result<Repository, String> {
+        self(name, index)
+    }
+}
+
+/// What a run did.
+#[derive(Debug, Default)]
+pub struct RunReport {
+    pub sources: Vec<SourceRun>,
+}
+
+impl RunReport {
+    /// The failures of the run, as "source: what".
+    pub fn failures(&self) -> Vec<String> {
+        self.sources
+            .iter()
+            .flat_map(|s| s.failures.iter().map(move |f| format!("{}: {f}", s.source)))
+            .collect()
+    }
+}
+
+/// What a run did for one source.
+#[derive(Debug, Default)]
+pub struct SourceRun {
+    pub source: String,
+    /// The snapshot made, or why none was due: the newest one's age.
+    pub backup: Option<Backup>,
+    /// Snapshots copied, per repository.
+    pub copied: Vec<(String, usize)>,
+    /// Snapshots removed by `keep`, per repository.
+    pub forgotten: Vec<(String, usize)>,
+    /// What failed.
+    pub failures: Vec<String>,
+}
+
+/// The outcome of the backup step of a source.
+#[derive(Debug)]
+pub enum Backup {
+    /// A snapshot was made.
+    Made {
+        id: SnapshotId,
+        /// Entries that could not be read and were left out.
+        skipped: usize,
+    },
+    /// The newest snapshot, this many seconds old, is recent enough.
+    NotDue { age_seconds: u64 },
+}
+
+/// Options of a run.
+#[derive(Debug, Default)]
+pub struct RunOptions {
+    /// Back up every source asked for, due or not.
+    pub force: bool,
+    /// The time zone `keep` counts days in.
+    pub time_zone: Option<jiff::tz::TimeZone>,
+}
+
+/// Carries out `sources` of `policy` (all when empty), read from the file
+/// at `path`, which is locked for the run.
+pub fn run(
+    policy: &Policy,
+    path: &Path,
+    sources: &[String],
+    opts: &RunOptions,
+    open: &mut dyn Opener,
+) -> Result<RunReport, String> {
+    policy.check_sources(sources)?;
+    let _turn = lock(path)?;
+    let mut report = RunReport::default();
+    for (name, source) in &policy.sources {
+        if sources.is_empty() || sources.contains(name) {
+            report.sources.push(run_source(name, source, opts, open));
+        }
+    }
+    Ok(report)
+}
+
+fn run_source(name: &str, source: &Source, opts: &RunOptions, open: &mut dyn Opener) -> SourceRun {
+    let mut out = SourceRun {
+        source: name.to_string(),
+        ..Default::default()
+    };
+    let tag = source_tag(name);
+    let primary = &source.to[0];
+    let now = Timestamp::now();
+    match open.open(primary, false) {
+        Err(e) => out.failures.push(format!("repository {primary}: {e}")),
+        Ok(mut repo) => {
+            let newest = tagged(&repo, &tag).map(|list| newest(&list).map(|(_, s)| s.time));
+            match newest {
+                Err(e) => out.failures.push(format!("repository {primary}: {e}")),
+                Ok(newest) => {
+                    let age = newest.map(|t| age(now, t));
+                    if opts.force || age.is_none_or(|a| due(a, source)) {
+                        back_up(&mut repo, source, &tag, &mut out);
+                    } else if let Some(age) = age {
+                        out.backup = Some(Backup::NotDue {
+                            age_seconds: age.as_secs(),
+                        });
+                    }
+                }
+            }
+        }
+    }
+    let mut added = match out.backup {
+        Some(Backup::Made { .. }) => vec![primary.clone()],
+        _ => Vec::new(),
+    };
+    for target in &source.to[1..] {
+        match copy_new(open, primary, target, &tag) {
+            Ok(0) => {}
+            Ok(n) => {
+                out.copied.push((target.clone(), n));
+                added.push(target.clone());
+            }
+            Err(e) => out.failures.push(format!("copy to {target}: {e}")),
+        }
+    }
+    if let Some(keep) = &source.keep {
+        let tz = opts
+            .time_zone
+            .clone()
+            .unwrap_or_else(jiff::tz::TimeZone::system);
+        for repo in &added {
+            match forget(open, repo, &tag, &keep.retention(), &tz) {
+                Ok(n) => out.forgotten.push((repo.clone(), n)),
+                Err(e) => out.failures.push(format!("keep in {repo}: {e}")),
+            }
+        }
+    }
+    out
+}
+
+/// Whether a source whose newest snapshot is `age` old is due.
+fn due(age: Duration, source: &Source) -> bool {
+    let rpo = source.rpo.duration();
+    let ahead = (rpo / 4).min(MOST_AHEAD);
+    age + ahead >= rpo
+}
+
+/// The snapshots of `repo` tagged `tag`.
+fn tagged(repo: &Repository, tag: &str) -> Result<Vec<(SnapshotId, Snapshot)>, String> {
+    let all = repo.snapshots().map_err(|e| e.to_string())?;
+    Ok(all
+        .into_iter()
+        .filter(|(_, s)| s.tags.iter().any(|t| t == tag))
+        .collect())
+}
+
+fn newest(list: &[(SnapshotId, Snapshot)]) -> Option<&(SnapshotId, Snapshot)> {
+    list.iter().max_by_key(|(_, s)| s.time)
+}
+
+/// Backs up `source` into `repo`, tagged `tag` (and its own tags), after
+/// its `before` hook (which must succeed) and followed by its `after` hook.
+fn back_up(repo: &mut Repository, source: &Source, tag: &str, out: &mut SourceRun) {
+    if let Some(hook) = &source.before {
+        if let Err(e) = hook_run(hook) {
+            out.failures.push(format!("before hook: {e}; no backup"));
+            return;
+        }
+    }
+    match snapshot(repo, source, tag) {
+        Ok(made) => out.backup = Some(made),
+        Err(e) => out.failures.push(format!("backup: {e}")),
+    }
+    if let Some(hook) = &source.after {
+        if let Err(e) = hook_run(hook) {
+            out.failures.push(format!("after hook: {e}"));
+        }
+    }
+}
+
+fn snapshot(repo: &mut Repository, source: &Source, tag: &str) -> Result<Backup, String> {
+    let mut tags = vec![tag.to_string()];
+    tags.extend(source.tags.iter().cloned());
+    let mut opts = BackupOptions {
+        tags,
+        ..Default::default()
+    };
+    let report = match &source.input {
+        Input::Paths {
+            paths,
+            exclude,
+            iexclude,
+            exclude_if_present,
+            exclude_caches,
+            exclude_larger_than,
+            one_file_system,
+        } => {
+            opts.filter = FilterOptions {
+                exclude: exclude.clone(),
+                iexclude: iexclude.clone(),
+                exclude_if_present: exclude_if_present.clone(),
+                exclude_caches: *exclude_caches,
+                exclude_larger_than: exclude_larger_than
+                    .as_deref()
+                    .map(parse_size)
+                    .transpose()
+                    .map_err(|e| e.to_string())?,
+                one_file_system: *one_file_system,
+            };
+            backup(repo, paths, &opts)
+        }
+        Input::Command { command, filename } => {
+            let argv = command.iter().map(Into::into).collect();
+            backup_stream(repo, StreamSource::Command(argv), filename, &opts)
+        }
+    }
+    .map_err(|e| e.to_string())?;
+    Ok(Backup::Made {
+        id: report.id,
+        skipped: report.skipped.len(),
+    })
+}
+
+/// Runs a hook (a program and its arguments); fails unless it exits 0.
+fn hook_run(argv: &[String]) -> Result<(), String> {
+    let status = Command::new(&argv[0])
+        .args(&argv[1..])
+        .status()
+        .map_err(|e| format!("cannot run {}: {e}", argv[0]))?;
+    match status.success() {
+        true => Ok(()),
+        false => Err(format!("{} failed ({status})", argv[0])),
+    }
+}
+
+/// Copies the snapshots tagged `tag` that `target` lacks from `primary`;
+/// how many were copied. Nothing is read when `target` has the newest.
+fn copy_new(
+    open: &mut dyn Opener,
+    primary: &str,
+    target: &str,
+    tag: &str,
+) -> Result<usize, String> {
+    let src_keys = open.open(primary, false)?;
+    let mut dst = open.open(target, false)?;
+    let wanted = tagged(&src_keys, tag)?;
+    let had = tagged(&dst, tag)?;
+    let newest_there = newest(&had).map(|(_, s)| s.time);
+    if newest(&wanted).map(|(_, s)| s.time) <= newest_there {
+        return Ok(0);
+    }
+    drop(src_keys);
+    let src = open.open(primary, true)?;
+    let report = copy(&src, &mut dst, &wanted).map_err(|e| e.to_string())?;
+    Ok(report.copied.len())
+}
+
+/// Applies `keep` to the snapshots tagged `tag` in `repo`; how many were removed.
+fn forget(
+    open: &mut dyn Opener,
+    repo: &str,
+    tag: &str,
+    keep: &retention::Policy,
+    tz: &jiff::tz::TimeZone,
+) -> Result<usize, String> {
+    let repo = open.open(repo, false)?;
+    let snapshots = tagged(&repo, tag)?;
+    let groups =
+        retention::apply(&snapshots, keep, &DEFAULT_GROUP_BY, tz).map_err(|e| e.to_string())?;
+    let mut removed = 0;
+    for d in groups.iter().flat_map(|g| &g.decisions) {
+        if d.reasons.is_empty() {
+            repo.remove_snapshot(&d.id).map_err(|e| e.to_string())?;
+            removed += 1;
+        }
+    }
+    Ok(removed)
+}
+
+/// Takes the turn of runs of the policy file at `path`: an exclusive lock
+/// on it, waited for, released when the file is closed.
+fn lock(path: &Path) -> Result<std::fs::File, String> {
+    use std::os::fd::AsRawFd;
+    let file = std::fs::File::open(path)
+        .map_err(|e| format!("cannot open policy file {}: {e}", path.display()))?;
+    loop {
+        // SAFETY: flock on a descriptor this function owns.
+        if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX) } == 0 {
+            return Ok(file);
+        }
+        let e = std::io::Error::last_os_error();
+        if e.kind() != std::io::ErrorKind::Interrupted {
+            return Err(format!("cannot lock policy file {}: {e}", path.display()));
+        }
+    }
+}
