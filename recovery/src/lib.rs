@@ -6,6 +6,7 @@
 
 pub mod interval;
 pub mod metrics;
+pub mod notify;
 pub mod policy;
 pub mod run;
 pub mod status;

@@ -187,13 +187,22 @@ pub struct Notify {
     pub email: Option<Email>,
 }
 
+impl Notify {
+    /// Whether notifications go anywhere.
+    pub fn is_configured(&self) -> bool {
+        self.webhook.is_some() || self.email.is_some()
+    }
+}
+
 /// Email through an SMTP server.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Email {
     pub to: String,
     pub from: String,
-    /// `smtp://HOST[:PORT]`.
+    /// `smtp://HOST[:PORT]` (no TLS: a relay on this machine or network),
+    /// `smtp://HOST?tls=required` (STARTTLS) or `smtps://HOST`, with
+    /// `USER:PASSWORD@` before the host to log in.
     pub smtp: String,
 }
 

@@ -44,11 +44,11 @@ pub struct RunReport {
 }
 
 impl RunReport {
-    /// The failures of the run, as "source: what".
-    pub fn failures(&self) -> Vec<String> {
+    /// The failures of the run: the source, and what failed.
+    pub fn failures(&self) -> Vec<(String, String)> {
         self.sources
             .iter()
-            .flat_map(|s| s.failures.iter().map(move |f| format!("{}: {f}", s.source)))
+            .flat_map(|s| s.failures.iter().map(|f| (s.source.clone(), f.clone())))
             .collect()
     }
 }
@@ -99,7 +99,8 @@ pub fn run(
     open: &mut dyn Opener,
 ) -> Result<RunReport, String> {
     policy.check_sources(sources)?;
-    let _turn = lock(path)?;
+    // Runs of one policy file take turns.
+    let _turn = lock_file(path, false)?;
     let mut report = RunReport::default();
     for (name, source) in &policy.sources {
         if sources.is_empty() || sources.contains(name) {
@@ -304,12 +305,18 @@ fn forget(
     Ok(removed)
 }
 
-/// Takes the turn of runs of the policy file at `path`: an exclusive lock
-/// on it, waited for, released when the file is closed.
-fn lock(path: &Path) -> Result<std::fs::File, String> {
+/// Takes the turn of the commands that lock the file at `path` (creating
+/// it when `create`): an exclusive lock on it, waited for, released when
+/// the file is closed.
+pub(crate) fn lock_file(path: &Path, create: bool) -> Result<std::fs::File, String> {
     use std::os::fd::AsRawFd;
-    let file = std::fs::File::open(path)
-        .map_err(|e| format!("cannot open policy file {}: {e}", path.display()))?;
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .write(create)
+        .create(create)
+        .truncate(false)
+        .open(path)
+        .map_err(|e| format!("cannot open {}: {e}", path.display()))?;
     loop {
         // SAFETY: flock on a descriptor this function owns.
         if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX) } == 0 {
@@ -317,7 +324,7 @@ fn lock(path: &Path) -> Result<std::fs::File, String> {
         }
         let e = std::io::Error::last_os_error();
         if e.kind() != std::io::ErrorKind::Interrupted {
-            return Err(format!("cannot lock policy file {}: {e}", path.display()));
+            return Err(format!("cannot lock {}: {e}", path.display()));
         }
     }
 }

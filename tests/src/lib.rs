@@ -5,6 +5,7 @@ pub mod faults;
 pub mod proxy;
 pub mod remote;
 pub mod s3;
+pub mod sinks;
 pub mod sshd;
 
 use cairn_engine::backend::LocalBackend;

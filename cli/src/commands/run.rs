@@ -5,8 +5,12 @@ use crate::output::plural;
 use crate::{one_line, profile, Context};
 use anyhow::{Context as _, Result};
 use cairn_engine::Repository;
+use cairn_format::Timestamp;
+use cairn_recovery::notify;
 use cairn_recovery::run::{run as run_policy, Backup, RunOptions};
+use cairn_recovery::status::{assess, Status};
 use cairn_recovery::{Interval, Policy};
+use std::path::{Path, PathBuf};
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -66,8 +70,19 @@ pub fn run(ctx: &Context, args: Args) -> Result<u8> {
         }
     }
     let failures = report.failures();
-    for f in &failures {
-        eprintln!("cairn: {f}");
+    for (source, what) in &failures {
+        eprintln!("cairn: {source}: {what}");
+    }
+    if policy.notify.is_configured() {
+        let status = assess(&policy, &args.sources, Timestamp::now(), |name, _| {
+            named(ctx, path, name)
+                .and_then(|c| c.open_keys())
+                .map_err(|e| one_line(&e))
+        });
+        match status {
+            Ok(status) => announce(path, &policy, &status, &failures),
+            Err(e) => eprintln!("cairn: no notifications: {e}"),
+        }
     }
     if !failures.is_empty() {
         anyhow::bail!("run: {} failed", plural(failures.len() as u64, "step"));
@@ -76,7 +91,7 @@ pub fn run(ctx: &Context, args: Args) -> Result<u8> {
 }
 
 /// The policy file and what it says.
-pub fn load_policy(ctx: &Context) -> Result<(&std::path::Path, Policy)> {
+pub fn load_policy(ctx: &Context) -> Result<(&Path, Policy)> {
     let path = ctx
         .policy
         .as_deref()
@@ -85,7 +100,7 @@ pub fn load_policy(ctx: &Context) -> Result<(&std::path::Path, Policy)> {
 }
 
 /// The context of the policy file's repository `name`, with its password.
-pub fn named(ctx: &Context, policy: &std::path::Path, name: &str) -> Result<Context> {
+pub fn named(ctx: &Context, policy: &Path, name: &str) -> Result<Context> {
     let named = profile::resolve(format!("@{name}"), Some(policy))?;
     let password = profile::password(
         Some(&named),
@@ -95,4 +110,42 @@ pub fn named(ctx: &Context, policy: &std::path::Path, name: &str) -> Result<Cont
         "repository password",
     )?;
     Ok(ctx.source(Some(named.location), password))
+}
+
+/// Tells the policy's webhook and email about `failures` and about the
+/// breaches of `status` that began or cleared since the last command that
+/// looked; what cannot be delivered is reported and does not fail the command.
+pub fn announce(path: &Path, policy: &Policy, status: &Status, failures: &[(String, String)]) {
+    let Some(state) = state_file(path) else {
+        eprintln!("cairn: no notifications: no home folder to keep what was announced in");
+        return;
+    };
+    let events = match notify::events(status, failures, &state) {
+        Ok(events) => events,
+        Err(e) => {
+            eprintln!("cairn: no notifications: {e}");
+            return;
+        }
+    };
+    for event in &events {
+        for problem in notify::deliver(&policy.notify, event) {
+            eprintln!("cairn: notification not delivered: {problem}");
+        }
+    }
+}
+
+/// Where the breaches announced for the policy file at `path` are kept:
+/// `$XDG_STATE_HOME/cairn/` (or `~/.local/state/cairn/`), a file per policy file.
+fn state_file(path: &Path) -> Option<PathBuf> {
+    let var = |name| {
+        std::env::var_os(name)
+            .filter(|d| !d.is_empty())
+            .map(PathBuf::from)
+    };
+    let home = var("XDG_STATE_HOME").or_else(|| Some(var("HOME")?.join(".local/state")))?;
+    let dir = home.join("cairn");
+    std::fs::create_dir_all(&dir).ok()?;
+    let policy = std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf());
+    let hash = blake3::hash(policy.as_os_str().as_encoded_bytes());
+    Some(dir.join(format!("announced-{}.json", &hash.to_hex()[..16])))
 }

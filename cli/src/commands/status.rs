@@ -30,6 +30,9 @@ pub fn run(ctx: &Context, args: Args) -> Result<u8> {
             .map_err(|e| one_line(&e))
     })
     .map_err(anyhow::Error::msg)?;
+    if policy.notify.is_configured() {
+        super::run::announce(path, &policy, &status, &[]);
+    }
     if let Some(file) = &args.prometheus {
         metrics::write_atomically(file, &metrics::prometheus(&status))
             .with_context(|| format!("cannot write metrics to {}", file.display()))?;
