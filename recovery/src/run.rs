@@ -85,8 +85,11 @@ pub enum Backup {
 pub struct RunOptions {
     /// Back up every source asked for, due or not.
     pub force: bool,
-    /// The time zone `keep` counts days in.
+    /// The time zone `keep` counts days in; the system's when `None`.
     pub time_zone: Option<jiff::tz::TimeZone>,
+    /// Act as if it were this time: what is due is judged, and snapshots
+    /// are dated, by it (to try a policy over simulated days). Now when `None`.
+    pub now: Option<Timestamp>,
 }
 
 /// Carries out `sources` of `policy` (all when empty), read from the file
@@ -117,7 +120,7 @@ fn run_source(name: &str, source: &Source, opts: &RunOptions, open: &mut dyn Ope
     };
     let tag = source_tag(name);
     let primary = &source.to[0];
-    let now = Timestamp::now();
+    let now = opts.now.unwrap_or_else(Timestamp::now);
     match open.open(primary, false) {
         Err(e) => out.failures.push(format!("repository {primary}: {e}")),
         Ok(mut repo) => {
@@ -127,7 +130,7 @@ fn run_source(name: &str, source: &Source, opts: &RunOptions, open: &mut dyn Ope
                 Ok(newest) => {
                     let age = newest.map(|t| age(now, t));
                     if opts.force || age.is_none_or(|a| due(a, source)) {
-                        back_up(&mut repo, source, &tag, &mut out);
+                        back_up(&mut repo, source, &tag, opts.now, &mut out);
                     } else if let Some(age) = age {
                         out.backup = Some(Backup::NotDue {
                             age_seconds: age.as_secs(),
@@ -188,14 +191,20 @@ fn newest(list: &[(SnapshotId, Snapshot)]) -> Option<&(SnapshotId, Snapshot)> {
 
 /// Backs up `source` into `repo`, tagged `tag` (and its own tags), after
 /// its `before` hook (which must succeed) and followed by its `after` hook.
-fn back_up(repo: &mut Repository, source: &Source, tag: &str, out: &mut SourceRun) {
+fn back_up(
+    repo: &mut Repository,
+    source: &Source,
+    tag: &str,
+    time: Option<Timestamp>,
+    out: &mut SourceRun,
+) {
     if let Some(hook) = &source.before {
         if let Err(e) = hook_run(hook) {
             out.failures.push(format!("before hook: {e}; no backup"));
             return;
         }
     }
-    match snapshot(repo, source, tag) {
+    match snapshot(repo, source, tag, time) {
         Ok(made) => out.backup = Some(made),
         Err(e) => out.failures.push(format!("backup: {e}")),
     }
@@ -206,11 +215,18 @@ fn back_up(repo: &mut Repository, source: &Source, tag: &str, out: &mut SourceRu
     }
 }
 
-fn snapshot(repo: &mut Repository, source: &Source, tag: &str) -> Result<Backup, String> {
+/// A snapshot of `source` in `repo`, tagged `tag`, dated `time` (or now).
+fn snapshot(
+    repo: &mut Repository,
+    source: &Source,
+    tag: &str,
+    time: Option<Timestamp>,
+) -> Result<Backup, String> {
     let mut tags = vec![tag.to_string()];
     tags.extend(source.tags.iter().cloned());
     let mut opts = BackupOptions {
         tags,
+        time,
         ..Default::default()
     };
     let report = match &source.input {

@@ -148,3 +148,63 @@ fn two_runs_at_once_make_one_snapshot_per_due_source() {
     assert_eq!(count(&config, "@copy", "files"), 1);
     assert_eq!(count(&config, "@main", "db"), 1);
 }
+
+#[test]
+fn keep_over_forty_simulated_days_leaves_the_hand_worked_snapshots() {
+    let tmp = tempfile::tempdir().unwrap();
+    let base = tmp.path().canonicalize().unwrap();
+    let config = base.join("cairn.toml");
+    let text = format!(
+        "[repositories.main]\nurl = \"{}\"\n\n\
+         [sources.db]\ncommand = [\"echo\", \"rows\"]\nrpo = \"1d\"\n\
+         keep = {{ daily = 3, weekly = 3, monthly = 2 }}\nto = [\"main\"]\n",
+        base.join("main").display()
+    );
+    fs::write(&config, text).unwrap();
+    let env = [("TZ", "UTC")];
+    ok_text(&cairn_configured(
+        &config,
+        &["-r", "@main", "init", "--kdf-memory-kib", "64"],
+        &env,
+    ));
+    // Noon of every day from Thursday 1 January to Monday 9 February 2026,
+    // and once more an hour later, when nothing is due.
+    let days = (1..=31).map(|d| (1, d)).chain((1..=9).map(|d| (2, d)));
+    for (month, day) in days {
+        let now = format!("2026-{month:02}-{day:02}T12:00:00Z");
+        ok_text(&cairn_configured(&config, &["run", "--now", &now], &env));
+    }
+    let said = ok_text(&cairn_configured(
+        &config,
+        &["run", "--now", "2026-02-09T13:00:00Z"],
+        &env,
+    ));
+    assert!(said.contains("db: not due"), "{said}");
+
+    // daily = 3: 9, 8 and 7 February; weekly = 3 (weeks from Monday): 9
+    // February, 8 February, and Sunday 1 February for 26 January to
+    // 1 February; monthly = 2: 9 February and 31 January.
+    let out = ok_text(&cairn_configured(
+        &config,
+        &["-r", "@main", "snapshots", "--json"],
+        &env,
+    ));
+    let list: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let mut days: Vec<String> = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["time"].as_str().unwrap()[..10].to_string())
+        .collect();
+    days.sort();
+    assert_eq!(
+        days,
+        [
+            "2026-01-31",
+            "2026-02-01",
+            "2026-02-07",
+            "2026-02-08",
+            "2026-02-09"
+        ]
+    );
+}

@@ -1,7 +1,7 @@
 //! `cairn run`: what is due of the policy file's backups, copies and
 //! retention, and nothing else; meant to be called from cron or a timer.
 
-use crate::output::plural;
+use crate::output::{parse_time, plural};
 use crate::{one_line, profile, Context};
 use anyhow::{Context as _, Result};
 use cairn_engine::Repository;
@@ -19,6 +19,11 @@ pub struct Args {
     /// Back up the sources now, whether due or not.
     #[arg(long)]
     force: bool,
+    /// Act as if it were this time (local, as `2026-03-29 01:30`, or RFC
+    /// 3339): what is due is judged, and snapshots are dated, by it. For
+    /// trying a policy's keep rules over simulated days.
+    #[arg(long, value_name = "TIME", value_parser = parse_time)]
+    now: Option<Timestamp>,
 }
 
 pub fn run(ctx: &Context, args: Args) -> Result<u8> {
@@ -32,6 +37,7 @@ pub fn run(ctx: &Context, args: Args) -> Result<u8> {
     };
     let opts = RunOptions {
         force: args.force,
+        now: args.now,
         ..Default::default()
     };
     let report =
