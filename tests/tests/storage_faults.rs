@@ -48,7 +48,8 @@ fn backup_and_restore_complete_through_one_fault_in_ten_requests() {
         ok_text(&out);
         stderr
     };
-    let mut init = vec!["init", "--pack-size-mib", "4"];
+    // Small packs: enough requests for ten faults and more.
+    let mut init = vec!["init", "--pack-size-mib", "1"];
     init.extend(CHEAP);
     let mut retried = repeated(&run(&init, &[]));
     let said = run(&["backup"], &[&src]);
