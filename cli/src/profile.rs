@@ -25,12 +25,7 @@ pub fn policy_path(config: Option<String>) -> Result<Option<PathBuf>> {
     if let Some(path) = or_env(config, "CAIRN_CONFIG")? {
         return Ok(Some(PathBuf::from(path)));
     }
-    let var = |name| {
-        std::env::var_os(name)
-            .filter(|d| !d.is_empty())
-            .map(PathBuf::from)
-    };
-    let home = var("XDG_CONFIG_HOME").or_else(|| Some(var("HOME")?.join(".config")));
+    let home = crate::remembered::xdg_home("XDG_CONFIG_HOME", ".config");
     Ok(home.map(|h| h.join("cairn").join("cairn.toml")))
 }
 

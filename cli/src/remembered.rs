@@ -20,12 +20,18 @@ const SNAPSHOTS_KEPT: usize = 4096;
 /// The user's cache folder: `$XDG_CACHE_HOME`, or `~/.cache`; none when
 /// no home is known.
 pub fn cache_home() -> Option<PathBuf> {
-    let var = |name| {
+    xdg_home("XDG_CACHE_HOME", ".cache")
+}
+
+/// The folder the XDG variable `var` names, or else `fallback` in the
+/// home folder; none when neither is known.
+pub fn xdg_home(var: &str, fallback: &str) -> Option<PathBuf> {
+    let value = |name| {
         std::env::var_os(name)
             .filter(|d| !d.is_empty())
             .map(PathBuf::from)
     };
-    var("XDG_CACHE_HOME").or_else(|| Some(var("HOME")?.join(".cache")))
+    value(var).or_else(|| Some(value("HOME")?.join(fallback)))
 }
 
 /// Where what is remembered of the repository at `location` is kept.

@@ -8,7 +8,7 @@
 //! back up a due source once.
 
 use crate::policy::{Input, Policy, Source};
-use crate::status::{age, source_tag};
+use crate::status::{age, newest_tagged, source_tag};
 use cairn_engine::backup::{backup, backup_stream, BackupOptions, StreamSource};
 use cairn_engine::copy::copy;
 use cairn_engine::filter::{parse_size, FilterOptions};
@@ -124,7 +124,8 @@ fn run_source(name: &str, source: &Source, opts: &RunOptions, open: &mut dyn Ope
     match open.open(primary, false) {
         Err(e) => out.failures.push(format!("repository {primary}: {e}")),
         Ok(mut repo) => {
-            let newest = tagged(&repo, &tag).map(|list| newest(&list).map(|(_, s)| s.time));
+            let all = repo.snapshots().map_err(|e| e.to_string());
+            let newest = all.map(|list| newest_tagged(&list, &tag).map(|(_, s)| s.time));
             match newest {
                 Err(e) => out.failures.push(format!("repository {primary}: {e}")),
                 Ok(newest) => {
@@ -183,10 +184,6 @@ fn tagged(repo: &Repository, tag: &str) -> Result<Vec<(SnapshotId, Snapshot)>, S
         .into_iter()
         .filter(|(_, s)| s.tags.iter().any(|t| t == tag))
         .collect())
-}
-
-fn newest(list: &[(SnapshotId, Snapshot)]) -> Option<&(SnapshotId, Snapshot)> {
-    list.iter().max_by_key(|(_, s)| s.time)
 }
 
 /// Backs up `source` into `repo`, tagged `tag` (and its own tags), after
@@ -289,8 +286,8 @@ fn copy_new(
     let mut dst = open.open(target, false)?;
     let wanted = tagged(&src_keys, tag)?;
     let had = tagged(&dst, tag)?;
-    let newest_there = newest(&had).map(|(_, s)| s.time);
-    if newest(&wanted).map(|(_, s)| s.time) <= newest_there {
+    let newest = |list: &[(SnapshotId, Snapshot)]| newest_tagged(list, tag).map(|(_, s)| s.time);
+    if newest(&wanted) <= newest(&had) {
         return Ok(0);
     }
     drop(src_keys);

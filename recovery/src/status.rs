@@ -9,6 +9,7 @@ use crate::interval::Interval;
 use crate::policy::{self, Policy, ThreeTwoOne};
 use cairn_engine::repository::SnapshotList;
 use cairn_engine::Repository;
+use cairn_format::snapshot::Snapshot;
 use cairn_format::{SnapshotId, Timestamp};
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -110,7 +111,7 @@ pub fn assess(
                     newest: None,
                     error: Some(e.clone()),
                 },
-                Ok(list) => judge(repo, newest(list, &tag), now, source.rpo),
+                Ok(list) => judge(repo, newest_tagged(list, &tag), now, source.rpo),
             });
         }
         let rule: ThreeTwoOne = policy.three_two_one(source);
@@ -136,16 +137,6 @@ pub fn assess(
         time: now.secs,
         sources: out,
     })
-}
-
-/// The newest snapshot in `list` tagged `tag`.
-fn newest<'a>(
-    list: &'a SnapshotList,
-    tag: &str,
-) -> Option<&'a (SnapshotId, cairn_format::snapshot::Snapshot)> {
-    list.iter()
-        .filter(|(_, s)| s.tags.iter().any(|t| t == tag))
-        .max_by_key(|(_, s)| s.time)
 }
 
 /// How the RPO `rpo` stands in `repo` whose newest snapshot of the source is `newest`.
@@ -175,4 +166,14 @@ pub(crate) fn age(now: Timestamp, then: Timestamp) -> Duration {
     let nanos = |t: Timestamp| i128::from(t.secs) * 1_000_000_000 + i128::from(t.nanos);
     let diff = (nanos(now) - nanos(then)).clamp(0, i128::from(u64::MAX));
     Duration::from_nanos(diff as u64)
+}
+
+/// The newest snapshot in `list` tagged `tag`.
+pub(crate) fn newest_tagged<'a>(
+    list: &'a [(SnapshotId, Snapshot)],
+    tag: &str,
+) -> Option<&'a (SnapshotId, Snapshot)> {
+    list.iter()
+        .filter(|(_, s)| s.tags.iter().any(|t| t == tag))
+        .max_by_key(|(_, s)| s.time)
 }

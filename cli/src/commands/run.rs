@@ -143,13 +143,7 @@ pub fn announce(path: &Path, policy: &Policy, status: &Status, failures: &[(Stri
 /// Where the breaches announced for the policy file at `path` are kept:
 /// `$XDG_STATE_HOME/cairn/` (or `~/.local/state/cairn/`), a file per policy file.
 fn state_file(path: &Path) -> Option<PathBuf> {
-    let var = |name| {
-        std::env::var_os(name)
-            .filter(|d| !d.is_empty())
-            .map(PathBuf::from)
-    };
-    let home = var("XDG_STATE_HOME").or_else(|| Some(var("HOME")?.join(".local/state")))?;
-    let dir = home.join("cairn");
+    let dir = crate::remembered::xdg_home("XDG_STATE_HOME", ".local/state")?.join("cairn");
     std::fs::create_dir_all(&dir).ok()?;
     let policy = std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf());
     let hash = blake3::hash(policy.as_os_str().as_encoded_bytes());
