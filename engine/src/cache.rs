@@ -1,10 +1,10 @@
 //! A local copy of a remote repository's metadata, so that a command does
-//! not download again what it read last time: index files, snapshots and
-//! packs holding only trees, under `<base>/<repository ID>/`.
+//! not download again what it read last time: index files, snapshots,
+//! journal entries and packs holding only trees, under `<base>/<repository ID>/`.
 //!
 //! The cache is never trusted more than storage. Files are named by the
-//! hash of their content, which is checked on every read of an index file
-//! or snapshot; a tree is cut from a cached pack and authenticated like any
+//! hash of their content, which is checked on every read of an index file,
+//! snapshot or journal entry; a tree is cut from a cached pack and authenticated like any
 //! blob (SPEC.md §9.3). A cached file that fails either check is deleted and
 //! read from storage instead. Files the repository no longer lists are
 //! deleted when a listing shows it. Everything here is best effort: a cache
@@ -20,9 +20,10 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, MutexGuard};
 
 /// The kinds of files kept, and the folder of each.
-const KINDS: [(FileKind, &str); 3] = [
+const KINDS: [(FileKind, &str); 4] = [
     (FileKind::Index, "index"),
     (FileKind::Snapshot, "snapshots"),
+    (FileKind::Journal, "journal"),
     (FileKind::Pack, "trees"),
 ];
 

@@ -75,6 +75,18 @@ impl FromStr for Subset {
     }
 }
 
+impl std::fmt::Display for Subset {
+    /// The form [`Subset::from_str`] parses: `N/M`, `x%`, or a byte count.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Subset::Group { n, m } => write!(f, "{n}/{m}"),
+            // Rounded, so that the 7 of `7%` does not come back as 7.000000000000001.
+            Subset::Fraction(x) => write!(f, "{}%", (x * 1e8).round() / 1e6),
+            Subset::Bytes(b) => write!(f, "{b}"),
+        }
+    }
+}
+
 /// What to check.
 #[derive(Clone, Debug, Default)]
 pub struct CheckOptions {

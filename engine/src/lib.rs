@@ -34,6 +34,7 @@ pub mod error;
 pub mod filter;
 pub mod find;
 pub mod index;
+pub mod journal;
 pub mod keys;
 mod lost;
 mod nesting;

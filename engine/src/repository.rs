@@ -591,7 +591,8 @@ impl Repository {
     }
 
     /// Reads a content-addressed file and checks it hashes to its name;
-    /// an index file or snapshot comes from the cache when it holds it.
+    /// an index file, snapshot or journal entry comes from the cache when
+    /// it holds it.
     pub fn read_verified(&self, kind: FileKind, name: &str) -> Result<Vec<u8>> {
         let cache = self.metadata_cache(kind);
         if let Some(bytes) = cache.and_then(|c| c.read(kind, name)) {
@@ -613,9 +614,13 @@ impl Repository {
         Ok(id)
     }
 
-    /// The cache, when one is used and `kind` is index files or snapshots.
+    /// The cache, when one is used and `kind` is index files, snapshots or
+    /// journal entries.
     fn metadata_cache(&self, kind: FileKind) -> Option<&Cache> {
-        let kept = matches!(kind, FileKind::Index | FileKind::Snapshot);
+        let kept = matches!(
+            kind,
+            FileKind::Index | FileKind::Snapshot | FileKind::Journal
+        );
         self.cache.as_deref().filter(|_| kept)
     }
 
@@ -653,11 +658,26 @@ impl Repository {
 
     /// Removes a snapshot file.
     pub fn remove_snapshot(&self, id: &SnapshotId) -> Result<()> {
-        self.backend.remove(FileKind::Snapshot, &id.to_hex())?;
-        if let Some(cache) = &self.cache {
-            cache.remove(FileKind::Snapshot, &id.to_hex());
+        self.remove_file(FileKind::Snapshot, &id.to_hex())
+    }
+
+    /// Removes a file from storage and from the cache.
+    pub(crate) fn remove_file(&self, kind: FileKind, name: &str) -> Result<()> {
+        self.backend.remove(kind, name)?;
+        if let Some(cache) = self.metadata_cache(kind) {
+            cache.remove(kind, name);
         }
         Ok(())
+    }
+
+    /// The names of the files of `kind`; the cache forgets the files of
+    /// that kind storage no longer has.
+    pub(crate) fn list(&self, kind: FileKind) -> Result<Vec<String>> {
+        let listed = self.backend.list(kind)?;
+        if let Some(cache) = self.metadata_cache(kind) {
+            cache.retain(kind, listed.iter().map(String::as_str));
+        }
+        Ok(listed)
     }
 
     /// Writes a snapshot file; every blob it uses must be in a durable index file.
@@ -866,11 +886,7 @@ impl Repository {
     pub fn readable_snapshots(&self) -> Result<(SnapshotList, Vec<Error>)> {
         let mut out = Vec::new();
         let mut errors = Vec::new();
-        let listed = self.backend.list(FileKind::Snapshot)?;
-        if let Some(cache) = &self.cache {
-            cache.retain(FileKind::Snapshot, listed.iter().map(String::as_str));
-        }
-        for name in listed {
+        for name in self.list(FileKind::Snapshot)? {
             let id = SnapshotId::from_hex(&name).expect("backends list only hex IDs");
             match self.load_snapshot(&id) {
                 Ok(s) => out.push((id, s)),

@@ -13,6 +13,7 @@ use cairn_format::crypto::{MasterKeys, ObjectType};
 use cairn_format::frame;
 use cairn_format::id::{BlobId, IndexId, MarkId, PackId, RepoId, SnapshotId, ID_LEN};
 use cairn_format::index::{IndexFile, IndexPack};
+use cairn_format::journal::{CheckResult, Event, Failure, JournalEntry};
 use cairn_format::key::{
     open_key_file, read_key_header, seal_key_file, KdfParams, KeyHeader, KeyInfo, KDF_ARGON2ID,
     KEY_MAGIC,
@@ -119,6 +120,7 @@ pub const TARGETS: &[(&str, Target)] = &[
     ("key_file", key_file),
     ("frame", frame),
     ("lock", lock),
+    ("journal", journal),
     ("sealed", sealed),
 ];
 
@@ -176,8 +178,14 @@ pub fn lock(data: &[u8]) {
     let _ = codec::decode::<PruneMark>(data);
 }
 
+/// `codec::decode::<JournalEntry>` on raw bytes (the plaintext of a file in
+/// `journal/`), which includes its validation.
+pub fn journal(data: &[u8]) {
+    let _ = codec::decode::<JournalEntry>(data);
+}
+
 /// Every object type, in the order the `sealed` target tries them.
-const ALL_TYPES: [ObjectType; 9] = [
+const ALL_TYPES: [ObjectType; 10] = [
     ObjectType::DataBlob,
     ObjectType::TreeBlob,
     ObjectType::PackHeader,
@@ -187,12 +195,13 @@ const ALL_TYPES: [ObjectType; 9] = [
     ObjectType::KeyFile,
     ObjectType::Lock,
     ObjectType::PruneMark,
+    ObjectType::JournalEntry,
 ];
 
 /// Every authenticated opener under one fixed `MasterKeys` ([`fixed_keys`]):
 /// `MasterKeys::open` for each object type, `open_blob` for both blob kinds,
 /// `Config::open`, `Snapshot::open`, `IndexFile::open`, `PackHeader::open`,
-/// `LockRecord::open` and `PruneMark::open`. Garbage must be rejected
+/// `LockRecord::open`, `PruneMark::open` and `JournalEntry::open`. Garbage must be rejected
 /// (normally as an authentication failure) without a panic.
 ///
 /// Input layout: see [`SealedInput`] (a 40-byte parameter prefix, then the
@@ -217,6 +226,7 @@ pub fn sealed(data: &[u8]) {
     let _ = PackHeader::open(env, input.n, keys);
     let _ = LockRecord::open(env, keys);
     let _ = PruneMark::open(env, keys);
+    let _ = JournalEntry::open(env, keys);
 }
 
 // ---------------------------------------------------------------------------
@@ -318,6 +328,35 @@ fn sample_lock() -> LockRecord {
         state: SessionState::Running,
         seen_marks: vec![MarkId([6; 32])],
     }
+}
+
+fn sample_journal() -> [JournalEntry; 2] {
+    let entry = |event| JournalEntry {
+        version: 1,
+        time: ts(1_700_000_900, 3),
+        hostname: "host".into(),
+        username: "user".into(),
+        event,
+    };
+    [
+        entry(Event::Failure(Failure {
+            source: "db".into(),
+            repository: "offsite".into(),
+            step: "backup".into(),
+            message: "pg_dump failed".into(),
+        })),
+        entry(Event::Check(CheckResult {
+            subset: "2/7".into(),
+            group: 2,
+            groups: 7,
+            packs: 70,
+            packs_read: 10,
+            bytes_read: 1 << 20,
+            duration_nanos: 5_000,
+            problems: 1,
+            first_problems: vec!["pack 00 is missing".into()],
+        })),
+    ]
 }
 
 fn sample_mark() -> PruneMark {
@@ -479,6 +518,9 @@ pub fn seeds() -> Vec<Seed> {
     let (record, mark) = (sample_lock(), sample_mark());
     put("lock", "record", codec::encode(&record));
     put("lock", "mark", codec::encode(&mark));
+    let [failure, check] = sample_journal();
+    put("journal", "failure", codec::encode(&failure));
+    put("journal", "check", codec::encode(&check));
 
     let config = Config::with_defaults(RepoId([0x11; 32]));
     put("config", "defaults", codec::encode(&config));
@@ -585,6 +627,11 @@ pub fn seeds() -> Vec<Seed> {
         "mark",
         SealedInput::build(0, &zero, &mark.seal(&keys)),
     );
+    put(
+        "sealed",
+        "journal",
+        SealedInput::build(0, &zero, &failure.seal(&keys)),
+    );
     let mut own_config = Config::with_defaults(keys.repo_id);
     own_config.pack_size = 4 * 1024 * 1024;
     put(
@@ -636,6 +683,9 @@ pub fn check_seeds(seeds: &[(&str, &str, Vec<u8>)]) {
     }
     codec::decode::<LockRecord>(read("lock", "record")).expect("lock record seed decodes");
     codec::decode::<PruneMark>(read("lock", "mark")).expect("prune mark seed decodes");
+    for name in ["failure", "check"] {
+        codec::decode::<JournalEntry>(read("journal", name)).expect("journal seed decodes");
+    }
     for name in ["defaults", "no-compression"] {
         codec::decode::<Config>(read("config", name)).expect("config seed decodes");
     }
@@ -656,6 +706,7 @@ pub fn check_seeds(seeds: &[(&str, &str, Vec<u8>)]) {
     Snapshot::open(sealed("snapshot").envelope, keys).expect("snapshot seed opens");
     LockRecord::open(sealed("lock").envelope, keys).expect("lock seed opens");
     PruneMark::open(sealed("mark").envelope, keys).expect("mark seed opens");
+    JournalEntry::open(sealed("journal").envelope, keys).expect("journal seed opens");
     Config::open(sealed("config").envelope, keys).expect("config seed opens");
     keys.open(
         ObjectType::KeyFile,

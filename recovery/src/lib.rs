@@ -10,6 +10,7 @@ pub mod notify;
 pub mod policy;
 pub mod run;
 pub mod status;
+pub mod upkeep;
 
 pub use interval::Interval;
 pub use policy::{Policy, PolicyError};

@@ -71,24 +71,42 @@ pub fn prometheus(status: &Status) -> String {
         "1 if the newest snapshot of the source in the repository is within its RPO.",
         per_copy(&|r| Some(f64::from(u8::from(r.state == State::Ok)))),
     );
-    let reachable: BTreeMap<&str, bool> = status
-        .sources
-        .iter()
-        .flat_map(|s| &s.repositories)
-        .map(|r| (r.repository.as_str(), r.state != State::Unreachable))
-        .collect();
+    family(
+        "cairn_objectives_met",
+        "1 if every objective of the source holds in the repository: its RPO, and a recent enough check that found nothing wrong.",
+        per_copy(&|r| Some(f64::from(u8::from(r.holds)))),
+    );
+    family(
+        "cairn_last_failure_timestamp_seconds",
+        "When a step of the source for the repository last failed, as the journals record it.",
+        per_copy(&|r| r.last_failure.as_ref().map(|f| f.time as f64)),
+    );
+    let per_repository = |value: &dyn Fn(&crate::status::RepositoryStatus) -> Option<f64>| {
+        let values: BTreeMap<&str, f64> = status
+            .sources
+            .iter()
+            .flat_map(|s| &s.repositories)
+            .filter_map(|r| Some((r.repository.as_str(), value(r)?)))
+            .collect();
+        values
+            .into_iter()
+            .map(|(r, v)| (format!("repository=\"{}\"", escape(r)), v))
+            .collect::<Vec<_>>()
+    };
     family(
         "cairn_repository_reachable",
         "1 if the repository could be opened and its snapshots listed.",
-        reachable
-            .into_iter()
-            .map(|(r, up)| {
-                (
-                    format!("repository=\"{}\"", escape(r)),
-                    f64::from(u8::from(up)),
-                )
-            })
-            .collect(),
+        per_repository(&|r| Some(f64::from(u8::from(r.state != State::Unreachable)))),
+    );
+    family(
+        "cairn_last_check_timestamp_seconds",
+        "When the repository was last checked.",
+        per_repository(&|r| r.last_check.as_ref().map(|c| c.time as f64)),
+    );
+    family(
+        "cairn_last_check_problems",
+        "Problems the last check of the repository found; 0 when it is sound.",
+        per_repository(&|r| r.last_check.as_ref().map(|c| c.problems as f64)),
     );
     out
 }

@@ -101,8 +101,11 @@ pub struct Source {
     pub after: Option<Vec<String>>,
     /// Tags given to each snapshot.
     pub tags: Vec<String>,
-    /// How often part of the repository's data is read back.
+    /// How often part of the repositories' data is read back.
     pub check: Option<CheckCadence>,
+    /// How often the repositories are pruned, freeing the space that only
+    /// snapshots `keep` (or anything else) removed used.
+    pub prune: Option<Interval>,
 }
 
 /// What a source reads.
@@ -178,6 +181,14 @@ pub struct CheckCadence {
     pub subset: Option<Subset>,
 }
 
+impl CheckCadence {
+    /// Whether the check `done` counts as one of these: any check does
+    /// when only the structure is asked for, one that read data otherwise.
+    pub fn counts(&self, done: &cairn_format::journal::CheckResult) -> bool {
+        self.subset.is_none() || !done.subset.is_empty()
+    }
+}
+
 /// Where notifications go.
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -233,6 +244,7 @@ struct SourceFields {
     #[serde(default)]
     tags: Vec<String>,
     check: Option<CheckCadence>,
+    prune: Option<Interval>,
 }
 
 impl TryFrom<SourceFields> for Source {
@@ -287,6 +299,11 @@ impl TryFrom<SourceFields> for Source {
         if f.to.is_empty() {
             return Err("to names no repository".into());
         }
+        for (i, repo) in f.to.iter().enumerate() {
+            if f.to[..i].iter().any(|r| r.get_ref() == repo.get_ref()) {
+                return Err(format!("to names repository {:?} twice", repo.get_ref()));
+            }
+        }
         if f.keep.as_ref().is_some_and(|k| !k.keeps_anything()) {
             return Err("keep keeps nothing: give at least one rule, as daily = 7".into());
         }
@@ -300,6 +317,7 @@ impl TryFrom<SourceFields> for Source {
             after: f.after,
             tags: f.tags,
             check: f.check,
+            prune: f.prune,
         })
     }
 }

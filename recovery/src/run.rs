@@ -1,21 +1,27 @@
 //! `run`: what is due of the policy, and nothing else. Each source whose
 //! newest snapshot in its first repository is about to be older than its
 //! RPO is backed up there; its new snapshots are copied to its other
-//! repositories; its `keep` rules are applied where snapshots were added.
+//! repositories; its `keep` rules are applied where snapshots were added;
+//! its repositories are pruned and checked when their journals say these
+//! are due. Failures are recorded in the journals, for `status` to show.
 //!
 //! Runs of one policy file take turns (a lock on the file), and each finds
 //! out what is due only once it holds the lock, so two runs started at once
 //! back up a due source once.
 
+use crate::interval::Interval;
 use crate::policy::{Input, Policy, Source};
 use crate::status::{age, newest_tagged, source_tag};
+use crate::upkeep;
 use cairn_engine::backup::{backup, backup_stream, BackupOptions, StreamSource};
 use cairn_engine::copy::copy;
 use cairn_engine::filter::{parse_size, FilterOptions};
 use cairn_engine::retention::{self, DEFAULT_GROUP_BY};
 use cairn_engine::Repository;
+use cairn_format::journal::{CheckResult, PruneResult};
 use cairn_format::snapshot::Snapshot;
 use cairn_format::{SnapshotId, Timestamp};
+use std::collections::{HashMap, HashSet};
 use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
@@ -25,15 +31,17 @@ use std::time::Duration;
 /// this, whichever is smaller.
 pub const MOST_AHEAD: Duration = Duration::from_secs(3600);
 
-/// How to open a repository of the policy, by name: with its index loaded
-/// when `index` (to read blobs), or only its keys.
+/// How to open a repository of the policy, by name, without its index:
+/// using the cache unless `fresh` asks for everything to be read from
+/// storage (for a check, which judges what storage holds).
 pub trait Opener {
-    fn open(&mut self, name: &str, index: bool) -> Result<Repository, String>;
+    /// The repository `name`, opened without its index; why not, in one line.
+    fn open(&mut self, name: &str, fresh: bool) -> Result<Repository, String>;
 }
 
 impl<F: FnMut(&str, bool) -> Result<Repository, String>> Opener for F {
-    fn open(&mut self, name: &str, index: bool) -> Result<Repository, String> {
-        self(name, index)
+    fn open(&mut self, name: &str, fresh: bool) -> Result<Repository, String> {
+        self(name, fresh)
     }
 }
 
@@ -48,7 +56,7 @@ impl RunReport {
     pub fn failures(&self) -> Vec<(String, String)> {
         self.sources
             .iter()
-            .flat_map(|s| s.failures.iter().map(|f| (s.source.clone(), f.clone())))
+            .flat_map(|s| s.failures.iter().map(|f| (s.source.clone(), f.to_string())))
             .collect()
     }
 }
@@ -63,8 +71,54 @@ pub struct SourceRun {
     pub copied: Vec<(String, usize)>,
     /// Snapshots removed by `keep`, per repository.
     pub forgotten: Vec<(String, usize)>,
+    /// Repositories pruned.
+    pub pruned: Vec<(String, PruneResult)>,
+    /// Repositories checked.
+    pub checked: Vec<(String, CheckResult)>,
     /// What failed.
-    pub failures: Vec<String>,
+    pub failures: Vec<StepFailure>,
+    /// What went wrong without failing a step: failures that could not be
+    /// recorded in a journal, say.
+    pub warnings: Vec<String>,
+}
+
+/// A step of a source that failed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StepFailure {
+    /// `open`, `before`, `backup`, `after`, `copy`, `keep`, `prune` or `check`.
+    pub step: &'static str,
+    /// The repository it was for.
+    pub repository: String,
+    /// What went wrong, in one line.
+    pub message: String,
+}
+
+impl StepFailure {
+    pub(crate) fn new(step: &'static str, repository: &str, message: impl Into<String>) -> Self {
+        StepFailure {
+            step,
+            repository: repository.to_string(),
+            message: message.into(),
+        }
+    }
+}
+
+impl std::fmt::Display for StepFailure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let what = match self.step {
+            "open" => "cannot open repository",
+            "before" => "before hook (no backup) for",
+            "after" => "after hook for",
+            "copy" => "copy to",
+            "check" => "check of",
+            other => other,
+        };
+        let into = match self.step {
+            "backup" | "keep" | "prune" => " in",
+            _ => "",
+        };
+        write!(f, "{what}{into} {}: {}", self.repository, self.message)
+    }
 }
 
 /// The outcome of the backup step of a source.
@@ -88,8 +142,66 @@ pub struct RunOptions {
     /// The time zone `keep` counts days in; the system's when `None`.
     pub time_zone: Option<jiff::tz::TimeZone>,
     /// Act as if it were this time: what is due is judged, and snapshots
-    /// are dated, by it (to try a policy over simulated days). Now when `None`.
+    /// and journal entries are dated, by it (to try a policy over
+    /// simulated days). Now when `None`.
     pub now: Option<Timestamp>,
+}
+
+impl RunOptions {
+    /// The time it is, or is taken to be.
+    fn clock(&self) -> Timestamp {
+        self.now.unwrap_or_else(Timestamp::now)
+    }
+}
+
+/// The repositories a run has opened, each opened once (a password hash
+/// each), and why those that could not be opened could not.
+pub(crate) struct Repos<'a> {
+    pub(crate) opener: &'a mut dyn Opener,
+    open: HashMap<String, Result<Repository, String>>,
+    /// Those whose journals were looked at in this run.
+    journals: HashSet<String>,
+}
+
+impl Repos<'_> {
+    /// The repository `name`.
+    pub(crate) fn get(&mut self, name: &str) -> Result<&mut Repository, String> {
+        let Repos { opener, open, .. } = self;
+        let opened = open
+            .entry(name.to_string())
+            .or_insert_with(|| opener.open(name, false));
+        opened.as_mut().map_err(|e| e.clone())
+    }
+
+    /// The repository `name`, and whether this is the first time in the
+    /// run that its journal is asked for.
+    pub(crate) fn for_journal(&mut self, name: &str) -> Result<(&mut Repository, bool), String> {
+        let first = self.journals.insert(name.to_string());
+        Ok((self.get(name)?, first))
+    }
+
+    /// `from` with its index loaded afresh (another host may have changed
+    /// it since this run began), and `to`: two different repositories.
+    fn pair(&mut self, from: &str, to: &str) -> Result<(&Repository, &mut Repository), String> {
+        self.get(from)?
+            .load_index()
+            .map_err(|e| format!("repository {from}: {e}"))?;
+        self.get(to)?;
+        let (mut a, mut b) = (None, None);
+        for (name, opened) in self
+            .open
+            .iter_mut()
+            .filter_map(|(n, r)| Some((n, r.as_mut().ok()?)))
+        {
+            match name {
+                n if n == from => a = Some(&*opened),
+                n if n == to => b = Some(opened),
+                _ => {}
+            }
+        }
+        a.zip(b)
+            .ok_or_else(|| format!("a source names repository {from} twice"))
+    }
 }
 
 /// Carries out `sources` of `policy` (all when empty), read from the file
@@ -99,39 +211,48 @@ pub fn run(
     path: &Path,
     sources: &[String],
     opts: &RunOptions,
-    open: &mut dyn Opener,
+    opener: &mut dyn Opener,
 ) -> Result<RunReport, String> {
     policy.check_sources(sources)?;
     // Runs of one policy file take turns.
     let _turn = lock_file(path, false)?;
     let mut report = RunReport::default();
+    let mut repos = Repos {
+        opener,
+        open: HashMap::new(),
+        journals: HashSet::new(),
+    };
     for (name, source) in &policy.sources {
         if sources.is_empty() || sources.contains(name) {
-            report.sources.push(run_source(name, source, opts, open));
+            let mut out = run_source(name, source, opts, &mut repos);
+            upkeep::upkeep(source, opts.clock(), &mut repos, &mut out);
+            upkeep::record_failures(name, source, opts.clock(), &mut repos, &mut out);
+            report.sources.push(out);
         }
     }
     Ok(report)
 }
 
-fn run_source(name: &str, source: &Source, opts: &RunOptions, open: &mut dyn Opener) -> SourceRun {
+fn run_source(name: &str, source: &Source, opts: &RunOptions, repos: &mut Repos) -> SourceRun {
     let mut out = SourceRun {
         source: name.to_string(),
         ..Default::default()
     };
     let tag = source_tag(name);
     let primary = &source.to[0];
-    let now = opts.now.unwrap_or_else(Timestamp::now);
-    match open.open(primary, false) {
-        Err(e) => out.failures.push(format!("repository {primary}: {e}")),
-        Ok(mut repo) => {
+    let now = opts.clock();
+    let failed = |step, message: String| StepFailure::new(step, primary, message);
+    match repos.get(primary) {
+        Err(e) => out.failures.push(failed("open", e)),
+        Ok(repo) => {
             let all = repo.snapshots().map_err(|e| e.to_string());
             let newest = all.map(|list| newest_tagged(&list, &tag).map(|(_, s)| s.time));
             match newest {
-                Err(e) => out.failures.push(format!("repository {primary}: {e}")),
+                Err(e) => out.failures.push(failed("backup", e)),
                 Ok(newest) => {
                     let age = newest.map(|t| age(now, t));
-                    if opts.force || age.is_none_or(|a| due(a, source)) {
-                        back_up(&mut repo, source, &tag, opts.now, &mut out);
+                    if opts.force || age.is_none_or(|a| due(a, source.rpo)) {
+                        back_up(repo, source, &tag, opts.now, &mut out, failed);
                     } else if let Some(age) = age {
                         out.backup = Some(Backup::NotDue {
                             age_seconds: age.as_secs(),
@@ -146,13 +267,13 @@ fn run_source(name: &str, source: &Source, opts: &RunOptions, open: &mut dyn Ope
         _ => Vec::new(),
     };
     for target in &source.to[1..] {
-        match copy_new(open, primary, target, &tag) {
+        match copy_new(repos, primary, target, &tag) {
             Ok(0) => {}
             Ok(n) => {
                 out.copied.push((target.clone(), n));
                 added.push(target.clone());
             }
-            Err(e) => out.failures.push(format!("copy to {target}: {e}")),
+            Err(e) => out.failures.push(StepFailure::new("copy", target, e)),
         }
     }
     if let Some(keep) = &source.keep {
@@ -160,21 +281,26 @@ fn run_source(name: &str, source: &Source, opts: &RunOptions, open: &mut dyn Ope
             .time_zone
             .clone()
             .unwrap_or_else(jiff::tz::TimeZone::system);
-        for repo in &added {
-            match forget(open, repo, &tag, &keep.retention(), &tz) {
-                Ok(n) => out.forgotten.push((repo.clone(), n)),
-                Err(e) => out.failures.push(format!("keep in {repo}: {e}")),
+        for name in &added {
+            let forgotten = repos
+                .get(name)
+                .and_then(|repo| forget(repo, &tag, &keep.retention(), &tz));
+            match forgotten {
+                Ok(n) => out.forgotten.push((name.clone(), n)),
+                Err(e) => out.failures.push(StepFailure::new("keep", name, e)),
             }
         }
     }
     out
 }
 
-/// Whether a source whose newest snapshot is `age` old is due.
-fn due(age: Duration, source: &Source) -> bool {
-    let rpo = source.rpo.duration();
-    let ahead = (rpo / 4).min(MOST_AHEAD);
-    age + ahead >= rpo
+/// Whether something done every `every` (a backup within the RPO, a
+/// check, a prune) and last done `age` ago is due: a little ahead, so that
+/// it is done before `every` has passed.
+pub(crate) fn due(age: Duration, every: Interval) -> bool {
+    let every = every.duration();
+    let ahead = (every / 4).min(MOST_AHEAD);
+    age + ahead >= every
 }
 
 /// The snapshots of `repo` tagged `tag`.
@@ -194,20 +320,21 @@ fn back_up(
     tag: &str,
     time: Option<Timestamp>,
     out: &mut SourceRun,
+    failed: impl Fn(&'static str, String) -> StepFailure,
 ) {
     if let Some(hook) = &source.before {
         if let Err(e) = hook_run(hook) {
-            out.failures.push(format!("before hook: {e}; no backup"));
+            out.failures.push(failed("before", e));
             return;
         }
     }
     match snapshot(repo, source, tag, time) {
         Ok(made) => out.backup = Some(made),
-        Err(e) => out.failures.push(format!("backup: {e}")),
+        Err(e) => out.failures.push(failed("backup", e)),
     }
     if let Some(hook) = &source.after {
         if let Err(e) = hook_run(hook) {
-            out.failures.push(format!("after hook: {e}"));
+            out.failures.push(failed("after", e));
         }
     }
 }
@@ -275,37 +402,27 @@ fn hook_run(argv: &[String]) -> Result<(), String> {
 }
 
 /// Copies the snapshots tagged `tag` that `target` lacks from `primary`;
-/// how many were copied. Nothing is read when `target` has the newest.
-fn copy_new(
-    open: &mut dyn Opener,
-    primary: &str,
-    target: &str,
-    tag: &str,
-) -> Result<usize, String> {
-    let src_keys = open.open(primary, false)?;
-    let mut dst = open.open(target, false)?;
-    let wanted = tagged(&src_keys, tag)?;
-    let had = tagged(&dst, tag)?;
+/// how many were copied. No blob is read when `target` has the newest.
+fn copy_new(repos: &mut Repos, primary: &str, target: &str, tag: &str) -> Result<usize, String> {
+    let wanted = tagged(repos.get(primary)?, tag)?;
+    let had = tagged(repos.get(target)?, tag)?;
     let newest = |list: &[(SnapshotId, Snapshot)]| newest_tagged(list, tag).map(|(_, s)| s.time);
     if newest(&wanted) <= newest(&had) {
         return Ok(0);
     }
-    drop(src_keys);
-    let src = open.open(primary, true)?;
-    let report = copy(&src, &mut dst, &wanted).map_err(|e| e.to_string())?;
+    let (src, dst) = repos.pair(primary, target)?;
+    let report = copy(src, dst, &wanted).map_err(|e| e.to_string())?;
     Ok(report.copied.len())
 }
 
 /// Applies `keep` to the snapshots tagged `tag` in `repo`; how many were removed.
 fn forget(
-    open: &mut dyn Opener,
-    repo: &str,
+    repo: &Repository,
     tag: &str,
     keep: &retention::Policy,
     tz: &jiff::tz::TimeZone,
 ) -> Result<usize, String> {
-    let repo = open.open(repo, false)?;
-    let snapshots = tagged(&repo, tag)?;
+    let snapshots = tagged(repo, tag)?;
     let groups =
         retention::apply(&snapshots, keep, &DEFAULT_GROUP_BY, tz).map_err(|e| e.to_string())?;
     let mut removed = 0;

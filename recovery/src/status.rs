@@ -1,14 +1,16 @@
 //! Whether each source's objectives hold, read from the repositories
 //! themselves: the newest snapshot of the source in each repository it goes
-//! to, its age against the source's RPO, and the 3-2-1 rule.
+//! to and its age against the source's RPO, the last failure and the last
+//! check their journals record, and the 3-2-1 rule.
 //!
 //! A source's snapshots carry the tag [`source_tag`], so any host with the
 //! passwords sees the same answer.
 
-use crate::interval::Interval;
-use crate::policy::{self, Policy, ThreeTwoOne};
+use crate::policy::{self, Policy, Source, ThreeTwoOne};
+use cairn_engine::backend::FileKind;
 use cairn_engine::repository::SnapshotList;
-use cairn_engine::Repository;
+use cairn_engine::{journal, Repository};
+use cairn_format::journal::{CheckResult, Event, JournalEntry};
 use cairn_format::snapshot::Snapshot;
 use cairn_format::{SnapshotId, Timestamp};
 use serde::Serialize;
@@ -53,11 +55,25 @@ pub struct Rule {
 #[derive(Debug, Serialize)]
 pub struct RepositoryStatus {
     pub repository: String,
+    /// Whether every objective holds here: the RPO, and a check that is
+    /// recent enough (when the source asks for one) and found nothing wrong.
+    pub holds: bool,
+    /// How the RPO stands.
     pub state: State,
     /// The source's newest snapshot there.
     pub newest: Option<Newest>,
     /// Why the repository could not be read.
     pub error: Option<String>,
+    /// The newest failure of a step of the source for this repository, as
+    /// any of the source's repositories records it.
+    pub last_failure: Option<LastFailure>,
+    /// The newest check of the repository.
+    pub last_check: Option<LastCheck>,
+    /// Whether the source asks for checks and none is as recent as it asks.
+    pub check_overdue: bool,
+    /// Journal entries of the repository that could not be read (damaged,
+    /// or of a kind this version does not know).
+    pub unreadable_entries: usize,
 }
 
 /// Whether the RPO holds in one repository.
@@ -72,6 +88,44 @@ pub enum State {
     Unreachable,
 }
 
+/// A failed step, from a repository's journal.
+#[derive(Debug, Serialize)]
+pub struct LastFailure {
+    /// In seconds since 1970.
+    pub time: i64,
+    /// The host it failed on.
+    pub host: String,
+    /// `backup`, `copy`, `keep`, … (see [`crate::run::StepFailure`]).
+    pub step: String,
+    /// What went wrong.
+    pub message: String,
+    /// Whether it is newer than the newest snapshot's arrival in the
+    /// repository: no backup or copy has succeeded there since.
+    pub current: bool,
+}
+
+/// A check, from a repository's journal.
+#[derive(Debug, Serialize)]
+pub struct LastCheck {
+    /// In seconds since 1970.
+    pub time: i64,
+    /// How long ago, by this host's clock.
+    pub age_seconds: u64,
+    /// The host it ran on.
+    pub host: String,
+    /// The share of data read whole (`all`, `3/7`, `10%`), empty for
+    /// structure only.
+    pub subset: String,
+    /// Packs read whole.
+    pub packs_read: u64,
+    /// Bytes read, headers included.
+    pub bytes_read: u64,
+    /// Problems found; 0 when the repository is sound.
+    pub problems: u64,
+    /// The first of them.
+    pub first_problems: Vec<String>,
+}
+
 /// A source's newest snapshot in a repository.
 #[derive(Debug, Serialize)]
 pub struct Newest {
@@ -79,6 +133,14 @@ pub struct Newest {
     /// In seconds since 1970.
     pub time: i64,
     pub age_seconds: u64,
+}
+
+/// What status reads from one repository.
+struct Read {
+    repo: Repository,
+    snapshots: SnapshotList,
+    journal: Vec<JournalEntry>,
+    unreadable: usize,
 }
 
 /// Assesses `sources` of `policy` (all of them when empty) at `now`;
@@ -91,29 +153,55 @@ pub fn assess(
     mut open: impl FnMut(&str, &policy::Repository) -> Result<Repository, String>,
 ) -> Result<Status, String> {
     policy.check_sources(sources)?;
-    let mut listed: BTreeMap<&str, Result<SnapshotList, String>> = BTreeMap::new();
+    let mut read: BTreeMap<&str, Result<Read, String>> = BTreeMap::new();
     let mut out = Vec::new();
     for (name, source) in &policy.sources {
         if !sources.is_empty() && !sources.contains(name) {
             continue;
         }
-        let tag = source_tag(name);
-        let mut repositories = Vec::new();
         for repo in &source.to {
-            let snapshots = listed.entry(repo).or_insert_with(|| {
-                let found = &policy.repositories[repo];
-                open(repo, found).and_then(|r| r.snapshots().map_err(|e| e.to_string()))
+            read.entry(repo).or_insert_with(|| {
+                let repository = open(repo, &policy.repositories[repo])?;
+                let snapshots = repository.snapshots().map_err(|e| e.to_string())?;
+                let (journal, unreadable) =
+                    journal::entries(&repository).map_err(|e| e.to_string())?;
+                Ok(Read {
+                    repo: repository,
+                    snapshots,
+                    journal: journal.into_iter().map(|(_, e)| e).collect(),
+                    unreadable: unreadable.len(),
+                })
             });
-            repositories.push(match snapshots {
+        }
+        // A failure is recorded in every repository of the source that
+        // could be reached, so one for an unreachable repository is found
+        // in the others.
+        let mut failures: Vec<&JournalEntry> = source
+            .to
+            .iter()
+            .filter_map(|r| read[r.as_str()].as_ref().ok())
+            .flat_map(|r| &r.journal)
+            .filter(|e| matches!(&e.event, Event::Failure(f) if f.source == *name))
+            .collect();
+        failures.sort_by_key(|e| e.time);
+        let repositories = source
+            .to
+            .iter()
+            .map(|repo| match &read[repo.as_str()] {
                 Err(e) => RepositoryStatus {
                     repository: repo.clone(),
+                    holds: false,
                     state: State::Unreachable,
                     newest: None,
                     error: Some(e.clone()),
+                    last_failure: last_failure(&failures, repo, None),
+                    last_check: None,
+                    check_overdue: false,
+                    unreadable_entries: 0,
                 },
-                Ok(list) => judge(repo, newest_tagged(list, &tag), now, source.rpo),
-            });
-        }
+                Ok(r) => judge(name, source, repo, r, &failures, now),
+            })
+            .collect();
         let rule: ThreeTwoOne = policy.three_two_one(source);
         out.push(SourceStatus {
             source: name.clone(),
@@ -128,10 +216,7 @@ pub fn assess(
             repositories,
         });
     }
-    let holds = out
-        .iter()
-        .flat_map(|s| &s.repositories)
-        .all(|r| r.state == State::Ok);
+    let holds = out.iter().flat_map(|s| &s.repositories).all(|r| r.holds);
     Ok(Status {
         holds,
         time: now.secs,
@@ -139,25 +224,89 @@ pub fn assess(
     })
 }
 
-/// How the RPO `rpo` stands in `repo` whose newest snapshot of the source is `newest`.
+/// How the source `name` stands in `repo`, read as `read`, at `now`;
+/// `failures` are the source's failures from all its repositories'
+/// journals, oldest first.
 fn judge(
+    name: &str,
+    source: &Source,
     repo: &str,
-    newest: Option<&(SnapshotId, cairn_format::snapshot::Snapshot)>,
+    read: &Read,
+    failures: &[&JournalEntry],
     now: Timestamp,
-    rpo: Interval,
 ) -> RepositoryStatus {
-    let fresh = newest.is_some_and(|(_, s)| age(now, s.time) <= rpo.duration());
-    let newest = newest.map(|(id, s)| Newest {
-        id: id.to_hex(),
-        time: s.time.secs,
-        age_seconds: age(now, s.time).as_secs(),
+    let newest = newest_tagged(&read.snapshots, &source_tag(name));
+    let fresh = newest.is_some_and(|(_, s)| age(now, s.time) <= source.rpo.duration());
+    let check_overdue = source.check.as_ref().is_some_and(|cadence| {
+        newest_check(&read.journal, |c| cadence.counts(c))
+            .is_none_or(|(e, _)| age(now, e.time) > cadence.every.duration())
     });
+    let last_check = newest_check(&read.journal, |_| true).map(|(e, c)| LastCheck {
+        time: e.time.secs,
+        age_seconds: age(now, e.time).as_secs(),
+        host: e.hostname.clone(),
+        subset: c.subset.clone(),
+        packs_read: c.packs_read,
+        bytes_read: c.bytes_read,
+        problems: c.problems,
+        first_problems: c.first_problems.clone(),
+    });
+    let sound = last_check.as_ref().is_none_or(|c| c.problems == 0);
     RepositoryStatus {
         repository: repo.to_string(),
+        holds: fresh && sound && !check_overdue,
         state: if fresh { State::Ok } else { State::Breach },
-        newest,
+        last_failure: last_failure(failures, repo, newest.map(|n| arrived(&read.repo, n))),
+        newest: newest.map(|(id, s)| Newest {
+            id: id.to_hex(),
+            time: s.time.secs,
+            age_seconds: age(now, s.time).as_secs(),
+        }),
         error: None,
+        last_check,
+        check_overdue,
+        unreadable_entries: read.unreadable,
     }
+}
+
+/// The newest check in `journal` (oldest first) that `wanted` accepts.
+pub(crate) fn newest_check(
+    journal: &[JournalEntry],
+    wanted: impl Fn(&CheckResult) -> bool,
+) -> Option<(&JournalEntry, &CheckResult)> {
+    journal.iter().rev().find_map(|e| match &e.event {
+        Event::Check(c) if wanted(c) => Some((e, c)),
+        _ => None,
+    })
+}
+
+/// When the snapshot `newest` arrived in `repo`: when storage created its
+/// file (a copy arrives later than its snapshot was taken), or else the
+/// snapshot's own time.
+fn arrived(repo: &Repository, (id, snapshot): &(SnapshotId, Snapshot)) -> Timestamp {
+    match repo.backend().modified(FileKind::Snapshot, &id.to_hex()) {
+        Ok(time) => Timestamp::from(time).max(snapshot.time),
+        Err(_) => snapshot.time,
+    }
+}
+
+/// The newest of `failures` for `repo`; current when newer than `newest`,
+/// when the newest snapshot arrived there.
+fn last_failure(
+    failures: &[&JournalEntry],
+    repo: &str,
+    newest: Option<Timestamp>,
+) -> Option<LastFailure> {
+    failures.iter().rev().find_map(|e| match &e.event {
+        Event::Failure(f) if f.repository == repo => Some(LastFailure {
+            time: e.time.secs,
+            host: e.hostname.clone(),
+            step: f.step.clone(),
+            message: f.message.clone(),
+            current: newest.is_none_or(|t| e.time > t),
+        }),
+        _ => None,
+    })
 }
 
 /// How long before `now` the time `then` was; nothing when it is later (a

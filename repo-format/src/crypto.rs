@@ -44,6 +44,8 @@ pub enum ObjectType {
     Lock = 8,
     /// A prune mark: packs and index files that a later prune deletes.
     PruneMark = 9,
+    /// A journal entry: a failed step, a check or a prune, for every host to see.
+    JournalEntry = 10,
 }
 
 impl ObjectType {
@@ -59,6 +61,7 @@ impl ObjectType {
             ObjectType::KeyFile => "key file",
             ObjectType::Lock => "lock record",
             ObjectType::PruneMark => "prune mark",
+            ObjectType::JournalEntry => "journal entry",
         }
     }
 }

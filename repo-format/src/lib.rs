@@ -20,6 +20,7 @@ pub mod error;
 pub mod frame;
 pub mod id;
 pub mod index;
+pub mod journal;
 pub mod key;
 pub mod lock;
 pub mod pack;
@@ -28,6 +29,6 @@ pub mod timestamp;
 pub mod tree;
 
 pub use error::{FormatError, Result};
-pub use id::{BlobId, IndexId, KeyId, LockId, MarkId, PackId, RepoId, SnapshotId};
+pub use id::{BlobId, IndexId, JournalId, KeyId, LockId, MarkId, PackId, RepoId, SnapshotId};
 pub use pack::BlobKind;
 pub use timestamp::Timestamp;

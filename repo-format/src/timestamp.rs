@@ -13,10 +13,11 @@ pub struct Timestamp {
     pub nanos: u32,
 }
 
-impl Timestamp {
-    /// The current wall-clock time.
-    pub fn now() -> Self {
-        match std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH) {
+impl From<std::time::SystemTime> for Timestamp {
+    /// The same instant; one before 1970 has negative `secs` and `nanos`
+    /// counted forward from them, as everywhere (§12.3).
+    fn from(time: std::time::SystemTime) -> Self {
+        match time.duration_since(std::time::UNIX_EPOCH) {
             Ok(d) => Timestamp {
                 secs: d.as_secs() as i64,
                 nanos: d.subsec_nanos(),
@@ -31,6 +32,13 @@ impl Timestamp {
                 Timestamp { secs, nanos }
             }
         }
+    }
+}
+
+impl Timestamp {
+    /// The current wall-clock time.
+    pub fn now() -> Self {
+        std::time::SystemTime::now().into()
     }
 
     /// True when `nanos` is in range.

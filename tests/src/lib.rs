@@ -339,6 +339,19 @@ pub fn cairn_configured(config: &Path, list: &[&str], env: &[(&str, &str)]) -> O
     cairn(Path::new(""), &args(&all), env)
 }
 
+/// Makes the repositories `names` of the policy file `config` (`-r @NAME`
+/// for each), with cheap password hashing.
+pub fn init_named(config: &Path, names: &[&str]) {
+    for name in names {
+        let repo = format!("@{name}");
+        ok_text(&cairn_configured(
+            config,
+            &["-r", &repo, "init", "--kdf-memory-kib", "64"],
+            &[],
+        ));
+    }
+}
+
 /// `OsStr` arguments from string slices.
 pub fn args<'a>(list: &[&'a str]) -> Vec<&'a OsStr> {
     list.iter().map(|s| OsStr::new(*s)).collect()

@@ -255,10 +255,22 @@ fn large_file(b: &dyn Backend) {
     );
 }
 
+/// A directory of a kind that is missing, as in repositories made before
+/// that kind existed, lists as empty (SPEC.md §2.1); `root` is where the
+/// backend `b` keeps the repository, reachable as a local path.
+fn missing_directories_are_empty(b: &dyn Backend, root: &std::path::Path) {
+    for (kind, dir) in [(FileKind::Mark, "marks"), (FileKind::Journal, "journal")] {
+        std::fs::remove_dir_all(root.join(dir)).unwrap();
+        assert_eq!(b.list(kind).unwrap(), Vec::<String>::new());
+    }
+}
+
 #[test]
 fn local_backend_conforms() {
     let dir = tempfile::tempdir().unwrap();
-    conformance(&LocalBackend::new(dir.path().join("repo")));
+    let backend = LocalBackend::new(dir.path().join("repo"));
+    conformance(&backend);
+    missing_directories_are_empty(&backend, &dir.path().join("repo"));
 }
 
 #[test]
@@ -285,6 +297,7 @@ fn sftp_backend_conforms() {
     let server = cairn_tests::sshd::SshServer::start();
     let root = server.scratch().join("conformance");
     conformance(&server.backend(&root));
+    missing_directories_are_empty(&server.backend(&root), &root);
     assert!(!server
         .backend(&server.scratch().join("elsewhere"))
         .exists()

@@ -34,13 +34,7 @@ fn every_command_reaches_a_named_repository_with_its_password() {
     let src = base.join("src");
     build_varied_tree(&src);
 
-    for name in ["@main", "@copy"] {
-        ok_text(&run(
-            &config,
-            &["-r", name, "init", "--kdf-memory-kib", "64"],
-            &[],
-        ));
-    }
+    init_named(&config, &["main", "copy"]);
     ok_text(&run(
         &config,
         &["-r", "@main", "backup", src.to_str().unwrap()],

@@ -36,12 +36,7 @@ fn fixture(rpo: &str, broken: bool) -> (tempfile::TempDir, PathBuf, PathBuf) {
     let base = tmp.path().canonicalize().unwrap();
     let config = policy(&base, rpo, broken);
     build_varied_tree(&base.join("src"));
-    for name in ["@main", "@copy"] {
-        ok_text(&run(
-            &config,
-            &["-r", name, "init", "--kdf-memory-kib", "64"],
-        ));
-    }
+    init_named(&config, &["main", "copy"]);
     (tmp, base, config)
 }
 
@@ -115,7 +110,10 @@ fn a_failing_source_fails_the_run_and_the_others_are_kept() {
     let out = run(&config, &["run"]);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{stderr}");
-    assert!(stderr.contains("cairn: broken: backup: "), "{stderr}");
+    assert!(
+        stderr.contains("cairn: broken: backup in main: "),
+        "{stderr}"
+    );
     assert!(stderr.contains("run: 1 step failed"), "{stderr}");
     assert!(!stderr.contains("panicked"), "{stderr}");
     assert_eq!(count(&config, "@main", "files"), 1);

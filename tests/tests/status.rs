@@ -64,18 +64,13 @@ fn fixture(rpo: &str, made: &[&str]) -> (tempfile::TempDir, PathBuf, PathBuf) {
     let base = tmp.path().canonicalize().unwrap();
     let config = policy(&base, rpo);
     build_varied_tree(&base.join("src"));
-    for name in made {
-        ok_text(&run(
-            &config,
-            &["-r", name, "init", "--kdf-memory-kib", "64"],
-        ));
-    }
+    init_named(&config, made);
     (tmp, base, config)
 }
 
 #[test]
 fn a_snapshot_older_than_the_rpo_is_a_breach_with_its_own_exit_code() {
-    let (_tmp, base, config) = fixture("3s", &["@main", "@copy"]);
+    let (_tmp, base, config) = fixture("3s", &["main", "copy"]);
     let src = base.join("src");
 
     // Nothing backed up yet: every objective is missed.
@@ -154,7 +149,7 @@ fn a_snapshot_older_than_the_rpo_is_a_breach_with_its_own_exit_code() {
 #[test]
 fn a_repository_that_cannot_be_read_is_reported_and_misses_its_objectives() {
     // `copy` is never made.
-    let (_tmp, base, config) = fixture("1h", &["@main"]);
+    let (_tmp, base, config) = fixture("1h", &["main"]);
     let status = status_of(&config, &[], 5);
     assert_eq!(state(&status, "files", "copy"), "unreachable");
     let error = status["sources"][1]["repositories"][1]["error"]
@@ -170,7 +165,7 @@ fn a_repository_that_cannot_be_read_is_reported_and_misses_its_objectives() {
 
 #[test]
 fn metrics_are_written_whole_and_pass_promtool() {
-    let (_tmp, base, config) = fixture("1h", &["@main"]);
+    let (_tmp, base, config) = fixture("1h", &["main"]);
     let src = base.join("src");
     ok_text(&run(
         &config,

@@ -1,7 +1,9 @@
 use crate::output::{plural, size};
 use crate::{Context, EXIT_DAMAGED};
 use anyhow::Result;
-use cairn_engine::check::{check, CheckOptions, Subset};
+use cairn_engine::check::{CheckOptions, Subset};
+use cairn_engine::journal;
+use cairn_format::Timestamp;
 use std::collections::BTreeSet;
 use std::time::Instant;
 
@@ -34,9 +36,15 @@ pub fn run(ctx: &Context, args: Args) -> Result<u8> {
         subset: args.read_data_subset,
         progress: shown.as_ref().map(|(p, _)| p.clone()),
     };
-    let report = check(&repo, &opts);
+    // Recorded for `cairn status`, on any host; a repository this key may
+    // not write to is still checked.
+    let checked = journal::check_and_record(&repo, &opts, Timestamp::now());
     drop(shown);
-    let report = report?;
+    let checked = checked?;
+    if let Err(e) = &checked.recorded {
+        eprintln!("warning: the check is not recorded in the repository's journal: {e}");
+    }
+    let report = checked.report;
     if !report.marked_packs.is_empty() {
         eprintln!(
             "warning: {} marked for deletion by a prune that has not finished: the next `cairn prune` completes it",

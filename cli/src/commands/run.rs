@@ -1,7 +1,7 @@
 //! `cairn run`: what is due of the policy file's backups, copies and
 //! retention, and nothing else; meant to be called from cron or a timer.
 
-use crate::output::{parse_time, plural};
+use crate::output::{parse_time, plural, size};
 use crate::{one_line, profile, Context};
 use anyhow::{Context as _, Result};
 use cairn_engine::Repository;
@@ -28,9 +28,9 @@ pub struct Args {
 
 pub fn run(ctx: &Context, args: Args) -> Result<u8> {
     let (path, policy) = load_policy(ctx)?;
-    let mut open = |name: &str, index: bool| -> Result<Repository, String> {
-        let repo = named(ctx, path, name).and_then(|c| match index {
-            true => c.open(),
+    let mut open = |name: &str, fresh: bool| -> Result<Repository, String> {
+        let repo = named(ctx, path, name).and_then(|c| match fresh {
+            true => c.open_keys_uncached(),
             false => c.open_keys(),
         });
         repo.map_err(|e| one_line(&e))
@@ -71,9 +71,28 @@ pub fn run(ctx: &Context, args: Args) -> Result<u8> {
                 plural(*n as u64, "snapshot")
             ));
         }
+        for (repo, pruned) in &s.pruned {
+            done.push(format!(
+                "{repo} pruned ({} deleted, {} freed)",
+                plural(pruned.packs_removed, "pack"),
+                size(pruned.bytes_freed)
+            ));
+        }
+        for (repo, c) in s.checked.iter().filter(|(_, c)| c.problems == 0) {
+            done.push(format!(
+                "{repo} checked{}: no problems",
+                match c.subset.is_empty() {
+                    true => String::new(),
+                    false => format!(" (data {}, {} read)", c.subset, size(c.bytes_read)),
+                }
+            ));
+        }
         if !done.is_empty() {
             println!("{}: {}", s.source, done.join("; "));
         }
+    }
+    for warning in report.sources.iter().flat_map(|s| &s.warnings) {
+        eprintln!("warning: {warning}");
     }
     let failures = report.failures();
     for (source, what) in &failures {

@@ -1,7 +1,7 @@
 //! `cairn status`: whether each source's recovery objectives hold, from the
 //! repositories of the policy file.
 
-use crate::output::local_time;
+use crate::output::{local_time, plural, size};
 use crate::{one_line, Context, EXIT_OBJECTIVE_MISSED};
 use anyhow::{Context as _, Result};
 use cairn_format::Timestamp;
@@ -71,12 +71,11 @@ pub fn run(ctx: &Context, args: Args) -> Result<u8> {
             );
             let width = source.repositories.iter().map(|r| r.repository.len()).max();
             for repo in &source.repositories {
-                println!(
-                    "  {:<w$}  {}",
-                    repo.repository,
-                    describe(repo),
-                    w = width.unwrap_or(0)
-                );
+                let w = width.unwrap_or(0);
+                println!("  {:<w$}  {}", repo.repository, describe(repo));
+                for line in details(repo) {
+                    println!("  {:<w$}  {line}", "");
+                }
             }
         }
     }
@@ -107,4 +106,51 @@ fn describe(repo: &RepositoryStatus) -> String {
             repo.error.as_deref().unwrap_or("cannot be read")
         ),
     }
+}
+
+/// The last failure and the last check of one source in one repository,
+/// a line each, when there are any.
+fn details(repo: &RepositoryStatus) -> Vec<String> {
+    let at = |secs| local_time(Timestamp { secs, nanos: 0 });
+    let mut lines = Vec::new();
+    if let Some(f) = &repo.last_failure {
+        let (head, which) = match f.current {
+            true => ("FAILING", "last"),
+            false => ("", "earlier,"),
+        };
+        lines.push(format!(
+            "{head:<7} {which} {} failed at {} on {}: {}",
+            f.step,
+            at(f.time),
+            f.host,
+            f.message
+        ));
+    }
+    let overdue = if repo.check_overdue { "OVERDUE" } else { "" };
+    match &repo.last_check {
+        Some(c) => {
+            let read = match c.subset.is_empty() {
+                true => "structure".to_string(),
+                false => format!(
+                    "structure and data {} ({} read)",
+                    c.subset,
+                    size(c.bytes_read)
+                ),
+            };
+            let (head, verdict) = match c.problems {
+                0 => (overdue, "no problems".to_string()),
+                n => (
+                    "DAMAGED",
+                    format!("{}: {}", plural(n, "problem"), c.first_problems.join("; ")),
+                ),
+            };
+            lines.push(format!(
+                "{head:<7} checked {read} at {}: {verdict}",
+                at(c.time)
+            ));
+        }
+        None if repo.check_overdue => lines.push(format!("{overdue:<7} never checked")),
+        None => {}
+    }
+    lines
 }

@@ -5,7 +5,15 @@ use super::FileKind;
 use crate::error::{Error, Result};
 
 /// The directories below the root that hold files other than the config.
-pub(crate) const DIRS: [&str; 6] = ["keys", "data", "index", "snapshots", "locks", "marks"];
+pub(crate) const DIRS: [&str; 7] = [
+    "keys",
+    "data",
+    "index",
+    "snapshots",
+    "locks",
+    "marks",
+    "journal",
+];
 
 /// True when `name` is a file name the repository uses: 64 lowercase hex digits.
 pub(crate) fn is_hex_id(name: &str) -> bool {
@@ -26,6 +34,7 @@ pub(crate) fn dir(kind: FileKind, name: &str) -> String {
         FileKind::Snapshot => "snapshots".into(),
         FileKind::Lock => "locks".into(),
         FileKind::Mark => "marks".into(),
+        FileKind::Journal => "journal".into(),
     }
 }
 

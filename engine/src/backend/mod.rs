@@ -43,6 +43,8 @@ pub enum FileKind {
     Lock,
     /// Prune marks.
     Mark,
+    /// Journal entries: failures, checks and prunes.
+    Journal,
 }
 
 impl FileKind {
@@ -56,6 +58,7 @@ impl FileKind {
             FileKind::Snapshot => "snapshot",
             FileKind::Lock => "lock record",
             FileKind::Mark => "prune mark",
+            FileKind::Journal => "journal entry",
         }
     }
 
@@ -64,7 +67,7 @@ impl FileKind {
     /// refuse to read a larger file, so damaged or hostile storage cannot
     /// make a reader allocate without bound.
     pub fn max_len(self) -> u64 {
-        use cairn_format::{config, index, key, lock, pack, snapshot, tree};
+        use cairn_format::{config, index, journal, key, lock, pack, snapshot, tree};
         const ROOM: u64 = 64 * 1024;
         let content = match self {
             FileKind::Config => config::MAX_CONFIG_LEN,
@@ -80,6 +83,7 @@ impl FileKind {
             FileKind::Snapshot => snapshot::MAX_SNAPSHOT_LEN,
             FileKind::Lock => lock::MAX_LOCK_LEN,
             FileKind::Mark => lock::MAX_MARK_LEN,
+            FileKind::Journal => journal::MAX_JOURNAL_LEN,
         };
         content as u64 + ROOM
     }

@@ -613,7 +613,12 @@ impl Backend for SftpBackend {
                         )
                     }
                 };
-                let mut found = names(dir).await?;
+                let mut found = match names(dir).await {
+                    // A missing directory is an empty one (SPEC.md §2.1):
+                    // older repositories have no `marks/` or `journal/`.
+                    Err(Failure::Refused(SftpErrorKind::NoSuchFile, _)) => return Ok(Vec::new()),
+                    other => other?,
+                };
                 if kind == FileKind::Pack {
                     let subdirs: Vec<String> = found
                         .iter()
