@@ -88,7 +88,7 @@ fn main() -> ExitCode {
 }
 
 /// Makes the repository at `dir/repo` with `snapshots` snapshots tagged
-/// `source:files`, the newest dated now, and `entries` journal entries;
+/// `source:files`, the newest taken now, and `entries` journal entries;
 /// returns the newest snapshot's ID and the time of the last check.
 fn build(dir: &Path, snapshots: u64, entries: u64) -> (String, i64) {
     let started = Instant::now();
@@ -102,20 +102,17 @@ fn build(dir: &Path, snapshots: u64, entries: u64) -> (String, i64) {
         tags: vec!["source:files".into()],
         ..Default::default()
     };
-    let first = backup(&mut repo, &[src], &opts).expect("backup").snapshot;
-    let now = Timestamp::now().secs;
-    let ids: Vec<String> = (1..snapshots)
-        .into_par_iter()
-        .map(|i| {
-            let mut copy = first.clone();
-            copy.time = Timestamp {
-                secs: now - (snapshots - 1 - i) as i64 * 60,
-                nanos: 0,
-            };
-            repo.save_snapshot(&copy).expect("snapshot").to_hex()
-        })
-        .collect();
-    let newest = ids.last().cloned().unwrap_or_default();
+    let made = backup(&mut repo, &[src], &opts).expect("backup");
+    let now = made.snapshot.time.secs;
+    // The others are older copies of it, a minute apart.
+    (1..snapshots).into_par_iter().for_each(|i| {
+        let mut copy = made.snapshot.clone();
+        copy.time = Timestamp {
+            secs: now - i as i64 * 60,
+            nanos: 0,
+        };
+        repo.save_snapshot(&copy).expect("snapshot");
+    });
     (0..entries).into_par_iter().for_each(|i| {
         let time = Timestamp {
             secs: now - 3600 - (entries - i) as i64 * 60,
@@ -151,7 +148,7 @@ fn build(dir: &Path, snapshots: u64, entries: u64) -> (String, i64) {
         "built {snapshots} snapshots and {entries} journal entries in {:.1} s",
         started.elapsed().as_secs_f64()
     );
-    (newest, last_check)
+    (made.id.to_hex(), last_check)
 }
 
 /// The largest peak resident memory of the children waited for, in bytes.
