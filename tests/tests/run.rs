@@ -119,6 +119,22 @@ fn a_failing_source_fails_the_run_and_the_others_are_kept() {
     assert_eq!(count(&config, "@main", "files"), 1);
     assert_eq!(count(&config, "@main", "db"), 1);
     assert_eq!(count(&config, "@main", "broken"), 0);
+
+    // The failure is recorded in the repository, and status shows it.
+    let out = run(&config, &["status", "broken", "--json"]);
+    assert_eq!(
+        out.status.code(),
+        Some(5),
+        "no snapshot of broken: a breach"
+    );
+    let status: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let failure = &status["sources"][0]["repositories"][0]["last_failure"];
+    assert_eq!(failure["step"], "backup", "{status:#}");
+    assert_eq!(failure["current"], true, "{status:#}");
+    assert!(
+        failure["message"].as_str().unwrap().contains("false"),
+        "{status:#}"
+    );
     let unknown = run(&config, &["run", "nothing"]);
     assert_clean_failure(&unknown, 1, "no source \"nothing\"");
 }
