@@ -137,6 +137,9 @@ enum Command {
     /// Whether the recovery objectives of the policy file hold, source by
     /// source and repository by repository.
     Status(commands::status::Args),
+    /// Restore drills: restore a source's snapshot into a scratch folder,
+    /// verify it, time it against the RTO, and record the result.
+    Drill(commands::drill::Args),
     /// Check the repository's structure, and with --read-data all its data.
     Check(commands::check::Args),
     /// Remove snapshots by a retention policy (or by ID), optionally pruning after.
@@ -383,6 +386,7 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
         Command::Dump(a) => commands::dump::run(&ctx, a),
         Command::Tag(a) => commands::tag::run(&ctx, a),
         Command::Status(a) => commands::status::run(&ctx, a),
+        Command::Drill(a) => commands::drill::run(&ctx, a),
         Command::Run(a) => commands::run::run(&ctx, a),
         Command::Check(a) => commands::check::run(&ctx, a),
         Command::Forget(a) => commands::forget::run(&ctx, *a),

@@ -79,12 +79,14 @@ fn subject(event: &Event) -> (u8, &str, &str) {
         Event::Failure(f) => (0, &f.source, &f.repository),
         Event::Check(_) => (1, "", ""),
         Event::Prune(_) => (2, "", ""),
+        Event::Drill(d) => (3, &d.source, ""),
     }
 }
 
 /// Removes the entries of `list` (oldest first, as [`entries`] gives them)
 /// older than `before`, except the newest about each thing (each source in
-/// each repository for failures; the last check; the last prune), so that
+/// each repository for failures; the last check; the last prune; the last
+/// drill of each source), so that
 /// the journal stays small and the latest of everything stays known.
 /// Returns how many were removed.
 pub fn trim(

@@ -4,6 +4,7 @@
 //!
 //! It drives the engine through its public API only.
 
+pub mod drill;
 pub mod interval;
 pub mod metrics;
 pub mod notify;

@@ -57,6 +57,26 @@ pub fn prometheus(status: &Status) -> String {
         per_source(&|s| Some(f64::from(u8::from(s.three_two_one.holds)))),
     );
     family(
+        "cairn_last_drill_timestamp_seconds",
+        "When the source's last restore drill ran.",
+        per_source(&|s| s.last_drill.as_ref().map(|d| d.time as f64)),
+    );
+    family(
+        "cairn_last_drill_duration_seconds",
+        "The recovery time the source's last restore drill measured: restore and verification.",
+        per_source(&|s| s.last_drill.as_ref().map(|d| d.rto_seconds)),
+    );
+    family(
+        "cairn_last_drill_success",
+        "1 if the source's last restore drill restored and verified everything.",
+        per_source(&|s| s.last_drill.as_ref().map(|d| f64::from(u8::from(d.passed)))),
+    );
+    family(
+        "cairn_drill_objectives_met",
+        "1 if the source's last drill passed within the RTO and is as recent as the source asks.",
+        per_source(&|s| Some(f64::from(u8::from(s.drill_holds)))),
+    );
+    family(
         "cairn_last_success_timestamp_seconds",
         "When the newest snapshot of the source in the repository was taken.",
         per_copy(&|r| r.newest.as_ref().map(|n| n.time as f64)),

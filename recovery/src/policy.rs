@@ -103,6 +103,8 @@ pub struct Source {
     pub tags: Vec<String>,
     /// How often part of the repositories' data is read back.
     pub check: Option<CheckCadence>,
+    /// How often a restore drill runs, and how its result is verified.
+    pub drill: Option<DrillCadence>,
     /// How often the repositories are pruned, freeing the space that only
     /// snapshots `keep` (or anything else) removed used.
     pub prune: Option<Interval>,
@@ -181,6 +183,17 @@ pub struct CheckCadence {
     pub subset: Option<Subset>,
 }
 
+/// Restore drills: every `every`, the newest snapshot is restored into a
+/// scratch folder, verified, and timed against the RTO.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DrillCadence {
+    pub every: Interval,
+    /// A shell command that checks the restored data and must exit 0;
+    /// `{dir}` in it stands for the folder the snapshot was restored into.
+    pub verify: Option<String>,
+}
+
 impl CheckCadence {
     /// Whether the check `done` counts as one of these: any check does
     /// when only the structure is asked for, one that read data otherwise.
@@ -244,6 +257,7 @@ struct SourceFields {
     #[serde(default)]
     tags: Vec<String>,
     check: Option<CheckCadence>,
+    drill: Option<DrillCadence>,
     prune: Option<Interval>,
 }
 
@@ -317,6 +331,7 @@ impl TryFrom<SourceFields> for Source {
             after: f.after,
             tags: f.tags,
             check: f.check,
+            drill: f.drill,
             prune: f.prune,
         })
     }

@@ -9,6 +9,7 @@
 //! out what is due only once it holds the lock, so two runs started at once
 //! back up a due source once.
 
+use crate::drill::Drilled;
 use crate::interval::Interval;
 use crate::policy::{Input, Policy, Source};
 use crate::status::{age, newest_tagged, source_tag};
@@ -75,6 +76,8 @@ pub struct SourceRun {
     pub pruned: Vec<(String, PruneResult)>,
     /// Repositories checked.
     pub checked: Vec<(String, CheckResult)>,
+    /// The restore drill, when one was due.
+    pub drilled: Vec<Drilled>,
     /// What failed.
     pub failures: Vec<StepFailure>,
     /// What went wrong without failing a step: failures that could not be
@@ -85,7 +88,8 @@ pub struct SourceRun {
 /// A step of a source that failed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StepFailure {
-    /// `open`, `before`, `backup`, `after`, `copy`, `keep`, `prune` or `check`.
+    /// `open`, `before`, `backup`, `after`, `copy`, `keep`, `prune`,
+    /// `check` or `drill`.
     pub step: &'static str,
     /// The repository it was for.
     pub repository: String,
@@ -111,6 +115,7 @@ impl std::fmt::Display for StepFailure {
             "after" => "after hook for",
             "copy" => "copy to",
             "check" => "check of",
+            "drill" => "drill from",
             other => other,
         };
         let into = match self.step {
@@ -304,7 +309,7 @@ pub(crate) fn due(age: Duration, every: Interval) -> bool {
 }
 
 /// The snapshots of `repo` tagged `tag`.
-fn tagged(repo: &Repository, tag: &str) -> Result<Vec<(SnapshotId, Snapshot)>, String> {
+pub(crate) fn tagged(repo: &Repository, tag: &str) -> Result<Vec<(SnapshotId, Snapshot)>, String> {
     let all = repo.snapshots().map_err(|e| e.to_string())?;
     Ok(all
         .into_iter()

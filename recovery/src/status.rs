@@ -10,7 +10,7 @@ use crate::policy::{self, Policy, Source, ThreeTwoOne};
 use cairn_engine::backend::FileKind;
 use cairn_engine::repository::SnapshotList;
 use cairn_engine::{journal, Repository};
-use cairn_format::journal::{CheckResult, Event, JournalEntry};
+use cairn_format::journal::{CheckResult, DrillResult, Event, JournalEntry};
 use cairn_format::snapshot::Snapshot;
 use cairn_format::{SnapshotId, Timestamp};
 use serde::Serialize;
@@ -40,6 +40,40 @@ pub struct SourceStatus {
     pub rto_seconds: Option<u64>,
     pub three_two_one: Rule,
     pub repositories: Vec<RepositoryStatus>,
+    /// The newest restore drill, from any of the source's repositories.
+    pub last_drill: Option<LastDrill>,
+    /// Whether the source asks for drills and none is as recent as it asks.
+    pub drill_overdue: bool,
+    /// Whether the drill objectives hold: the last drill passed, within the
+    /// RTO, and is recent enough when the source asks for drills.
+    pub drill_holds: bool,
+}
+
+/// A restore drill, from a repository's journal.
+#[derive(Debug, Serialize)]
+pub struct LastDrill {
+    /// In seconds since 1970.
+    pub time: i64,
+    /// How long ago, by this host's clock.
+    pub age_seconds: u64,
+    /// The host it ran on.
+    pub host: String,
+    /// The repository restored from.
+    pub repository: String,
+    /// The snapshot restored.
+    pub snapshot: String,
+    /// The measured recovery time: restore and verification.
+    pub rto_seconds: f64,
+    /// Whether that is within the source's RTO (none when it has none).
+    pub rto_met: Option<bool>,
+    /// Bytes of file content restored.
+    pub bytes: u64,
+    /// Files restored and verified.
+    pub files: u64,
+    /// Whether it restored and verified everything.
+    pub passed: bool,
+    /// Why not.
+    pub reason: String,
 }
 
 /// The 3-2-1 rule for one source, as [`ThreeTwoOne`] counts it.
@@ -184,6 +218,26 @@ pub fn assess(
             .filter(|e| matches!(&e.event, Event::Failure(f) if f.source == *name))
             .collect();
         failures.sort_by_key(|e| e.time);
+        let last_drill = source
+            .to
+            .iter()
+            .filter_map(|r| read[r.as_str()].as_ref().ok())
+            .flat_map(|r| &r.journal)
+            .filter_map(|e| match &e.event {
+                Event::Drill(d) if d.source == *name => Some((e, d)),
+                _ => None,
+            })
+            .max_by_key(|(e, _)| e.time)
+            .map(|(e, d)| last_drill(e, d, source, now));
+        let drill_overdue = source.drill.as_ref().is_some_and(|cadence| {
+            last_drill
+                .as_ref()
+                .is_none_or(|d| d.age_seconds > cadence.every.duration().as_secs())
+        });
+        let drill_holds = !drill_overdue
+            && last_drill
+                .as_ref()
+                .is_none_or(|d| d.passed && d.rto_met != Some(false));
         let repositories = source
             .to
             .iter()
@@ -214,9 +268,14 @@ pub fn assess(
                 offsite: rule.offsite,
             },
             repositories,
+            last_drill,
+            drill_overdue,
+            drill_holds,
         });
     }
-    let holds = out.iter().flat_map(|s| &s.repositories).all(|r| r.holds);
+    let holds = out
+        .iter()
+        .all(|s| s.drill_holds && s.repositories.iter().all(|r| r.holds));
     Ok(Status {
         holds,
         time: now.secs,
@@ -266,6 +325,24 @@ fn judge(
         last_check,
         check_overdue,
         unreadable_entries: read.unreadable,
+    }
+}
+
+/// The drill `d` recorded by `e`, of `source`, as `status` shows it at `now`.
+fn last_drill(e: &JournalEntry, d: &DrillResult, source: &Source, now: Timestamp) -> LastDrill {
+    let took = std::time::Duration::from_nanos(d.duration_nanos);
+    LastDrill {
+        time: e.time.secs,
+        age_seconds: age(now, e.time).as_secs(),
+        host: e.hostname.clone(),
+        repository: d.repository.clone(),
+        snapshot: d.snapshot.to_hex(),
+        rto_seconds: took.as_secs_f64(),
+        rto_met: source.rto.map(|rto| took <= rto.duration()),
+        bytes: d.bytes,
+        files: d.files,
+        passed: d.passed,
+        reason: d.reason.clone(),
     }
 }
 

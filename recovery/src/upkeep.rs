@@ -3,6 +3,7 @@
 //! failed steps recorded in the journals, all read from and written to the
 //! repositories' journals (SPEC.md §17), so that every host sees them.
 
+use crate::drill::{drill, DrillOptions};
 use crate::policy::Source;
 use crate::run::{due, Repos, SourceRun, StepFailure};
 use crate::status::{age, newest_check};
@@ -18,12 +19,14 @@ use std::time::Duration;
 /// about the same thing exists (see [`journal::trim`]).
 pub const JOURNAL_KEPT: Duration = Duration::from_secs(30 * 24 * 3600);
 
-/// The source's prune and rolling check in each of its repositories, when
-/// due by the repository's journal (so any host's prune or check counts).
+/// The source's prune and rolling check in each of its repositories, and
+/// its restore drill from its first repository, when due by the
+/// repositories' journals (so any host's prune, check or drill counts).
 pub(crate) fn upkeep(source: &Source, now: Timestamp, repos: &mut Repos, out: &mut SourceRun) {
-    if source.prune.is_none() && source.check.is_none() {
+    if source.prune.is_none() && source.check.is_none() && source.drill.is_none() {
         return;
     }
+    let mut last_drill: Option<Timestamp> = None;
     for name in &source.to {
         let step = if source.prune.is_some() {
             "prune"
@@ -42,6 +45,10 @@ pub(crate) fn upkeep(source: &Source, now: Timestamp, repos: &mut Repos, out: &m
                 }
             },
         };
+        let drills = journal
+            .iter()
+            .filter(|e| matches!(&e.event, Event::Drill(d) if d.source == out.source));
+        last_drill = last_drill.max(drills.map(|e| e.time).max());
         if let Some(every) = source.prune {
             let last = journal
                 .iter()
@@ -82,6 +89,31 @@ pub(crate) fn upkeep(source: &Source, now: Timestamp, repos: &mut Repos, out: &m
                 }
             }
         }
+    }
+    if let Some(cadence) = &source.drill {
+        if last_drill.is_none_or(|t| due(age(now, t), cadence.every)) {
+            drill_now(source, repos, out);
+        }
+    }
+}
+
+/// Drills the source of `out` from its first repository, as `cairn drill` does.
+fn drill_now(source: &Source, repos: &mut Repos, out: &mut SourceRun) {
+    let primary = &source.to[0];
+    let drilled = repos.get(primary).and_then(|repo| {
+        repo.load_index().map_err(|e| e.to_string())?;
+        drill(repo, &out.source, source, primary, &DrillOptions::default())
+    });
+    match drilled {
+        Ok(d) => {
+            if !d.result.passed {
+                let why = format!("the restore drill failed: {}", d.result.reason);
+                out.failures.push(StepFailure::new("drill", primary, why));
+            }
+            out.warnings.extend(d.unrecorded.clone());
+            out.drilled.push(d);
+        }
+        Err(e) => out.failures.push(StepFailure::new("drill", primary, e)),
     }
 }
 

@@ -9,6 +9,7 @@
 use crate::codec::{self, Versioned};
 use crate::crypto::{MasterKeys, ObjectType};
 use crate::error::{FormatError, Result};
+use crate::id::SnapshotId;
 use crate::timestamp::Timestamp;
 use serde::{Deserialize, Serialize};
 
@@ -44,6 +45,9 @@ pub enum Event {
     Check(CheckResult),
     /// The repository was pruned (postcard variant 2).
     Prune(PruneResult),
+    /// A snapshot of a source was restored and verified as a recovery
+    /// would, to measure its recovery time (postcard variant 3).
+    Drill(DrillResult),
 }
 
 /// A failed step of a policy's source.
@@ -97,6 +101,29 @@ pub struct PruneResult {
     pub duration_nanos: u64,
 }
 
+/// A restore drill of a policy's source from the repository holding the entry.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DrillResult {
+    /// The source, by its name in the policy.
+    pub source: String,
+    /// The repository restored from, by its name in the policy.
+    pub repository: String,
+    /// The snapshot restored.
+    pub snapshot: SnapshotId,
+    /// From the start of the restore to the end of verification, in
+    /// nanoseconds: the measured recovery time.
+    pub duration_nanos: u64,
+    /// Bytes of file content restored.
+    pub bytes: u64,
+    /// Files restored and verified.
+    pub files: u64,
+    /// Whether everything restored, verified, and passed the source's own
+    /// verification.
+    pub passed: bool,
+    /// Why it failed; empty when it passed.
+    pub reason: String,
+}
+
 impl Versioned for JournalEntry {
     const WHAT: &'static str = "journal entry";
     const VERSION: u32 = 1;
@@ -138,6 +165,7 @@ impl JournalEntry {
                 texts.push(&mut c.subset);
                 texts.extend(&mut c.first_problems);
             }
+            Event::Drill(d) => texts.extend([&mut d.source, &mut d.repository, &mut d.reason]),
             Event::Prune(_) => {}
         }
         texts
@@ -218,6 +246,26 @@ mod tests {
         expected.push(31);
         expected.extend(b"pg_dump failed (exit status: 1)");
         assert_eq!(bytes, expected);
+    }
+
+    #[test]
+    fn a_drill_round_trips() {
+        let mut entry = failure();
+        entry.event = Event::Drill(DrillResult {
+            source: "db".into(),
+            repository: "offsite".into(),
+            snapshot: SnapshotId([9; 32]),
+            duration_nanos: 1_500_000_000,
+            bytes: 4096,
+            files: 1,
+            passed: false,
+            reason: "pg_restore failed".into(),
+        });
+        let keys = MasterKeys::generate();
+        assert_eq!(
+            JournalEntry::open(&entry.seal(&keys), &keys).unwrap(),
+            entry
+        );
     }
 
     #[test]

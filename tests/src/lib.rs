@@ -339,6 +339,28 @@ pub fn cairn_configured(config: &Path, list: &[&str], env: &[(&str, &str)]) -> O
     cairn(Path::new(""), &args(&all), env)
 }
 
+/// A temporary folder holding a varied tree in `src`, a policy file
+/// `cairn.toml` whose source `files` (that tree, RPO 1 hour, `extra` added
+/// to its table) goes to the repositories `main` and `copy`, and both
+/// repositories made; and the folder's path and the policy file's.
+pub fn files_policy(extra: &str) -> (tempfile::TempDir, PathBuf, PathBuf) {
+    let tmp = tempfile::tempdir().unwrap();
+    let base = tmp.path().canonicalize().unwrap();
+    let text = format!(
+        "[repositories.main]\nurl = \"{main}\"\n\n\
+         [repositories.copy]\nurl = \"{copy}\"\n\n\
+         [sources.files]\npaths = [\"{src}\"]\nrpo = \"1h\"\nto = [\"main\", \"copy\"]\n{extra}\n",
+        main = base.join("main").display(),
+        copy = base.join("copy").display(),
+        src = base.join("src").display(),
+    );
+    let config = base.join("cairn.toml");
+    fs::write(&config, text).unwrap();
+    build_varied_tree(&base.join("src"));
+    init_named(&config, &["main", "copy"]);
+    (tmp, base, config)
+}
+
 /// Makes the repositories `names` of the policy file `config` (`-r @NAME`
 /// for each), with cheap password hashing.
 pub fn init_named(config: &Path, names: &[&str]) {

@@ -6,34 +6,8 @@
 
 use cairn_tests::*;
 use std::fs;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Output;
-
-/// A policy in `dir` with the source `files` (RPO 1 hour, `extra` added to
-/// its table) going to the repositories `main` and `copy`.
-fn policy(dir: &Path, extra: &str) -> PathBuf {
-    let text = format!(
-        "[repositories.main]\nurl = \"{main}\"\n\n\
-         [repositories.copy]\nurl = \"{copy}\"\n\n\
-         [sources.files]\npaths = [\"{src}\"]\nrpo = \"1h\"\nto = [\"main\", \"copy\"]\n{extra}\n",
-        main = dir.join("main").display(),
-        copy = dir.join("copy").display(),
-        src = dir.join("src").display(),
-    );
-    let path = dir.join("cairn.toml");
-    fs::write(&path, text).unwrap();
-    path
-}
-
-/// A temporary folder with [`policy`], a tree in `src`, and both repositories made.
-fn fixture(extra: &str) -> (tempfile::TempDir, PathBuf, PathBuf) {
-    let tmp = tempfile::tempdir().unwrap();
-    let base = tmp.path().canonicalize().unwrap();
-    let config = policy(&base, extra);
-    build_varied_tree(&base.join("src"));
-    init_named(&config, &["main", "copy"]);
-    (tmp, base, config)
-}
 
 fn run(config: &Path, list: &[&str]) -> Output {
     cairn_configured(config, list, &[])
@@ -60,7 +34,7 @@ fn row<'a>(status: &'a serde_json::Value, repo: &str) -> &'a serde_json::Value {
 
 #[test]
 fn a_failed_step_is_recorded_in_the_repositories_and_status_shows_it() {
-    let (_tmp, base, config) = fixture("");
+    let (_tmp, base, config) = files_policy("");
     ok_text(&run(&config, &["run"]));
     // The copy repository goes away: the copy fails, and the failure is
     // recorded in main, where status finds it.
@@ -103,7 +77,7 @@ fn checked(said: &str) -> Vec<String> {
 
 #[test]
 fn rolling_checks_read_each_group_in_turn_and_prunes_keep_their_cadence() {
-    let (_tmp, _base, config) = fixture(
+    let (_tmp, _base, config) = files_policy(
         "keep = { last = 1 }\ncheck = { every = \"1d\", subset = \"1/3\" }\nprune = \"2d\"\n",
     );
     let mut groups = Vec::new();
@@ -137,7 +111,7 @@ fn rolling_checks_read_each_group_in_turn_and_prunes_keep_their_cadence() {
 
 #[test]
 fn a_check_that_finds_damage_fails_the_run_and_misses_the_objectives() {
-    let (_tmp, base, config) = fixture("check = { every = \"1d\" }\n");
+    let (_tmp, base, config) = files_policy("check = { every = \"1d\" }\n");
     ok_text(&run(&config, &["run"]));
     assert_eq!(
         row(&status(&config, 0), "main")["last_check"]["problems"],
@@ -186,7 +160,7 @@ fn a_check_that_finds_damage_fails_the_run_and_misses_the_objectives() {
 
 #[test]
 fn an_overdue_check_misses_the_objectives() {
-    let (_tmp, _base, config) = fixture("check = { every = \"3s\" }\n");
+    let (_tmp, _base, config) = files_policy("check = { every = \"3s\" }\n");
     ok_text(&run(&config, &["run"]));
     let now = status(&config, 0);
     assert_eq!(row(&now, "copy")["check_overdue"], false, "{now:#}");

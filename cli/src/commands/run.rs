@@ -87,6 +87,16 @@ pub fn run(ctx: &Context, args: Args) -> Result<u8> {
                 }
             ));
         }
+        for d in &s.drilled {
+            let r = &d.result;
+            let verdict = if r.passed { "passed" } else { "FAILED" };
+            done.push(format!(
+                "drill of {} from {} {verdict} in {:.2} s",
+                r.snapshot.short(),
+                r.repository,
+                std::time::Duration::from_nanos(r.duration_nanos).as_secs_f64()
+            ));
+        }
         if !done.is_empty() {
             println!("{}: {}", s.source, done.join("; "));
         }

@@ -5,7 +5,7 @@ use crate::output::{local_time, plural, size};
 use crate::{one_line, Context, EXIT_OBJECTIVE_MISSED};
 use anyhow::{Context as _, Result};
 use cairn_format::Timestamp;
-use cairn_recovery::status::{assess, RepositoryStatus, State};
+use cairn_recovery::status::{assess, RepositoryStatus, SourceStatus, State};
 use cairn_recovery::{metrics, Interval};
 use std::path::PathBuf;
 
@@ -76,6 +76,9 @@ pub fn run(ctx: &Context, args: Args) -> Result<u8> {
                 for line in details(repo) {
                     println!("  {:<w$}  {line}", "");
                 }
+            }
+            if let Some(line) = drill(source) {
+                println!("  {line}");
             }
         }
     }
@@ -153,4 +156,39 @@ fn details(repo: &RepositoryStatus) -> Vec<String> {
         None => {}
     }
     lines
+}
+
+/// The source's last restore drill, on one line, when there is one or one is due.
+fn drill(source: &SourceStatus) -> Option<String> {
+    let Some(d) = &source.last_drill else {
+        return source
+            .drill_overdue
+            .then(|| "DRILL OVERDUE  no restore drill recorded".to_string());
+    };
+    let head = match (d.passed, d.rto_met, source.drill_overdue) {
+        (false, _, _) => "DRILL FAILED",
+        (true, Some(false), _) => "RTO MISSED",
+        (true, _, true) => "DRILL OVERDUE",
+        _ => "drill passed",
+    };
+    let rto = source
+        .rto_seconds
+        .and_then(Interval::from_secs)
+        .map_or(String::new(), |r| format!(" (RTO {r})"));
+    let why = match d.passed {
+        true => String::new(),
+        false => format!(": {}", d.reason),
+    };
+    Some(format!(
+        "{head}  at {} on {}, snapshot {} from {}: {:.2} s{rto}, {}{why}",
+        local_time(Timestamp {
+            secs: d.time,
+            nanos: 0
+        }),
+        d.host,
+        &d.snapshot[..8],
+        d.repository,
+        d.rto_seconds,
+        size(d.bytes),
+    ))
 }
