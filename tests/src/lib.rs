@@ -2,6 +2,7 @@
 //! repository fixtures and a runner for the `cairn` binary.
 
 pub mod faults;
+pub mod postgres;
 pub mod proxy;
 pub mod remote;
 pub mod s3;

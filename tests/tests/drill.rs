@@ -187,3 +187,83 @@ fn run_drills_when_due_and_a_failing_verification_fails_it() {
     assert!(String::from_utf8_lossy(&out.stdout).contains("drill of "));
     assert_eq!(listed(&config).len(), 2);
 }
+
+#[test]
+fn a_drill_of_a_postgresql_dump_loads_it_and_compares_row_counts() {
+    use cairn_tests::postgres::Cluster;
+    let tmp = tempfile::tempdir().unwrap();
+    let base = tmp.path().canonicalize().unwrap();
+    let pg = Cluster::start(&base, 54331);
+    pg.psql("postgres", "CREATE DATABASE app");
+    pg.psql(
+        "app",
+        "CREATE TABLE customers (id int PRIMARY KEY, name text);
+         INSERT INTO customers SELECT g, 'customer ' || g FROM generate_series(1, 500) g;
+         CREATE TABLE orders (id bigserial PRIMARY KEY, customer int, amount numeric);
+         INSERT INTO orders (customer, amount)
+           SELECT g % 500 + 1, g / 100.0 FROM generate_series(1, 20000) g;",
+    );
+    let bin = pg.bin.display().to_string();
+    let client = format!("-h {} -p {} -U postgres", pg.socket.display(), pg.port);
+    // The source's own verification: load the dump into a second database
+    // and compare each table's row count with the live one.
+    let verify = base.join("verify.sh");
+    fs::write(
+        &verify,
+        format!(
+            "set -e\n\
+             {bin}/dropdb {client} --if-exists drill_check\n\
+             {bin}/createdb {client} drill_check\n\
+             {bin}/pg_restore {client} -d drill_check --no-owner \"$1/app.dump\"\n\
+             for t in customers orders; do\n\
+               live=$({bin}/psql {client} -d app -XtAc \"SELECT count(*) FROM $t\")\n\
+               back=$({bin}/psql {client} -d drill_check -XtAc \"SELECT count(*) FROM $t\")\n\
+               [ \"$live\" = \"$back\" ] || {{ echo \"$t: $live rows live, $back restored\" >&2; exit 1; }}\n\
+             done\n"
+        ),
+    )
+    .unwrap();
+    let dump: Vec<String> = pg
+        .pg_dump("app")
+        .into_iter()
+        .map(|a| a.into_string().unwrap())
+        .chain(["--format=custom".to_string()])
+        .collect();
+    let config = base.join("cairn.toml");
+    fs::write(
+        &config,
+        format!(
+            "[repositories.main]\nurl = \"{}\"\n\n[sources.db]\ncommand = {:?}\n\
+             filename = \"app.dump\"\nrpo = \"1h\"\nrto = \"10m\"\nto = [\"main\"]\n\
+             drill = {{ every = \"7d\", verify = \"sh {} {{dir}}\" }}\n",
+            base.join("main").display(),
+            dump,
+            verify.display()
+        ),
+    )
+    .unwrap();
+    init_named(&config, &["main"]);
+    let said = ok_text(&run(&config, &["run"]));
+    assert!(
+        said.contains("db: snapshot ") && said.contains(" passed in "),
+        "{said}"
+    );
+    let now = status(&config, 0);
+    assert_eq!(now["last_drill"]["passed"], true, "{now:#}");
+    assert_eq!(now["last_drill"]["rto_met"], true, "{now:#}");
+    assert_eq!(
+        pg.psql("drill_check", "SELECT count(*) FROM orders"),
+        "20000"
+    );
+
+    // The verification compares: once the live database has moved on
+    // from the snapshot, the drill of that snapshot no longer passes.
+    pg.psql("app", "DELETE FROM orders WHERE id <= 10");
+    let out = run(&config, &["drill"]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{stdout}");
+    assert!(
+        stdout.contains("orders: 19990 rows live, 20000 restored"),
+        "{stdout}"
+    );
+}

@@ -5,154 +5,15 @@
 
 use cairn_engine::backup::{backup_stream, BackupOptions, StreamSource};
 use cairn_engine::restore::restore;
+use cairn_tests::postgres::Cluster;
 use cairn_tests::*;
-use std::ffi::OsString;
 use std::os::unix::fs::PermissionsExt;
-use std::path::{Path, PathBuf};
 use std::process::Command;
-
-/// The newest installed PostgreSQL server's `bin` directory.
-fn pg_bin() -> PathBuf {
-    let mut versions: Vec<PathBuf> = std::fs::read_dir("/usr/lib/postgresql")
-        .expect("PostgreSQL is not installed: `apt-get install postgresql` (.ci/run does this)")
-        .map(|e| e.unwrap().path().join("bin"))
-        .filter(|b| b.join("initdb").exists())
-        .collect();
-    versions.sort();
-    versions
-        .pop()
-        .expect("no PostgreSQL server binaries under /usr/lib/postgresql")
-}
-
-/// A throw-away cluster; stopped when dropped.
-struct Cluster {
-    bin: PathBuf,
-    data: PathBuf,
-    socket: PathBuf,
-    as_root: bool,
-}
-
-impl Cluster {
-    fn start(dir: &Path) -> Cluster {
-        let as_root = unsafe { libc::geteuid() } == 0;
-        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o777)).unwrap();
-        let c = Cluster {
-            bin: pg_bin(),
-            data: dir.join("pgdata"),
-            socket: dir.to_path_buf(),
-            as_root,
-        };
-        c.server_cmd(
-            "initdb",
-            &[
-                "-D",
-                c.data.to_str().unwrap(),
-                "-U",
-                "postgres",
-                "--auth=trust",
-                "--no-sync",
-                "-E",
-                "UTF8",
-            ],
-        );
-        let opts = format!(
-            "-k {} -c listen_addresses='' -p 54329 -c fsync=off",
-            c.socket.display()
-        );
-        c.server_cmd(
-            "pg_ctl",
-            &[
-                "-D",
-                c.data.to_str().unwrap(),
-                "-o",
-                &opts,
-                "-w",
-                "-l",
-                dir.join("pg.log").to_str().unwrap(),
-                "start",
-            ],
-        );
-        c
-    }
-
-    /// Runs a server program, as `postgres` when we are root (the server refuses root).
-    fn server(&self, program: &str, args: &[&str]) -> std::process::Output {
-        let exe = self.bin.join(program);
-        if self.as_root {
-            Command::new("runuser")
-                .args(["-u", "postgres", "--"])
-                .arg(&exe)
-                .args(args)
-                .output()
-        } else {
-            Command::new(&exe).args(args).output()
-        }
-        .unwrap()
-    }
-
-    fn server_cmd(&self, program: &str, args: &[&str]) {
-        let out = self.server(program, args);
-        assert!(
-            out.status.success(),
-            "{program} failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-    }
-
-    fn client_args(&self, db: &str) -> Vec<String> {
-        vec![
-            "-h".into(),
-            self.socket.display().to_string(),
-            "-p".into(),
-            "54329".into(),
-            "-U".into(),
-            "postgres".into(),
-            "-d".into(),
-            db.into(),
-        ]
-    }
-
-    fn psql(&self, db: &str, sql: &str) -> String {
-        let out = Command::new(self.bin.join("psql"))
-            .args(self.client_args(db))
-            .args(["-v", "ON_ERROR_STOP=1", "-X", "-q", "-t", "-A", "-c", sql])
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "psql {sql}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8(out.stdout).unwrap().trim().to_string()
-    }
-
-    fn pg_dump(&self, db: &str) -> Vec<OsString> {
-        let mut argv = vec![self.bin.join("pg_dump").into_os_string()];
-        argv.extend(self.client_args(db).into_iter().map(OsString::from));
-        argv
-    }
-
-    /// Row count and an order-independent checksum of every table.
-    fn fingerprint(&self, db: &str) -> String {
-        ["orders", "customers"]
-            .iter()
-            .map(|t| self.psql(db, &format!("SELECT count(*) || ':' || md5(string_agg(x::text, ',' ORDER BY x::text)) FROM {t} x")))
-            .collect::<Vec<_>>()
-            .join(" ")
-    }
-}
-
-impl Drop for Cluster {
-    fn drop(&mut self) {
-        let data = self.data.to_str().unwrap().to_string();
-        let _ = self.server("pg_ctl", &["-D", &data, "-m", "immediate", "stop"]);
-    }
-}
 
 #[test]
 fn a_second_pg_dump_adds_little_and_the_dump_restores_identically() {
     let tmp = tempfile::tempdir().unwrap();
-    let pg = Cluster::start(tmp.path());
+    let pg = Cluster::start(tmp.path(), 54329);
     pg.psql("postgres", "CREATE DATABASE shop");
     pg.psql(
         "shop",

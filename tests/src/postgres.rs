@@ -1,0 +1,154 @@
+//! A throw-away PostgreSQL cluster for the tests (Debian's `postgresql`,
+//! which `scripts/test.sh` installs), started on a Unix socket, no TCP.
+
+use std::ffi::OsString;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// The newest installed PostgreSQL server's `bin` directory.
+fn pg_bin() -> PathBuf {
+    let mut versions: Vec<PathBuf> = std::fs::read_dir("/usr/lib/postgresql")
+        .expect("PostgreSQL is not installed: `apt-get install postgresql` (.ci/run does this)")
+        .map(|e| e.unwrap().path().join("bin"))
+        .filter(|b| b.join("initdb").exists())
+        .collect();
+    versions.sort();
+    versions
+        .pop()
+        .expect("no PostgreSQL server binaries under /usr/lib/postgresql")
+}
+
+/// A throw-away cluster listening on a Unix socket only; stopped when dropped.
+pub struct Cluster {
+    /// The server's `bin` directory (`psql`, `pg_dump`, ...).
+    pub bin: PathBuf,
+    data: PathBuf,
+    /// The directory holding its socket.
+    pub socket: PathBuf,
+    /// Its port (which names the socket).
+    pub port: u16,
+    as_root: bool,
+}
+
+impl Cluster {
+    /// Makes a cluster in `dir` and starts it on `port`.
+    pub fn start(dir: &Path, port: u16) -> Cluster {
+        let as_root = unsafe { libc::geteuid() } == 0;
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o777)).unwrap();
+        let c = Cluster {
+            bin: pg_bin(),
+            data: dir.join("pgdata"),
+            socket: dir.to_path_buf(),
+            port,
+            as_root,
+        };
+        c.server_cmd(
+            "initdb",
+            &[
+                "-D",
+                c.data.to_str().unwrap(),
+                "-U",
+                "postgres",
+                "--auth=trust",
+                "--no-sync",
+                "-E",
+                "UTF8",
+            ],
+        );
+        let opts = format!(
+            "-k {} -c listen_addresses='' -p {port} -c fsync=off",
+            c.socket.display()
+        );
+        c.server_cmd(
+            "pg_ctl",
+            &[
+                "-D",
+                c.data.to_str().unwrap(),
+                "-o",
+                &opts,
+                "-w",
+                "-l",
+                dir.join("pg.log").to_str().unwrap(),
+                "start",
+            ],
+        );
+        c
+    }
+
+    /// Runs a server program, as `postgres` when we are root (the server refuses root).
+    fn server(&self, program: &str, args: &[&str]) -> std::process::Output {
+        let exe = self.bin.join(program);
+        if self.as_root {
+            Command::new("runuser")
+                .args(["-u", "postgres", "--"])
+                .arg(&exe)
+                .args(args)
+                .output()
+        } else {
+            Command::new(&exe).args(args).output()
+        }
+        .unwrap()
+    }
+
+    fn server_cmd(&self, program: &str, args: &[&str]) {
+        let out = self.server(program, args);
+        assert!(
+            out.status.success(),
+            "{program} failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
+    /// The options that connect a client program to database `db`.
+    pub fn client_args(&self, db: &str) -> Vec<String> {
+        vec![
+            "-h".into(),
+            self.socket.display().to_string(),
+            "-p".into(),
+            self.port.to_string(),
+            "-U".into(),
+            "postgres".into(),
+            "-d".into(),
+            db.into(),
+        ]
+    }
+
+    /// Runs `sql` in database `db`; what it printed, unaligned.
+    pub fn psql(&self, db: &str, sql: &str) -> String {
+        let out = Command::new(self.bin.join("psql"))
+            .args(self.client_args(db))
+            .args(["-v", "ON_ERROR_STOP=1", "-X", "-q", "-t", "-A", "-c", sql])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "psql {sql}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap().trim().to_string()
+    }
+
+    /// `pg_dump` of database `db`, as a program and its arguments.
+    pub fn pg_dump(&self, db: &str) -> Vec<OsString> {
+        let mut argv = vec![self.bin.join("pg_dump").into_os_string()];
+        argv.extend(self.client_args(db).into_iter().map(OsString::from));
+        argv
+    }
+
+    /// Row count and an order-independent checksum of every table.
+    pub fn fingerprint(&self, db: &str) -> String {
+        ["orders", "customers"]
+            .iter()
+            .map(|t| self.psql(db, &format!("SELECT count(*) || ':' || md5(string_agg(x::text, ',' ORDER BY x::text)) FROM {t} x")))
+            .collect::<Vec<_>>()
+            .join(" ")
+    }
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        let data = self.data.to_str().unwrap().to_string();
+        let _ = self.server("pg_ctl", &["-D", &data, "-m", "immediate", "stop"]);
+    }
+}
