@@ -11,6 +11,7 @@ mod remembered;
 use cairn_engine::backend::{Backend, Location};
 use cairn_engine::progress::Progress;
 use cairn_engine::{Error, Repository};
+use cairn_format::{SnapshotId, Timestamp};
 use clap::{Parser, Subcommand};
 use password::PasswordSource;
 use std::io::IsTerminal;
@@ -140,6 +141,9 @@ enum Command {
     /// Restore drills: restore a source's snapshot into a scratch folder,
     /// verify it, time it against the RTO, and record the result.
     Drill(commands::drill::Args),
+    /// The audit log: who changed the repository, restored or drilled from
+    /// it, and when; --verify checks that it is whole.
+    Audit(commands::audit::Args),
     /// Check the repository's structure, and with --read-data all its data.
     Check(commands::check::Args),
     /// Remove snapshots by a retention policy (or by ID), optionally pruning after.
@@ -171,6 +175,16 @@ pub struct Context {
     cache: Option<PathBuf>,
     /// The policy file, for repositories named `@NAME`.
     pub policy: Option<PathBuf>,
+}
+
+/// Adds a record of `command` to the audit log of `repo` (SPEC.md §18):
+/// the snapshots it involved and its `outcome`. A record that cannot be
+/// written is a warning: it never fails the command.
+pub fn audit(repo: &Repository, command: &str, snapshots: &[SnapshotId], outcome: &str) {
+    if let Err(e) = cairn_engine::audit::record(repo, Timestamp::now(), command, snapshots, outcome)
+    {
+        eprintln!("warning: {command} is not recorded in the audit log: {e}");
+    }
 }
 
 impl Context {
@@ -387,6 +401,7 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
         Command::Tag(a) => commands::tag::run(&ctx, a),
         Command::Status(a) => commands::status::run(&ctx, a),
         Command::Drill(a) => commands::drill::run(&ctx, a),
+        Command::Audit(a) => commands::audit::run(&ctx, a),
         Command::Run(a) => commands::run::run(&ctx, a),
         Command::Check(a) => commands::check::run(&ctx, a),
         Command::Forget(a) => commands::forget::run(&ctx, *a),

@@ -1,6 +1,6 @@
 //! A local copy of a remote repository's metadata, so that a command does
 //! not download again what it read last time: index files, snapshots,
-//! journal entries and packs holding only trees, under `<base>/<repository ID>/`.
+//! journal entries, audit records and packs holding only trees, under `<base>/<repository ID>/`.
 //!
 //! The cache is never trusted more than storage. Files are named by the
 //! hash of their content, which is checked on every read of an index file,
@@ -20,10 +20,11 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, MutexGuard};
 
 /// The kinds of files kept, and the folder of each.
-const KINDS: [(FileKind, &str); 4] = [
+const KINDS: [(FileKind, &str); 5] = [
     (FileKind::Index, "index"),
     (FileKind::Snapshot, "snapshots"),
     (FileKind::Journal, "journal"),
+    (FileKind::Audit, "audit"),
     (FileKind::Pack, "trees"),
 ];
 

@@ -56,19 +56,16 @@ pub type Entries = Vec<(JournalId, JournalEntry)>;
 /// Every entry that can be read, oldest first, and the errors for those
 /// that cannot (damaged, or of a kind this version does not know).
 pub fn entries(repo: &Repository) -> Result<(Entries, Vec<Error>)> {
-    let mut out = Vec::new();
-    let mut errors = Vec::new();
-    for name in repo.list(FileKind::Journal)? {
-        let id = JournalId::from_hex(&name).expect("backends list only hex IDs");
-        let entry = repo.read_verified(FileKind::Journal, &name).and_then(|b| {
-            JournalEntry::open(&b, repo.keys())
-                .map_err(|e| Error::format(format!("journal entry {id}"), e))
-        });
-        match entry {
-            Ok(e) => out.push((id, e)),
-            Err(e) => errors.push(e),
-        }
-    }
+    let (read, errors) = repo.read_all(FileKind::Journal, JournalEntry::open)?;
+    let mut out: Entries = read
+        .into_iter()
+        .map(|(name, e)| {
+            (
+                JournalId::from_hex(&name).expect("backends list only hex IDs"),
+                e,
+            )
+        })
+        .collect();
     out.sort_by_key(|(id, e)| (e.time, *id));
     Ok((out, errors))
 }

@@ -20,6 +20,7 @@
 //! ```
 #![warn(missing_docs)]
 
+pub mod audit;
 pub mod backend;
 pub mod backup;
 pub mod browse;

@@ -27,6 +27,9 @@ use std::sync::{Arc, Mutex};
 /// machine, measured at 1.4 s per GiB·pass).
 pub const KDF_BUDGET: u64 = 16 << 20;
 
+/// Files of a kind that could be read, by name, and the errors for the others.
+pub(crate) type Readable<T> = (Vec<(String, T)>, Vec<Error>);
+
 /// Choices made once, when a repository is created.
 #[derive(Clone, Debug)]
 pub struct InitOptions {
@@ -591,7 +594,7 @@ impl Repository {
     }
 
     /// Reads a content-addressed file and checks it hashes to its name;
-    /// an index file, snapshot or journal entry comes from the cache when
+    /// an index file, snapshot, journal entry or audit record comes from the cache when
     /// it holds it.
     pub fn read_verified(&self, kind: FileKind, name: &str) -> Result<Vec<u8>> {
         let cache = self.metadata_cache(kind);
@@ -614,12 +617,12 @@ impl Repository {
         Ok(id)
     }
 
-    /// The cache, when one is used and `kind` is index files, snapshots or
-    /// journal entries.
+    /// The cache, when one is used and `kind` is index files, snapshots,
+    /// journal entries or audit records.
     fn metadata_cache(&self, kind: FileKind) -> Option<&Cache> {
         let kept = matches!(
             kind,
-            FileKind::Index | FileKind::Snapshot | FileKind::Journal
+            FileKind::Index | FileKind::Snapshot | FileKind::Journal | FileKind::Audit
         );
         self.cache.as_deref().filter(|_| kept)
     }
@@ -668,6 +671,28 @@ impl Repository {
             cache.remove(kind, name);
         }
         Ok(())
+    }
+
+    /// Every file of `kind` that can be read, authenticated and decoded by
+    /// `open`, with its name, and the errors for those that cannot.
+    pub(crate) fn read_all<T>(
+        &self,
+        kind: FileKind,
+        open: impl Fn(&[u8], &MasterKeys) -> std::result::Result<T, FormatError>,
+    ) -> Result<Readable<T>> {
+        let mut out = Vec::new();
+        let mut errors = Vec::new();
+        for name in self.list(kind)? {
+            let read = self.read_verified(kind, &name).and_then(|bytes| {
+                open(&bytes, &self.keys)
+                    .map_err(|e| Error::format(format!("{} {name}", kind.name()), e))
+            });
+            match read {
+                Ok(t) => out.push((name, t)),
+                Err(e) => errors.push(e),
+            }
+        }
+        Ok((out, errors))
     }
 
     /// The names of the files of `kind`; the cache forgets the files of

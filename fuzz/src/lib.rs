@@ -7,11 +7,12 @@
 //! includes this file as a module and drives the same functions from the same
 //! seeds. This file may therefore use only `std` and `cairn_format`.
 
+use cairn_format::audit::AuditRecord;
 use cairn_format::codec;
 use cairn_format::config::{Config, COMPRESSION_NONE};
 use cairn_format::crypto::{MasterKeys, ObjectType};
 use cairn_format::frame;
-use cairn_format::id::{BlobId, IndexId, MarkId, PackId, RepoId, SnapshotId, ID_LEN};
+use cairn_format::id::{AuditId, BlobId, IndexId, MarkId, PackId, RepoId, SnapshotId, ID_LEN};
 use cairn_format::index::{IndexFile, IndexPack};
 use cairn_format::journal::{CheckResult, Event, Failure, JournalEntry};
 use cairn_format::key::{
@@ -121,6 +122,7 @@ pub const TARGETS: &[(&str, Target)] = &[
     ("frame", frame),
     ("lock", lock),
     ("journal", journal),
+    ("audit", audit),
     ("sealed", sealed),
 ];
 
@@ -184,8 +186,14 @@ pub fn journal(data: &[u8]) {
     let _ = codec::decode::<JournalEntry>(data);
 }
 
+/// `codec::decode::<AuditRecord>` on raw bytes (the plaintext of a file in
+/// `audit/`), which includes its validation.
+pub fn audit(data: &[u8]) {
+    let _ = codec::decode::<AuditRecord>(data);
+}
+
 /// Every object type, in the order the `sealed` target tries them.
-const ALL_TYPES: [ObjectType; 10] = [
+const ALL_TYPES: [ObjectType; 11] = [
     ObjectType::DataBlob,
     ObjectType::TreeBlob,
     ObjectType::PackHeader,
@@ -196,12 +204,14 @@ const ALL_TYPES: [ObjectType; 10] = [
     ObjectType::Lock,
     ObjectType::PruneMark,
     ObjectType::JournalEntry,
+    ObjectType::Audit,
 ];
 
 /// Every authenticated opener under one fixed `MasterKeys` ([`fixed_keys`]):
 /// `MasterKeys::open` for each object type, `open_blob` for both blob kinds,
 /// `Config::open`, `Snapshot::open`, `IndexFile::open`, `PackHeader::open`,
-/// `LockRecord::open`, `PruneMark::open` and `JournalEntry::open`. Garbage must be rejected
+/// `LockRecord::open`, `PruneMark::open`, `JournalEntry::open` and
+/// `AuditRecord::open`. Garbage must be rejected
 /// (normally as an authentication failure) without a panic.
 ///
 /// Input layout: see [`SealedInput`] (a 40-byte parameter prefix, then the
@@ -227,6 +237,7 @@ pub fn sealed(data: &[u8]) {
     let _ = LockRecord::open(env, keys);
     let _ = PruneMark::open(env, keys);
     let _ = JournalEntry::open(env, keys);
+    let _ = AuditRecord::open(env, keys);
 }
 
 // ---------------------------------------------------------------------------
@@ -357,6 +368,19 @@ fn sample_journal() -> [JournalEntry; 2] {
             first_problems: vec!["pack 00 is missing".into()],
         })),
     ]
+}
+
+fn sample_audit() -> AuditRecord {
+    AuditRecord {
+        version: 1,
+        time: ts(1_700_001_000, 0),
+        hostname: "host".into(),
+        username: "user".into(),
+        command: "forget".into(),
+        snapshots: vec![SnapshotId([8; 32]), SnapshotId([9; 32])],
+        outcome: "ok".into(),
+        previous: vec![AuditId([10; 32])],
+    }
 }
 
 fn sample_mark() -> PruneMark {
@@ -521,6 +545,8 @@ pub fn seeds() -> Vec<Seed> {
     let [failure, check] = sample_journal();
     put("journal", "failure", codec::encode(&failure));
     put("journal", "check", codec::encode(&check));
+    let audit = sample_audit();
+    put("audit", "forget", codec::encode(&audit));
 
     let config = Config::with_defaults(RepoId([0x11; 32]));
     put("config", "defaults", codec::encode(&config));
@@ -632,6 +658,11 @@ pub fn seeds() -> Vec<Seed> {
         "journal",
         SealedInput::build(0, &zero, &failure.seal(&keys)),
     );
+    put(
+        "sealed",
+        "audit",
+        SealedInput::build(0, &zero, &audit.seal(&keys)),
+    );
     let mut own_config = Config::with_defaults(keys.repo_id);
     own_config.pack_size = 4 * 1024 * 1024;
     put(
@@ -686,6 +717,7 @@ pub fn check_seeds(seeds: &[(&str, &str, Vec<u8>)]) {
     for name in ["failure", "check"] {
         codec::decode::<JournalEntry>(read("journal", name)).expect("journal seed decodes");
     }
+    codec::decode::<AuditRecord>(read("audit", "forget")).expect("audit seed decodes");
     for name in ["defaults", "no-compression"] {
         codec::decode::<Config>(read("config", name)).expect("config seed decodes");
     }
@@ -707,6 +739,7 @@ pub fn check_seeds(seeds: &[(&str, &str, Vec<u8>)]) {
     LockRecord::open(sealed("lock").envelope, keys).expect("lock seed opens");
     PruneMark::open(sealed("mark").envelope, keys).expect("mark seed opens");
     JournalEntry::open(sealed("journal").envelope, keys).expect("journal seed opens");
+    AuditRecord::open(sealed("audit").envelope, keys).expect("audit seed opens");
     Config::open(sealed("config").envelope, keys).expect("config seed opens");
     keys.open(
         ObjectType::KeyFile,

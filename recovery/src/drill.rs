@@ -11,9 +11,9 @@
 use crate::policy::Source;
 use crate::run::tagged;
 use crate::status::source_tag;
-use cairn_engine::journal;
 use cairn_engine::restore::{restore_with, RestoreOptions};
 use cairn_engine::Repository;
+use cairn_engine::{audit, journal};
 use cairn_format::journal::{DrillResult, Event};
 use cairn_format::snapshot::Snapshot;
 use cairn_format::{SnapshotId, Timestamp};
@@ -42,7 +42,8 @@ pub struct Drilled {
     pub result: DrillResult,
     /// The folder holding the restored data, when kept.
     pub kept: Option<PathBuf>,
-    /// Why the result could not be recorded in the journal, if it could not.
+    /// Why the result could not be recorded in the journal and the audit
+    /// log, if it could not.
     pub unrecorded: Option<String>,
 }
 
@@ -81,6 +82,14 @@ pub fn drill(
         reason: failure.unwrap_or_default(),
     };
     let unrecorded = journal::record(repo, Timestamp::now(), Event::Drill(result.clone()))
+        .map(|_| ())
+        .and_then(|()| {
+            let outcome = match result.passed {
+                true => "ok, passed".to_string(),
+                false => format!("failed: {}", result.reason),
+            };
+            audit::record(repo, Timestamp::now(), "drill", &[id], &outcome).map(|_| ())
+        })
         .err()
         .map(|e| e.to_string());
     let kept = opts.keep.then(|| scratch.keep());

@@ -14,6 +14,7 @@ use crate::interval::Interval;
 use crate::policy::{Input, Policy, Source};
 use crate::status::{age, newest_tagged, source_tag};
 use crate::upkeep;
+use cairn_engine::audit;
 use cairn_engine::backup::{backup, backup_stream, BackupOptions, StreamSource};
 use cairn_engine::copy::copy;
 use cairn_engine::filter::{parse_size, FilterOptions};
@@ -272,7 +273,7 @@ fn run_source(name: &str, source: &Source, opts: &RunOptions, repos: &mut Repos)
         _ => Vec::new(),
     };
     for target in &source.to[1..] {
-        match copy_new(repos, primary, target, &tag) {
+        match copy_new(repos, primary, target, &tag, &mut out.warnings) {
             Ok(0) => {}
             Ok(n) => {
                 out.copied.push((target.clone(), n));
@@ -289,7 +290,7 @@ fn run_source(name: &str, source: &Source, opts: &RunOptions, repos: &mut Repos)
         for name in &added {
             let forgotten = repos
                 .get(name)
-                .and_then(|repo| forget(repo, &tag, &keep.retention(), &tz));
+                .and_then(|repo| forget(repo, &tag, &keep.retention(), &tz, &mut out.warnings));
             match forgotten {
                 Ok(n) => out.forgotten.push((name.clone(), n)),
                 Err(e) => out.failures.push(StepFailure::new("keep", name, e)),
@@ -334,7 +335,12 @@ fn back_up(
         }
     }
     match snapshot(repo, source, tag, time) {
-        Ok(made) => out.backup = Some(made),
+        Ok(made) => {
+            if let Backup::Made { id, .. } = &made {
+                audited(repo, "run: backup", &[*id], &mut out.warnings);
+            }
+            out.backup = Some(made);
+        }
         Err(e) => out.failures.push(failed("backup", e)),
     }
     if let Some(hook) = &source.after {
@@ -408,7 +414,13 @@ fn hook_run(argv: &[String]) -> Result<(), String> {
 
 /// Copies the snapshots tagged `tag` that `target` lacks from `primary`;
 /// how many were copied. No blob is read when `target` has the newest.
-fn copy_new(repos: &mut Repos, primary: &str, target: &str, tag: &str) -> Result<usize, String> {
+fn copy_new(
+    repos: &mut Repos,
+    primary: &str,
+    target: &str,
+    tag: &str,
+    warnings: &mut Vec<String>,
+) -> Result<usize, String> {
     let wanted = tagged(repos.get(primary)?, tag)?;
     let had = tagged(repos.get(target)?, tag)?;
     let newest = |list: &[(SnapshotId, Snapshot)]| newest_tagged(list, tag).map(|(_, s)| s.time);
@@ -417,7 +429,9 @@ fn copy_new(repos: &mut Repos, primary: &str, target: &str, tag: &str) -> Result
     }
     let (src, dst) = repos.pair(primary, target)?;
     let report = copy(src, dst, &wanted).map_err(|e| e.to_string())?;
-    Ok(report.copied.len())
+    let copied: Vec<SnapshotId> = report.copied.iter().map(|(_, to)| *to).collect();
+    audited(dst, "run: copy", &copied, warnings);
+    Ok(copied.len())
 }
 
 /// Applies `keep` to the snapshots tagged `tag` in `repo`; how many were removed.
@@ -426,18 +440,35 @@ fn forget(
     tag: &str,
     keep: &retention::Policy,
     tz: &jiff::tz::TimeZone,
+    warnings: &mut Vec<String>,
 ) -> Result<usize, String> {
     let snapshots = tagged(repo, tag)?;
     let groups =
         retention::apply(&snapshots, keep, &DEFAULT_GROUP_BY, tz).map_err(|e| e.to_string())?;
-    let mut removed = 0;
+    let mut removed = Vec::new();
     for d in groups.iter().flat_map(|g| &g.decisions) {
         if d.reasons.is_empty() {
             repo.remove_snapshot(&d.id).map_err(|e| e.to_string())?;
-            removed += 1;
+            removed.push(d.id);
         }
     }
-    Ok(removed)
+    if !removed.is_empty() {
+        audited(repo, "run: keep", &removed, warnings);
+    }
+    Ok(removed.len())
+}
+
+/// Adds a record of `command`, which succeeded with `snapshots`, to the
+/// audit log of `repo`; a record that cannot be written is a warning.
+pub(crate) fn audited(
+    repo: &Repository,
+    command: &str,
+    snapshots: &[SnapshotId],
+    warnings: &mut Vec<String>,
+) {
+    if let Err(e) = audit::record(repo, Timestamp::now(), command, snapshots, "ok") {
+        warnings.push(format!("{command} is not recorded in the audit log: {e}"));
+    }
 }
 
 /// Takes the turn of the commands that lock the file at `path` (creating

@@ -5,7 +5,7 @@
 
 use crate::drill::{drill, DrillOptions};
 use crate::policy::Source;
-use crate::run::{due, Repos, SourceRun, StepFailure};
+use crate::run::{audited, due, Repos, SourceRun, StepFailure};
 use crate::status::{age, newest_check};
 use cairn_engine::check::{CheckOptions, Subset};
 use cairn_engine::journal;
@@ -56,8 +56,10 @@ pub(crate) fn upkeep(source: &Source, now: Timestamp, repos: &mut Repos, out: &m
                 .find(|e| matches!(e.event, Event::Prune(_)));
             if last.is_none_or(|e| due(age(now, e.time), every)) {
                 let pruned = repos.get(name).and_then(|repo| {
-                    journal::prune_and_record(repo, &PruneOptions::default(), now)
-                        .map_err(|e| e.to_string())
+                    let done = journal::prune_and_record(repo, &PruneOptions::default(), now)
+                        .map_err(|e| e.to_string())?;
+                    audited(repo, "run: prune", &[], &mut out.warnings);
+                    Ok(done)
                 });
                 match pruned {
                     Ok(done) => out.pruned.push((name.clone(), done)),

@@ -46,6 +46,8 @@ pub enum ObjectType {
     PruneMark = 9,
     /// A journal entry: a failed step, a check or a prune, for every host to see.
     JournalEntry = 10,
+    /// An audit record: a command that changed the repository, or read it back.
+    Audit = 11,
 }
 
 impl ObjectType {
@@ -62,6 +64,7 @@ impl ObjectType {
             ObjectType::Lock => "lock record",
             ObjectType::PruneMark => "prune mark",
             ObjectType::JournalEntry => "journal entry",
+            ObjectType::Audit => "audit record",
         }
     }
 }

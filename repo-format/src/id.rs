@@ -106,6 +106,10 @@ id_type!(
     /// Unkeyed BLAKE3 hash of a whole journal entry's bytes.
     JournalId
 );
+id_type!(
+    /// Unkeyed BLAKE3 hash of a whole audit record's bytes.
+    AuditId
+);
 
 /// Unkeyed BLAKE3 of a file's bytes: the name of every content-addressed file.
 pub fn storage_hash(bytes: &[u8]) -> [u8; ID_LEN] {

@@ -13,6 +13,7 @@
 //! ```
 #![warn(missing_docs)]
 
+pub mod audit;
 pub mod codec;
 pub mod config;
 pub mod crypto;
@@ -29,6 +30,8 @@ pub mod timestamp;
 pub mod tree;
 
 pub use error::{FormatError, Result};
-pub use id::{BlobId, IndexId, JournalId, KeyId, LockId, MarkId, PackId, RepoId, SnapshotId};
+pub use id::{
+    AuditId, BlobId, IndexId, JournalId, KeyId, LockId, MarkId, PackId, RepoId, SnapshotId,
+};
 pub use pack::BlobKind;
 pub use timestamp::Timestamp;

@@ -134,7 +134,16 @@ pub fn run(ctx: &Context, args: Args) -> Result<u8> {
         backup(&mut repo, &paths, &opts)
     };
     drop(shown);
+    // A failed backup records nothing: bad input changes nothing.
     let report = report?;
+    let outcome = match report.skipped.len() {
+        0 => "ok".to_string(),
+        n => format!(
+            "ok, leaving out {} that could not be read",
+            plural(n as u64, "entry")
+        ),
+    };
+    crate::audit(&repo, "backup", &[report.id], &outcome);
     remembered::remember_snapshot(&repo.backend().location(), &report.id);
     for s in &report.skipped {
         eprintln!("cairn: skipped {}: {}", s.path.display(), s.error);

@@ -45,6 +45,14 @@ pub fn run(ctx: &Context, args: Args) -> Result<u8> {
         eprintln!("warning: the check is not recorded in the repository's journal: {e}");
     }
     let report = checked.report;
+    match cairn_engine::audit::verify(&repo) {
+        Ok(audit) => {
+            for line in super::audit::problems(&audit) {
+                eprintln!("warning: {line}");
+            }
+        }
+        Err(e) => eprintln!("warning: the audit log cannot be read: {e}"),
+    }
     if !report.marked_packs.is_empty() {
         eprintln!(
             "warning: {} marked for deletion by a prune that has not finished: the next `cairn prune` completes it",

@@ -66,6 +66,8 @@ pub fn run(ctx: &Context, args: Args) -> Result<u8> {
     }
     let mut dst = ctx.open_keys()?;
     let report = copy(&src, &mut dst, &selected)?;
+    let copied: Vec<_> = report.copied.iter().map(|(_, to)| *to).collect();
+    crate::audit(&dst, "copy", &copied, "ok");
     for (from, to) in &report.copied {
         println!("copied snapshot {} as {}", from.short(), to.short());
     }

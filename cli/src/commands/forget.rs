@@ -144,9 +144,13 @@ pub fn run(ctx: &Context, args: Args) -> Result<u8> {
         );
         return Ok(0);
     }
-    for id in &remove {
-        repo.remove_snapshot(id)?;
+    for (done, id) in remove.iter().enumerate() {
+        if let Err(e) = repo.remove_snapshot(id) {
+            crate::audit(&repo, "forget", &remove[..done], &format!("failed: {e}"));
+            return Err(e.into());
+        }
     }
+    crate::audit(&repo, "forget", &remove, "ok");
     println!("removed {}", plural(remove.len() as u64, "snapshot"));
     if args.prune {
         return prune::run_on(&mut repo, args.tuning, false);

@@ -77,6 +77,7 @@ pub fn run(ctx: &Context, args: Args) -> Result<u8> {
     if let Some(key) = repo.key_id() {
         crate::remembered::remember_key(&location, &key);
     }
+    crate::audit(&repo, "init", &[], "ok");
     println!(
         "created repository {} at {location}",
         repo.config().repo_id.short()

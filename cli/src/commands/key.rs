@@ -63,18 +63,21 @@ pub fn run(ctx: &Context, args: Args) -> Result<u8> {
         Command::Add(new) => {
             let repo = ctx.open_keys()?;
             let id = keys::add(&repo, &new.get()?, new.kdf.params())?;
+            crate::audit(&repo, "key add", &[], &format!("ok, key {}", id.short()));
             println!("added key {}", id.short());
         }
         Command::Remove { id } => {
             let repo = ctx.open_keys()?;
             let id = keys::find(&repo, &id)?;
             keys::remove(&repo, &id)?;
+            crate::audit(&repo, "key remove", &[], &format!("ok, key {}", id.short()));
             println!("removed key {}", id.short());
         }
         Command::Passwd(new) => {
             let mut repo = ctx.open_keys()?;
             let password = new.get()?;
             let id = keys::change_password(&mut repo, &password, new.kdf.params())?;
+            crate::audit(&repo, "key passwd", &[], &format!("ok, key {}", id.short()));
             println!("password changed: the key in use is now {}", id.short());
         }
     }

@@ -1,5 +1,6 @@
 //! One module per subcommand; each parses its arguments, calls the engine and prints.
 
+pub mod audit;
 pub mod backup;
 pub mod cat;
 pub mod check;

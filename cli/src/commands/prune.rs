@@ -41,6 +41,14 @@ pub fn run_on(repo: &mut Repository, tuning: Tuning, dry_run: bool) -> Result<u8
         dry_run,
     };
     let report = prune(repo, &opts)?;
+    if !dry_run {
+        let outcome = format!(
+            "ok, {} deleted ({})",
+            plural(report.packs_deleted, "pack"),
+            size(report.bytes_deleted)
+        );
+        crate::audit(repo, "prune", &[], &outcome);
+    }
     print_report(&report, dry_run);
     Ok(0)
 }

@@ -33,6 +33,9 @@ pub fn run(ctx: &Context, args: Args) -> Result<u8> {
         What::Index { read_data, dry_run } => {
             let repo = ctx.open_keys_uncached()?;
             let r = repair_index(&repo, read_data, dry_run)?;
+            if !dry_run {
+                crate::audit(&repo, "repair index", &[], "ok");
+            }
             for e in r.unreadable_packs.iter().chain(&r.damaged_blobs) {
                 eprintln!("left out: {e}");
             }
@@ -55,6 +58,13 @@ pub fn run(ctx: &Context, args: Args) -> Result<u8> {
         What::Snapshots { dry_run } => {
             let mut repo = ctx.open_keys_uncached()?;
             let repaired = repair_snapshots(&mut repo, dry_run)?;
+            if !dry_run {
+                let involved: Vec<_> = repaired
+                    .iter()
+                    .flat_map(|r| std::iter::once(r.old).chain(r.new))
+                    .collect();
+                crate::audit(&repo, "repair snapshots", &involved, "ok");
+            }
             for r in &repaired {
                 match r.new {
                     Some(new) => println!("snapshot {} saved as {}:", r.old.short(), new.short()),

@@ -78,6 +78,15 @@ pub fn run(ctx: &Context, args: Args) -> Result<u8> {
     let report = restore_with(&repo, &snapshot, subpath.as_deref(), &args.target, &opts);
     drop(shown);
     let report = report?;
+    let outcome = match report.errors.len() {
+        0 => format!("ok, into {}", args.target.display()),
+        n => format!(
+            "{} could not be restored, into {}",
+            plural(n as u64, "entry"),
+            args.target.display()
+        ),
+    };
+    crate::audit(&repo, "restore", &[id], &outcome);
     for (path, e) in &report.errors {
         eprintln!("cairn: cannot restore {}: {e}", path.display());
     }

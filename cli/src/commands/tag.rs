@@ -42,6 +42,8 @@ pub fn run(ctx: &Context, args: Args) -> Result<u8> {
         ids.push(repo.find_snapshot(name)?.0);
     }
     let changed = change_tags(&repo, &ids, &change)?;
+    let involved: Vec<_> = changed.iter().flat_map(|(old, new)| [*old, *new]).collect();
+    crate::audit(&repo, "tag", &involved, "ok");
     for (old, new) in &changed {
         println!("snapshot {} saved as {}", old.short(), new.short());
     }

@@ -5,7 +5,7 @@ use super::FileKind;
 use crate::error::{Error, Result};
 
 /// The directories below the root that hold files other than the config.
-pub(crate) const DIRS: [&str; 7] = [
+pub(crate) const DIRS: [&str; 8] = [
     "keys",
     "data",
     "index",
@@ -13,6 +13,7 @@ pub(crate) const DIRS: [&str; 7] = [
     "locks",
     "marks",
     "journal",
+    "audit",
 ];
 
 /// True when `name` is a file name the repository uses: 64 lowercase hex digits.
@@ -35,6 +36,7 @@ pub(crate) fn dir(kind: FileKind, name: &str) -> String {
         FileKind::Lock => "locks".into(),
         FileKind::Mark => "marks".into(),
         FileKind::Journal => "journal".into(),
+        FileKind::Audit => "audit".into(),
     }
 }
 

@@ -45,6 +45,8 @@ pub enum FileKind {
     Mark,
     /// Journal entries: failures, checks and prunes.
     Journal,
+    /// Audit records.
+    Audit,
 }
 
 impl FileKind {
@@ -59,6 +61,7 @@ impl FileKind {
             FileKind::Lock => "lock record",
             FileKind::Mark => "prune mark",
             FileKind::Journal => "journal entry",
+            FileKind::Audit => "audit record",
         }
     }
 
@@ -67,7 +70,7 @@ impl FileKind {
     /// refuse to read a larger file, so damaged or hostile storage cannot
     /// make a reader allocate without bound.
     pub fn max_len(self) -> u64 {
-        use cairn_format::{config, index, journal, key, lock, pack, snapshot, tree};
+        use cairn_format::{audit, config, index, journal, key, lock, pack, snapshot, tree};
         const ROOM: u64 = 64 * 1024;
         let content = match self {
             FileKind::Config => config::MAX_CONFIG_LEN,
@@ -84,6 +87,7 @@ impl FileKind {
             FileKind::Lock => lock::MAX_LOCK_LEN,
             FileKind::Mark => lock::MAX_MARK_LEN,
             FileKind::Journal => journal::MAX_JOURNAL_LEN,
+            FileKind::Audit => audit::MAX_AUDIT_LEN,
         };
         content as u64 + ROOM
     }

@@ -1,0 +1,152 @@
+//! The audit log: a sealed record in `audit/` for each command that changed
+//! the repository, or restored or drilled from it — when, on which host,
+//! by which user, which snapshots, and how it ended (SPEC.md §18).
+//!
+//! Records are created once and never removed (prune leaves them alone).
+//! Each names the records no other record named yet when it was written,
+//! its *heads*, so the records form a chain: [`verify`] finds a record
+//! that is named but missing, a record dated before one it names, and a
+//! snapshot that no record accounts for.
+//!
+//! ```
+//! use cairn_engine::{audit, backend::LocalBackend, InitOptions, Repository};
+//! use cairn_format::{key::KdfParams, Timestamp};
+//! let dir = tempfile::tempdir().unwrap();
+//! let opts = InitOptions { kdf: KdfParams::argon2id(64, 1, 1), ..Default::default() };
+//! let repo = Repository::init(LocalBackend::new(dir.path().join("repo")), b"pw", &opts).unwrap();
+//! audit::record(&repo, Timestamp::now(), "init", &[], "ok").unwrap();
+//! audit::record(&repo, Timestamp::now(), "unlock", &[], "ok").unwrap();
+//! let report = audit::verify(&repo).unwrap();
+//! assert_eq!(report.records, 2);
+//! assert!(report.is_intact());
+//! ```
+
+use crate::backend::FileKind;
+use crate::error::{Error, Result};
+use crate::repository::Repository;
+use crate::sysinfo;
+use cairn_format::audit::AuditRecord;
+use cairn_format::{AuditId, SnapshotId, Timestamp};
+use std::collections::HashSet;
+
+/// Audit records with their IDs, oldest first.
+pub type Records = Vec<(AuditId, AuditRecord)>;
+
+/// Writes a record of `command` (as `backup` or `key add`), which ended at
+/// `time` with `outcome` (`ok`, or what went wrong) and involved
+/// `snapshots`, by this host and user, naming the current heads.
+pub fn record(
+    repo: &Repository,
+    time: Timestamp,
+    command: &str,
+    snapshots: &[SnapshotId],
+    outcome: &str,
+) -> Result<AuditId> {
+    let (records, _) = records(repo)?;
+    let mut record = AuditRecord {
+        version: 1,
+        time,
+        hostname: sysinfo::hostname(),
+        username: sysinfo::username(),
+        command: command.to_string(),
+        snapshots: snapshots.to_vec(),
+        outcome: outcome.to_string(),
+        previous: heads(&records),
+    };
+    record.fit();
+    Ok(AuditId(
+        repo.store_file(FileKind::Audit, &record.seal(repo.keys()))?,
+    ))
+}
+
+/// Every record that can be read, oldest first, and the errors for those
+/// that cannot.
+pub fn records(repo: &Repository) -> Result<(Records, Vec<Error>)> {
+    let (read, errors) = repo.read_all(FileKind::Audit, AuditRecord::open)?;
+    let mut out: Records = read
+        .into_iter()
+        .map(|(name, r)| {
+            (
+                AuditId::from_hex(&name).expect("backends list only hex IDs"),
+                r,
+            )
+        })
+        .collect();
+    out.sort_by_key(|(id, r)| (r.time, *id));
+    Ok((out, errors))
+}
+
+/// The records of `records` that no other names as previous.
+fn heads(records: &Records) -> Vec<AuditId> {
+    let named: HashSet<AuditId> = records
+        .iter()
+        .flat_map(|(_, r)| r.previous.iter().copied())
+        .collect();
+    records
+        .iter()
+        .map(|(id, _)| *id)
+        .filter(|id| !named.contains(id))
+        .collect()
+}
+
+/// What [`verify`] found.
+#[derive(Debug, Default)]
+pub struct AuditReport {
+    /// Records read.
+    pub records: usize,
+    /// Records named as previous by another (the second) that are not there.
+    pub missing: Vec<(AuditId, AuditId)>,
+    /// Records dated before a record they name as previous.
+    pub out_of_order: Vec<AuditId>,
+    /// Records that cannot be read.
+    pub unreadable: Vec<Error>,
+    /// Snapshots dated after the first record that no record names.
+    pub unaccounted: Vec<SnapshotId>,
+}
+
+impl AuditReport {
+    /// True when nothing is missing, out of order, unreadable or unaccounted for.
+    pub fn is_intact(&self) -> bool {
+        self.missing.is_empty()
+            && self.out_of_order.is_empty()
+            && self.unreadable.is_empty()
+            && self.unaccounted.is_empty()
+    }
+}
+
+/// Checks the audit log of `repo`: every record a record names is there and
+/// older, every record reads, and every snapshot taken since the first
+/// record is named by one (a deleted newest record shows this way when
+/// the snapshots its command made remain).
+pub fn verify(repo: &Repository) -> Result<AuditReport> {
+    let (records, unreadable) = records(repo)?;
+    let by_id: std::collections::HashMap<AuditId, &AuditRecord> =
+        records.iter().map(|(id, r)| (*id, r)).collect();
+    let mut report = AuditReport {
+        records: records.len(),
+        unreadable,
+        ..Default::default()
+    };
+    for (id, r) in &records {
+        for previous in &r.previous {
+            match by_id.get(previous) {
+                None => report.missing.push((*previous, *id)),
+                Some(p) if p.time > r.time => report.out_of_order.push(*id),
+                Some(_) => {}
+            }
+        }
+    }
+    if let Some((_, first)) = records.first() {
+        let named: HashSet<SnapshotId> = records
+            .iter()
+            .flat_map(|(_, r)| r.snapshots.iter().copied())
+            .collect();
+        let (snapshots, _) = repo.readable_snapshots()?;
+        report.unaccounted = snapshots
+            .into_iter()
+            .filter(|(id, s)| s.time >= first.time && !named.contains(id))
+            .map(|(id, _)| id)
+            .collect();
+    }
+    Ok(report)
+}
