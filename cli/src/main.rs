@@ -144,6 +144,9 @@ enum Command {
     /// The audit log: who changed the repository, restored or drilled from
     /// it, and when; --verify checks that it is whole.
     Audit(commands::audit::Args),
+    /// Write a recovery runbook in Markdown from the policy file and what
+    /// its repositories hold: each recovery as commands to run.
+    Runbook(commands::runbook::Args),
     /// Check the repository's structure, and with --read-data all its data.
     Check(commands::check::Args),
     /// Remove snapshots by a retention policy (or by ID), optionally pruning after.
@@ -402,6 +405,7 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
         Command::Status(a) => commands::status::run(&ctx, a),
         Command::Drill(a) => commands::drill::run(&ctx, a),
         Command::Audit(a) => commands::audit::run(&ctx, a),
+        Command::Runbook(a) => commands::runbook::run(&ctx, a),
         Command::Run(a) => commands::run::run(&ctx, a),
         Command::Check(a) => commands::check::run(&ctx, a),
         Command::Forget(a) => commands::forget::run(&ctx, *a),

@@ -166,7 +166,7 @@ fn restore_and_verify(
 /// Runs the shell command `command` with `{dir}` standing for `dir`;
 /// fails with the end of what it printed on error unless it exits 0.
 fn verify(command: &str, dir: &Path) -> Result<(), String> {
-    let quoted = format!("'{}'", dir.display().to_string().replace('\'', r"'\''"));
+    let quoted = shell_quote(&dir.display().to_string());
     let out = Command::new("sh")
         .arg("-c")
         .arg(command.replace("{dir}", &quoted))
@@ -189,4 +189,9 @@ fn verify(command: &str, dir: &Path) -> Result<(), String> {
 
 fn plural(n: usize, one: &str, many: &str) -> String {
     format!("{n} {}", if n == 1 { one } else { many })
+}
+
+/// `text` quoted for a POSIX shell.
+pub(crate) fn shell_quote(text: &str) -> String {
+    format!("'{}'", text.replace('\'', r"'\''"))
 }

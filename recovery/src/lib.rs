@@ -10,6 +10,7 @@ pub mod metrics;
 pub mod notify;
 pub mod policy;
 pub mod run;
+pub mod runbook;
 pub mod status;
 pub mod upkeep;
 

@@ -105,6 +105,10 @@ pub struct Source {
     pub check: Option<CheckCadence>,
     /// How often a restore drill runs, and how its result is verified.
     pub drill: Option<DrillCadence>,
+    /// A shell command that loads restored data into the live system (a
+    /// database dump into its server, say); `{dir}` in it stands for the
+    /// folder the snapshot was restored into. The runbook's last step.
+    pub load: Option<String>,
     /// How often the repositories are pruned, freeing the space that only
     /// snapshots `keep` (or anything else) removed used.
     pub prune: Option<Interval>,
@@ -258,6 +262,7 @@ struct SourceFields {
     tags: Vec<String>,
     check: Option<CheckCadence>,
     drill: Option<DrillCadence>,
+    load: Option<String>,
     prune: Option<Interval>,
 }
 
@@ -332,6 +337,7 @@ impl TryFrom<SourceFields> for Source {
             tags: f.tags,
             check: f.check,
             drill: f.drill,
+            load: f.load,
             prune: f.prune,
         })
     }

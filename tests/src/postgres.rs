@@ -136,9 +136,42 @@ impl Cluster {
         argv
     }
 
-    /// Row count and an order-independent checksum of every table.
-    pub fn fingerprint(&self, db: &str) -> String {
-        ["orders", "customers"]
+    /// `pg_dump` of database `db` in its custom format, as a policy
+    /// source's `command`.
+    pub fn custom_dump(&self, db: &str) -> Vec<String> {
+        let mut argv: Vec<String> = self
+            .pg_dump(db)
+            .into_iter()
+            .map(|a| a.into_string().expect("UTF-8 paths"))
+            .collect();
+        argv.push("--format=custom".into());
+        argv
+    }
+
+    /// The options that connect a client program, for a shell command line.
+    pub fn client_options(&self) -> String {
+        format!("-h {} -p {} -U postgres", self.socket.display(), self.port)
+    }
+
+    /// Makes the database `db` with a table `customers` of `customers` rows
+    /// and a table `orders` of `orders` rows.
+    pub fn sample_database(&self, db: &str, customers: u32, orders: u32) {
+        self.psql("postgres", &format!("CREATE DATABASE {db}"));
+        self.psql(
+            db,
+            &format!(
+                "CREATE TABLE customers (id int PRIMARY KEY, name text);
+                 INSERT INTO customers SELECT g, 'customer ' || g FROM generate_series(1, {customers}) g;
+                 CREATE TABLE orders (id bigserial PRIMARY KEY, customer int, amount numeric);
+                 INSERT INTO orders (customer, amount)
+                   SELECT g % {customers} + 1, g / 100.0 FROM generate_series(1, {orders}) g;"
+            ),
+        );
+    }
+
+    /// Row count and an order-independent checksum of each of `tables`.
+    pub fn fingerprint(&self, db: &str, tables: &[&str]) -> String {
+        tables
             .iter()
             .map(|t| self.psql(db, &format!("SELECT count(*) || ':' || md5(string_agg(x::text, ',' ORDER BY x::text)) FROM {t} x")))
             .collect::<Vec<_>>()

@@ -194,17 +194,9 @@ fn a_drill_of_a_postgresql_dump_loads_it_and_compares_row_counts() {
     let tmp = tempfile::tempdir().unwrap();
     let base = tmp.path().canonicalize().unwrap();
     let pg = Cluster::start(&base, 54331);
-    pg.psql("postgres", "CREATE DATABASE app");
-    pg.psql(
-        "app",
-        "CREATE TABLE customers (id int PRIMARY KEY, name text);
-         INSERT INTO customers SELECT g, 'customer ' || g FROM generate_series(1, 500) g;
-         CREATE TABLE orders (id bigserial PRIMARY KEY, customer int, amount numeric);
-         INSERT INTO orders (customer, amount)
-           SELECT g % 500 + 1, g / 100.0 FROM generate_series(1, 20000) g;",
-    );
+    pg.sample_database("app", 500, 20000);
     let bin = pg.bin.display().to_string();
-    let client = format!("-h {} -p {} -U postgres", pg.socket.display(), pg.port);
+    let client = pg.client_options();
     // The source's own verification: load the dump into a second database
     // and compare each table's row count with the live one.
     let verify = base.join("verify.sh");
@@ -223,12 +215,7 @@ fn a_drill_of_a_postgresql_dump_loads_it_and_compares_row_counts() {
         ),
     )
     .unwrap();
-    let dump: Vec<String> = pg
-        .pg_dump("app")
-        .into_iter()
-        .map(|a| a.into_string().unwrap())
-        .chain(["--format=custom".to_string()])
-        .collect();
+    let dump = pg.custom_dump("app");
     let config = base.join("cairn.toml");
     fs::write(
         &config,

@@ -17,6 +17,7 @@ pub mod prune;
 pub mod repair;
 pub mod restore;
 pub mod run;
+pub mod runbook;
 pub mod snapshots;
 pub mod stats;
 pub mod status;

@@ -109,12 +109,7 @@ pub fn run(ctx: &Context, args: Args) -> Result<u8> {
         eprintln!("cairn: {source}: {what}");
     }
     if policy.notify.is_configured() {
-        let status = assess(&policy, &args.sources, Timestamp::now(), |name, _| {
-            named(ctx, path, name)
-                .and_then(|c| c.open_keys())
-                .map_err(|e| one_line(&e))
-        });
-        match status {
+        match assess_now(ctx, path, &policy, &args.sources) {
             Ok(status) => announce(path, &policy, &status, &failures),
             Err(e) => eprintln!("cairn: no notifications: {e}"),
         }
@@ -132,6 +127,21 @@ pub fn load_policy(ctx: &Context) -> Result<(&Path, Policy)> {
         .as_deref()
         .context("no policy file: give --config or set CAIRN_CONFIG")?;
     Ok((path, Policy::load(path)?))
+}
+
+/// How the objectives of `sources` of `policy` (from the file at `path`)
+/// stand now, read from its repositories.
+pub fn assess_now(
+    ctx: &Context,
+    path: &Path,
+    policy: &Policy,
+    sources: &[String],
+) -> Result<Status, String> {
+    assess(policy, sources, Timestamp::now(), |name, _| {
+        named(ctx, path, name)
+            .and_then(|c| c.open_keys())
+            .map_err(|e| one_line(&e))
+    })
 }
 
 /// The context of the policy file's repository `name`, with its password.

@@ -2,10 +2,10 @@
 //! repositories of the policy file.
 
 use crate::output::{local_time, plural, size};
-use crate::{one_line, Context, EXIT_OBJECTIVE_MISSED};
+use crate::{Context, EXIT_OBJECTIVE_MISSED};
 use anyhow::{Context as _, Result};
 use cairn_format::Timestamp;
-use cairn_recovery::status::{assess, RepositoryStatus, SourceStatus, State};
+use cairn_recovery::status::{RepositoryStatus, SourceStatus, State};
 use cairn_recovery::{metrics, Interval};
 use std::path::PathBuf;
 
@@ -24,12 +24,8 @@ pub struct Args {
 
 pub fn run(ctx: &Context, args: Args) -> Result<u8> {
     let (path, policy) = super::run::load_policy(ctx)?;
-    let status = assess(&policy, &args.sources, Timestamp::now(), |name, _| {
-        super::run::named(ctx, path, name)
-            .and_then(|c| c.open_keys())
-            .map_err(|e| one_line(&e))
-    })
-    .map_err(anyhow::Error::msg)?;
+    let status =
+        super::run::assess_now(ctx, path, &policy, &args.sources).map_err(anyhow::Error::msg)?;
     if policy.notify.is_configured() {
         super::run::announce(path, &policy, &status, &[]);
     }
