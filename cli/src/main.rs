@@ -11,7 +11,7 @@ mod remembered;
 use cairn_engine::backend::{Backend, Location};
 use cairn_engine::progress::Progress;
 use cairn_engine::{Error, Repository};
-use cairn_format::{SnapshotId, Timestamp};
+use cairn_format::SnapshotId;
 use clap::{Parser, Subcommand};
 use password::PasswordSource;
 use std::io::IsTerminal;
@@ -184,9 +184,8 @@ pub struct Context {
 /// the snapshots it involved and its `outcome`. A record that cannot be
 /// written is a warning: it never fails the command.
 pub fn audit(repo: &Repository, command: &str, snapshots: &[SnapshotId], outcome: &str) {
-    if let Err(e) = cairn_engine::audit::record(repo, Timestamp::now(), command, snapshots, outcome)
-    {
-        eprintln!("warning: {command} is not recorded in the audit log: {e}");
+    if let Some(warning) = cairn_engine::audit::try_record(repo, command, snapshots, outcome) {
+        eprintln!("warning: {warning}");
     }
 }
 

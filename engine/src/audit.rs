@@ -24,6 +24,7 @@
 use crate::backend::FileKind;
 use crate::error::{Error, Result};
 use crate::repository::Repository;
+use crate::session::MAX_CLOCK_SKEW;
 use crate::sysinfo;
 use cairn_format::audit::AuditRecord;
 use cairn_format::{AuditId, SnapshotId, Timestamp};
@@ -57,6 +58,20 @@ pub fn record(
     Ok(AuditId(
         repo.store_file(FileKind::Audit, &record.seal(repo.keys()))?,
     ))
+}
+
+/// Like [`record`], now, for a command whose own outcome must not depend
+/// on it: what went wrong, as a warning to show, if the record could not
+/// be written.
+pub fn try_record(
+    repo: &Repository,
+    command: &str,
+    snapshots: &[SnapshotId],
+    outcome: &str,
+) -> Option<String> {
+    record(repo, Timestamp::now(), command, snapshots, outcome)
+        .err()
+        .map(|e| format!("{command} is not recorded in the audit log: {e}"))
 }
 
 /// Every record that can be read, oldest first, and the errors for those
@@ -96,12 +111,17 @@ pub struct AuditReport {
     pub records: usize,
     /// Records named as previous by another (the second) that are not there.
     pub missing: Vec<(AuditId, AuditId)>,
-    /// Records dated before a record they name as previous.
+    /// Records dated before a record they name as previous, by more than
+    /// clocks may differ ([`MAX_CLOCK_SKEW`]).
     pub out_of_order: Vec<AuditId>,
     /// Records that cannot be read.
     pub unreadable: Vec<Error>,
     /// Snapshots dated after the first record that no record names.
     pub unaccounted: Vec<SnapshotId>,
+    /// Whether there is no record although there are snapshots: a log
+    /// deleted whole, or a repository from before the audit log that no
+    /// command has changed since.
+    pub empty: bool,
 }
 
 impl AuditReport {
@@ -111,13 +131,15 @@ impl AuditReport {
             && self.out_of_order.is_empty()
             && self.unreadable.is_empty()
             && self.unaccounted.is_empty()
+            && !self.empty
     }
 }
 
 /// Checks the audit log of `repo`: every record a record names is there and
-/// older, every record reads, and every snapshot taken since the first
+/// not newer, every record reads, every snapshot taken since the first
 /// record is named by one (a deleted newest record shows this way when
-/// the snapshots its command made remain).
+/// the snapshots its command made remain), and a repository with
+/// snapshots has records.
 pub fn verify(repo: &Repository) -> Result<AuditReport> {
     let (records, unreadable) = records(repo)?;
     let by_id: std::collections::HashMap<AuditId, &AuditRecord> =
@@ -131,22 +153,27 @@ pub fn verify(repo: &Repository) -> Result<AuditReport> {
         for previous in &r.previous {
             match by_id.get(previous) {
                 None => report.missing.push((*previous, *id)),
-                Some(p) if p.time > r.time => report.out_of_order.push(*id),
+                Some(p) if p.time.secs > r.time.secs + MAX_CLOCK_SKEW.as_secs() as i64 => {
+                    report.out_of_order.push(*id)
+                }
                 Some(_) => {}
             }
         }
     }
-    if let Some((_, first)) = records.first() {
-        let named: HashSet<SnapshotId> = records
-            .iter()
-            .flat_map(|(_, r)| r.snapshots.iter().copied())
-            .collect();
-        let (snapshots, _) = repo.readable_snapshots()?;
-        report.unaccounted = snapshots
-            .into_iter()
-            .filter(|(id, s)| s.time >= first.time && !named.contains(id))
-            .map(|(id, _)| id)
-            .collect();
+    let (snapshots, _) = repo.readable_snapshots()?;
+    match records.first() {
+        None => report.empty = !snapshots.is_empty(),
+        Some((_, first)) => {
+            let named: HashSet<SnapshotId> = records
+                .iter()
+                .flat_map(|(_, r)| r.snapshots.iter().copied())
+                .collect();
+            report.unaccounted = snapshots
+                .into_iter()
+                .filter(|(id, s)| s.time >= first.time && !named.contains(id))
+                .map(|(id, _)| id)
+                .collect();
+        }
     }
     Ok(report)
 }

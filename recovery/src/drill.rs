@@ -42,9 +42,9 @@ pub struct Drilled {
     pub result: DrillResult,
     /// The folder holding the restored data, when kept.
     pub kept: Option<PathBuf>,
-    /// Why the result could not be recorded in the journal and the audit
-    /// log, if it could not.
-    pub unrecorded: Option<String>,
+    /// What went wrong without failing the drill: a result that could not
+    /// be recorded, a scratch folder that could not be removed.
+    pub warnings: Vec<String>,
 }
 
 /// Drills the source `name` (`source` of the policy) from `repo`, the
@@ -81,22 +81,32 @@ pub fn drill(
         passed: failure.is_none(),
         reason: failure.unwrap_or_default(),
     };
-    let unrecorded = journal::record(repo, Timestamp::now(), Event::Drill(result.clone()))
-        .map(|_| ())
-        .and_then(|()| {
-            let outcome = match result.passed {
-                true => "ok, passed".to_string(),
-                false => format!("failed: {}", result.reason),
-            };
-            audit::record(repo, Timestamp::now(), "drill", &[id], &outcome).map(|_| ())
-        })
-        .err()
-        .map(|e| e.to_string());
-    let kept = opts.keep.then(|| scratch.keep());
+    let mut warnings = Vec::new();
+    if let Err(e) = journal::record(repo, Timestamp::now(), Event::Drill(result.clone())) {
+        warnings.push(format!("the drill is not recorded in the journal: {e}"));
+    }
+    let outcome = match result.passed {
+        true => "ok, passed".to_string(),
+        false => format!("failed: {}", result.reason),
+    };
+    warnings.extend(audit::try_record(repo, "drill", &[id], &outcome));
+    let kept = match opts.keep {
+        true => Some(scratch.keep()),
+        false => {
+            let dir = scratch.path().to_path_buf();
+            if let Err(e) = scratch.close() {
+                warnings.push(format!(
+                    "the scratch folder {} could not be removed: {e}",
+                    dir.display()
+                ));
+            }
+            None
+        }
+    };
     Ok(Drilled {
         result,
         kept,
-        unrecorded,
+        warnings,
     })
 }
 
@@ -106,10 +116,17 @@ fn pick(
     name: &str,
     opts: &DrillOptions,
 ) -> Result<(SnapshotId, Snapshot), String> {
-    if let Some(wanted) = &opts.snapshot {
-        return repo.find_snapshot(wanted).map_err(|e| e.to_string());
-    }
     let tag = source_tag(name);
+    if let Some(wanted) = &opts.snapshot {
+        let (id, snapshot) = repo.find_snapshot(wanted).map_err(|e| e.to_string())?;
+        return match snapshot.tags.contains(&tag) {
+            true => Ok((id, snapshot)),
+            false => Err(format!(
+                "snapshot {} is not one of {name} (it lacks the tag {tag})",
+                id.short()
+            )),
+        };
+    }
     let mut all = tagged(repo, &tag)?;
     if all.is_empty() {
         return Err(format!("no snapshot of {name} (tagged {tag}) to drill"));
@@ -167,9 +184,11 @@ fn restore_and_verify(
 /// fails with the end of what it printed on error unless it exits 0.
 fn verify(command: &str, dir: &Path) -> Result<(), String> {
     let quoted = shell_quote(&dir.display().to_string());
+    // Run in the scratch folder, so that relative paths stay in it.
     let out = Command::new("sh")
         .arg("-c")
         .arg(command.replace("{dir}", &quoted))
+        .current_dir(dir)
         .output()
         .map_err(|e| format!("cannot run the verify command: {e}"))?;
     if out.status.success() {

@@ -64,7 +64,7 @@ pub fn prometheus(status: &Status) -> String {
     family(
         "cairn_last_drill_duration_seconds",
         "The recovery time the source's last restore drill measured: restore and verification.",
-        per_source(&|s| s.last_drill.as_ref().map(|d| d.rto_seconds)),
+        per_source(&|s| s.last_drill.as_ref().map(|d| d.duration_seconds)),
     );
     family(
         "cairn_last_drill_success",

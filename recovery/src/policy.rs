@@ -192,6 +192,7 @@ pub struct CheckCadence {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct DrillCadence {
+    /// How often: a drill is due once the last one is this old.
     pub every: Interval,
     /// A shell command that checks the restored data and must exit 0;
     /// `{dir}` in it stands for the folder the snapshot was restored into.
@@ -427,7 +428,22 @@ impl Policy {
             toml::from_str(text).map_err(|e| at(e.span(), e.message().to_string()))?;
         // References between tables are checked here, where the names are known.
         let refs: Refs = toml::from_str(text).map_err(|e| at(e.span(), e.message().to_string()))?;
+        // Names appear in commands, tags, file names and runbooks: plain words only.
+        for name in refs.sources.keys().chain(refs.repositories.keys()) {
+            let plain =
+                name.get_ref().chars().enumerate().all(|(i, c)| {
+                    c.is_ascii_alphanumeric() || (i > 0 && matches!(c, '.' | '_' | '-'))
+                });
+            if !plain || name.get_ref().is_empty() {
+                let message = format!(
+                    "{:?} cannot be a name: use letters, digits, and `.`, `_` or `-` after the first",
+                    name.get_ref()
+                );
+                return Err(at(Some(name.span()), message));
+            }
+        }
         for (name, source) in &refs.sources {
+            let name = name.get_ref();
             for repo in &source.to {
                 if !policy.repositories.contains_key(repo.get_ref()) {
                     let defined: Vec<&str> =
@@ -493,11 +509,14 @@ impl Policy {
     }
 }
 
-/// The repository names of each source, with where they are written.
+/// The names of the sources and repositories, and the repository names of
+/// each source, with where they are written.
 #[derive(Deserialize)]
 struct Refs {
     #[serde(default)]
-    sources: BTreeMap<String, SourceRefs>,
+    sources: BTreeMap<Spanned<String>, SourceRefs>,
+    #[serde(default)]
+    repositories: BTreeMap<Spanned<String>, toml::Value>,
 }
 
 #[derive(Deserialize)]

@@ -466,9 +466,7 @@ pub(crate) fn audited(
     snapshots: &[SnapshotId],
     warnings: &mut Vec<String>,
 ) {
-    if let Err(e) = audit::record(repo, Timestamp::now(), command, snapshots, "ok") {
-        warnings.push(format!("{command} is not recorded in the audit log: {e}"));
-    }
+    warnings.extend(audit::try_record(repo, command, snapshots, "ok"));
 }
 
 /// Takes the turn of the commands that lock the file at `path` (creating

@@ -8,7 +8,7 @@
 
 use crate::drill::shell_quote;
 use crate::interval::Interval;
-use crate::policy::{Input, Policy, Repository, Source};
+use crate::policy::{Input, Policy, Repository, Source, Storage};
 use crate::status::{source_tag, Status};
 use cairn_format::Timestamp;
 use std::fmt::Write as _;
@@ -44,8 +44,10 @@ pub fn runbook(policy: &Policy, status: &Status, opts: &RunbookOptions) -> Strin
     let _ = writeln!(
         out,
         "Every section below restores one source from one repository; run its `sh` blocks \
-         in order on the machine being recovered, with `cairn` installed. `cairn drill \
-         SOURCE --from REPOSITORY` rehearses a recovery without touching live data.\n"
+         in order, in one shell, on the machine being recovered, with `cairn` installed. \
+         They need neither this host nor its policy file: only the repository and the \
+         file or command that gives its password. `cairn drill SOURCE --from REPOSITORY` \
+         rehearses a recovery without touching live data.\n"
     );
     for s in &status.sources {
         let source = &policy.sources[&s.source];
@@ -62,7 +64,7 @@ pub fn runbook(policy: &Policy, status: &Status, opts: &RunbookOptions) -> Strin
                 if d.passed { "passed" } else { "FAILED" },
                 at(d.time),
                 d.repository,
-                d.rto_seconds,
+                d.duration_seconds,
                 match d.rto_met {
                     Some(true) => ", within the RTO",
                     Some(false) => ", ABOVE the RTO",
@@ -108,7 +110,7 @@ pub fn runbook(policy: &Policy, status: &Status, opts: &RunbookOptions) -> Strin
             let steps = Steps {
                 source,
                 name: &s.source,
-                repository: &r.repository,
+                repo: &policy.repositories[&r.repository],
                 snapshot: &newest.id,
                 taken: at(newest.time),
                 opts,
@@ -142,11 +144,25 @@ fn password(repo: &Repository) -> String {
     }
 }
 
+/// The shell lines that tell cairn where the password of `repo` is.
+fn password_env(repo: &Repository) -> String {
+    match (&repo.password_file, &repo.password_command) {
+        (Some(file), _) => format!(
+            "export CAIRN_PASSWORD_FILE={}\n",
+            shell_quote(&file.display().to_string())
+        ),
+        (None, Some(command)) => {
+            format!("export CAIRN_PASSWORD_COMMAND={}\n", shell_quote(command))
+        }
+        (None, None) => String::new(),
+    }
+}
+
 /// The steps that recover one source from one repository.
 struct Steps<'a> {
     source: &'a Source,
     name: &'a str,
-    repository: &'a str,
+    repo: &'a Repository,
     snapshot: &'a str,
     taken: String,
     opts: &'a RunbookOptions<'a>,
@@ -154,8 +170,6 @@ struct Steps<'a> {
 
 impl Steps<'_> {
     fn write(&self, out: &mut String) {
-        let config = shell_quote(&self.opts.policy_path.display().to_string());
-        let r = format!("-r @{}", self.repository);
         let mut n = 0;
         let mut step = |out: &mut String, text: String, commands: String| {
             n += 1;
@@ -164,12 +178,20 @@ impl Steps<'_> {
         step(
             out,
             format!(
-                "Open the repository and look at the restore points of `{}`.",
-                self.name
+                "Open the repository and look at the restore points of `{}`{}.",
+                self.name,
+                match self.repo.url.storage() {
+                    Storage::S3 =>
+                        " (with the bucket's `AWS_ACCESS_KEY_ID` and \
+                                    `AWS_SECRET_ACCESS_KEY` set)",
+                    _ => "",
+                }
             ),
             format!(
-                "export CAIRN_CONFIG={config}\ncairn {r} snapshots --tag {}\n",
-                source_tag(self.name)
+                "export CAIRN_REPOSITORY={}\n{}cairn snapshots --tag {}\n",
+                shell_quote(&self.repo.url.0),
+                password_env(self.repo),
+                shell_quote(&source_tag(self.name))
             ),
         );
         let (dir, restore) = match &self.source.input {
@@ -201,7 +223,7 @@ impl Steps<'_> {
             out,
             restore,
             format!(
-                "{make}cairn {r} restore {} --target {quoted} --verify\n",
+                "{make}cairn restore {} --target {quoted} --verify\n",
                 self.snapshot
             ),
         );

@@ -63,7 +63,7 @@ pub struct LastDrill {
     /// The snapshot restored.
     pub snapshot: String,
     /// The measured recovery time: restore and verification.
-    pub rto_seconds: f64,
+    pub duration_seconds: f64,
     /// Whether that is within the source's RTO (none when it has none).
     pub rto_met: Option<bool>,
     /// Bytes of file content restored.
@@ -337,7 +337,7 @@ fn last_drill(e: &JournalEntry, d: &DrillResult, source: &Source, now: Timestamp
         host: e.hostname.clone(),
         repository: d.repository.clone(),
         snapshot: d.snapshot.to_hex(),
-        rto_seconds: took.as_secs_f64(),
+        duration_seconds: took.as_secs_f64(),
         rto_met: source.rto.map(|rto| took <= rto.duration()),
         bytes: d.bytes,
         files: d.files,

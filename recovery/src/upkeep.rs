@@ -112,7 +112,7 @@ fn drill_now(source: &Source, repos: &mut Repos, out: &mut SourceRun) {
                 let why = format!("the restore drill failed: {}", d.result.reason);
                 out.failures.push(StepFailure::new("drill", primary, why));
             }
-            out.warnings.extend(d.unrecorded.clone());
+            out.warnings.extend(d.warnings.iter().cloned());
             out.drilled.push(d);
         }
         Err(e) => out.failures.push(StepFailure::new("drill", primary, e)),

@@ -152,6 +152,16 @@ fn each_kind_of_mistake_is_reported_where_it_is() {
     assert_eq!(line, 4, "{message}");
     assert!(message.contains("needs paths or a command"), "{message}");
 
+    // A name that is not a plain word, at the name.
+    let text =
+        format!("{repo}[sources.\"my data\"]\npaths = [\"/a\"]\nrpo = \"1h\"\nto = [\"local\"]\n");
+    let (line, column, message) = mistake(&text);
+    assert_eq!((line, column), (4, 10), "{message}");
+    assert!(
+        message.contains("\"my data\" cannot be a name"),
+        "{message}"
+    );
+
     // A location no command would accept, at its value.
     let (line, column, message) = mistake("[repositories.r]\nurl = \"s3:nowhere\"\n");
     assert_eq!((line, column), (2, 7), "{message}");

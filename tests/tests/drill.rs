@@ -112,9 +112,33 @@ fn a_drill_restores_verifies_and_is_recorded_without_touching_the_source() {
     assert_eq!(history.len(), 2, "{history:#?}");
     assert_eq!(history[1]["repository"], "copy");
 
+    // Run's backup and copy, and both drills, are in the audit logs.
+    for (repo, expected) in [
+        ("@main", &["init", "run: backup", "drill"][..]),
+        ("@copy", &["init", "run: copy", "drill"][..]),
+    ] {
+        let out = ok_text(&run(&config, &["-r", repo, "audit", "--json"]));
+        let log: serde_json::Value = serde_json::from_str(&out).unwrap();
+        let commands: Vec<&str> = log
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["command"].as_str().unwrap())
+            .collect();
+        assert_eq!(commands, expected, "{repo}");
+        ok_text(&run(&config, &["-r", repo, "audit", "--verify"]));
+    }
+
     // A repository the source does not go to is refused.
     let out = run(&config, &["drill", "--from", "nowhere"]);
-    assert_clean_failure(&out, 1, "does not go to repository \"nowhere\"");
+    assert_clean_failure(
+        &out,
+        1,
+        "no source asked for goes to repository \"nowhere\"",
+    );
+    // A snapshot is drilled as one of the source it belongs to.
+    let out = run(&config, &["drill", "--snapshot", "latest"]);
+    assert_clean_failure(&out, 1, "--snapshot needs the one source");
 }
 
 #[test]
@@ -159,7 +183,7 @@ fn a_drill_slower_than_the_rto_passes_but_misses_the_rto() {
     let now = status(&config, 5);
     assert_eq!(now["last_drill"]["passed"], true, "{now:#}");
     assert_eq!(now["last_drill"]["rto_met"], false, "{now:#}");
-    assert!(now["last_drill"]["rto_seconds"].as_f64().unwrap() >= 1.2);
+    assert!(now["last_drill"]["duration_seconds"].as_f64().unwrap() >= 1.2);
     let text = run(&config, &["status"]);
     assert!(String::from_utf8_lossy(&text.stdout).contains("RTO MISSED  at "));
 }

@@ -1,8 +1,8 @@
 //! `cairn runbook`, proven by running it: the runbook written for a policy
 //! with a directory source and a PostgreSQL source is executed, after the
-//! live data, the database and the first repository are gone, section by
-//! section for the offsite repository; the files come back byte-identical
-//! and the database with the same rows.
+//! live data, the database, the first repository and the policy file are
+//! gone, section by section for the offsite repository; the files come
+//! back byte-identical and the database with the same rows.
 
 use cairn_tests::postgres::Cluster;
 use cairn_tests::*;
@@ -82,13 +82,15 @@ fn the_runbook_recovers_files_and_a_database_from_the_offsite_copy() {
     assert!(runbook.contains(&format!("in the file `{}`", base.join("pw").display())));
     assert!(runbook.contains("### Recover `db` from `offsite` (when `local` is lost)"));
 
-    // Disaster: the files, the database and the first repository are gone.
+    // Disaster: the files, the database, the first repository and the
+    // policy file are gone (the password file is kept apart).
     let reference = base.join("reference");
     copy_tree(&data, &reference);
     let rows = pg.fingerprint("app", &["customers", "orders"]);
     fs::remove_dir_all(&data).unwrap();
     fs::remove_dir_all(base.join("local")).unwrap();
     pg.psql("postgres", "DROP DATABASE app");
+    fs::remove_file(&config).unwrap();
 
     for source in ["files", "db"] {
         let script = section(

@@ -99,6 +99,13 @@ pub fn problems(report: &AuditReport) -> Vec<String> {
     for e in &report.unreadable {
         out.push(format!("audit log: {e}"));
     }
+    if report.empty {
+        out.push(
+            "audit log: no records, although the repository has snapshots (deleted, or \
+             the repository is older than the audit log and nothing changed it since)"
+                .to_string(),
+        );
+    }
     for id in &report.unaccounted {
         out.push(format!(
             "audit log: no record accounts for snapshot {}",

@@ -45,12 +45,15 @@ pub fn run(ctx: &Context, args: Args) -> Result<u8> {
         eprintln!("warning: the check is not recorded in the repository's journal: {e}");
     }
     let report = checked.report;
+    // A repository whose log has not begun (or was deleted whole) is for
+    // `audit --verify` to report; check judges the records there are.
     match cairn_engine::audit::verify(&repo) {
-        Ok(audit) => {
+        Ok(audit) if audit.records > 0 => {
             for line in super::audit::problems(&audit) {
                 eprintln!("warning: {line}");
             }
         }
+        Ok(_) => {}
         Err(e) => eprintln!("warning: the audit log cannot be read: {e}"),
     }
     if !report.marked_packs.is_empty() {

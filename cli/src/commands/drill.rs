@@ -49,6 +49,23 @@ pub fn run(ctx: &Context, args: Args) -> Result<u8> {
     if args.list {
         return list(ctx, path, &policy, &wanted, args.json);
     }
+    if args.snapshot.is_some() && args.sources.len() != 1 {
+        anyhow::bail!("--snapshot needs the one source the snapshot belongs to named");
+    }
+    // With --from, the sources that go to that repository.
+    let drilled: Vec<(&String, &cairn_recovery::policy::Source, &str)> = policy
+        .sources
+        .iter()
+        .filter(|(n, _)| wanted(n))
+        .filter_map(|(n, s)| {
+            let from = args.from.as_deref().unwrap_or(&s.to[0]);
+            s.to.iter().any(|r| r == from).then_some((n, s, from))
+        })
+        .collect();
+    if drilled.is_empty() {
+        let from = args.from.as_deref().unwrap_or_default();
+        anyhow::bail!("no source asked for goes to repository {from:?}");
+    }
     let opts = DrillOptions {
         snapshot: args.snapshot,
         random: args.random,
@@ -57,14 +74,7 @@ pub fn run(ctx: &Context, args: Args) -> Result<u8> {
     };
     let mut failed = 0;
     let mut missed = 0;
-    for (name, source) in policy.sources.iter().filter(|(n, _)| wanted(n)) {
-        let from = args.from.as_deref().unwrap_or(&source.to[0]);
-        if !source.to.iter().any(|r| r == from) {
-            anyhow::bail!(
-                "source {name} does not go to repository {from:?} (it goes to {})",
-                source.to.join(", ")
-            );
-        }
+    for (name, source, from) in drilled {
         let repo = super::run::named(ctx, path, from).and_then(|c| c.open());
         let drilled = repo
             .map_err(|e| one_line(&e))
@@ -104,8 +114,8 @@ pub fn run(ctx: &Context, args: Args) -> Result<u8> {
         if let Some(dir) = &d.kept {
             println!("{name}: the restored data is kept in {}", dir.display());
         }
-        if let Some(why) = &d.unrecorded {
-            eprintln!("warning: {name}: the drill is not recorded in the journal of {from}: {why}");
+        for warning in &d.warnings {
+            eprintln!("warning: {name}: {warning}");
         }
     }
     Ok(match (failed, missed) {
@@ -123,7 +133,7 @@ struct Listed {
     host: String,
     user: String,
     snapshot: String,
-    rto_seconds: f64,
+    duration_seconds: f64,
     bytes: u64,
     files: u64,
     passed: bool,
@@ -171,7 +181,7 @@ fn list(
                         host: e.hostname,
                         user: e.username,
                         snapshot: d.snapshot.to_hex(),
-                        rto_seconds: Duration::from_nanos(d.duration_nanos).as_secs_f64(),
+                        duration_seconds: Duration::from_nanos(d.duration_nanos).as_secs_f64(),
                         bytes: d.bytes,
                         files: d.files,
                         passed: d.passed,
@@ -193,7 +203,7 @@ fn list(
                     "host": d.host,
                     "user": d.user,
                     "snapshot": d.snapshot,
-                    "rto_seconds": d.rto_seconds,
+                    "duration_seconds": d.duration_seconds,
                     "bytes": d.bytes,
                     "files": d.files,
                     "passed": d.passed,
@@ -213,7 +223,7 @@ fn list(
             d.source,
             d.repository,
             if d.passed { "passed" } else { "FAILED" },
-            d.rto_seconds,
+            d.duration_seconds,
             size(d.bytes),
             d.host,
             &d.snapshot[..8],

@@ -184,7 +184,7 @@ fn drill(source: &SourceStatus) -> Option<String> {
         d.host,
         &d.snapshot[..8],
         d.repository,
-        d.rto_seconds,
+        d.duration_seconds,
         size(d.bytes),
     ))
 }
