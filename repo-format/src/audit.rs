@@ -8,13 +8,12 @@ use crate::codec::{self, Versioned};
 use crate::crypto::{MasterKeys, ObjectType};
 use crate::error::{FormatError, Result};
 use crate::id::{AuditId, SnapshotId};
+use crate::journal::{cut, MAX_TEXT_LEN};
 use crate::timestamp::Timestamp;
 use serde::{Deserialize, Serialize};
 
 /// Largest decoded audit record accepted.
 pub const MAX_AUDIT_LEN: usize = 16 * 1024 * 1024;
-/// Longest text (a name, the command, the outcome) a record holds, in bytes.
-pub const MAX_AUDIT_TEXT_LEN: usize = 4096;
 
 /// One audit record.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -51,7 +50,7 @@ impl Versioned for AuditRecord {
             ));
         }
         let texts = [&self.hostname, &self.username, &self.command, &self.outcome];
-        if texts.iter().any(|t| t.len() > MAX_AUDIT_TEXT_LEN) {
+        if texts.iter().any(|t| t.len() > MAX_TEXT_LEN) {
             return Err(FormatError::malformed(Self::WHAT, "text too long"));
         }
         Ok(())
@@ -59,20 +58,16 @@ impl Versioned for AuditRecord {
 }
 
 impl AuditRecord {
-    /// Cuts every text to [`MAX_AUDIT_TEXT_LEN`] bytes at a character boundary.
+    /// Cuts every text to [`MAX_TEXT_LEN`] bytes at a character boundary.
     pub fn fit(&mut self) {
-        for text in [
+        [
             &mut self.hostname,
             &mut self.username,
             &mut self.command,
             &mut self.outcome,
-        ] {
-            let mut end = text.len().min(MAX_AUDIT_TEXT_LEN);
-            while !text.is_char_boundary(end) {
-                end -= 1;
-            }
-            text.truncate(end);
-        }
+        ]
+        .into_iter()
+        .for_each(cut);
     }
 
     /// Seals the record.
@@ -126,7 +121,7 @@ mod tests {
         assert_eq!(bytes, expected);
 
         let mut long = record();
-        long.outcome = "é".repeat(MAX_AUDIT_TEXT_LEN);
+        long.outcome = "é".repeat(MAX_TEXT_LEN);
         assert!(codec::decode::<AuditRecord>(&codec::encode(&long)).is_err());
         long.fit();
         assert!(codec::decode::<AuditRecord>(&codec::encode(&long)).is_ok());

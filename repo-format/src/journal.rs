@@ -150,6 +150,15 @@ impl Versioned for JournalEntry {
     }
 }
 
+/// Cuts `text` to at most [`MAX_TEXT_LEN`] bytes, at a character boundary.
+pub(crate) fn cut(text: &mut String) {
+    let mut end = text.len().min(MAX_TEXT_LEN);
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    text.truncate(end);
+}
+
 impl JournalEntry {
     /// Every text of the entry.
     fn texts(&mut self) -> Vec<&mut String> {
@@ -177,13 +186,7 @@ impl JournalEntry {
         if let Event::Check(c) = &mut self.event {
             c.first_problems.truncate(MAX_PROBLEMS);
         }
-        for text in self.texts() {
-            let mut end = text.len().min(MAX_TEXT_LEN);
-            while !text.is_char_boundary(end) {
-                end -= 1;
-            }
-            text.truncate(end);
-        }
+        self.texts().into_iter().for_each(cut);
     }
 
     /// Seals the entry.

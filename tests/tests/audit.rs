@@ -5,7 +5,7 @@
 
 use cairn_tests::*;
 use std::fs;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 /// `cairn audit --json`, as a list.
 fn records(repo: &Path) -> Vec<serde_json::Value> {
@@ -28,14 +28,24 @@ fn snapshot_ids(repo: &Path) -> Vec<String> {
         .collect()
 }
 
+/// A repository at `base/repo`, made with the binary, and a tree at `base/src`.
+fn fixture(base: &Path) -> (PathBuf, PathBuf) {
+    let (repo, src) = (base.join("repo"), base.join("src"));
+    build_varied_tree(&src);
+    ok_text(&cairn(
+        &repo,
+        &args(&["init", "--kdf-memory-kib", "64"]),
+        &[],
+    ));
+    (repo, src)
+}
+
 #[test]
 fn commands_are_audited_and_a_removed_record_is_found() {
     let tmp = tempfile::tempdir().unwrap();
     let base = tmp.path();
-    let (repo, src) = (base.join("repo"), base.join("src"));
-    build_varied_tree(&src);
+    let (repo, src) = fixture(base);
     let run = |list: &[&str]| ok_text(&cairn(&repo, &args(list), &[]));
-    run(&["init", "--kdf-memory-kib", "64"]);
     let src_arg = src.to_str().unwrap();
     run(&["backup", src_arg]);
     fs::write(src.join("new file"), b"changed").unwrap();
@@ -96,12 +106,12 @@ fn commands_are_audited_and_a_removed_record_is_found() {
 #[test]
 fn a_removed_newest_record_shows_as_a_snapshot_no_record_accounts_for() {
     let tmp = tempfile::tempdir().unwrap();
-    let base = tmp.path();
-    let (repo, src) = (base.join("repo"), base.join("src"));
-    build_varied_tree(&src);
-    let run = |list: &[&str]| ok_text(&cairn(&repo, &args(list), &[]));
-    run(&["init", "--kdf-memory-kib", "64"]);
-    run(&["backup", src.to_str().unwrap()]);
+    let (repo, src) = fixture(tmp.path());
+    ok_text(&cairn(
+        &repo,
+        &args(&["backup", src.to_str().unwrap()]),
+        &[],
+    ));
     let log = records(&repo);
     let newest = log.last().unwrap()["id"].as_str().unwrap();
     fs::remove_file(repo.join("audit").join(newest)).unwrap();
