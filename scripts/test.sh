@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The full test suite. Installs what the tests need (a PostgreSQL server for the
-# database-dump test, strace for the crash tests, SeaweedFS for the S3 tests,
-# OpenSSH for the SFTP tests, promtool for the metrics test)
+# database-dump, drill and runbook tests, strace for the crash tests, SeaweedFS
+# for the S3 tests, OpenSSH for the SFTP tests, promtool for the metrics test,
+# MariaDB and Redis for the recipe tests)
 # when it is missing and we are root, then runs every test.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -12,6 +13,8 @@ need postgresql "the database-dump test" compgen -G "/usr/lib/postgresql/*/bin/i
 need openssh-client "the SFTP tests" command -v ssh-keygen
 need openssh-server "the SFTP tests" test -x /usr/sbin/sshd
 need prometheus "the metrics test (promtool)" command -v promtool
+need mariadb-server "the MariaDB recipe test" test -x /usr/sbin/mariadbd
+need redis-server "the Redis recipe test" command -v redis-server
 install_seaweedfs
 
 # The end-to-end tests run the `cairn` binary, which `cargo test` does not build
