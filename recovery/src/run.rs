@@ -12,7 +12,7 @@
 use crate::drill::Drilled;
 use crate::interval::Interval;
 use crate::policy::{Input, Policy, Source};
-use crate::status::{age, newest_tagged, source_tag};
+use crate::status::{age, assess, newest_tagged, source_tag, Status};
 use crate::upkeep;
 use cairn_engine::audit;
 use cairn_engine::backup::{backup, backup_stream, BackupOptions, StreamSource};
@@ -51,6 +51,9 @@ impl<F: FnMut(&str, bool) -> Result<Repository, String>> Opener for F {
 #[derive(Debug, Default)]
 pub struct RunReport {
     pub sources: Vec<SourceRun>,
+    /// How the objectives stand after the run, when asked for
+    /// ([`RunOptions::assess`]), or why that could not be found out.
+    pub status: Option<Result<Status, String>>,
 }
 
 impl RunReport {
@@ -151,6 +154,9 @@ pub struct RunOptions {
     /// and journal entries are dated, by it (to try a policy over
     /// simulated days). Now when `None`.
     pub now: Option<Timestamp>,
+    /// Also assess the objectives afterwards (for notifications), with the
+    /// repositories the run opened rather than opening them again.
+    pub assess: bool,
 }
 
 impl RunOptions {
@@ -235,6 +241,13 @@ pub fn run(
             upkeep::record_failures(name, source, opts.clock(), &mut repos, &mut out);
             report.sources.push(out);
         }
+    }
+    if opts.assess {
+        let Repos { opener, open, .. } = &mut repos;
+        report.status = Some(assess(policy, sources, Timestamp::now(), |name, _| {
+            open.remove(name)
+                .unwrap_or_else(|| opener.open(name, false))
+        }));
     }
     Ok(report)
 }

@@ -38,6 +38,7 @@ pub fn run(ctx: &Context, args: Args) -> Result<u8> {
     let opts = RunOptions {
         force: args.force,
         now: args.now,
+        assess: policy.notify.is_configured(),
         ..Default::default()
     };
     let report =
@@ -108,11 +109,10 @@ pub fn run(ctx: &Context, args: Args) -> Result<u8> {
     for (source, what) in &failures {
         eprintln!("cairn: {source}: {what}");
     }
-    if policy.notify.is_configured() {
-        match assess_now(ctx, path, &policy, &args.sources) {
-            Ok(status) => announce(path, &policy, &status, &failures),
-            Err(e) => eprintln!("cairn: no notifications: {e}"),
-        }
+    match &report.status {
+        Some(Ok(status)) => announce(path, &policy, status, &failures),
+        Some(Err(e)) => eprintln!("cairn: no notifications: {e}"),
+        None => {}
     }
     if !failures.is_empty() {
         anyhow::bail!("run: {} failed", plural(failures.len() as u64, "step"));
