@@ -77,18 +77,9 @@ pub fn try_record(
 /// Every record that can be read, oldest first, and the errors for those
 /// that cannot.
 pub fn records(repo: &Repository) -> Result<(Records, Vec<Error>)> {
-    let (read, errors) = repo.read_all(FileKind::Audit, AuditRecord::open)?;
-    let mut out: Records = read
-        .into_iter()
-        .map(|(name, r)| {
-            (
-                AuditId::from_hex(&name).expect("backends list only hex IDs"),
-                r,
-            )
-        })
-        .collect();
-    out.sort_by_key(|(id, r)| (r.time, *id));
-    Ok((out, errors))
+    let (read, errors) = repo.read_all(FileKind::Audit, AuditRecord::open, |r| r.time)?;
+    let records = read.into_iter().map(|(id, r)| (AuditId(id), r));
+    Ok((records.collect(), errors))
 }
 
 /// The records of `records` that no other names as previous.

@@ -56,18 +56,9 @@ pub type Entries = Vec<(JournalId, JournalEntry)>;
 /// Every entry that can be read, oldest first, and the errors for those
 /// that cannot (damaged, or of a kind this version does not know).
 pub fn entries(repo: &Repository) -> Result<(Entries, Vec<Error>)> {
-    let (read, errors) = repo.read_all(FileKind::Journal, JournalEntry::open)?;
-    let mut out: Entries = read
-        .into_iter()
-        .map(|(name, e)| {
-            (
-                JournalId::from_hex(&name).expect("backends list only hex IDs"),
-                e,
-            )
-        })
-        .collect();
-    out.sort_by_key(|(id, e)| (e.time, *id));
-    Ok((out, errors))
+    let (read, errors) = repo.read_all(FileKind::Journal, JournalEntry::open, |e| e.time)?;
+    let entries = read.into_iter().map(|(id, e)| (JournalId(id), e));
+    Ok((entries.collect(), errors))
 }
 
 /// What an entry is about: a newer entry about the same thing supersedes it.

@@ -27,8 +27,9 @@ use std::sync::{Arc, Mutex};
 /// machine, measured at 1.4 s per GiB·pass).
 pub const KDF_BUDGET: u64 = 16 << 20;
 
-/// Files of a kind that could be read, by name, and the errors for the others.
-pub(crate) type Readable<T> = (Vec<(String, T)>, Vec<Error>);
+/// Files of a kind that could be read, with the hash that names each, and
+/// the errors for the others.
+pub(crate) type Readable<T> = (Vec<([u8; 32], T)>, Vec<Error>);
 
 /// Choices made once, when a repository is created.
 #[derive(Clone, Debug)]
@@ -674,11 +675,13 @@ impl Repository {
     }
 
     /// Every file of `kind` that can be read, authenticated and decoded by
-    /// `open`, with its name, and the errors for those that cannot.
+    /// `open`, with the hash that names it, ordered by `time` and then by
+    /// hash; and the errors for those that cannot.
     pub(crate) fn read_all<T>(
         &self,
         kind: FileKind,
         open: impl Fn(&[u8], &MasterKeys) -> std::result::Result<T, FormatError>,
+        time: impl Fn(&T) -> Timestamp,
     ) -> Result<Readable<T>> {
         let mut out = Vec::new();
         let mut errors = Vec::new();
@@ -688,10 +691,15 @@ impl Repository {
                     .map_err(|e| Error::format(format!("{} {name}", kind.name()), e))
             });
             match read {
-                Ok(t) => out.push((name, t)),
+                Ok(t) => {
+                    let mut id = [0u8; 32];
+                    hex::decode_to_slice(&name, &mut id).expect("backends list only hex IDs");
+                    out.push((id, t));
+                }
                 Err(e) => errors.push(e),
             }
         }
+        out.sort_by_key(|(id, t)| (time(t), *id));
         Ok((out, errors))
     }
 

@@ -210,19 +210,19 @@ pub fn assess(
         // A failure is recorded in every repository of the source that
         // could be reached, so one for an unreachable repository is found
         // in the others.
-        let mut failures: Vec<&JournalEntry> = source
-            .to
-            .iter()
-            .filter_map(|r| read[r.as_str()].as_ref().ok())
-            .flat_map(|r| &r.journal)
+        // The journal entries of every repository of the source that was read.
+        let entries = || {
+            source
+                .to
+                .iter()
+                .filter_map(|r| read[r.as_str()].as_ref().ok())
+                .flat_map(|r| &r.journal)
+        };
+        let mut failures: Vec<&JournalEntry> = entries()
             .filter(|e| matches!(&e.event, Event::Failure(f) if f.source == *name))
             .collect();
         failures.sort_by_key(|e| e.time);
-        let last_drill = source
-            .to
-            .iter()
-            .filter_map(|r| read[r.as_str()].as_ref().ok())
-            .flat_map(|r| &r.journal)
+        let last_drill = entries()
             .filter_map(|e| match &e.event {
                 Event::Drill(d) if d.source == *name => Some((e, d)),
                 _ => None,
