@@ -162,6 +162,9 @@ enum Command {
     /// List, add or remove the repository's passwords (key files), or change
     /// the one in use.
     Key(commands::key::Args),
+    /// PostgreSQL: continuous WAL archiving, base backups, and recovery to
+    /// a point in time.
+    Pg(commands::pg::Args),
 }
 
 /// What every command needs to reach the repository.
@@ -413,6 +416,7 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
         Command::Copy(a) => commands::copy::run(&ctx, a),
         Command::Unlock(a) => commands::unlock::run(&ctx, a),
         Command::Key(a) => commands::key::run(&ctx, a),
+        Command::Pg(a) => commands::pg::run(&ctx, a),
     };
     for line in ctx.reach.retry_report() {
         eprintln!("cairn: {line}");

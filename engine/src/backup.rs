@@ -237,12 +237,28 @@ pub fn backup_stream(
     filename: &str,
     opts: &BackupOptions,
 ) -> Result<BackupReport> {
+    backup_stream_then(repo, source, filename, opts, |_| Ok(()))
+}
+
+/// Like [`backup_stream`], with `finish` called once the whole stream is
+/// read and before the snapshot is written: it may add tags learnt from the
+/// stream (a database's position in its log, say), and its error leaves no
+/// snapshot.
+pub fn backup_stream_then(
+    repo: &mut Repository,
+    source: StreamSource,
+    filename: &str,
+    opts: &BackupOptions,
+    finish: impl FnOnce(&mut Vec<String>) -> Result<()>,
+) -> Result<BackupReport> {
     if !is_valid_name(filename.as_bytes()) {
         return Err(Error::Invalid(format!(
             "invalid stream file name {filename:?}: give a plain name without `/`"
         )));
     }
-    in_session(repo, |repo| backup_one_stream(repo, source, filename, opts))
+    in_session(repo, |repo| {
+        backup_one_stream(repo, source, filename, opts, finish)
+    })
 }
 
 /// Backs up one stream as `filename`, a valid name.
@@ -251,6 +267,7 @@ fn backup_one_stream(
     source: StreamSource,
     filename: &str,
     opts: &BackupOptions,
+    finish: impl FnOnce(&mut Vec<String>) -> Result<()>,
 ) -> Result<BackupReport> {
     let started = Timestamp::now();
     let paths = vec![format!("/{filename}").into_bytes()];
@@ -291,6 +308,8 @@ fn backup_one_stream(
             saved
         }
     };
+    let mut tags = opts.tags.clone();
+    finish(&mut tags)?;
     let now = Timestamp::now();
     let (uid, gid) = sysinfo::ids();
     let mut names = NameCache::default();
@@ -322,7 +341,7 @@ fn backup_one_stream(
         time: opts.time.unwrap_or(started),
         hostname,
         paths,
-        tags: opts.tags.clone(),
+        tags,
         parent: parent.map(|(id, _)| id),
         tree,
         summary,

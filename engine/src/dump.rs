@@ -113,8 +113,10 @@ fn write_error(e: io::Error) -> Error {
     Error::io("cannot write the dump", e)
 }
 
-/// Reads a file's content blob by blob, checking it adds up to the recorded size.
-struct FileReader<'a> {
+/// Reads a file's content blob by blob, checking it adds up to the recorded
+/// size: a file of a snapshot as a [`Read`]. A read that fails names the
+/// problem in its error's text.
+pub struct FileReader<'a> {
     repo: &'a Repository,
     blobs: std::slice::Iter<'a, BlobId>,
     /// A bundled file: where it starts in its bundle, and its content ID.
@@ -131,7 +133,8 @@ struct FileReader<'a> {
 }
 
 impl<'a> FileReader<'a> {
-    fn new(repo: &'a Repository, node: &'a Node, path: &'a [u8]) -> Self {
+    /// A reader of `node`'s content; `path` names it in messages.
+    pub fn new(repo: &'a Repository, node: &'a Node, path: &'a [u8]) -> Self {
         let data = node.kind.file_data();
         FileReader {
             repo,

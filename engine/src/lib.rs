@@ -52,6 +52,7 @@ pub mod source;
 pub mod stats;
 pub mod sysinfo;
 pub mod tag;
+pub mod wal;
 
 pub use error::{Error, Result};
 pub use repository::{InitOptions, Repository};

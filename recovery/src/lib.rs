@@ -8,6 +8,7 @@ pub mod drill;
 pub mod interval;
 pub mod metrics;
 pub mod notify;
+pub mod pg;
 pub mod policy;
 pub mod run;
 pub mod runbook;

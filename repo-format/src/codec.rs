@@ -30,6 +30,19 @@ pub fn encode<T: Versioned>(value: &T) -> Vec<u8> {
 
 /// Decodes and validates a `T`, refusing other versions and trailing bytes.
 pub fn decode<T: Versioned>(bytes: &[u8]) -> Result<T> {
+    let (value, rest) = decode_prefix::<T>(bytes)?;
+    if !rest.is_empty() {
+        return Err(FormatError::malformed(
+            T::WHAT,
+            format!("{} trailing bytes", rest.len()),
+        ));
+    }
+    Ok(value)
+}
+
+/// Decodes and validates a `T` at the start of `bytes`, refusing other
+/// versions; returns it and the bytes after it.
+pub fn decode_prefix<T: Versioned>(bytes: &[u8]) -> Result<(T, &[u8])> {
     let (version, _) =
         postcard::take_from_bytes::<u32>(bytes).map_err(|e| FormatError::malformed(T::WHAT, e))?;
     if !T::reads(version) {
@@ -40,12 +53,6 @@ pub fn decode<T: Versioned>(bytes: &[u8]) -> Result<T> {
     }
     let (value, rest) =
         postcard::take_from_bytes::<T>(bytes).map_err(|e| FormatError::malformed(T::WHAT, e))?;
-    if !rest.is_empty() {
-        return Err(FormatError::malformed(
-            T::WHAT,
-            format!("{} trailing bytes", rest.len()),
-        ));
-    }
     value.validate()?;
-    Ok(value)
+    Ok((value, rest))
 }

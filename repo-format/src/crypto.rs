@@ -48,6 +48,8 @@ pub enum ObjectType {
     JournalEntry = 10,
     /// An audit record: a command that changed the repository, or read it back.
     Audit = 11,
+    /// A file of a PostgreSQL cluster's write-ahead log archive.
+    Wal = 12,
 }
 
 impl ObjectType {
@@ -65,6 +67,7 @@ impl ObjectType {
             ObjectType::PruneMark => "prune mark",
             ObjectType::JournalEntry => "journal entry",
             ObjectType::Audit => "audit record",
+            ObjectType::Wal => "WAL file",
         }
     }
 }

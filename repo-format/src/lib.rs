@@ -28,6 +28,7 @@ pub mod pack;
 pub mod snapshot;
 pub mod timestamp;
 pub mod tree;
+pub mod wal;
 
 pub use error::{FormatError, Result};
 pub use id::{

@@ -4,6 +4,7 @@ use anyhow::Result;
 use cairn_engine::check::{CheckOptions, Subset};
 use cairn_engine::journal;
 use cairn_format::Timestamp;
+use cairn_recovery::pg::{base_backups, retention};
 use std::collections::BTreeSet;
 use std::time::Instant;
 
@@ -96,11 +97,16 @@ pub fn run(ctx: &Context, args: Args) -> Result<u8> {
         size(report.bytes_read),
         started.elapsed().as_secs_f64()
     );
-    if report.is_clean() {
+    let gaps = wal_gaps(&repo)?;
+    for gap in &gaps {
+        eprintln!("error: {gap}");
+    }
+    if report.is_clean() && gaps.is_empty() {
         println!("no damage found");
         return Ok(0);
     }
-    println!("{} found", plural(report.errors.len() as u64, "problem"));
+    let problems = report.errors.len() + gaps.len();
+    println!("{} found", plural(problems as u64, "problem"));
     if !report.damaged.is_empty() {
         let snapshots: BTreeSet<_> = report.damaged.iter().map(|d| d.snapshot).collect();
         let paths = (report.damaged.len() as u64).saturating_add(report.unlisted_damage);
@@ -111,4 +117,19 @@ pub fn run(ctx: &Context, args: Args) -> Result<u8> {
         );
     }
     Ok(EXIT_DAMAGED)
+}
+
+/// The gaps in the archived WAL of each PostgreSQL cluster with base backups.
+fn wal_gaps(repo: &cairn_engine::Repository) -> Result<Vec<String>> {
+    let mut found = Vec::new();
+    for cluster in retention::clusters(repo)? {
+        let backups = base_backups(repo, &cluster)?;
+        for gap in retention::gaps(repo, &cluster)? {
+            found.push(format!(
+                "cluster {cluster}: {}",
+                super::pg::gap_text(&backups[0], &gap)
+            ));
+        }
+    }
+    Ok(found)
 }

@@ -4,6 +4,7 @@ use crate::output::{local_time, plural};
 use crate::Context;
 use anyhow::{bail, Result};
 use cairn_engine::retention::{self, GroupBy, Policy, Within, DEFAULT_GROUP_BY};
+use cairn_recovery::pg::retention as wal_retention;
 use std::collections::HashSet;
 
 #[derive(clap::Args)]
@@ -152,8 +153,24 @@ pub fn run(ctx: &Context, args: Args) -> Result<u8> {
     }
     crate::audit(&repo, "forget", &remove, "ok");
     println!("removed {}", plural(remove.len() as u64, "snapshot"));
+    expire_wal(&repo)?;
     if args.prune {
         return prune::run_on(&mut repo, args.tuning, false);
     }
     Ok(0)
+}
+
+/// Removes the archived PostgreSQL WAL that no kept base backup needs any
+/// more: what lies before the oldest one of each cluster.
+fn expire_wal(repo: &cairn_engine::Repository) -> Result<()> {
+    for cluster in wal_retention::clusters(repo)? {
+        let removed = wal_retention::expire(repo, &cluster)?;
+        if !removed.is_empty() {
+            println!(
+                "removed {} of cluster {cluster} older than its oldest base backup",
+                plural(removed.len() as u64, "WAL file")
+            );
+        }
+    }
+    Ok(())
 }

@@ -1,10 +1,13 @@
 use crate::commands::init::KdfArgs;
 use crate::output::{local_time, plural, rfc3339};
 use crate::{password, Context};
-use anyhow::Result;
+use anyhow::{Context as _, Result};
 use cairn_engine::keys::{self, KeyEntry};
 use cairn_format::key::{KdfParams, KDF_ARGON2ID};
 use serde_json::{json, Value};
+use std::io::Write;
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -20,8 +23,20 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
-    /// Add a key file, so that another password opens the repository too.
-    Add(NewPassword),
+    /// Add a key file, so that another password opens the repository too;
+    /// with --machine FILE, one for an unattended job.
+    Add {
+        #[command(flatten)]
+        new: NewPassword,
+        /// Make a machine key: a random password written to FILE (created
+        /// readable by its owner only), under a key file whose derivation
+        /// costs next to nothing, so that a job run often (PostgreSQL's
+        /// archive_command, cron) opens the repository at once with
+        /// --password-file FILE. Anyone who can read FILE can open the
+        /// repository: keep it to the job's user, and revoke it with `key remove`.
+        #[arg(long, value_name = "FILE", conflicts_with = "new_password_file")]
+        machine: Option<PathBuf>,
+    },
     /// Remove a key file (not the one in use, nor the last one).
     Remove {
         /// The key: full ID or unique prefix.
@@ -60,12 +75,16 @@ impl NewPassword {
 pub fn run(ctx: &Context, args: Args) -> Result<u8> {
     match args.command {
         Command::List { json } => list(ctx, json)?,
-        Command::Add(new) => {
+        Command::Add { new, machine: None } => {
             let repo = ctx.open_keys()?;
             let id = keys::add(&repo, &new.get()?, new.kdf.params())?;
             crate::audit(&repo, "key add", &[], &format!("ok, key {}", id.short()));
             println!("added key {}", id.short());
         }
+        Command::Add {
+            machine: Some(file),
+            ..
+        } => add_machine_key(ctx, &file)?,
         Command::Remove { id } => {
             let repo = ctx.open_keys()?;
             let id = keys::find(&repo, &id)?;
@@ -82,6 +101,51 @@ pub fn run(ctx: &Context, args: Args) -> Result<u8> {
         }
     }
     Ok(0)
+}
+
+/// The key derivation of a machine key: the least Argon2id allows, as its
+/// password is 256 random bits that no guessing can reach (SPEC.md §3.5).
+fn machine_kdf() -> KdfParams {
+    KdfParams::argon2id(8, 1, 1)
+}
+
+/// Writes a random password to `file` (which must not exist), then adds a
+/// key file for it; the file is removed again if the key cannot be added.
+fn add_machine_key(ctx: &Context, file: &Path) -> Result<()> {
+    let repo = ctx.open_keys()?;
+    let password = hex::encode(cairn_format::crypto::random_array::<32>());
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(file)
+        .and_then(|mut f| writeln!(f, "{password}").and_then(|_| f.sync_all()))
+        .with_context(|| format!("cannot create the machine key file {}", file.display()))?;
+    let id = match keys::add(&repo, password.as_bytes(), machine_kdf()) {
+        Ok(id) => id,
+        Err(e) => {
+            let _ = std::fs::remove_file(file);
+            return Err(e.into());
+        }
+    };
+    crate::audit(
+        &repo,
+        "key add",
+        &[],
+        &format!("ok, machine key {}", id.short()),
+    );
+    println!(
+        "added machine key {}, its password in {}",
+        id.short(),
+        file.display()
+    );
+    eprintln!(
+        "warning: anyone who can read {} can open the repository: keep it readable by \
+         the job's user only, and revoke it with `cairn key remove {}`",
+        file.display(),
+        id.short()
+    );
+    Ok(())
 }
 
 fn list(ctx: &Context, json: bool) -> Result<()> {

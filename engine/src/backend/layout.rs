@@ -5,7 +5,7 @@ use super::FileKind;
 use crate::error::{Error, Result};
 
 /// The directories below the root that hold files other than the config.
-pub(crate) const DIRS: [&str; 8] = [
+pub(crate) const DIRS: [&str; 9] = [
     "keys",
     "data",
     "index",
@@ -14,6 +14,7 @@ pub(crate) const DIRS: [&str; 8] = [
     "marks",
     "journal",
     "audit",
+    "wal",
 ];
 
 /// True when `name` is a file name the repository uses: 64 lowercase hex digits.
@@ -22,6 +23,15 @@ pub(crate) fn is_hex_id(name: &str) -> bool {
         && name
             .bytes()
             .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+}
+
+/// True when `name` is a name files of `kind` have: an ID, or for the WAL
+/// archive a cluster tag and a PostgreSQL file name (SPEC §19.1).
+pub(crate) fn valid_name(kind: FileKind, name: &str) -> bool {
+    match kind {
+        FileKind::Wal => cairn_format::wal::split_storage_name(name).is_some(),
+        _ => is_hex_id(name),
+    }
 }
 
 /// The directory holding `name` of `kind`, relative to the root (empty for
@@ -37,6 +47,7 @@ pub(crate) fn dir(kind: FileKind, name: &str) -> String {
         FileKind::Mark => "marks".into(),
         FileKind::Journal => "journal".into(),
         FileKind::Audit => "audit".into(),
+        FileKind::Wal => "wal".into(),
     }
 }
 
@@ -45,7 +56,7 @@ pub(crate) fn dir(kind: FileKind, name: &str) -> String {
 pub(crate) fn path(kind: FileKind, name: &str) -> Result<String> {
     match kind {
         FileKind::Config => Ok("config".into()),
-        _ if is_hex_id(name) => Ok(format!("{}/{name}", dir(kind, name))),
+        _ if valid_name(kind, name) => Ok(format!("{}/{name}", dir(kind, name))),
         _ => Err(Error::Invalid(format!(
             "invalid {} name {name:?}",
             kind.name()
@@ -72,6 +83,10 @@ mod tests {
         assert_eq!(path(FileKind::Config, "x").unwrap(), "config");
         assert!(path(FileKind::Key, "../config").is_err());
         assert!(path(FileKind::Key, &id.to_uppercase()).is_err());
+        let wal = "0123456789abcdef.000000010000000000000002";
+        assert_eq!(path(FileKind::Wal, wal).unwrap(), format!("wal/{wal}"));
+        assert!(path(FileKind::Wal, "0123456789abcdef.../x").is_err());
+        assert!(path(FileKind::Key, wal).is_err());
         assert_eq!(
             name_at(FileKind::Pack, &format!("data/ab/{id}")),
             Some(&*id)

@@ -234,7 +234,8 @@ impl Backend for LocalBackend {
                     entry.map_err(|e| Error::io(format!("cannot list {}", dir.display()), e))?;
                 let name = entry.file_name();
                 let in_place = |n: &&str| {
-                    layout::is_hex_id(n) && (kind != FileKind::Pack || dir.ends_with(&n[..2]))
+                    layout::valid_name(kind, n)
+                        && (kind != FileKind::Pack || dir.ends_with(&n[..2]))
                 };
                 if let Some(name) = name.to_str().filter(in_place) {
                     names.push(name.to_string());

@@ -47,6 +47,8 @@ pub enum FileKind {
     Journal,
     /// Audit records.
     Audit,
+    /// Files of PostgreSQL WAL archives.
+    Wal,
 }
 
 impl FileKind {
@@ -62,6 +64,7 @@ impl FileKind {
             FileKind::Mark => "prune mark",
             FileKind::Journal => "journal entry",
             FileKind::Audit => "audit record",
+            FileKind::Wal => "WAL file",
         }
     }
 
@@ -70,7 +73,7 @@ impl FileKind {
     /// refuse to read a larger file, so damaged or hostile storage cannot
     /// make a reader allocate without bound.
     pub fn max_len(self) -> u64 {
-        use cairn_format::{audit, config, index, journal, key, lock, pack, snapshot, tree};
+        use cairn_format::{audit, config, index, journal, key, lock, pack, snapshot, tree, wal};
         const ROOM: u64 = 64 * 1024;
         let content = match self {
             FileKind::Config => config::MAX_CONFIG_LEN,
@@ -88,6 +91,7 @@ impl FileKind {
             FileKind::Mark => lock::MAX_MARK_LEN,
             FileKind::Journal => journal::MAX_JOURNAL_LEN,
             FileKind::Audit => audit::MAX_AUDIT_LEN,
+            FileKind::Wal => wal::MAX_WAL_LEN,
         };
         content as u64 + ROOM
     }

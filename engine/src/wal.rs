@@ -1,0 +1,129 @@
+//! PostgreSQL's write-ahead log archive (SPEC.md §19): the files a
+//! cluster's `archive_command` hands over, each sealed in `wal/` under its
+//! cluster and its own name, so that archiving reads no index, takes no
+//! lock, and `restore_command` finds a file with one read.
+//!
+//! ```
+//! use cairn_engine::{backend::LocalBackend, wal, InitOptions, Repository};
+//! use cairn_format::key::KdfParams;
+//! let dir = tempfile::tempdir().unwrap();
+//! let opts = InitOptions { kdf: KdfParams::argon2id(64, 1, 1), ..Default::default() };
+//! let repo = Repository::init(LocalBackend::new(dir.path().join("repo")), b"pw", &opts).unwrap();
+//! let name = "000000010000000000000001";
+//! assert_eq!(wal::archive(&repo, "main", name, b"log").unwrap(), wal::Archived::Stored);
+//! assert_eq!(wal::archive(&repo, "main", name, b"log").unwrap(), wal::Archived::AlreadyThere);
+//! assert!(wal::archive(&repo, "main", name, b"other").is_err());
+//! assert_eq!(wal::fetch(&repo, "main", name).unwrap().unwrap(), b"log");
+//! assert!(wal::fetch(&repo, "main", "00000002.history").unwrap().is_none());
+//! ```
+
+use crate::backend::FileKind;
+use crate::error::{Error, Result};
+use crate::repository::Repository;
+use cairn_format::wal::{self, WalHeader, WalName, MAX_WAL_FILE_LEN};
+use cairn_format::Timestamp;
+
+/// What [`archive`] did.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Archived {
+    /// The file was stored.
+    Stored,
+    /// The same bytes were archived before under this name; nothing was written.
+    AlreadyThere,
+}
+
+/// Checks a cluster name and a file name before they name anything.
+fn checked<'a>(cluster: &str, name: &'a str) -> Result<WalName<'a>> {
+    if !wal::valid_cluster(cluster) {
+        return Err(Error::Invalid(format!(
+            "invalid cluster name {cluster:?}: use 1 to {} letters, digits, `-`, `_` or `.`",
+            wal::MAX_CLUSTER_LEN
+        )));
+    }
+    WalName::parse(name).ok_or_else(|| {
+        Error::Invalid(format!(
+            "{name:?} is not the name of a WAL segment, history or backup file"
+        ))
+    })
+}
+
+/// Archives `content` as the file `name` of `cluster`. A file archived
+/// before under that name is left as it is: the same bytes are
+/// [`Archived::AlreadyThere`], other bytes are an error (PostgreSQL's
+/// contract for `archive_command`).
+pub fn archive(repo: &Repository, cluster: &str, name: &str, content: &[u8]) -> Result<Archived> {
+    checked(cluster, name)?;
+    if content.len() > MAX_WAL_FILE_LEN {
+        return Err(Error::Invalid(format!(
+            "WAL file {name} is {} bytes, more than the largest segment PostgreSQL makes (1 GiB)",
+            content.len()
+        )));
+    }
+    if let Some(stored) = fetch(repo, cluster, name)? {
+        return match stored == content {
+            true => Ok(Archived::AlreadyThere),
+            false => Err(Error::Invalid(format!(
+                "WAL file {name} of cluster {cluster} is already archived with other content; \
+                 the archived file is kept as it is (is another cluster archiving \
+                 under the same cluster name?)"
+            ))),
+        };
+    }
+    let header = WalHeader {
+        version: 1,
+        cluster: cluster.to_string(),
+        name: name.to_string(),
+        archived: Timestamp::now(),
+    };
+    let sealed = header.seal(content, repo.keys(), repo.config().compression.zstd_level());
+    let stored = wal::storage_name(repo.keys(), cluster, name);
+    repo.backend().create(FileKind::Wal, &stored, &sealed)?;
+    Ok(Archived::Stored)
+}
+
+/// The archived file `name` of `cluster`, authenticated; `None` when it
+/// was never archived (or was removed).
+pub fn fetch(repo: &Repository, cluster: &str, name: &str) -> Result<Option<Vec<u8>>> {
+    checked(cluster, name)?;
+    let stored = wal::storage_name(repo.keys(), cluster, name);
+    let bytes = match repo.backend().read(FileKind::Wal, &stored) {
+        Ok(bytes) => bytes,
+        Err(Error::Missing(_)) => return Ok(None),
+        Err(e) => return Err(e),
+    };
+    let what = || format!("WAL file {name} of cluster {cluster}");
+    let (header, content) =
+        WalHeader::open(&bytes, repo.keys()).map_err(|e| Error::format(what(), e))?;
+    if header.cluster != cluster || header.name != name {
+        return Err(Error::Invalid(format!(
+            "{}: the repository holds {} of cluster {} in its place: it was tampered with",
+            what(),
+            header.name,
+            header.cluster
+        )));
+    }
+    Ok(Some(content))
+}
+
+/// The names of the archived files of `cluster`, in name order.
+pub fn list(repo: &Repository, cluster: &str) -> Result<Vec<String>> {
+    let tag = wal::cluster_tag(repo.keys(), cluster);
+    let mut names: Vec<String> = repo
+        .backend()
+        .list(FileKind::Wal)?
+        .iter()
+        .filter_map(|stored| match wal::split_storage_name(stored) {
+            Some((t, name)) if t == tag => Some(name.name.to_string()),
+            _ => None,
+        })
+        .collect();
+    names.sort();
+    Ok(names)
+}
+
+/// Removes the archived file `name` of `cluster`.
+pub fn remove(repo: &Repository, cluster: &str, name: &str) -> Result<()> {
+    checked(cluster, name)?;
+    let stored = wal::storage_name(repo.keys(), cluster, name);
+    repo.backend().remove(FileKind::Wal, &stored)
+}
