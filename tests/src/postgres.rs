@@ -34,15 +34,14 @@ pub struct Cluster {
 impl Cluster {
     /// Makes a cluster in `dir` and starts it on `port`.
     pub fn start(dir: &Path, port: u16) -> Cluster {
-        let as_root = unsafe { libc::geteuid() } == 0;
+        Cluster::start_with(dir, port, "")
+    }
+
+    /// Makes a cluster in `dir` with `settings` added to its
+    /// `postgresql.conf`, and starts it on `port`.
+    pub fn start_with(dir: &Path, port: u16, settings: &str) -> Cluster {
         std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o777)).unwrap();
-        let c = Cluster {
-            bin: pg_bin(),
-            data: dir.join("pgdata"),
-            socket: dir.to_path_buf(),
-            port,
-            as_root,
-        };
+        let c = Cluster::at(dir, &dir.join("pgdata"), port);
         c.server_cmd(
             "initdb",
             &[
@@ -56,24 +55,83 @@ impl Cluster {
                 "UTF8",
             ],
         );
+        let conf = c.data.join("postgresql.conf");
+        let mut text = std::fs::read_to_string(&conf).unwrap();
+        text.push_str(settings);
+        std::fs::write(&conf, text).unwrap();
+        c.pg_ctl_start();
+        c
+    }
+
+    /// A cluster whose data directory `data` exists (a recovered one, say),
+    /// started on `port` with its socket in `dir`.
+    pub fn start_existing(dir: &Path, data: &Path, port: u16) -> Cluster {
+        let c = Cluster::at(dir, data, port);
+        c.pg_ctl_start();
+        c
+    }
+
+    fn at(dir: &Path, data: &Path, port: u16) -> Cluster {
+        Cluster {
+            bin: pg_bin(),
+            data: data.to_path_buf(),
+            socket: dir.to_path_buf(),
+            port,
+            as_root: unsafe { libc::geteuid() } == 0,
+        }
+    }
+
+    /// The server's log file.
+    pub fn log(&self) -> PathBuf {
+        self.data.with_extension("log")
+    }
+
+    fn pg_ctl_start(&self) {
         let opts = format!(
-            "-k {} -c listen_addresses='' -p {port} -c fsync=off",
-            c.socket.display()
+            "-k {} -c listen_addresses='' -p {} -c fsync=off",
+            self.socket.display(),
+            self.port
         );
-        c.server_cmd(
+        let log = self.log();
+        let out = self.server(
             "pg_ctl",
             &[
                 "-D",
-                c.data.to_str().unwrap(),
+                self.data.to_str().unwrap(),
                 "-o",
                 &opts,
                 "-w",
                 "-l",
-                dir.join("pg.log").to_str().unwrap(),
+                log.to_str().unwrap(),
                 "start",
             ],
         );
-        c
+        assert!(
+            out.status.success(),
+            "pg_ctl start failed: {}\n{}",
+            String::from_utf8_lossy(&out.stderr),
+            std::fs::read_to_string(&log).unwrap_or_default()
+        );
+    }
+
+    /// Switches to a new WAL segment and waits until the one switched from
+    /// is archived.
+    pub fn switch_wal_and_wait(&self) {
+        let segment = self.psql("postgres", "SELECT pg_walfile_name(pg_switch_wal())");
+        for _ in 0..600 {
+            let done = self.psql(
+                "postgres",
+                &format!("SELECT coalesce(last_archived_wal >= '{segment}', false) FROM pg_stat_archiver"),
+            );
+            if done == "t" {
+                return;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        panic!(
+            "{segment} was not archived in 30 s: {}",
+            self.psql("postgres", "SELECT last_failed_wal FROM pg_stat_archiver")
+        );
     }
 
     /// Runs a server program, as `postgres` when we are root (the server refuses root).
@@ -182,6 +240,24 @@ impl Cluster {
 impl Drop for Cluster {
     fn drop(&mut self) {
         let data = self.data.to_str().unwrap().to_string();
-        let _ = self.server("pg_ctl", &["-D", &data, "-m", "immediate", "stop"]);
+        let _ = self.server("pg_ctl", &["-D", &data, "-m", "immediate", "-w", "stop"]);
     }
+}
+
+/// Runs `argv` as a PostgreSQL server's user (`postgres` when we are root),
+/// as its `archive_command` and `restore_command` run.
+pub fn as_server_user(argv: &[&std::ffi::OsStr]) -> std::process::Output {
+    let mut cmd = match unsafe { libc::geteuid() } == 0 {
+        true => {
+            let mut c = Command::new("runuser");
+            c.args(["-u", "postgres", "--"]).args(argv);
+            c
+        }
+        false => {
+            let mut c = Command::new(argv[0]);
+            c.args(&argv[1..]);
+            c
+        }
+    };
+    cmd.stdin(std::process::Stdio::null()).output().unwrap()
 }

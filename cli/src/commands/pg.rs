@@ -107,6 +107,10 @@ struct RestoreArgs {
     #[arg(long, value_name = "ACTION", default_value = "pause",
           value_parser = ["pause", "promote", "shutdown"])]
     target_action: String,
+    /// Recover from this base backup (a snapshot ID or prefix, as `pg list`
+    /// shows) rather than the newest one complete by the target.
+    #[arg(long, value_name = "ID")]
+    base_backup: Option<String>,
     /// Turn WAL archiving off in the recovered cluster, for a copy that
     /// runs beside the original.
     #[arg(long)]
@@ -215,7 +219,12 @@ fn restore(ctx: &Context, a: RestoreArgs) -> Result<u8> {
         None => restore_command(ctx, &a.cluster.cluster)?,
     };
     let repo = ctx.open()?;
+    let base_backup = match &a.base_backup {
+        Some(name) => Some(repo.find_snapshot(name)?.0),
+        None => None,
+    };
     let opts = RestoreOptions {
+        base_backup,
         cluster: a.cluster.cluster,
         target,
         action,

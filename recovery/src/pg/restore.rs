@@ -7,7 +7,7 @@ use super::{base_backups, no_base_backup, BaseBackup, BASE_FILE};
 use cairn_engine::dump::{self, DumpTarget, FileReader};
 use cairn_engine::{Error, Repository, Result};
 use cairn_format::wal::format_lsn;
-use cairn_format::Timestamp;
+use cairn_format::{SnapshotId, Timestamp};
 use std::io::Write;
 use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
 use std::path::{Path, PathBuf};
@@ -59,6 +59,9 @@ pub struct RestoreOptions {
     pub pgdata: PathBuf,
     /// The shell command PostgreSQL runs to fetch a WAL file (`%f`, `%p`).
     pub restore_command: String,
+    /// Recover from this base backup rather than the newest one complete by
+    /// the target (which it must be too).
+    pub base_backup: Option<SnapshotId>,
     /// Turn WAL archiving off in the recovered cluster (`archive_mode =
     /// off`), for a copy that runs beside the original and must not archive
     /// into its archive; by default the base backup's settings stay.
@@ -86,17 +89,31 @@ pub fn restore(repo: &Repository, opts: &RestoreOptions) -> Result<BaseBackup> {
     if backups.is_empty() {
         return Err(no_base_backup(&opts.cluster));
     }
-    let chosen = choose(&backups, opts.target).ok_or_else(|| {
+    let candidates = match opts.base_backup {
+        Some(id) => {
+            let one: Vec<BaseBackup> = backups.iter().filter(|b| b.id == id).cloned().collect();
+            if one.is_empty() {
+                return Err(Error::Invalid(format!(
+                    "snapshot {} is not a base backup of cluster {:?}",
+                    id.short(),
+                    opts.cluster
+                )));
+            }
+            one
+        }
+        None => backups,
+    };
+    let chosen = choose(&candidates, opts.target).ok_or_else(|| {
         Error::Invalid(format!(
-            "no base backup of cluster {:?} was complete by the target: the oldest was complete at {} (LSN {})",
+            "no base backup of cluster {:?} to choose from was complete by the target: the oldest was complete at {} (LSN {})",
             opts.cluster,
-            super::time_text(backups[0].stop_time),
-            format_lsn(backups[0].stop_lsn)
+            super::time_text(candidates[0].stop_time),
+            format_lsn(candidates[0].stop_lsn)
         ))
     })?;
     prepare_pgdata(&opts.pgdata)?;
     let snapshot = repo.load_snapshot(&chosen.id)?;
-    let target = dump::resolve(repo, &snapshot, Path::new(BASE_FILE).as_ref())?;
+    let target = dump::resolve(repo, &snapshot, Path::new(BASE_FILE))?;
     let DumpTarget::File(node) = &target else {
         return Err(Error::Invalid(format!(
             "snapshot {} has no file {BASE_FILE}",
@@ -208,7 +225,6 @@ fn write_settings(opts: &RestoreOptions) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use cairn_format::SnapshotId;
 
     fn backup(n: u8, stop_lsn: u64, stop_secs: i64) -> BaseBackup {
         BaseBackup {
