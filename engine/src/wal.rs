@@ -22,6 +22,9 @@ use crate::error::{Error, Result};
 use crate::repository::Repository;
 use cairn_format::wal::{self, WalHeader, WalName, MAX_WAL_FILE_LEN};
 use cairn_format::Timestamp;
+use std::fs::File;
+use std::io::Read;
+use std::path::Path;
 
 /// What [`archive`] did.
 #[derive(Debug, PartialEq, Eq)]
@@ -52,14 +55,35 @@ fn checked<'a>(cluster: &str, name: &'a str) -> Result<WalName<'a>> {
 /// [`Archived::AlreadyThere`], other bytes are an error (PostgreSQL's
 /// contract for `archive_command`).
 pub fn archive(repo: &Repository, cluster: &str, name: &str, content: &[u8]) -> Result<Archived> {
+    archive_with(repo, cluster, name, content.len() as u64, || Ok(content))
+}
+
+/// Like [`archive`], reading the file at `path` as it is compressed (the
+/// file is read whole only to compare it with one archived before).
+pub fn archive_file(repo: &Repository, cluster: &str, name: &str, path: &Path) -> Result<Archived> {
+    let io = |e| Error::io(format!("cannot read {}", path.display()), e);
+    let len = std::fs::metadata(path).map_err(io)?.len();
+    archive_with(repo, cluster, name, len, || File::open(path).map_err(io))
+}
+
+/// Archives the `len` bytes `open` gives; see [`archive`].
+fn archive_with<R: Read>(
+    repo: &Repository,
+    cluster: &str,
+    name: &str,
+    len: u64,
+    open: impl Fn() -> Result<R>,
+) -> Result<Archived> {
     checked(cluster, name)?;
-    if content.len() > MAX_WAL_FILE_LEN {
+    if len > MAX_WAL_FILE_LEN as u64 {
         return Err(Error::Invalid(format!(
-            "WAL file {name} is {} bytes, more than the largest segment PostgreSQL makes (1 GiB)",
-            content.len()
+            "WAL file {name} is {len} bytes, more than the largest segment PostgreSQL makes (1 GiB)"
         )));
     }
+    let read_error = |e| Error::io(format!("cannot read WAL file {name}"), e);
     if let Some(stored) = fetch(repo, cluster, name)? {
+        let mut content = Vec::new();
+        open()?.read_to_end(&mut content).map_err(read_error)?;
         return match stored == content {
             true => Ok(Archived::AlreadyThere),
             false => Err(Error::Invalid(format!(
@@ -75,7 +99,10 @@ pub fn archive(repo: &Repository, cluster: &str, name: &str, content: &[u8]) -> 
         name: name.to_string(),
         archived: Timestamp::now(),
     };
-    let sealed = header.seal(content, repo.keys(), repo.config().compression.zstd_level());
+    let level = repo.config().compression.zstd_level();
+    let sealed = header
+        .seal_from(open()?, len, repo.keys(), level)
+        .map_err(read_error)?;
     let stored = wal::storage_name(repo.keys(), cluster, name);
     repo.backend().create(FileKind::Wal, &stored, &sealed)?;
     Ok(Archived::Stored)

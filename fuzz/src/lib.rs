@@ -23,6 +23,7 @@ use cairn_format::lock::{LockRecord, Operation, PruneMark, SessionState};
 use cairn_format::pack::{open_blob, seal_blob, BlobKind, PackEntry, PackHeader, TRAILER_LEN};
 use cairn_format::snapshot::{SkippedEntry, Snapshot, Summary};
 use cairn_format::tree::{Node, NodeKind, Tree, Xattr};
+use cairn_format::wal::{self, WalHeader, WalName};
 use cairn_format::Timestamp;
 use std::sync::OnceLock;
 
@@ -123,6 +124,7 @@ pub const TARGETS: &[(&str, Target)] = &[
     ("lock", lock),
     ("journal", journal),
     ("audit", audit),
+    ("wal", wal_file),
     ("sealed", sealed),
 ];
 
@@ -192,8 +194,20 @@ pub fn audit(data: &[u8]) {
     let _ = codec::decode::<AuditRecord>(data);
 }
 
+/// `codec::decode_prefix::<WalHeader>` on raw bytes (the plaintext of a
+/// file in `wal/`), which includes its validation, and the parsers of WAL
+/// file names, archive names and LSNs on the same bytes as text.
+pub fn wal_file(data: &[u8]) {
+    let _ = codec::decode_prefix::<WalHeader>(data);
+    if let Ok(text) = std::str::from_utf8(data) {
+        let _ = WalName::parse(text).map(|n| n.position());
+        let _ = wal::split_storage_name(text);
+        let _ = wal::parse_lsn(text);
+    }
+}
+
 /// Every object type, in the order the `sealed` target tries them.
-const ALL_TYPES: [ObjectType; 11] = [
+const ALL_TYPES: [ObjectType; 12] = [
     ObjectType::DataBlob,
     ObjectType::TreeBlob,
     ObjectType::PackHeader,
@@ -205,13 +219,14 @@ const ALL_TYPES: [ObjectType; 11] = [
     ObjectType::PruneMark,
     ObjectType::JournalEntry,
     ObjectType::Audit,
+    ObjectType::Wal,
 ];
 
 /// Every authenticated opener under one fixed `MasterKeys` ([`fixed_keys`]):
 /// `MasterKeys::open` for each object type, `open_blob` for both blob kinds,
 /// `Config::open`, `Snapshot::open`, `IndexFile::open`, `PackHeader::open`,
-/// `LockRecord::open`, `PruneMark::open`, `JournalEntry::open` and
-/// `AuditRecord::open`. Garbage must be rejected
+/// `LockRecord::open`, `PruneMark::open`, `JournalEntry::open`,
+/// `AuditRecord::open` and `WalHeader::open`. Garbage must be rejected
 /// (normally as an authentication failure) without a panic.
 ///
 /// Input layout: see [`SealedInput`] (a 40-byte parameter prefix, then the
@@ -238,6 +253,7 @@ pub fn sealed(data: &[u8]) {
     let _ = PruneMark::open(env, keys);
     let _ = JournalEntry::open(env, keys);
     let _ = AuditRecord::open(env, keys);
+    let _ = WalHeader::open(env, keys);
 }
 
 // ---------------------------------------------------------------------------
@@ -338,6 +354,15 @@ fn sample_lock() -> LockRecord {
         },
         state: SessionState::Running,
         seen_marks: vec![MarkId([6; 32])],
+    }
+}
+
+fn sample_wal() -> WalHeader {
+    WalHeader {
+        version: 1,
+        cluster: "main".into(),
+        name: "000000010000000000000002".into(),
+        archived: ts(1_800_000_000, 7),
     }
 }
 
@@ -547,6 +572,15 @@ pub fn seeds() -> Vec<Seed> {
     put("journal", "check", codec::encode(&check));
     let audit = sample_audit();
     put("audit", "forget", codec::encode(&audit));
+    let wal_header = sample_wal();
+    let mut wal_plain = codec::encode(&wal_header);
+    wal_plain.extend_from_slice(b"\x10\xd1\x07\x00 some WAL bytes");
+    put("wal", "segment", wal_plain);
+    put(
+        "wal",
+        "backup-name",
+        b"000000010000000000000002.00000028.backup".to_vec(),
+    );
 
     let config = Config::with_defaults(RepoId([0x11; 32]));
     put("config", "defaults", codec::encode(&config));
@@ -663,6 +697,17 @@ pub fn seeds() -> Vec<Seed> {
         "audit",
         SealedInput::build(0, &zero, &audit.seal(&keys)),
     );
+    put(
+        "sealed",
+        "wal",
+        SealedInput::build(
+            0,
+            &zero,
+            &wal_header
+                .seal_from(&b"WAL"[..], 3, &keys, Some(3))
+                .expect("sealed in memory"),
+        ),
+    );
     let mut own_config = Config::with_defaults(keys.repo_id);
     own_config.pack_size = 4 * 1024 * 1024;
     put(
@@ -718,6 +763,7 @@ pub fn check_seeds(seeds: &[(&str, &str, Vec<u8>)]) {
         codec::decode::<JournalEntry>(read("journal", name)).expect("journal seed decodes");
     }
     codec::decode::<AuditRecord>(read("audit", "forget")).expect("audit seed decodes");
+    codec::decode_prefix::<WalHeader>(read("wal", "segment")).expect("WAL seed decodes");
     for name in ["defaults", "no-compression"] {
         codec::decode::<Config>(read("config", name)).expect("config seed decodes");
     }
@@ -740,6 +786,7 @@ pub fn check_seeds(seeds: &[(&str, &str, Vec<u8>)]) {
     PruneMark::open(sealed("mark").envelope, keys).expect("mark seed opens");
     JournalEntry::open(sealed("journal").envelope, keys).expect("journal seed opens");
     AuditRecord::open(sealed("audit").envelope, keys).expect("audit seed opens");
+    WalHeader::open(sealed("wal").envelope, keys).expect("WAL seed opens");
     Config::open(sealed("config").envelope, keys).expect("config seed opens");
     keys.open(
         ObjectType::KeyFile,

@@ -128,10 +128,8 @@ pub fn run(ctx: &Context, args: Args) -> Result<u8> {
             name,
             cluster,
         } => {
-            let content =
-                std::fs::read(&path).with_context(|| format!("cannot read {}", path.display()))?;
             let repo = ctx.open_keys()?;
-            if wal::archive(&repo, &cluster.cluster, &name, &content)? == Archived::AlreadyThere {
+            if wal::archive_file(&repo, &cluster.cluster, &name, &path)? == Archived::AlreadyThere {
                 eprintln!("cairn: {name} was archived before with the same content");
             }
             Ok(0)
