@@ -22,6 +22,7 @@ use crate::error::{Error, Result};
 use crate::repository::Repository;
 use cairn_format::wal::{self, WalHeader, WalName, MAX_WAL_FILE_LEN};
 use cairn_format::Timestamp;
+use std::collections::HashSet;
 use std::fs::File;
 use std::io::Read;
 use std::path::Path;
@@ -153,4 +154,21 @@ pub fn remove(repo: &Repository, cluster: &str, name: &str) -> Result<()> {
     checked(cluster, name)?;
     let stored = wal::storage_name(repo.keys(), cluster, name);
     repo.backend().remove(FileKind::Wal, &stored)
+}
+
+/// Copies the archived files of `cluster` that `dst` lacks from `src`, each
+/// authenticated in `src` and sealed again for `dst`; returns how many.
+pub fn copy(src: &Repository, dst: &Repository, cluster: &str) -> Result<usize> {
+    let present: HashSet<String> = list(dst, cluster)?.into_iter().collect();
+    let mut copied = 0;
+    for name in list(src, cluster)? {
+        if present.contains(&name) {
+            continue;
+        }
+        let content = fetch(src, cluster, &name)?
+            .ok_or_else(|| Error::Missing(format!("WAL file {name} of cluster {cluster}")))?;
+        archive(dst, cluster, &name, &content)?;
+        copied += 1;
+    }
+    Ok(copied)
 }

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 /// The newest installed PostgreSQL server's `bin` directory.
-fn pg_bin() -> PathBuf {
+pub fn pg_bin() -> PathBuf {
     let mut versions: Vec<PathBuf> = std::fs::read_dir("/usr/lib/postgresql")
         .expect("PostgreSQL is not installed: `apt-get install postgresql` (.ci/run does this)")
         .map(|e| e.unwrap().path().join("bin"))

@@ -92,11 +92,23 @@ impl Archiving {
     /// Recovers with `target` (options of `pg restore`) into a new data
     /// directory, and starts it on `port`.
     fn recover(&self, name: &str, port: u16, target: &[&str]) -> Cluster {
+        self.recover_from(&self.repo, self.key.to_str().unwrap(), name, port, target)
+    }
+
+    /// Like [`Archiving::recover`], from the repository `repo`.
+    fn recover_from(
+        &self,
+        repo: &Path,
+        password_file: &str,
+        name: &str,
+        port: u16,
+        target: &[&str],
+    ) -> Cluster {
         let data = self.tmp.path().join(name);
         let data_text = data.to_str().unwrap().to_string();
         let mut list = vec!["pg", "restore", "--pgdata", &data_text, "--no-archive"];
         list.extend(target);
-        let out = ok_text(&self.cairn(&list));
+        let out = ok_text(&run_cairn(repo, password_file, &list));
         assert!(out.contains("restored base backup"), "{out}");
         Cluster::start_existing(&self.pg.socket, &data, port)
     }
@@ -177,6 +189,66 @@ fn recovery_to_a_time_has_what_was_committed_before_it_and_latest_has_everything
     wait_recovered(&latest);
     assert_eq!(Archiving::rows(&latest), "A,B");
     assert_eq!(latest.psql("postgres", "SELECT pg_is_in_recovery()"), "f");
+    drop(latest);
+
+    // A copy of the repository (3-2-1) takes the WAL along with the base
+    // backup, and recovers the same.
+    let copy = a.tmp.path().join("copy");
+    let key = a.key.to_str().unwrap();
+    ok_text(&run_cairn(&copy, key, &["init", "--kdf-memory-kib", "64"]));
+    let repo = a.repo.to_str().unwrap();
+    let out = ok_text(&run_cairn(
+        &copy,
+        key,
+        &["copy", "--from-repo", repo, "--from-password-file", key],
+    ));
+    assert!(
+        out.contains("WAL files of PostgreSQL clusters copied"),
+        "{out}"
+    );
+    assert_eq!(wal_names(&copy), wal_names(&a.repo));
+    let from_copy = a.recover_from(&copy, key, "from_copy", 54348, &["--target-time", &t]);
+    wait_recovered(&from_copy);
+    assert_eq!(Archiving::rows(&from_copy), "A");
+}
+
+#[test]
+fn a_base_backup_that_fails_saves_no_snapshot() {
+    let (_tmp, base, repo) = cli_fixture();
+    let pg_basebackup = cairn_tests::postgres::pg_bin().join("pg_basebackup");
+    let out = cairn(
+        &repo,
+        &args(&[
+            "pg",
+            "base-backup",
+            "--pg-basebackup",
+            pg_basebackup.to_str().unwrap(),
+            "-H",
+            "/nonexistent",
+            "-p",
+            "1",
+        ]),
+        &[],
+    );
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("no base backup was saved"), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    let listed = ok_text(&cairn(&repo, &args(&["snapshots"]), &[]));
+    assert!(listed.contains("0 snapshots"), "{listed}");
+
+    // Nothing to recover from, or no way for PostgreSQL to open the
+    // repository: refused before anything is written.
+    let pgdata = base.join("pgdata");
+    let pgdata_text = pgdata.to_str().unwrap();
+    let restore = ["pg", "restore", "--latest", "--pgdata", pgdata_text];
+    let out = cairn(&repo, &args(&restore), &[]);
+    assert_clean_failure(&out, 1, "the restore_command needs a password file");
+    let mut explicit = restore.to_vec();
+    explicit.extend(["--restore-command", "false"]);
+    let out = cairn(&repo, &args(&explicit), &[]);
+    assert_clean_failure(&out, 1, "holds no base backup of cluster \"main\"");
+    assert!(!pgdata.exists());
 }
 
 #[test]

@@ -79,5 +79,12 @@ pub fn run(ctx: &Context, args: Args) -> Result<u8> {
         plural(report.blobs_added, "blob"),
         size(report.bytes_added_stored),
     );
+    let wal = cairn_recovery::pg::copy_wal(&src, &dst, &selected)?;
+    if wal > 0 {
+        println!(
+            "{} of PostgreSQL clusters copied",
+            plural(wal as u64, "WAL file")
+        );
+    }
     Ok(0)
 }

@@ -118,6 +118,26 @@ pub fn base_backups(repo: &Repository, cluster: &str) -> Result<Vec<BaseBackup>>
     Ok(backups)
 }
 
+/// Copies into `dst` the archived WAL `dst` lacks of every cluster that has
+/// a base backup among `snapshots` (those a copy just took there), so that
+/// the copies recover to the same points; returns how many files.
+pub fn copy_wal(
+    src: &Repository,
+    dst: &Repository,
+    snapshots: &[(SnapshotId, Snapshot)],
+) -> Result<usize> {
+    let clusters: std::collections::BTreeSet<String> = snapshots
+        .iter()
+        .filter_map(|(id, s)| BaseBackup::of(*id, s))
+        .map(|b| b.cluster)
+        .collect();
+    let mut copied = 0;
+    for cluster in clusters {
+        copied += cairn_engine::wal::copy(src, dst, &cluster)?;
+    }
+    Ok(copied)
+}
+
 /// The error for a cluster with no base backup.
 fn no_base_backup(cluster: &str) -> Error {
     Error::Invalid(format!(
