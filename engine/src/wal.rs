@@ -26,6 +26,7 @@ use std::collections::HashSet;
 use std::fs::File;
 use std::io::Read;
 use std::path::Path;
+use std::time::SystemTime;
 
 /// What [`archive`] did.
 #[derive(Debug, PartialEq, Eq)]
@@ -147,6 +148,38 @@ pub fn list(repo: &Repository, cluster: &str) -> Result<Vec<String>> {
         .collect();
     names.sort();
     Ok(names)
+}
+
+/// Reads and authenticates every file of every cluster's archive, and
+/// checks each is stored under its own name; returns how many files there
+/// are and the problems found.
+pub fn verify(repo: &Repository) -> Result<(usize, Vec<Error>)> {
+    let stored = repo.backend().list(FileKind::Wal)?;
+    let mut problems = Vec::new();
+    for name in &stored {
+        let checked = repo.backend().read(FileKind::Wal, name).and_then(|bytes| {
+            let (header, _) = WalHeader::open(&bytes, repo.keys())
+                .map_err(|e| Error::format(format!("WAL file {name}"), e))?;
+            match wal::storage_name(repo.keys(), &header.cluster, &header.name) == *name {
+                true => Ok(()),
+                false => Err(Error::Invalid(format!(
+                    "WAL file {name} holds {} of cluster {}: it was moved or tampered with",
+                    header.name, header.cluster
+                ))),
+            }
+        });
+        if let Err(e) = checked {
+            problems.push(e);
+        }
+    }
+    Ok((stored.len(), problems))
+}
+
+/// When storage received the archived file `name` of `cluster`.
+pub fn archived_at(repo: &Repository, cluster: &str, name: &str) -> Result<SystemTime> {
+    checked(cluster, name)?;
+    let stored = wal::storage_name(repo.keys(), cluster, name);
+    repo.backend().modified(FileKind::Wal, &stored)
 }
 
 /// Removes the archived file `name` of `cluster`.

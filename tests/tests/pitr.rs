@@ -325,7 +325,7 @@ fn forget_keeping_two_base_backups_removes_older_wal_and_the_older_kept_one_reco
             );
         }
     }
-    assert!(ok_text(&a.cairn(&["check"])).contains("no damage found"));
+    assert!(ok_text(&a.cairn(&["check", "--read-data"])).contains("no damage found"));
 
     let older = a.recover(
         "from_second",
@@ -444,6 +444,37 @@ fn archiving_a_file_again_succeeds_with_the_same_content_and_fails_with_other_co
         &[],
     );
     assert_clean_failure(&missing, 1, "00000003.history is not in the archive");
+    // A file that is there but damaged must stop recovery, not end it as
+    // if the archive ended there: a status above 125.
+    let stored = std::fs::read_dir(repo.join("wal"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.to_str().unwrap().ends_with(".00000002.history"))
+        .unwrap();
+    let mut bytes = std::fs::read(&stored).unwrap();
+    let last = bytes.len() - 1;
+    bytes[last] ^= 1;
+    std::fs::set_permissions(&stored, std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
+    std::fs::write(&stored, &bytes).unwrap();
+    let damaged = cairn(
+        &repo,
+        &args(&[
+            "pg",
+            "restore-wal",
+            "00000002.history",
+            fetched.to_str().unwrap(),
+        ]),
+        &[],
+    );
+    assert_clean_failure(&damaged, 200, "00000002.history");
+    let check = cairn(&repo, &args(&["check", "--read-data"]), &[]);
+    assert_eq!(check.status.code(), Some(4));
+    let stderr = String::from_utf8_lossy(&check.stderr);
+    assert!(
+        stderr.contains("error: WAL file ") && stderr.contains("00000002.history"),
+        "{stderr}"
+    );
+    assert!(ok_text(&cairn(&repo, &args(&["check"]), &[])).contains("no damage found"));
     let backup_file = base.join("b");
     std::fs::write(&backup_file, "START WAL LOCATION: 0/7000028\n").unwrap();
     ok_text(&archive(

@@ -2,7 +2,7 @@ use crate::output::{plural, size};
 use crate::{Context, EXIT_DAMAGED};
 use anyhow::Result;
 use cairn_engine::check::{CheckOptions, Subset};
-use cairn_engine::journal;
+use cairn_engine::{journal, wal};
 use cairn_format::Timestamp;
 use cairn_recovery::pg::{base_backups, retention};
 use std::collections::BTreeSet;
@@ -10,7 +10,8 @@ use std::time::Instant;
 
 #[derive(clap::Args)]
 pub struct Args {
-    /// Also read every pack whole and authenticate every blob.
+    /// Also read every pack whole and authenticate every blob, and every
+    /// file of the PostgreSQL WAL archives.
     #[arg(long)]
     read_data: bool,
     /// Read only some packs whole: `N/M` (group N of M; run 1/M to M/M in
@@ -97,7 +98,7 @@ pub fn run(ctx: &Context, args: Args) -> Result<u8> {
         size(report.bytes_read),
         started.elapsed().as_secs_f64()
     );
-    let gaps = wal_gaps(&repo)?;
+    let gaps = wal_problems(&repo, args.read_data)?;
     for gap in &gaps {
         eprintln!("error: {gap}");
     }
@@ -120,7 +121,10 @@ pub fn run(ctx: &Context, args: Args) -> Result<u8> {
 }
 
 /// The gaps in the archived WAL of each PostgreSQL cluster with base backups.
-fn wal_gaps(repo: &cairn_engine::Repository) -> Result<Vec<String>> {
+/// The problems of the PostgreSQL WAL archives: the gaps of each cluster
+/// with base backups, and with `read_all` every archived file that does not
+/// authenticate.
+fn wal_problems(repo: &cairn_engine::Repository, read_all: bool) -> Result<Vec<String>> {
     let mut found = Vec::new();
     for cluster in retention::clusters(repo)? {
         let backups = base_backups(repo, &cluster)?;
@@ -130,6 +134,10 @@ fn wal_gaps(repo: &cairn_engine::Repository) -> Result<Vec<String>> {
                 super::pg::gap_text(&backups[0], &gap)
             ));
         }
+    }
+    if read_all {
+        let (_, problems) = wal::verify(repo)?;
+        found.extend(problems.iter().map(ToString::to_string));
     }
     Ok(found)
 }

@@ -39,7 +39,9 @@ enum Command {
         cluster: Cluster,
     },
     /// Fetch one archived WAL file: for `restore_command = 'cairn ... pg
-    /// restore-wal %f "%p"'`. Exits 1 at once when the file is not archived.
+    /// restore-wal %f "%p"'`. Exits 1 at once when the file is not archived,
+    /// and 200 when it cannot be fetched (so that PostgreSQL stops recovery
+    /// instead of ending it early).
     RestoreWal {
         /// The file's name (PostgreSQL's %f).
         name: String,
@@ -138,22 +140,35 @@ pub fn run(ctx: &Context, args: Args) -> Result<u8> {
             name,
             path,
             cluster,
-        } => {
-            let repo = ctx.open_keys()?;
-            let Some(content) = wal::fetch(&repo, &cluster.cluster, &name)? else {
-                eprintln!(
-                    "cairn: {name} is not in the archive of cluster {}",
-                    cluster.cluster
-                );
-                return Ok(1);
-            };
-            write_new(&path, &content)?;
-            Ok(0)
-        }
+        } => match restore_wal(ctx, &cluster.cluster, &name, &path) {
+            Ok(code) => Ok(code),
+            // PostgreSQL takes any status up to 125 as "no such file" and
+            // would end recovery there, early; above 125 it stops instead.
+            Err(e) => {
+                eprintln!("cairn: {}", crate::one_line(&e));
+                Ok(EXIT_RESTORE_WAL_FAILED)
+            }
+        },
         Command::BaseBackup(a) => base_backup(ctx, a),
         Command::Restore(a) => restore(ctx, a),
         Command::List { cluster } => list(ctx, &cluster.cluster),
     }
+}
+
+/// Exit status of `restore-wal` when the file may be archived but cannot be
+/// fetched (storage unreachable, damage, wrong password): above 125, so that
+/// PostgreSQL stops recovery rather than taking the file as missing.
+pub const EXIT_RESTORE_WAL_FAILED: u8 = 200;
+
+/// Fetches `name` into `path`: exit status 0, or 1 when it is not archived.
+fn restore_wal(ctx: &Context, cluster: &str, name: &str, path: &Path) -> Result<u8> {
+    let repo = ctx.open_keys()?;
+    let Some(content) = wal::fetch(&repo, cluster, name)? else {
+        eprintln!("cairn: {name} is not in the archive of cluster {cluster}");
+        return Ok(1);
+    };
+    write_new(path, &content)?;
+    Ok(0)
 }
 
 /// Writes `content` to `path` through a temporary file, so that PostgreSQL
@@ -286,11 +301,17 @@ fn list(ctx: &Context, cluster: &str) -> Result<u8> {
         );
     }
     let names = wal::list(&repo, cluster)?;
-    match (names.first(), names.last()) {
+    let newest = names.iter().filter(|n| n.len() == 24).max();
+    match (names.first(), newest) {
         (Some(first), Some(last)) => {
-            println!("WAL archive: {} files, {first} to {last}", names.len())
+            let at = wal::archived_at(&repo, cluster, last)?;
+            println!(
+                "WAL archive: {} files from {first}; newest segment {last}, archived {}",
+                names.len(),
+                local_time(at.into())
+            );
         }
-        _ => println!("WAL archive: empty"),
+        _ => println!("WAL archive: {} files, no segment", names.len()),
     }
     let gaps = retention::gaps(&repo, cluster)?;
     for g in &gaps {
