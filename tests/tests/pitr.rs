@@ -343,11 +343,7 @@ fn forget_keeping_two_base_backups_removes_older_wal_and_the_older_kept_one_reco
         .nth(1)
         .unwrap()
         .clone();
-    let stored = std::fs::read_dir(a.repo.join("wal"))
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .find(|p| p.to_str().unwrap().ends_with(&format!(".{victim}")))
-        .unwrap();
+    let stored = stored_file(&a.repo, &victim);
     std::fs::remove_file(stored).unwrap();
     let out = a.cairn(&["check"]);
     assert_eq!(
@@ -361,6 +357,15 @@ fn forget_keeping_two_base_backups_removes_older_wal_and_the_older_kept_one_reco
         stderr.contains(&format!("WAL segments {victim} to {victim} are missing")),
         "{stderr}"
     );
+}
+
+/// Where the repository at `repo` stores the WAL file `name` (of its one cluster).
+fn stored_file(repo: &Path, name: &str) -> PathBuf {
+    std::fs::read_dir(repo.join("wal"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.to_str().unwrap().ends_with(&format!(".{name}")))
+        .unwrap()
 }
 
 /// The WAL file names in a repository's archive (all of one cluster).
@@ -419,54 +424,26 @@ fn archiving_a_file_again_succeeds_with_the_same_content_and_fails_with_other_co
     std::fs::write(&history, "1\t0/3000000\tno recovery target specified\n").unwrap();
     ok_text(&archive(&history, "00000002.history"));
     let fetched = base.join("fetched");
-    ok_text(&cairn(
-        &repo,
-        &args(&[
-            "pg",
-            "restore-wal",
-            "00000002.history",
-            fetched.to_str().unwrap(),
-        ]),
-        &[],
-    ));
+    let restore_wal = |name: &str| {
+        let into = fetched.to_str().unwrap();
+        cairn(&repo, &args(&["pg", "restore-wal", name, into]), &[])
+    };
+    ok_text(&restore_wal("00000002.history"));
     assert_eq!(
         std::fs::read(&fetched).unwrap(),
         std::fs::read(&history).unwrap()
     );
-    let missing = cairn(
-        &repo,
-        &args(&[
-            "pg",
-            "restore-wal",
-            "00000003.history",
-            fetched.to_str().unwrap(),
-        ]),
-        &[],
-    );
+    let missing = restore_wal("00000003.history");
     assert_clean_failure(&missing, 1, "00000003.history is not in the archive");
     // A file that is there but damaged must stop recovery, not end it as
     // if the archive ended there: a status above 125.
-    let stored = std::fs::read_dir(repo.join("wal"))
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .find(|p| p.to_str().unwrap().ends_with(".00000002.history"))
-        .unwrap();
+    let stored = stored_file(&repo, "00000002.history");
     let mut bytes = std::fs::read(&stored).unwrap();
     let last = bytes.len() - 1;
     bytes[last] ^= 1;
     std::fs::set_permissions(&stored, std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
     std::fs::write(&stored, &bytes).unwrap();
-    let damaged = cairn(
-        &repo,
-        &args(&[
-            "pg",
-            "restore-wal",
-            "00000002.history",
-            fetched.to_str().unwrap(),
-        ]),
-        &[],
-    );
-    assert_clean_failure(&damaged, 200, "00000002.history");
+    assert_clean_failure(&restore_wal("00000002.history"), 200, "00000002.history");
     let check = cairn(&repo, &args(&["check", "--read-data"]), &[]);
     assert_eq!(check.status.code(), Some(4));
     let stderr = String::from_utf8_lossy(&check.stderr);
