@@ -355,11 +355,32 @@ fn cache_base(dir: Option<String>) -> Option<PathBuf> {
 fn main() -> ExitCode {
     default_sigpipe();
     tune_allocator();
-    match run(Cli::parse()) {
+    // PostgreSQL's restore_command: every failure, even of the arguments or
+    // a panic, must exit above 125, or the server takes it for "no such
+    // file" and ends recovery early.
+    let fetching_wal = commands::pg::is_restore_wal(std::env::args_os());
+    if fetching_wal {
+        std::panic::set_hook(Box::new(|info| {
+            eprintln!("cairn: {info}");
+            std::process::exit(commands::pg::EXIT_RESTORE_WAL_FAILED.into());
+        }));
+    }
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) if fetching_wal && e.use_stderr() => {
+            let _ = e.print();
+            return ExitCode::from(commands::pg::EXIT_RESTORE_WAL_FAILED);
+        }
+        Err(e) => e.exit(),
+    };
+    match run(cli) {
         Ok(code) => ExitCode::from(code),
         Err(e) => {
             eprintln!("cairn: {}", one_line(&e));
-            ExitCode::from(exit_code(&e))
+            ExitCode::from(match fetching_wal {
+                true => commands::pg::EXIT_RESTORE_WAL_FAILED,
+                false => exit_code(&e),
+            })
         }
     }
 }

@@ -237,19 +237,19 @@ pub fn backup_stream(
     filename: &str,
     opts: &BackupOptions,
 ) -> Result<BackupReport> {
-    backup_stream_then(repo, source, filename, opts, |_| Ok(()))
+    backup_stream_then(repo, source, filename, opts, |_, _| Ok(()))
 }
 
 /// Like [`backup_stream`], with `finish` called once the whole stream is
-/// read and before the snapshot is written: it may add tags learnt from the
-/// stream (a database's position in its log, say), and its error leaves no
-/// snapshot.
+/// read and before the snapshot is written: it may look at the repository
+/// and add tags learnt from the stream (a database's position in its log,
+/// say), and its error leaves no snapshot.
 pub fn backup_stream_then(
     repo: &mut Repository,
     source: StreamSource,
     filename: &str,
     opts: &BackupOptions,
-    finish: impl FnOnce(&mut Vec<String>) -> Result<()>,
+    finish: impl FnOnce(&Repository, &mut Vec<String>) -> Result<()>,
 ) -> Result<BackupReport> {
     if !is_valid_name(filename.as_bytes()) {
         return Err(Error::Invalid(format!(
@@ -267,7 +267,7 @@ fn backup_one_stream(
     source: StreamSource,
     filename: &str,
     opts: &BackupOptions,
-    finish: impl FnOnce(&mut Vec<String>) -> Result<()>,
+    finish: impl FnOnce(&Repository, &mut Vec<String>) -> Result<()>,
 ) -> Result<BackupReport> {
     let started = Timestamp::now();
     let paths = vec![format!("/{filename}").into_bytes()];
@@ -309,7 +309,7 @@ fn backup_one_stream(
         }
     };
     let mut tags = opts.tags.clone();
-    finish(&mut tags)?;
+    finish(repo, &mut tags)?;
     let now = Timestamp::now();
     let (uid, gid) = sysinfo::ids();
     let mut names = NameCache::default();

@@ -37,6 +37,13 @@ pub enum Archived {
     AlreadyThere,
 }
 
+/// The storage name of the archived file `name` of `cluster`, once both are
+/// checked.
+fn stored_name(repo: &Repository, cluster: &str, name: &str) -> Result<String> {
+    checked(cluster, name)?;
+    Ok(wal::storage_name(repo.keys(), cluster, name))
+}
+
 /// Checks a cluster name and a file name before they name anything.
 fn checked<'a>(cluster: &str, name: &'a str) -> Result<WalName<'a>> {
     if !wal::valid_cluster(cluster) {
@@ -105,16 +112,15 @@ fn archive_with<R: Read>(
     let sealed = header
         .seal_from(open()?, len, repo.keys(), level)
         .map_err(read_error)?;
-    let stored = wal::storage_name(repo.keys(), cluster, name);
-    repo.backend().create(FileKind::Wal, &stored, &sealed)?;
+    repo.backend()
+        .create(FileKind::Wal, &stored_name(repo, cluster, name)?, &sealed)?;
     Ok(Archived::Stored)
 }
 
 /// The archived file `name` of `cluster`, authenticated; `None` when it
 /// was never archived (or was removed).
 pub fn fetch(repo: &Repository, cluster: &str, name: &str) -> Result<Option<Vec<u8>>> {
-    checked(cluster, name)?;
-    let stored = wal::storage_name(repo.keys(), cluster, name);
+    let stored = stored_name(repo, cluster, name)?;
     let bytes = match repo.backend().read(FileKind::Wal, &stored) {
         Ok(bytes) => bytes,
         Err(Error::Missing(_)) => return Ok(None),
@@ -177,15 +183,13 @@ pub fn verify(repo: &Repository) -> Result<(usize, Vec<Error>)> {
 
 /// When storage received the archived file `name` of `cluster`.
 pub fn archived_at(repo: &Repository, cluster: &str, name: &str) -> Result<SystemTime> {
-    checked(cluster, name)?;
-    let stored = wal::storage_name(repo.keys(), cluster, name);
+    let stored = stored_name(repo, cluster, name)?;
     repo.backend().modified(FileKind::Wal, &stored)
 }
 
 /// Removes the archived file `name` of `cluster`.
 pub fn remove(repo: &Repository, cluster: &str, name: &str) -> Result<()> {
-    checked(cluster, name)?;
-    let stored = wal::storage_name(repo.keys(), cluster, name);
+    let stored = stored_name(repo, cluster, name)?;
     repo.backend().remove(FileKind::Wal, &stored)
 }
 

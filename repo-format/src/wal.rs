@@ -198,11 +198,6 @@ pub struct Position {
 }
 
 impl Position {
-    /// The segment number, for segments of `segment_size` bytes.
-    pub fn number(self, segment_size: u64) -> u64 {
-        u64::from(self.log) * segments_per_log(segment_size) + u64::from(self.seg)
-    }
-
     /// The segment holding `lsn`, for segments of `segment_size` bytes.
     pub fn of_lsn(lsn: u64, segment_size: u64) -> Position {
         let number = lsn / segment_size;
@@ -239,7 +234,7 @@ pub fn valid_segment_size(size: u64) -> bool {
     size.is_power_of_two() && ((1 << 20)..=(1 << 30)).contains(&size)
 }
 
-/// Parses `n` uppercase hex digits.
+/// Parses 8 uppercase hex digits.
 fn upper_hex(text: &str) -> Option<u32> {
     let ok = text.len() == 8
         && text
@@ -427,7 +422,6 @@ mod tests {
             Position { log: 0, seg: 0xFF }.next(1 << 20),
             Position { log: 0, seg: 0x100 }
         );
-        assert_eq!(Position { log: 1, seg: 3 }.number(mb16), 259);
         assert_eq!(parse_lsn("0/2000028"), Some(0x200_0028));
         assert_eq!(parse_lsn("A/FF"), Some(0xA_0000_00FF));
         assert_eq!(parse_lsn("0/"), None);

@@ -444,6 +444,20 @@ fn archiving_a_file_again_succeeds_with_the_same_content_and_fails_with_other_co
     std::fs::set_permissions(&stored, std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
     std::fs::write(&stored, &bytes).unwrap();
     assert_clean_failure(&restore_wal("00000002.history"), 200, "00000002.history");
+    // So must any other failure: arguments PostgreSQL never passes, a
+    // repository that cannot be opened.
+    let no_path = cairn(
+        &repo,
+        &args(&["pg", "restore-wal", "00000002.history"]),
+        &[],
+    );
+    assert_eq!(no_path.status.code(), Some(200));
+    let wrong = cairn(
+        &repo,
+        &args(&["pg", "restore-wal", "00000002.history", "x"]),
+        &[("CAIRN_PASSWORD", "wrong")],
+    );
+    assert_clean_failure(&wrong, 200, "wrong password");
     let check = cairn(&repo, &args(&["check", "--read-data"]), &[]);
     assert_eq!(check.status.code(), Some(4));
     let stderr = String::from_utf8_lossy(&check.stderr);

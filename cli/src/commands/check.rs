@@ -120,7 +120,6 @@ pub fn run(ctx: &Context, args: Args) -> Result<u8> {
     Ok(EXIT_DAMAGED)
 }
 
-/// The gaps in the archived WAL of each PostgreSQL cluster with base backups.
 /// The problems of the PostgreSQL WAL archives: the gaps of each cluster
 /// with base backups, and with `read_all` every archived file that does not
 /// authenticate.

@@ -34,7 +34,8 @@ enum Command {
         /// archive_command, cron) opens the repository at once with
         /// --password-file FILE. Anyone who can read FILE can open the
         /// repository: keep it to the job's user, and revoke it with `key remove`.
-        #[arg(long, value_name = "FILE", conflicts_with = "new_password_file")]
+        #[arg(long, value_name = "FILE",
+              conflicts_with_all = ["new_password_file", "kdf_memory_kib", "kdf_iterations"])]
         machine: Option<PathBuf>,
     },
     /// Remove a key file (not the one in use, nor the last one).

@@ -6,7 +6,7 @@ use cairn_engine::wal::{self, Archived};
 use cairn_format::wal::{format_lsn, parse_lsn};
 use cairn_recovery::pg::base_backup::{self, BaseBackupOptions};
 use cairn_recovery::pg::restore::{self, Action, RestoreOptions, Target};
-use cairn_recovery::pg::{base_backups, retention, time_text};
+use cairn_recovery::pg::{base_backups, retention};
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 
@@ -87,23 +87,14 @@ struct BaseBackupArgs {
 }
 
 #[derive(clap::Args)]
-#[group(id = "target", required = true, multiple = false)]
 struct RestoreArgs {
     #[command(flatten)]
     cluster: Cluster,
     /// The empty (or new) data directory to recover into.
     #[arg(long, value_name = "DIR")]
     pgdata: PathBuf,
-    /// Recover to this time: "2026-03-29 01:30:15", RFC 3339, or
-    /// PostgreSQL's "2026-03-29 01:30:15.123+00".
-    #[arg(long, value_name = "TIME", group = "target")]
-    target_time: Option<String>,
-    /// Recover to this LSN (as X/Y, like pg_current_wal_lsn() shows).
-    #[arg(long, value_name = "LSN", group = "target")]
-    target_lsn: Option<String>,
-    /// Recover to the end of the archived WAL, then promote.
-    #[arg(long, group = "target")]
-    latest: bool,
+    #[command(flatten)]
+    target: TargetArgs,
     /// What PostgreSQL does at a time or LSN target: pause (inspect, then
     /// run pg_wal_replay_resume()), promote, or shutdown.
     #[arg(long, value_name = "ACTION", default_value = "pause",
@@ -123,6 +114,22 @@ struct RestoreArgs {
     restore_command: Option<String>,
 }
 
+/// Where recovery stops: exactly one of these.
+#[derive(clap::Args)]
+#[group(required = true, multiple = false)]
+struct TargetArgs {
+    /// Recover to this time: "2026-03-29 01:30:15", RFC 3339, or
+    /// PostgreSQL's "2026-03-29 01:30:15.123+00".
+    #[arg(long, value_name = "TIME")]
+    target_time: Option<String>,
+    /// Recover to this LSN (as X/Y, like pg_current_wal_lsn() shows).
+    #[arg(long, value_name = "LSN")]
+    target_lsn: Option<String>,
+    /// Recover to the end of the archived WAL, then promote.
+    #[arg(long)]
+    latest: bool,
+}
+
 pub fn run(ctx: &Context, args: Args) -> Result<u8> {
     match args.command {
         Command::ArchiveWal {
@@ -140,15 +147,7 @@ pub fn run(ctx: &Context, args: Args) -> Result<u8> {
             name,
             path,
             cluster,
-        } => match restore_wal(ctx, &cluster.cluster, &name, &path) {
-            Ok(code) => Ok(code),
-            // PostgreSQL takes any status up to 125 as "no such file" and
-            // would end recovery there, early; above 125 it stops instead.
-            Err(e) => {
-                eprintln!("cairn: {}", crate::one_line(&e));
-                Ok(EXIT_RESTORE_WAL_FAILED)
-            }
-        },
+        } => restore_wal(ctx, &cluster.cluster, &name, &path),
         Command::BaseBackup(a) => base_backup(ctx, a),
         Command::Restore(a) => restore(ctx, a),
         Command::List { cluster } => list(ctx, &cluster.cluster),
@@ -156,9 +155,23 @@ pub fn run(ctx: &Context, args: Args) -> Result<u8> {
 }
 
 /// Exit status of `restore-wal` when the file may be archived but cannot be
-/// fetched (storage unreachable, damage, wrong password): above 125, so that
-/// PostgreSQL stops recovery rather than taking the file as missing.
+/// fetched (storage unreachable, damage, wrong password, bad arguments):
+/// above 125, so that PostgreSQL stops recovery rather than taking the file
+/// as missing. `main` gives it to every failure of `restore-wal`.
 pub const EXIT_RESTORE_WAL_FAILED: u8 = 200;
+
+/// True when the command line `args` runs `pg restore-wal`.
+pub fn is_restore_wal(args: impl Iterator<Item = std::ffi::OsString>) -> bool {
+    let mut pg = false;
+    for a in args.skip(1) {
+        match a.to_str() {
+            Some("pg") => pg = true,
+            Some("restore-wal") if pg => return true,
+            _ => {}
+        }
+    }
+    false
+}
 
 /// Fetches `name` into `path`: exit status 0, or 1 when it is not archived.
 fn restore_wal(ctx: &Context, cluster: &str, name: &str, path: &Path) -> Result<u8> {
@@ -215,7 +228,7 @@ fn base_backup(ctx: &Context, a: BaseBackupArgs) -> Result<u8> {
 }
 
 fn restore(ctx: &Context, a: RestoreArgs) -> Result<u8> {
-    let target = match (&a.target_time, &a.target_lsn) {
+    let target = match (&a.target.target_time, &a.target.target_lsn) {
         (Some(t), _) => Target::Time(parse_time(t)?),
         (_, Some(l)) => Target::Lsn(
             parse_lsn(l).with_context(|| format!("{l:?} is not an LSN such as 0/3000060"))?,
@@ -260,17 +273,21 @@ fn restore(ctx: &Context, a: RestoreArgs) -> Result<u8> {
 /// A restore_command that runs this program with this repository and
 /// password file or command.
 fn restore_command(ctx: &Context, cluster: &str) -> Result<String> {
-    let q = |t: &str| format!("'{}'", t.replace('\'', r"'\''"));
+    // Quoted for the shell, and with `%` doubled: PostgreSQL replaces `%f`,
+    // `%p` and `%r` anywhere in the command.
+    let q = |t: &str| format!("'{}'", t.replace('\'', r"'\''").replace('%', "%%"));
+    let absolute = |path: &str| {
+        std::fs::canonicalize(path)
+            .with_context(|| format!("cannot find {path}"))
+            .map(|p| p.display().to_string())
+    };
     let exe = std::env::current_exe().context("cannot find this program's path")?;
     let mut repo = ctx.repo.clone().context("no repository given")?;
     if Path::new(&repo).exists() {
-        repo = std::fs::canonicalize(&repo)?.display().to_string();
+        repo = absolute(&repo)?;
     }
     let password = match (&ctx.password.file, &ctx.password.command) {
-        (Some(f), _) => format!(
-            "--password-file {}",
-            q(&std::fs::canonicalize(f)?.display().to_string())
-        ),
+        (Some(f), _) => format!("--password-file {}", q(&absolute(f)?)),
         (None, Some(c)) => format!("--password-command {}", q(c)),
         _ => bail!(
             "the restore_command needs a password file or command: give --password-file \
@@ -291,13 +308,13 @@ fn list(ctx: &Context, cluster: &str) -> Result<u8> {
     println!("base backups of cluster {cluster}:");
     for b in &backups {
         println!(
-            "  {}  {}  timeline {}  LSN {} to {}  complete {}",
+            "  {}  started {}  timeline {}  LSN {} to {}  complete {}",
             b.id.short(),
             local_time(b.start_time),
             b.timeline,
             format_lsn(b.start_lsn),
             format_lsn(b.stop_lsn),
-            time_text(b.stop_time)
+            local_time(b.stop_time)
         );
     }
     let names = wal::list(&repo, cluster)?;

@@ -4,8 +4,8 @@
 
 use super::{BaseBackup, BASE_FILE};
 use cairn_engine::backup::{backup_stream_then, BackupOptions, BackupReport, StreamSource};
-use cairn_engine::{Error, Repository, Result};
-use cairn_format::wal::{parse_lsn, Position, WalKind, WalName};
+use cairn_engine::{wal, Error, Repository, Result};
+use cairn_format::wal::{parse_lsn, valid_segment_size, Position, WalKind, WalName};
 use cairn_format::{SnapshotId, Timestamp};
 use std::ffi::OsString;
 use std::io::Read;
@@ -26,8 +26,9 @@ pub struct BaseBackupOptions {
 }
 
 /// Takes a base backup of the cluster into a new snapshot of `repo`. The
-/// snapshot is written only when `pg_basebackup` succeeded and its archive
-/// held a backup label and a manifest naming the stop position.
+/// snapshot is written only when `pg_basebackup` succeeded, its archive
+/// held a backup label and a manifest naming the stop position, and the
+/// segment the copy starts in is archived in `repo` under the cluster's name.
 pub fn take(
     repo: &mut Repository,
     opts: &BaseBackupOptions,
@@ -50,7 +51,7 @@ pub fn take(
         StreamSource::Reader(Box::new(watch)),
         BASE_FILE,
         backup,
-        |tags| {
+        |repo, tags| {
             let status = child
                 .wait()
                 .map_err(|e| Error::io(format!("cannot wait for {shown}"), e))?;
@@ -61,7 +62,7 @@ pub fn take(
             }
             let stop_time = Timestamp::now();
             let seen = seen.lock().expect("no panics while held");
-            let b = describe(&seen, &opts.cluster, stop_time)?;
+            let b = describe(repo, &seen, &opts.cluster, stop_time)?;
             tags.extend(b.tags());
             found = Some(b);
             Ok(())
@@ -81,72 +82,109 @@ pub fn take(
     Ok((report, found))
 }
 
-/// What a base backup is, from its label and manifest.
-fn describe(seen: &Seen, cluster: &str, stop_time: Timestamp) -> Result<BaseBackup> {
-    let missing = |what: &str| {
+/// Where a base backup lies in the log, as its label and manifest say.
+#[derive(Debug, PartialEq)]
+struct Label {
+    start_lsn: u64,
+    /// The segment holding the start LSN, by name.
+    start_file: String,
+    timeline: u32,
+    stop_lsn: u64,
+}
+
+/// Reads the label and the manifest's WAL ranges out of what the stream showed.
+fn read_label(seen: &Seen) -> Result<Label> {
+    let bad = |what: &str| {
         Error::Invalid(format!(
-            "the base backup's archive has no {what}: is the server PostgreSQL 13 or later, \
-             and was the manifest turned off? No base backup was saved"
+            "the base backup's archive has {what}: no base backup was saved"
         ))
     };
+    if seen.lost {
+        return Err(bad("a tar header that does not check out"));
+    }
     let label = seen
         .label
         .as_deref()
-        .ok_or_else(|| missing("backup_label"))?;
+        .ok_or_else(|| bad("no backup_label"))?;
     let label = String::from_utf8_lossy(label);
     let field = |key: &str| {
         label
             .lines()
             .find_map(|l| l.strip_prefix(key))
             .map(str::trim)
-            .ok_or_else(|| missing(&format!("{key} line in its backup_label")))
+            .ok_or_else(|| bad(&format!("no {key} line in its backup_label")))
     };
     // "START WAL LOCATION: 0/2000028 (file 000000010000000000000002)"
     let start = field("START WAL LOCATION:")?;
-    let (lsn, file) = start
+    let (start_lsn, start_file) = start
         .split_once(" (file ")
         .and_then(|(lsn, f)| Some((parse_lsn(lsn)?, f.strip_suffix(')')?)))
-        .ok_or_else(|| missing("readable START WAL LOCATION"))?;
+        .ok_or_else(|| bad("an unreadable START WAL LOCATION in its backup_label"))?;
     let timeline = field("START TIMELINE:")?
         .parse()
-        .map_err(|_| missing("readable START TIMELINE"))?;
-    let segment_size =
-        segment_size(lsn, file).ok_or_else(|| missing("start file that fits its start LSN"))?;
+        .map_err(|_| bad("an unreadable START TIMELINE in its backup_label"))?;
     let manifest = String::from_utf8_lossy(&seen.manifest_tail);
     let stop_lsn = manifest
-        .rsplit("\"End-LSN\"")
-        .next()
-        .filter(|_| manifest.contains("\"End-LSN\""))
-        .and_then(|rest| rest.split('"').nth(1))
+        .rsplit_once("\"End-LSN\"")
+        .and_then(|(_, rest)| rest.split('"').nth(1))
         .and_then(parse_lsn)
-        .ok_or_else(|| missing("backup_manifest with WAL-Ranges"))?;
+        .ok_or_else(|| {
+            bad("no backup_manifest with WAL-Ranges (PostgreSQL 13 or later makes one unless told not to)")
+        })?;
+    Ok(Label {
+        start_lsn,
+        start_file: start_file.to_string(),
+        timeline,
+        stop_lsn,
+    })
+}
+
+/// What a base backup is: its label, and the segment size, which is the
+/// size of the start segment in the archive (the label's LSN and file name
+/// alone leave it open when the copy starts in the first segment of a log).
+/// That segment must be archived: without it the copy cannot be recovered.
+fn describe(
+    repo: &Repository,
+    seen: &Seen,
+    cluster: &str,
+    stop_time: Timestamp,
+) -> Result<BaseBackup> {
+    let label = read_label(seen)?;
+    let file = &label.start_file;
+    let segment = wal::fetch(repo, cluster, file)?.ok_or_else(|| {
+        Error::Invalid(format!(
+            "WAL segment {file}, where the base backup starts, is not in the archive of cluster \
+             {cluster}: set archive_command to `cairn ... pg archive-wal --cluster {cluster} %p %f` \
+             with this repository. No base backup was saved"
+        ))
+    })?;
+    let segment_size = segment.len() as u64;
+    let fits = WalName::parse(file).is_some_and(|n| {
+        n.kind == WalKind::Segment(Position::of_lsn(label.start_lsn, segment_size))
+    });
+    if !valid_segment_size(segment_size) || !fits {
+        return Err(Error::Invalid(format!(
+            "the archived WAL segment {file} is {segment_size} bytes, which does not fit the \
+             base backup's start LSN: is another cluster archiving as {cluster}? No base backup was saved"
+        )));
+    }
     Ok(BaseBackup {
         id: SnapshotId([0; 32]),
         cluster: cluster.to_string(),
-        timeline,
-        start_lsn: lsn,
-        stop_lsn,
+        timeline: label.timeline,
+        start_lsn: label.start_lsn,
+        stop_lsn: label.stop_lsn,
         segment_size,
         start_time: stop_time,
         stop_time,
     })
 }
 
-/// The segment size for which the segment holding `lsn` is named `file`:
-/// PostgreSQL's sizes are powers of two from 1 MiB to 1 GiB, and only one
-/// of them fits once the LSN is past the first segment.
-fn segment_size(lsn: u64, file: &str) -> Option<u64> {
-    let WalKind::Segment(position) = WalName::parse(file)?.kind else {
-        return None;
-    };
-    (20..=30)
-        .map(|bits| 1u64 << bits)
-        .find(|&size| lsn >= size && Position::of_lsn(lsn, size) == position)
-}
-
 /// The files of the tar stream that describe the backup.
 #[derive(Default)]
 struct Seen {
+    /// The stream could not be followed (a header failed its checksum).
+    lost: bool,
     label: Option<Vec<u8>>,
     /// The end of `backup_manifest`, where its WAL ranges are.
     manifest_tail: Vec<u8>,
@@ -216,7 +254,12 @@ impl<R: Read> TarWatch<R> {
             self.ended = true;
             return;
         }
-        let size = octal(&h[124..136]);
+        if !checksum_ok(&h) {
+            self.seen.lock().expect("no panics while held").lost = true;
+            self.ended = true;
+            return;
+        }
+        let size = entry_size(&h[124..136]);
         let name = &h[..h[..100].iter().position(|&b| b == 0).unwrap_or(100)];
         let regular = matches!(h[156], b'0' | 0);
         self.capturing = match name {
@@ -250,7 +293,34 @@ impl<R: Read> TarWatch<R> {
     }
 }
 
-/// A tar header's octal number field (size); 0 when unreadable.
+/// True when a tar header's checksum field matches its bytes (summed with
+/// the field itself taken as spaces).
+fn checksum_ok(h: &[u8]) -> bool {
+    let sum: u64 = h
+        .iter()
+        .enumerate()
+        .map(|(i, &b)| {
+            if (148..156).contains(&i) {
+                32
+            } else {
+                u64::from(b)
+            }
+        })
+        .sum();
+    octal(&h[148..156]) == sum
+}
+
+/// A tar header's size field: octal, or base-256 when its first bit is set.
+fn entry_size(field: &[u8]) -> u64 {
+    match field[0] & 0x80 {
+        0 => octal(field),
+        _ => field[1..].iter().fold(0u64, |n, &b| {
+            n.saturating_mul(256).saturating_add(u64::from(b))
+        }),
+    }
+}
+
+/// A tar header's octal number field; 0 when unreadable.
 fn octal(field: &[u8]) -> u64 {
     let digits = field
         .iter()
@@ -313,25 +383,25 @@ CHECKPOINT LOCATION: 0/2000060\nSTART TIMELINE: 1\n";
             out.extend_from_slice(&buf[..n]);
         }
         assert_eq!(out, stream);
-        let b = describe(&seen.lock().unwrap(), "main", Timestamp::now()).unwrap();
-        assert_eq!(b.start_lsn, 0x200_0028);
-        assert_eq!(b.stop_lsn, 0x200_0100);
-        assert_eq!(b.timeline, 1);
-        assert_eq!(b.segment_size, 16 << 20);
-        let none = Seen::default();
-        assert!(describe(&none, "main", Timestamp::now()).is_err());
+        let l = read_label(&seen.lock().unwrap()).unwrap();
+        let expected = Label {
+            start_lsn: 0x200_0028,
+            start_file: "000000010000000000000002".into(),
+            timeline: 1,
+            stop_lsn: 0x200_0100,
+        };
+        assert_eq!(l, expected);
+        assert!(read_label(&Seen::default()).is_err());
     }
 
     #[test]
-    fn the_segment_size_follows_from_the_start_file() {
-        assert_eq!(
-            segment_size(0x200_0028, "000000010000000000000002"),
-            Some(16 << 20)
-        );
-        assert_eq!(
-            segment_size(0x200_0028, "000000010000000000000020"),
-            Some(1 << 20)
-        );
-        assert_eq!(segment_size(0x200_0028, "000000010000000000000003"), None);
+    fn a_damaged_header_loses_the_stream_rather_than_misreading_it() {
+        let mut stream = tar_of(&[("backup_label", b"x"), ("backup_manifest", b"y")]);
+        stream[100] ^= 1;
+        let seen = Arc::new(Mutex::new(Seen::default()));
+        let mut watch = TarWatch::new(&stream[..], seen.clone());
+        std::io::copy(&mut watch, &mut std::io::sink()).unwrap();
+        assert!(seen.lock().unwrap().lost);
+        assert!(read_label(&seen.lock().unwrap()).is_err());
     }
 }

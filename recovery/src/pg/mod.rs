@@ -17,6 +17,7 @@ use cairn_engine::{Error, Repository, Result};
 use cairn_format::snapshot::Snapshot;
 use cairn_format::wal::{format_lsn, parse_lsn, valid_segment_size, Position};
 use cairn_format::{SnapshotId, Timestamp};
+use std::collections::BTreeSet;
 
 /// The file a base backup's snapshot holds.
 pub const BASE_FILE: &str = "base.tar";
@@ -126,16 +127,20 @@ pub fn copy_wal(
     dst: &Repository,
     snapshots: &[(SnapshotId, Snapshot)],
 ) -> Result<usize> {
-    let clusters: std::collections::BTreeSet<String> = snapshots
-        .iter()
-        .filter_map(|(id, s)| BaseBackup::of(*id, s))
-        .map(|b| b.cluster)
-        .collect();
     let mut copied = 0;
-    for cluster in clusters {
+    for cluster in clusters_of(snapshots) {
         copied += cairn_engine::wal::copy(src, dst, &cluster)?;
     }
     Ok(copied)
+}
+
+/// The clusters with a base backup among `snapshots`, by name.
+pub fn clusters_of(snapshots: &[(SnapshotId, Snapshot)]) -> BTreeSet<String> {
+    snapshots
+        .iter()
+        .filter_map(|(id, s)| BaseBackup::of(*id, s))
+        .map(|b| b.cluster)
+        .collect()
 }
 
 /// The error for a cluster with no base backup.

@@ -8,7 +8,7 @@ use cairn_engine::dump::{self, DumpTarget, FileReader};
 use cairn_engine::{Error, Repository, Result};
 use cairn_format::wal::format_lsn;
 use cairn_format::{SnapshotId, Timestamp};
-use std::io::Write;
+use std::io::{Read, Write};
 use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
@@ -85,6 +85,8 @@ pub fn choose(backups: &[BaseBackup], target: Target) -> Option<&BaseBackup> {
 /// recovery settings; returns the base backup used. Start PostgreSQL on the
 /// directory to recover.
 pub fn restore(repo: &Repository, opts: &RestoreOptions) -> Result<BaseBackup> {
+    // Refused before anything is written.
+    conf_quoted(&opts.restore_command)?;
     let backups = base_backups(repo, &opts.cluster)?;
     if backups.is_empty() {
         return Err(no_base_backup(&opts.cluster));
@@ -111,7 +113,6 @@ pub fn restore(repo: &Repository, opts: &RestoreOptions) -> Result<BaseBackup> {
             format_lsn(candidates[0].stop_lsn)
         ))
     })?;
-    prepare_pgdata(&opts.pgdata)?;
     let snapshot = repo.load_snapshot(&chosen.id)?;
     let target = dump::resolve(repo, &snapshot, Path::new(BASE_FILE))?;
     let DumpTarget::File(node) = &target else {
@@ -120,22 +121,62 @@ pub fn restore(repo: &Repository, opts: &RestoreOptions) -> Result<BaseBackup> {
             chosen.id.short()
         )));
     };
-    let reader = FileReader::new(repo, node, BASE_FILE.as_bytes());
-    let mut archive = tar::Archive::new(reader);
-    archive.set_preserve_permissions(true);
-    archive.set_preserve_mtime(true);
-    archive.unpack(&opts.pgdata).map_err(|e| {
-        Error::io(
-            format!(
-                "cannot unpack base backup {} into {}",
-                chosen.id.short(),
-                opts.pgdata.display()
-            ),
-            e,
-        )
-    })?;
-    write_settings(opts)?;
+    prepare_pgdata(&opts.pgdata)?;
+    let filled = unpack(
+        FileReader::new(repo, node, BASE_FILE.as_bytes()),
+        &opts.pgdata,
+    )
+    .map_err(|e| {
+        let what = format!("cannot unpack base backup {}", chosen.id.short());
+        Error::io(format!("{what} into {}", opts.pgdata.display()), e)
+    })
+    .and_then(|_| write_settings(opts));
+    if let Err(e) = filled {
+        // Empty again, so that the same command can be run once the cause is fixed.
+        empty_dir(&opts.pgdata);
+        return Err(e);
+    }
     Ok(chosen.clone())
+}
+
+/// Unpacks a base backup's tar stream into `pgdata`: regular files and
+/// directories only (what `pg_basebackup` writes for a cluster without
+/// tablespaces), each of which must land inside `pgdata`, with the modes
+/// PostgreSQL gave them less any bit for others.
+fn unpack(stream: impl Read, pgdata: &Path) -> std::io::Result<()> {
+    let mut archive = tar::Archive::new(stream);
+    archive.set_preserve_permissions(false);
+    archive.set_mask(0o077);
+    archive.set_preserve_mtime(true);
+    for entry in archive.entries()? {
+        let mut entry = entry?;
+        let kind = entry.header().entry_type();
+        let path = entry.path()?.display().to_string();
+        if !(kind.is_file() || kind.is_dir()) {
+            return Err(std::io::Error::other(format!(
+                "{path} is not a file or a directory ({kind:?}): a cluster with tablespaces or links cannot be restored this way"
+            )));
+        }
+        if !entry.unpack_in(pgdata)? {
+            return Err(std::io::Error::other(format!(
+                "{path} would land outside the data directory"
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// Removes everything in `dir` (which [`prepare_pgdata`] found empty).
+fn empty_dir(dir: &Path) {
+    if let Ok(entries) = std::fs::read_dir(dir) {
+        for entry in entries.flatten() {
+            let path = entry.path();
+            let _ = match entry.file_type().is_ok_and(|t| t.is_dir()) {
+                true => std::fs::remove_dir_all(&path),
+                false => std::fs::remove_file(&path),
+            };
+        }
+    }
 }
 
 /// Makes `pgdata` an empty directory only its owner can use (PostgreSQL
@@ -161,9 +202,18 @@ fn prepare_pgdata(pgdata: &Path) -> Result<()> {
     }
 }
 
-/// A string as a quoted value of `postgresql.conf`.
-fn conf_quoted(text: &str) -> String {
-    format!("'{}'", text.replace('\\', "\\\\").replace('\'', "''"))
+/// A string as a quoted value of `postgresql.conf`, which has no way to
+/// write a line break or other control character: those are refused.
+fn conf_quoted(text: &str) -> Result<String> {
+    if text.chars().any(char::is_control) {
+        return Err(Error::Invalid(format!(
+            "{text:?} cannot be written in postgresql.conf: it holds a control character"
+        )));
+    }
+    Ok(format!(
+        "'{}'",
+        text.replace('\\', "\\\\").replace('\'', "''")
+    ))
 }
 
 /// A timestamp as PostgreSQL reads one, to the microsecond (its precision),
@@ -184,23 +234,23 @@ fn write_settings(opts: &RestoreOptions) -> Result<()> {
             "# Recovery settings written by cairn pg restore at {}",
             super::time_text(Timestamp::now())
         ),
-        format!("restore_command = {}", conf_quoted(&opts.restore_command)),
+        format!("restore_command = {}", conf_quoted(&opts.restore_command)?),
     ];
     match opts.target {
         Target::Time(t) => lines.push(format!(
             "recovery_target_time = {}",
-            conf_quoted(&pg_time(t))
+            conf_quoted(&pg_time(t))?
         )),
         Target::Lsn(lsn) => lines.push(format!(
             "recovery_target_lsn = {}",
-            conf_quoted(&format_lsn(lsn))
+            conf_quoted(&format_lsn(lsn))?
         )),
         Target::Latest => {}
     }
     if opts.target != Target::Latest {
         lines.push(format!(
             "recovery_target_action = {}",
-            conf_quoted(opts.action.setting())
+            conf_quoted(opts.action.setting())?
         ));
     }
     if opts.no_archive {
@@ -258,7 +308,8 @@ mod tests {
 
     #[test]
     fn settings_are_quoted_for_postgresql() {
-        assert_eq!(conf_quoted(r"a'b\c"), r"'a''b\\c'");
+        assert_eq!(conf_quoted(r"a'b\c").unwrap(), r"'a''b\\c'");
+        assert!(conf_quoted("a\nrecovery_target = 'immediate'").is_err());
         let t = Timestamp {
             secs: 1_800_000_000,
             nanos: 123_456_789,

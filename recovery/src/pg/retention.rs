@@ -8,14 +8,8 @@ use cairn_format::wal::{Position, WalKind, WalName};
 use std::collections::BTreeSet;
 
 /// The clusters whose base backups the repository holds.
-pub fn clusters(repo: &Repository) -> Result<Vec<String>> {
-    let names: BTreeSet<String> = repo
-        .snapshots()?
-        .iter()
-        .filter_map(|(id, s)| BaseBackup::of(*id, s))
-        .map(|b| b.cluster)
-        .collect();
-    Ok(names.into_iter().collect())
+pub fn clusters(repo: &Repository) -> Result<BTreeSet<String>> {
+    Ok(super::clusters_of(&repo.snapshots()?))
 }
 
 /// Removes the archived WAL of `cluster` that lies before the start of its
