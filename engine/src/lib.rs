@@ -34,6 +34,7 @@ pub mod dump;
 pub mod error;
 pub mod filter;
 pub mod find;
+pub mod hold;
 pub mod index;
 pub mod journal;
 pub mod keys;

@@ -661,7 +661,13 @@ impl Repository {
     }
 
     /// Removes a snapshot file.
+    ///
+    /// A snapshot under a compliance hold is refused ([`crate::hold`]); one
+    /// that cannot be read holds nothing and is removed.
     pub fn remove_snapshot(&self, id: &SnapshotId) -> Result<()> {
+        if let Ok(snapshot) = self.load_snapshot(id) {
+            crate::hold::check_removable(id, &snapshot.tags, Timestamp::now())?;
+        }
         self.remove_file(FileKind::Snapshot, &id.to_hex())
     }
 

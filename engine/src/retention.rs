@@ -194,6 +194,8 @@ pub enum Reason {
     WithinYearly,
     /// Has one of the policy's tags.
     Tag,
+    /// Under a compliance hold that has not ended ([`crate::hold`]).
+    Hold,
 }
 
 impl fmt::Display for Reason {
@@ -212,6 +214,7 @@ impl fmt::Display for Reason {
             Reason::WithinMonthly => "within-monthly",
             Reason::WithinYearly => "within-yearly",
             Reason::Tag => "tag",
+            Reason::Hold => "hold",
         })
     }
 }
@@ -295,7 +298,8 @@ impl Rule {
 
 /// Groups `snapshots` by `group_by` and decides, for each, whether `policy`
 /// keeps it and why. Groups come ordered by key, decisions newest first (time,
-/// then ID, descending). Local times are taken in `tz`.
+/// then ID, descending). Local times are taken in `tz`. A snapshot under a
+/// compliance hold is kept whatever the policy says ([`Reason::Hold`]).
 ///
 /// Fails when the policy is empty, or a snapshot's time is out of range.
 pub fn apply(
@@ -309,6 +313,7 @@ pub fn apply(
             "no retention policy given; refusing to remove every snapshot".into(),
         ));
     }
+    let now = cairn_format::Timestamp::now();
     let mut groups: BTreeMap<GroupKey, Vec<(&SnapshotId, &Snapshot)>> = BTreeMap::new();
     for (id, snapshot) in snapshots {
         groups
@@ -340,6 +345,9 @@ pub fn apply(
                 .map(|((id, snapshot), mut reasons)| {
                     if snapshot.tags.iter().any(|t| policy.tags.contains(t)) {
                         reasons.push(Reason::Tag);
+                    }
+                    if crate::hold::holds(&snapshot.tags, now) {
+                        reasons.push(Reason::Hold);
                     }
                     Decision { id: **id, reasons }
                 })
@@ -896,12 +904,13 @@ mod tests {
             Reason::WithinMonthly,
             Reason::WithinYearly,
             Reason::Tag,
+            Reason::Hold,
         ];
         let names: Vec<_> = all.iter().map(Reason::to_string).collect();
         assert_eq!(
             names.join(" "),
             "last hourly daily weekly monthly yearly within within-hourly \
-             within-daily within-weekly within-monthly within-yearly tag"
+             within-daily within-weekly within-monthly within-yearly tag hold"
         );
     }
 }

@@ -9,7 +9,7 @@ use crate::error::{Error, Result};
 use crate::repository::Repository;
 use cairn_format::lock::Operation;
 use cairn_format::snapshot::Snapshot;
-use cairn_format::SnapshotId;
+use cairn_format::{SnapshotId, Timestamp};
 
 /// How to change the tags of a snapshot.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -20,6 +20,9 @@ pub struct TagChange {
     pub remove: Vec<String>,
     /// Replace all tags with these; cannot be combined with `add` or `remove`.
     pub set: Option<Vec<String>>,
+    /// Hold the snapshot until then ([`crate::hold`]), in place of any
+    /// hold it has; a hold that lasts can only be extended.
+    pub hold_until: Option<Timestamp>,
 }
 
 impl TagChange {
@@ -32,9 +35,13 @@ impl TagChange {
                 "setting tags cannot be combined with adding or removing them".into(),
             ));
         }
-        if self.set.is_none() && self.add.is_empty() && self.remove.is_empty() {
+        if self.set.is_none()
+            && self.add.is_empty()
+            && self.remove.is_empty()
+            && self.hold_until.is_none()
+        {
             return Err(Error::Invalid(
-                "no tag change given: add, remove or set tags".into(),
+                "no tag change given: add, remove or set tags, or hold".into(),
             ));
         }
         if let Some(both) = self.add.iter().find(|t| self.remove.contains(t)) {
@@ -53,6 +60,7 @@ impl TagChange {
                     "invalid tag {tag:?}: tags are not empty and contain no comma"
                 )));
             }
+            crate::hold::check_tag(tag)?;
         }
         Ok(())
     }
@@ -62,8 +70,12 @@ impl TagChange {
     pub fn apply(&self, current: &[String]) -> Vec<String> {
         let mut tags: Vec<String> = Vec::new();
         let base = self.set.as_deref().unwrap_or(current);
-        for tag in base.iter().chain(&self.add) {
-            if !self.remove.contains(tag) && !tags.contains(tag) {
+        let hold = self.hold_until.map(crate::hold::tag);
+        for tag in base.iter().chain(&self.add).chain(&hold) {
+            let replaced_hold = hold.is_some() && tag.starts_with(crate::hold::PREFIX);
+            if (!self.remove.contains(tag) && !replaced_hold || Some(tag) == hold.as_ref())
+                && !tags.contains(tag)
+            {
                 tags.push(tag.clone());
             }
         }
@@ -126,6 +138,10 @@ pub fn change_tags(
         todo.push((*id, repo.load_snapshot(id)?));
     }
     todo.retain(|(_, s)| !same_tags(&change.apply(&s.tags), &s.tags));
+    let now = Timestamp::now();
+    for (id, s) in &todo {
+        crate::hold::check_kept(id, &s.tags, &change.apply(&s.tags), now)?;
+    }
     let mut changed = Vec::new();
     for (id, snapshot) in todo {
         let new = Snapshot {
@@ -163,6 +179,7 @@ mod tests {
             add: tags(&["n"]),
             remove: tags(&["a"]),
             set: None,
+            hold_until: None,
         };
         assert_eq!(both.apply(&tags(&["a", "b"])), tags(&["b", "n"]));
         let set = TagChange {
@@ -192,6 +209,7 @@ mod tests {
                 add: tags(&["a"]),
                 remove: tags(&["a"]),
                 set: None,
+                hold_until: None,
             },
             TagChange {
                 add: tags(&[""]),

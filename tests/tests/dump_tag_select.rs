@@ -359,6 +359,7 @@ fn tag_changes_exactly_the_tags_and_replaces_the_snapshot_file() {
                 add: strings(&["d"]),
                 remove: strings(&["b"]),
                 set: None,
+                hold_until: None,
             },
             &["c", "d"],
         ),

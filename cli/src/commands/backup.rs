@@ -54,6 +54,11 @@ pub struct Args {
     /// Tag the snapshot (repeat, or separate with commas).
     #[arg(long = "tag", value_delimiter = ',')]
     tags: Vec<String>,
+    /// Hold the snapshot until this time: `forget` and `run` do not remove
+    /// it before then, on any host (a compliance hold; `tag --hold-until`
+    /// extends it).
+    #[arg(long, value_name = "TIME")]
+    hold_until: Option<String>,
     /// Host name to record instead of this machine's.
     #[arg(long)]
     host: Option<String>,
@@ -71,6 +76,10 @@ pub struct Args {
 }
 
 pub fn run(ctx: &Context, args: Args) -> Result<u8> {
+    let hold = args.hold_until.as_deref().map(parse_time).transpose()?;
+    for tag in &args.tags {
+        cairn_engine::hold::check_tag(tag)?;
+    }
     let mut repo = ctx.open_keys()?;
     let parent = match &args.parent {
         Some(name) => ParentChoice::Snapshot(repo.find_snapshot(name)?.0),
@@ -110,12 +119,14 @@ pub fn run(ctx: &Context, args: Args) -> Result<u8> {
             estimate(&paths, &filter, &p)
         });
     }
+    let mut tags: Vec<String> = args.tags.into_iter().filter(|t| !t.is_empty()).collect();
+    tags.extend(hold.map(cairn_engine::hold::tag));
     let opts = BackupOptions {
         filter,
         parent,
         force: args.force,
         hostname: args.host,
-        tags: args.tags.into_iter().filter(|t| !t.is_empty()).collect(),
+        tags,
         progress,
         time: args.time,
     };

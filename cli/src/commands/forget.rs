@@ -129,8 +129,11 @@ pub fn run(ctx: &Context, args: Args) -> Result<u8> {
         }
     } else {
         let mut seen = HashSet::new();
+        let now = cairn_format::Timestamp::now();
         for name in &args.snapshots {
             let (id, s) = repo.find_snapshot(name)?;
+            // Every hold is checked before anything is removed.
+            cairn_engine::hold::check_removable(&id, &s.tags, now)?;
             if seen.insert(id) {
                 println!("{:<8}  {:<19}  remove", id.short(), local_time(s.time));
                 remove.push(id);

@@ -1,4 +1,4 @@
-use crate::output::plural;
+use crate::output::{parse_time, plural};
 use crate::Context;
 use anyhow::Result;
 use cairn_engine::tag::{change_tags, TagChange};
@@ -22,6 +22,11 @@ pub struct Args {
         conflicts_with_all = ["add", "remove"]
     )]
     set: Option<Vec<String>>,
+    /// Hold the snapshots until this time: `forget` and `run` do not remove
+    /// them before it, on any host. Replaces an earlier hold; a hold that
+    /// lasts cannot be shortened or removed.
+    #[arg(long, value_name = "TIME", group = "change")]
+    hold_until: Option<String>,
     /// Snapshots to change: ID, unique prefix, or `latest`.
     #[arg(required = true, value_name = "SNAPSHOT")]
     snapshots: Vec<String>,
@@ -34,6 +39,7 @@ pub fn run(ctx: &Context, args: Args) -> Result<u8> {
         add: words(args.add),
         remove: words(args.remove),
         set: args.set.map(words),
+        hold_until: args.hold_until.as_deref().map(parse_time).transpose()?,
     };
     change.validate()?;
     let repo = ctx.open()?;
