@@ -71,11 +71,13 @@ impl TagChange {
         let mut tags: Vec<String> = Vec::new();
         let base = self.set.as_deref().unwrap_or(current);
         let hold = self.hold_until.map(crate::hold::tag);
+        // A new hold takes the place of every hold tag there was.
+        let kept = |tag: &String| match &hold {
+            Some(new) if tag.starts_with(crate::hold::PREFIX) => tag == new,
+            _ => !self.remove.contains(tag),
+        };
         for tag in base.iter().chain(&self.add).chain(&hold) {
-            let replaced_hold = hold.is_some() && tag.starts_with(crate::hold::PREFIX);
-            if (!self.remove.contains(tag) && !replaced_hold || Some(tag) == hold.as_ref())
-                && !tags.contains(tag)
-            {
+            if kept(tag) && !tags.contains(tag) {
                 tags.push(tag.clone());
             }
         }
@@ -192,6 +194,22 @@ mod tests {
             ..Default::default()
         };
         assert!(clear.apply(&tags(&["a"])).is_empty());
+        let until = Timestamp {
+            secs: 2_000_000_000,
+            nanos: 0,
+        };
+        let hold = TagChange {
+            hold_until: Some(until),
+            ..Default::default()
+        };
+        let old_hold = crate::hold::tag(Timestamp {
+            secs: 1_900_000_000,
+            nanos: 0,
+        });
+        assert_eq!(
+            hold.apply(&tags(&["a", &old_hold])),
+            tags(&["a", &crate::hold::tag(until)])
+        );
         assert!(same_tags(&tags(&["a", "b"]), &tags(&["b", "a", "a"])));
         assert!(!same_tags(&tags(&["a"]), &tags(&["a", "b"])));
     }
