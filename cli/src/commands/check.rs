@@ -4,7 +4,7 @@ use anyhow::Result;
 use cairn_engine::check::{CheckOptions, Subset};
 use cairn_engine::{journal, wal};
 use cairn_format::Timestamp;
-use cairn_recovery::pg::{base_backups, retention};
+use cairn_recovery::pg::{by_cluster, retention};
 use std::collections::BTreeSet;
 use std::time::Instant;
 
@@ -125,9 +125,8 @@ pub fn run(ctx: &Context, args: Args) -> Result<u8> {
 /// authenticate.
 fn wal_problems(repo: &cairn_engine::Repository, read_all: bool) -> Result<Vec<String>> {
     let mut found = Vec::new();
-    for cluster in retention::clusters(repo)? {
-        let backups = base_backups(repo, &cluster)?;
-        for gap in retention::gaps(repo, &cluster)? {
+    for (cluster, backups) in by_cluster(&repo.snapshots()?) {
+        for gap in retention::gaps(repo, &cluster, &backups)? {
             found.push(format!(
                 "cluster {cluster}: {}",
                 super::pg::gap_text(&backups[0], &gap)

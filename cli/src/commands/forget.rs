@@ -166,8 +166,8 @@ pub fn run(ctx: &Context, args: Args) -> Result<u8> {
 /// Removes the archived PostgreSQL WAL that no kept base backup needs any
 /// more: what lies before the oldest one of each cluster.
 fn expire_wal(repo: &cairn_engine::Repository) -> Result<()> {
-    for cluster in wal_retention::clusters(repo)? {
-        let removed = wal_retention::expire(repo, &cluster)?;
+    for (cluster, backups) in cairn_recovery::pg::by_cluster(&repo.snapshots()?) {
+        let removed = wal_retention::expire(repo, &cluster, &backups)?;
         if !removed.is_empty() {
             println!(
                 "removed {} of cluster {cluster} older than its oldest base backup",

@@ -330,7 +330,7 @@ fn list(ctx: &Context, cluster: &str) -> Result<u8> {
         }
         _ => println!("WAL archive: {} files, no segment", names.len()),
     }
-    let gaps = retention::gaps(&repo, cluster)?;
+    let gaps = retention::gaps(&repo, cluster, &backups)?;
     for g in &gaps {
         println!("gap: {}", gap_text(&backups[0], g));
     }

@@ -17,7 +17,7 @@ use cairn_engine::{Error, Repository, Result};
 use cairn_format::snapshot::Snapshot;
 use cairn_format::wal::{format_lsn, parse_lsn, valid_segment_size, Position};
 use cairn_format::{SnapshotId, Timestamp};
-use std::collections::BTreeSet;
+use std::collections::BTreeMap;
 
 /// The file a base backup's snapshot holds.
 pub const BASE_FILE: &str = "base.tar";
@@ -109,14 +109,25 @@ pub fn time_text(t: Timestamp) -> String {
 
 /// The base backups of `cluster` in the repository, oldest first (by start position).
 pub fn base_backups(repo: &Repository, cluster: &str) -> Result<Vec<BaseBackup>> {
-    let mut backups: Vec<BaseBackup> = repo
-        .snapshots()?
+    Ok(by_cluster(&repo.snapshots()?)
+        .remove(cluster)
+        .unwrap_or_default())
+}
+
+/// The base backups among `snapshots`, by cluster, each cluster's oldest
+/// first (by start position).
+pub fn by_cluster(snapshots: &[(SnapshotId, Snapshot)]) -> BTreeMap<String, Vec<BaseBackup>> {
+    let mut clusters: BTreeMap<String, Vec<BaseBackup>> = BTreeMap::new();
+    for b in snapshots
         .iter()
         .filter_map(|(id, s)| BaseBackup::of(*id, s))
-        .filter(|b| b.cluster == cluster)
-        .collect();
-    backups.sort_by_key(|b| (b.start_lsn, b.start_time));
-    Ok(backups)
+    {
+        clusters.entry(b.cluster.clone()).or_default().push(b);
+    }
+    for backups in clusters.values_mut() {
+        backups.sort_by_key(|b| (b.start_lsn, b.start_time));
+    }
+    clusters
 }
 
 /// Copies into `dst` the archived WAL `dst` lacks of every cluster that has
@@ -128,19 +139,10 @@ pub fn copy_wal(
     snapshots: &[(SnapshotId, Snapshot)],
 ) -> Result<usize> {
     let mut copied = 0;
-    for cluster in clusters_of(snapshots) {
-        copied += cairn_engine::wal::copy(src, dst, &cluster)?;
+    for cluster in by_cluster(snapshots).keys() {
+        copied += cairn_engine::wal::copy(src, dst, cluster)?;
     }
     Ok(copied)
-}
-
-/// The clusters with a base backup among `snapshots`, by name.
-pub fn clusters_of(snapshots: &[(SnapshotId, Snapshot)]) -> BTreeSet<String> {
-    snapshots
-        .iter()
-        .filter_map(|(id, s)| BaseBackup::of(*id, s))
-        .map(|b| b.cluster)
-        .collect()
 }
 
 /// The error for a cluster with no base backup.

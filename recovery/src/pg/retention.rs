@@ -2,21 +2,16 @@
 //! base backup on, so that each kept base backup recovers to any later
 //! point; and the gaps that would stop a recovery part way.
 
-use super::{base_backups, BaseBackup};
+use super::BaseBackup;
 use cairn_engine::{wal, Repository, Result};
 use cairn_format::wal::{Position, WalKind, WalName};
 use std::collections::BTreeSet;
 
-/// The clusters whose base backups the repository holds.
-pub fn clusters(repo: &Repository) -> Result<BTreeSet<String>> {
-    Ok(super::clusters_of(&repo.snapshots()?))
-}
-
-/// Removes the archived WAL of `cluster` that lies before the start of its
-/// oldest base backup; returns the names removed. Timeline history files
-/// are kept, and nothing is removed while the cluster has no base backup.
-pub fn expire(repo: &Repository, cluster: &str) -> Result<Vec<String>> {
-    let backups = base_backups(repo, cluster)?;
+/// Removes the archived WAL of `cluster` that lies before the start of the
+/// oldest of its base `backups`; returns the names removed. Timeline
+/// history files are kept, and nothing is removed while the cluster has no
+/// base backup.
+pub fn expire(repo: &Repository, cluster: &str, backups: &[BaseBackup]) -> Result<Vec<String>> {
     let Some(oldest) = backups.iter().map(BaseBackup::start).min() else {
         return Ok(Vec::new());
     };
@@ -45,11 +40,10 @@ pub struct Gap {
     pub backups: Vec<cairn_format::SnapshotId>,
 }
 
-/// The gaps in `cluster`'s archived WAL between the start of its oldest
-/// base backup and the newest segment archived (or the newest stop
+/// The gaps in `cluster`'s archived WAL between the start of the oldest of
+/// its base `backups` and the newest segment archived (or the newest stop
 /// position, when that is later): where a recovery would stop short.
-pub fn gaps(repo: &Repository, cluster: &str) -> Result<Vec<Gap>> {
-    let backups = base_backups(repo, cluster)?;
+pub fn gaps(repo: &Repository, cluster: &str, backups: &[BaseBackup]) -> Result<Vec<Gap>> {
     let Some(first) = backups.iter().map(BaseBackup::start).min() else {
         return Ok(Vec::new());
     };
