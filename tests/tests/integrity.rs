@@ -168,7 +168,9 @@ fn restore_skips_only_the_file_whose_data_is_damaged() {
     let tmp = tempfile::tempdir().unwrap();
     let src = tmp.path().join("src");
     std::fs::create_dir(&src).unwrap();
-    std::fs::write(src.join("victim"), Noise::new(7).bytes(3_000_000)).unwrap();
+    // Over twice the largest chunk (4 MiB), so at least three chunks with any
+    // chunker key: a smaller file is one chunk for some keys.
+    std::fs::write(src.join("victim"), Noise::new(7).bytes(9_000_000)).unwrap();
     std::fs::write(src.join("bystander"), b"intact").unwrap();
     let repo_path = tmp.path().join("repo");
     let mut repo = init_repo(&repo_path);
@@ -217,7 +219,7 @@ fn restore_skips_only_the_file_whose_data_is_damaged() {
     // Restoring over an existing file rewrites it in place: when its data
     // is damaged after some was written, it is removed, never left part old
     // and part new. Had nothing been written yet, it would be left as it was.
-    let old = Noise::new(8).bytes(3_000_000);
+    let old = Noise::new(8).bytes(9_000_000);
     std::fs::write(out.join("src/victim"), &old).unwrap();
     let restored =
         cairn_engine::restore::restore(&repo, &report.snapshot, Some(&src), &out).unwrap();
