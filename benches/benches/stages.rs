@@ -22,6 +22,7 @@ fn bench_keys() -> MasterKeys {
         data_key: [0x22; 32],
         id_key: [0x33; 32],
         chunker_key: [0x44; 32],
+        padding: Default::default(),
     }
 }
 

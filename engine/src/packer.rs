@@ -405,17 +405,24 @@ struct Packing {
     keys: Arc<MasterKeys>,
     pack_size: u64,
     shared: Arc<Shared>,
-    /// The pack of data blobs and the pack of trees being filled.
-    open: [OpenPack; 2],
+    /// The packs being filled: [`PACKERS`] for data blobs, then as many
+    /// for trees.
+    open: [OpenPack; 2 * PACKERS],
     stats: WriteStats,
 }
 
-/// Which of [`Packing::open`] takes blobs of `kind`.
+/// Packs filled at once for each kind of blob, each blob going to one of
+/// them at random: a file's blobs are spread over several packs, so a
+/// pack's size is not the size of one file (SPEC §9.1).
+const PACKERS: usize = 2;
+
+/// Which of [`Packing::open`] takes the next blob of `kind`.
 fn slot(kind: BlobKind) -> usize {
-    match kind {
+    let first = match kind {
         BlobKind::Data => 0,
-        BlobKind::Tree => 1,
-    }
+        BlobKind::Tree => PACKERS,
+    };
+    first + rand::random::<usize>() % PACKERS
 }
 
 impl Packing {
@@ -435,8 +442,8 @@ impl Packing {
                 }
             }
         }
-        for kind in [BlobKind::Data, BlobKind::Tree] {
-            if let Err(e) = self.flush(kind) {
+        for slot in 0..self.open.len() {
+            if let Err(e) = self.flush(slot) {
                 self.fail(e);
             }
         }
@@ -456,7 +463,8 @@ impl Packing {
         if self.stopped() {
             return Ok(());
         }
-        let pack = &mut self.open[slot(blob.kind)];
+        let slot = slot(blob.kind);
+        let pack = &mut self.open[slot];
         if pack.bytes.capacity() == 0 && blob.kind == BlobKind::Data {
             // One allocation per pack, not a series of doublings.
             pack.bytes
@@ -478,20 +486,20 @@ impl Packing {
         self.stats.bytes += u64::from(blob.raw_length);
         self.stats.bytes_stored += blob.bytes.len() as u64;
         if full {
-            self.flush(blob.kind)?;
+            self.flush(slot)?;
         }
         Ok(())
     }
 
-    /// Writes the pack of `kind` being filled, if any.
-    fn flush(&mut self, kind: BlobKind) -> Result<()> {
-        if self.open[slot(kind)].entries.is_empty() || self.stopped() {
+    /// Writes the pack being filled in `slot`, if any.
+    fn flush(&mut self, slot: usize) -> Result<()> {
+        if self.open[slot].entries.is_empty() || self.stopped() {
             return Ok(());
         }
         let OpenPack {
             bytes: mut pack,
             entries,
-        } = std::mem::take(&mut self.open[slot(kind)]);
+        } = std::mem::take(&mut self.open[slot]);
         PackHeader {
             version: 1,
             blobs: entries.clone(),
@@ -510,6 +518,7 @@ mod tests {
     use crate::backend::LocalBackend;
     use crate::repository::InitOptions;
     use cairn_format::key::KdfParams;
+    use std::collections::HashMap;
 
     fn repo(dir: &std::path::Path, allowed: u32) -> Repository {
         let opts = InitOptions {
@@ -557,7 +566,7 @@ mod tests {
     }
 
     #[test]
-    fn blobs_enter_packs_in_the_order_saved_and_all_can_be_read() {
+    fn blobs_are_spread_over_packs_each_in_the_order_saved_and_all_can_be_read() {
         let dir = tempfile::tempdir().unwrap();
         let mut repo = repo(dir.path(), u32::MAX);
         let blobs = blobs();
@@ -575,11 +584,20 @@ mod tests {
         assert_eq!(stats.data_blobs, 200);
         assert!(stats.packs >= 4, "{} packs", stats.packs);
         assert_eq!(stats.packs as usize, packs.len());
-        let order: Vec<BlobId> = packs
-            .iter()
-            .flat_map(|p| p.blobs.iter().map(|b| b.id))
-            .collect();
-        assert_eq!(order, ids);
+        let position: HashMap<BlobId, usize> =
+            ids.iter().enumerate().map(|(i, id)| (*id, i)).collect();
+        let mut pack_of = vec![None; ids.len()];
+        for (p, pack) in packs.iter().enumerate() {
+            let order: Vec<usize> = pack.blobs.iter().map(|b| position[&b.id]).collect();
+            assert!(order.windows(2).all(|w| w[0] < w[1]), "{order:?}");
+            for i in order {
+                assert_eq!(pack_of[i].replace(p), None, "blob {i} stored twice");
+            }
+        }
+        assert!(pack_of.iter().all(Option::is_some));
+        // Consecutive blobs go to either of two open packs at random.
+        let switches = pack_of.windows(2).filter(|w| w[0] != w[1]).count();
+        assert!(switches > 50, "{switches} switches between packs");
         repo.save_index(packs).unwrap();
         for (id, b) in ids.iter().zip(&blobs) {
             assert_eq!(&repo.read_blob(BlobKind::Data, id).unwrap(), b);

@@ -212,6 +212,9 @@ enum Fate {
 struct PackUse {
     used_bytes: u64,
     unused_bytes: u64,
+    /// Bytes between the blobs the index lists: blobs `repair index` left
+    /// out as damaged (a writer lays blobs back to back, SPEC §9.1).
+    holes: u64,
     fate: Fate,
 }
 
@@ -368,6 +371,9 @@ fn plan(
                     false => unused_bytes += u64::from(e.length),
                 }
             }
+            let end = p.blobs.iter().map(|e| e.offset + u64::from(e.length)).max();
+            let holes = end.unwrap_or(0).saturating_sub(used_bytes + unused_bytes);
+            unused_bytes += holes;
             let fate = match (used_bytes, unused_bytes) {
                 (0, _) => Fate::Delete,
                 (_, 0) => Fate::Keep,
@@ -378,6 +384,7 @@ fn plan(
                 PackUse {
                     used_bytes,
                     unused_bytes,
+                    holes,
                     fate,
                 },
             );
@@ -396,7 +403,8 @@ fn plan(
     for (_, u) in candidates {
         let size = u.used_bytes + u.unused_bytes;
         let share = u.unused_bytes as f64 / size as f64;
-        if share <= opts.max_unused || size > budget {
+        // A pack with a damaged blob is rewritten whatever share it is.
+        if (share <= opts.max_unused && u.holes == 0) || size > budget {
             u.fate = Fate::Keep;
         } else {
             budget -= size;

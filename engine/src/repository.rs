@@ -6,7 +6,7 @@ use crate::error::{Error, Result};
 use crate::index::{BlobLocation, Index, IndexLoader};
 use crate::session::Session;
 use cairn_format::config::{ChunkerParams, Config, COMPRESSION_NONE, COMPRESSION_ZSTD};
-use cairn_format::crypto::MasterKeys;
+use cairn_format::crypto::{MasterKeys, Padding};
 use cairn_format::id::storage_hash;
 use cairn_format::index::{IndexFile, IndexPack};
 use cairn_format::key::{open_key_file, read_key_header, seal_key_file, KdfParams, KeyInfo};
@@ -45,6 +45,9 @@ pub struct InitOptions {
     /// The secret of the chunk boundaries; a fresh one when `None`. With
     /// `chunker`, another repository's (see [`InitOptions::chunking_like`]).
     pub chunker_secret: Option<ChunkerSecret>,
+    /// Which objects writers pad; `None` for the default, everything but
+    /// blobs (SPEC §5.1).
+    pub padding: Option<Padding>,
 }
 
 impl InitOptions {
@@ -86,6 +89,7 @@ impl Default for InitOptions {
             compression_level: Some(3),
             pack_size: None,
             chunker_secret: None,
+            padding: None,
         }
     }
 }
@@ -172,6 +176,10 @@ impl Repository {
         if let Some(p) = opts.pack_size {
             config.pack_size = p;
         }
+        if let Some(padding) = opts.padding {
+            config.set_padding(padding);
+        }
+        keys.padding = config.padding();
         cairn_format::codec::decode::<Config>(&cairn_format::codec::encode(&config))
             .map_err(|e| Error::Invalid(format!("invalid repository parameters: {e}")))?;
         let (key_file, info) = seal_key(&keys, password, opts.kdf.clone())?;
@@ -332,7 +340,7 @@ impl Repository {
                 spent = spent.saturating_add(work);
             }
             tried += 1;
-            let (keys, info) = match open_key_file(&bytes, password) {
+            let (mut keys, info) = match open_key_file(&bytes, password) {
                 Ok(opened) => opened,
                 Err(FormatError::Authentication(_)) => continue,
                 Err(e) => {
@@ -347,6 +355,7 @@ impl Repository {
                     continue;
                 }
             };
+            keys.padding = config.padding();
             return Ok(Repository {
                 backend,
                 keys: Arc::new(keys),

@@ -4,7 +4,7 @@
 //! sealing a [`Config`] with associated data `object_aad(repo, Config) || first 12 bytes`.
 
 use crate::codec::{self, Versioned};
-use crate::crypto::{MasterKeys, ObjectType};
+use crate::crypto::{MasterKeys, ObjectType, Padding};
 use crate::error::{FormatError, Result};
 use crate::id::RepoId;
 use serde::{Deserialize, Serialize};
@@ -15,6 +15,9 @@ pub const CONFIG_MAGIC: &[u8; 8] = b"CAIRNCFG";
 pub const FORMAT_VERSION: u32 = 1;
 /// Chunker identifier: FastCDC 2020 with a secret-derived gear table.
 pub const CHUNKER_FASTCDC2020_KEYED: u8 = 1;
+/// Chunker identifier: a keyed buzhash whose candidate cuts AES-128 decides
+/// as a pseudo-random function (SPEC §7.4), against chunk-size fingerprinting.
+pub const CHUNKER_BUZHASH_AES: u8 = 2;
 /// Compression identifier: none.
 pub const COMPRESSION_NONE: u8 = 0;
 /// Compression identifier: zstd.
@@ -27,13 +30,19 @@ pub const MAX_CHUNK_CEILING: u32 = 16 * 1024 * 1024;
 pub const MAX_AVG_CHUNK: u32 = 4 * 1024 * 1024;
 /// Largest `pack_size` allowed.
 pub const MAX_PACK_SIZE: u64 = 1024 * 1024 * 1024;
+/// Padding identifier: nothing padded (version-1 configs).
+pub const PADDING_NONE: u8 = 0;
+/// Padding identifier: every object but blobs padded with Padmé.
+pub const PADDING_METADATA: u8 = 1;
+/// Padding identifier: every object, blobs included, padded with Padmé.
+pub const PADDING_ALL: u8 = 2;
 /// Largest decoded config accepted.
 pub const MAX_CONFIG_LEN: usize = 64 * 1024;
 
 /// Content-defined chunking parameters.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ChunkerParams {
-    /// Chunker identifier; 1 is keyed FastCDC 2020.
+    /// Chunker identifier: 1 keyed FastCDC 2020, 2 buzhash-AES.
     pub algorithm: u8,
     /// Smallest chunk, in bytes (even).
     pub min_size: u32,
@@ -64,7 +73,9 @@ impl CompressionParams {
 /// The decoded config.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Config {
-    /// Structure version, 1.
+    /// Structure version: 2, or 1 for a repository made before version 2
+    /// (then `padding` is [`PADDING_NONE`] and writers use none of what
+    /// version 2 added).
     pub version: u32,
     /// Random repository identifier.
     pub repo_id: RepoId,
@@ -74,6 +85,18 @@ pub struct Config {
     pub compression: CompressionParams,
     /// Target size of a pack file in bytes.
     pub pack_size: u64,
+    /// Which objects writers pad (SPEC §5.1): one of the `PADDING_*` values.
+    pub padding: u8,
+}
+
+/// A version-1 config: a version-2 one without `padding`.
+#[derive(Serialize, Deserialize)]
+struct ConfigV1 {
+    version: u32,
+    repo_id: RepoId,
+    chunker: ChunkerParams,
+    compression: CompressionParams,
+    pack_size: u64,
 }
 
 impl ChunkerParams {
@@ -102,14 +125,66 @@ impl Config {
                 level: 3,
             },
             pack_size: 16 * 1024 * 1024,
+            padding: PADDING_METADATA,
         }
+    }
+
+    /// Which objects writers pad.
+    pub fn padding(&self) -> Padding {
+        match self.padding {
+            PADDING_METADATA => Padding::Metadata,
+            PADDING_ALL => Padding::All,
+            _ => Padding::None,
+        }
+    }
+
+    /// Sets which objects writers pad.
+    pub fn set_padding(&mut self, padding: Padding) {
+        self.padding = match padding {
+            Padding::None => PADDING_NONE,
+            Padding::Metadata => PADDING_METADATA,
+            Padding::All => PADDING_ALL,
+        };
+    }
+
+    /// Decodes a config of either version.
+    fn decode(bytes: &[u8]) -> Result<Config> {
+        let (version, _) = postcard::take_from_bytes::<u32>(bytes)
+            .map_err(|e| FormatError::malformed("config", e))?;
+        if version != 1 {
+            return codec::decode(bytes);
+        }
+        let v1: ConfigV1 =
+            postcard::from_bytes(bytes).map_err(|e| FormatError::malformed("config", e))?;
+        let config = Config {
+            version: v1.version,
+            repo_id: v1.repo_id,
+            chunker: v1.chunker,
+            compression: v1.compression,
+            pack_size: v1.pack_size,
+            padding: PADDING_NONE,
+        };
+        config.validate()?;
+        Ok(config)
     }
 
     /// Encodes the config file.
     pub fn seal(&self, keys: &MasterKeys) -> Vec<u8> {
         let mut out = header();
         let aad_tail = out.clone();
-        let plain = crate::frame::encode(&codec::encode(self), None);
+        let encoded = if self.version == 1 {
+            postcard::to_stdvec(&ConfigV1 {
+                version: 1,
+                repo_id: self.repo_id,
+                chunker: self.chunker.clone(),
+                compression: self.compression.clone(),
+                pack_size: self.pack_size,
+            })
+            .expect("postcard serialization into a Vec cannot fail")
+        } else {
+            codec::encode(self)
+        };
+        let plain = crate::frame::encode(&encoded, None);
         let mut aad = keys.aad(ObjectType::Config, None);
         aad.extend_from_slice(&aad_tail);
         out.extend_from_slice(&crate::crypto::seal_raw(&keys.data_key, &aad, &plain));
@@ -131,8 +206,7 @@ impl Config {
                 version,
             });
         }
-        let config: Config =
-            codec::decode(&crate::frame::decode(&framed, MAX_CONFIG_LEN, "config")?)?;
+        let config = Config::decode(&crate::frame::decode(&framed, MAX_CONFIG_LEN, "config")?)?;
         if config.repo_id != keys.repo_id {
             return Err(FormatError::malformed(
                 "config",
@@ -152,12 +226,16 @@ fn header() -> Vec<u8> {
 
 impl Versioned for Config {
     const WHAT: &'static str = "config";
-    const VERSION: u32 = 1;
+    const VERSION: u32 = 2;
+
+    fn reads(version: u32) -> bool {
+        version == 1 || version == 2
+    }
 
     fn validate(&self) -> Result<()> {
         let c = &self.chunker;
         let bad = |reason: &str| Err(FormatError::malformed("config", reason));
-        if c.algorithm != CHUNKER_FASTCDC2020_KEYED {
+        if ![CHUNKER_FASTCDC2020_KEYED, CHUNKER_BUZHASH_AES].contains(&c.algorithm) {
             return Err(FormatError::UnsupportedVersion {
                 what: "chunker",
                 version: c.algorithm.into(),
@@ -196,6 +274,15 @@ impl Versioned for Config {
         if !(1024 * 1024..=MAX_PACK_SIZE).contains(&self.pack_size) {
             return bad("pack size must be 1 MiB to 1 GiB");
         }
+        if self.padding > PADDING_ALL {
+            return Err(FormatError::UnsupportedVersion {
+                what: "padding",
+                version: self.padding.into(),
+            });
+        }
+        if self.version == 1 && c.algorithm != CHUNKER_FASTCDC2020_KEYED {
+            return bad("a version-1 config has the FastCDC chunker");
+        }
         Ok(())
     }
 }
@@ -215,6 +302,18 @@ mod tests {
             bad[i] ^= 0x80;
             assert!(Config::open(&bad, &keys).is_err(), "flip at {i}");
         }
+    }
+
+    #[test]
+    fn a_version_1_config_still_opens_and_seals_as_version_1() {
+        let keys = MasterKeys::generate();
+        let mut config = Config::with_defaults(keys.repo_id);
+        config.version = 1;
+        config.padding = PADDING_NONE;
+        let bytes = config.seal(&keys);
+        assert_eq!(Config::open(&bytes, &keys).unwrap(), config);
+        let v2 = Config::with_defaults(keys.repo_id).seal(&keys);
+        assert!(bytes.len() < v2.len(), "no padding field in version 1");
     }
 
     #[test]

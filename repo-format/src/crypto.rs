@@ -85,8 +85,43 @@ pub struct MasterKeys {
     pub data_key: [u8; 32],
     /// BLAKE3 key that turns plaintext into blob IDs.
     pub id_key: [u8; 32],
-    /// Secret from which the FastCDC gear table is derived.
+    /// Secret from which the chunker's tables and keys are derived.
     pub chunker_key: [u8; 32],
+    /// Which objects [`MasterKeys::seal`] pads: the repository's policy
+    /// (its config), not a secret; [`Padding::None`] until a config says more.
+    #[zeroize(skip)]
+    pub padding: Padding,
+}
+
+/// Which sealed objects a writer pads with [`crate::frame::pad`] (SPEC §5.1).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Padding {
+    /// Nothing (version-1 configs).
+    #[default]
+    None,
+    /// Everything but blobs: pack headers, index files, snapshots and the
+    /// other metadata, whose lengths would count blobs and names.
+    Metadata,
+    /// Blobs as well, at a measured cost in storage.
+    All,
+}
+
+impl Padding {
+    /// Whether an object of type `ty` is padded.
+    pub fn pads(self, ty: ObjectType) -> bool {
+        match self {
+            Padding::None => false,
+            Padding::Metadata => !matches!(ty, ObjectType::DataBlob | ObjectType::TreeBlob),
+            Padding::All => true,
+        }
+    }
+}
+
+/// The longest envelope an object of at most `plain` bytes can have: stored
+/// raw in a padded frame.
+pub const fn max_envelope_len(plain: usize) -> usize {
+    crate::frame::padme((plain + 1 + crate::frame::PADDED_OVERHEAD + ENVELOPE_OVERHEAD) as u64)
+        as usize
 }
 
 impl std::fmt::Debug for MasterKeys {
@@ -105,6 +140,7 @@ impl MasterKeys {
             data_key: random_array(),
             id_key: random_array(),
             chunker_key: random_array(),
+            padding: Padding::None,
         }
     }
 
@@ -113,13 +149,16 @@ impl MasterKeys {
         BlobId(*blake3::keyed_hash(&self.id_key, plaintext).as_bytes())
     }
 
-    /// The chunker's 256-entry gear table, derived from `chunker_key`.
+    /// The FastCDC chunker's 256-entry gear table, derived from `chunker_key`.
     pub fn gear_table(&self) -> [u64; 256] {
+        self.chunker_table(b"cairn fastcdc gear table v1")
+    }
+
+    /// A 256-entry table of 64-bit words derived from `chunker_key` for
+    /// `context` (SPEC §7.1, §7.4).
+    pub fn chunker_table(&self, context: &[u8]) -> [u64; 256] {
         let mut bytes = [0u8; 256 * 8];
-        blake3::Hasher::new_keyed(&self.chunker_key)
-            .update(b"cairn fastcdc gear table v1")
-            .finalize_xof()
-            .fill(&mut bytes);
+        self.chunker_secret(context, &mut bytes);
         let mut table = [0u64; 256];
         for (entry, word) in table.iter_mut().zip(bytes.chunks_exact(8)) {
             *entry = u64::from_le_bytes(word.try_into().expect("8-byte chunk"));
@@ -127,12 +166,22 @@ impl MasterKeys {
         table
     }
 
+    /// Fills `out` with key material derived from `chunker_key` for `context`:
+    /// the extendable output of BLAKE3 keyed with it over the context string.
+    pub fn chunker_secret(&self, context: &[u8], out: &mut [u8]) {
+        blake3::Hasher::new_keyed(&self.chunker_key)
+            .update(context)
+            .finalize_xof()
+            .fill(out);
+    }
+
     /// Associated data for an object of type `ty`, bound to `binding` (a blob ID) if any.
     pub fn aad(&self, ty: ObjectType, binding: Option<&[u8; ID_LEN]>) -> Vec<u8> {
         object_aad(&self.repo_id, ty, binding)
     }
 
-    /// Compresses (when `level` is given and it helps) and seals `plaintext` as `ty`.
+    /// Compresses (when `level` is given and it helps) and seals `plaintext`
+    /// as `ty`, padded when [`MasterKeys::padding`] says so.
     pub fn seal(
         &self,
         ty: ObjectType,
@@ -140,7 +189,10 @@ impl MasterKeys {
         plaintext: &[u8],
         level: Option<i32>,
     ) -> Vec<u8> {
-        let framed = crate::frame::encode(plaintext, level);
+        let mut framed = crate::frame::encode(plaintext, level);
+        if self.padding.pads(ty) {
+            framed = crate::frame::pad(&framed, ENVELOPE_OVERHEAD);
+        }
         seal_raw(&self.data_key, &self.aad(ty, binding), &framed)
     }
 

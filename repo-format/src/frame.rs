@@ -2,6 +2,10 @@
 //!
 //! Codec 0 stores the payload raw; codec 1 is a single zstd frame that records
 //! its decompressed size. The decoder refuses frames larger than the caller's limit.
+//! A codec byte with [`PADDED`] set is followed by the inner frame's payload
+//! length and, after the payload, zero bytes that round the envelope's length
+//! up (SPEC §5.1): what a storage observer sees of the object's size then
+//! says less about its content.
 
 use crate::error::{FormatError, Result};
 
@@ -9,6 +13,41 @@ use crate::error::{FormatError, Result};
 pub const CODEC_NONE: u8 = 0;
 /// Payload is one zstd frame with the content size field set.
 pub const CODEC_ZSTD: u8 = 1;
+
+/// Flag on the codec byte of a padded frame: `(codec | PADDED) || payload
+/// length u32 LE || payload || zero bytes`.
+pub const PADDED: u8 = 0x80;
+/// Bytes a padded frame adds before the fill: the payload length.
+pub const PADDED_OVERHEAD: usize = 4;
+
+/// Padmé (Nikitin et al., PETS 2019): `len` rounded up so that only its
+/// top `floor(log2(floor(log2 len))) + 1` bits may be set. The result is at
+/// most about 12% larger, and a length reveals `O(log log len)` bits.
+pub const fn padme(len: u64) -> u64 {
+    if len < 2 {
+        return len;
+    }
+    let e = 63 - len.leading_zeros() as u64;
+    let s = 64 - e.leading_zeros() as u64;
+    let mask = (1u64 << (e - s)) - 1;
+    (len + mask) & !mask
+}
+
+/// `framed` (from [`encode`]) as a padded frame whose envelope, `overhead`
+/// bytes longer than the frame, has a length [`padme`] leaves as it is.
+pub fn pad(framed: &[u8], overhead: usize) -> Vec<u8> {
+    let (&codec, payload) = framed
+        .split_first()
+        .expect("encode never returns an empty frame");
+    let bare = 1 + PADDED_OVERHEAD + payload.len();
+    let target = padme((bare + overhead) as u64) as usize - overhead;
+    let mut out = Vec::with_capacity(target);
+    out.push(codec | PADDED);
+    out.extend_from_slice(&(payload.len() as u32).to_le_bytes());
+    out.extend_from_slice(payload);
+    out.resize(target, 0);
+    out
+}
 
 /// Frames `data`, compressing with zstd at `level` when that makes it smaller.
 ///
@@ -91,9 +130,14 @@ pub fn decode_into(
     out: &mut Vec<u8>,
 ) -> Result<()> {
     out.clear();
-    let (&codec, payload) = framed
+    let (&codec, mut payload) = framed
         .split_first()
         .ok_or_else(|| FormatError::malformed(what, "empty compression frame"))?;
+    let mut codec = codec;
+    if codec & PADDED != 0 {
+        codec &= !PADDED;
+        payload = unpad(payload, what)?;
+    }
     let too_large = |size: u64| FormatError::TooLarge {
         what,
         size,
@@ -141,6 +185,24 @@ pub fn decode_into(
     }
 }
 
+/// The payload of a padded frame, given what follows its codec byte: the
+/// fill after it must be zero bytes.
+fn unpad<'a>(rest: &'a [u8], what: &'static str) -> Result<&'a [u8]> {
+    let bad = |why: &str| FormatError::malformed(what, format!("padded frame: {why}"));
+    let (len, rest) = rest
+        .split_first_chunk::<PADDED_OVERHEAD>()
+        .ok_or_else(|| bad("no payload length"))?;
+    let len = u32::from_le_bytes(*len) as usize;
+    if len > rest.len() {
+        return Err(bad("payload length beyond the frame"));
+    }
+    let (payload, fill) = rest.split_at(len);
+    if fill.iter().any(|&b| b != 0) {
+        return Err(bad("fill is not zero"));
+    }
+    Ok(payload)
+}
+
 /// Decompresses `payload` into the room of `out` with a zstd context kept
 /// per thread (making one per blob costs as much as a small blob's bytes).
 fn decompress(payload: &[u8], out: &mut Vec<u8>) -> std::io::Result<usize> {
@@ -168,8 +230,40 @@ mod tests {
         #[test]
         fn frames_round_trip(data in proptest::collection::vec(any::<u8>(), 0..4096), level in proptest::option::of(1i32..6)) {
             let framed = encode(&data, level);
-            prop_assert_eq!(decode(&framed, 1 << 20, "test").unwrap(), data);
+            prop_assert_eq!(&decode(&framed, 1 << 20, "test").unwrap(), &data);
+            let padded = pad(&framed, 41);
+            prop_assert_eq!(padme(padded.len() as u64 + 41), padded.len() as u64 + 41);
+            prop_assert!(padded.len() >= framed.len() + PADDED_OVERHEAD);
+            prop_assert_eq!(decode(&padded, 1 << 20, "test").unwrap(), data);
         }
+
+        #[test]
+        fn padme_rounds_up_by_at_most_an_eighth_and_is_idempotent(len in 0u64..1 << 40) {
+            let p = padme(len);
+            prop_assert!(p >= len && p - len <= len / 8 + 1, "{} -> {}", len, p);
+            prop_assert_eq!(padme(p), p);
+        }
+    }
+
+    #[test]
+    fn padme_keeps_the_top_bits_only() {
+        assert_eq!(padme(1_000_000), 1_015_808);
+        assert_eq!(padme(1 << 20), 1 << 20);
+        assert_eq!(padme(9), 10);
+        assert_eq!(padme(100), 104);
+    }
+
+    #[test]
+    fn a_padded_frame_with_a_bad_length_or_fill_is_refused() {
+        let mut padded = pad(&encode(b"content", None), 41);
+        assert!(padded.len() > 1 + 4 + 7, "some fill");
+        *padded.last_mut().unwrap() = 1;
+        assert!(decode(&padded, 100, "t").is_err());
+        let mut padded = pad(&encode(b"content", None), 41);
+        let too_long = (padded.len() as u32).to_le_bytes();
+        padded[1..5].copy_from_slice(&too_long);
+        assert!(decode(&padded, 100, "t").is_err());
+        assert!(decode(&[PADDED, 1, 0], 100, "t").is_err());
     }
 
     #[test]

@@ -232,6 +232,7 @@ pub fn open_key_file(bytes: &[u8], password: &[u8]) -> Result<(MasterKeys, KeyIn
         data_key: payload.data_key,
         id_key: payload.id_key,
         chunker_key: payload.chunker_key,
+        padding: Default::default(),
     };
     let info = KeyInfo {
         created: payload.created,

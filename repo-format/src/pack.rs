@@ -5,7 +5,7 @@
 
 use crate::codec::{self, Versioned};
 use crate::config::MAX_CHUNK_CEILING;
-use crate::crypto::{MasterKeys, ObjectType, ENVELOPE_OVERHEAD};
+use crate::crypto::{max_envelope_len, MasterKeys, ObjectType, ENVELOPE_OVERHEAD};
 use crate::error::{FormatError, Result};
 use crate::id::BlobId;
 use crate::tree::MAX_TREE_LEN;
@@ -18,8 +18,10 @@ pub const TRAILER_LEN: usize = 8;
 /// Largest decoded pack header accepted.
 pub const MAX_HEADER_LEN: usize = 64 * 1024 * 1024;
 /// Largest sealed header a trailer may announce: the largest header stored
-/// raw (a frame is never longer than its plaintext and codec byte) in its envelope.
-pub const MAX_SEALED_HEADER_LEN: u32 = (MAX_HEADER_LEN + 1 + ENVELOPE_OVERHEAD) as u32;
+/// raw in a padded frame (a frame is never longer than its plaintext, codec
+/// byte and padding), in its envelope.
+pub const MAX_SEALED_HEADER_LEN: u32 = 69_206_016;
+const _: () = assert!(MAX_SEALED_HEADER_LEN as usize == max_envelope_len(MAX_HEADER_LEN));
 
 /// What a blob holds.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -66,13 +68,12 @@ pub struct PackEntry {
 impl PackEntry {
     /// Checks the bounds readers rely on (SPEC §9.2, §10): the envelope ends
     /// at or before `end`, computed without overflow; it holds at least the
-    /// envelope overhead and a codec byte, and at most that plus the largest
-    /// plaintext of its kind; and the plaintext is no longer than that.
+    /// envelope overhead and a codec byte, and at most the largest plaintext
+    /// of its kind in a padded frame; and the plaintext is no longer than that.
     /// `what` names the file for messages.
     pub fn check_bounds(&self, end: u64, what: &'static str) -> Result<()> {
         let stop = self.offset.checked_add(u64::from(self.length));
-        let overhead = ENVELOPE_OVERHEAD + 1;
-        let envelope = overhead..=overhead + self.kind.max_len();
+        let envelope = ENVELOPE_OVERHEAD + 1..=max_envelope_len(self.kind.max_len());
         if stop.is_none_or(|stop| stop > end) || !envelope.contains(&(self.length as usize)) {
             return Err(FormatError::malformed(
                 what,

@@ -5,7 +5,7 @@
 //! it with one read, and created once, never changed.
 
 use crate::codec::{self, Versioned};
-use crate::crypto::{seal_raw, MasterKeys, ObjectType};
+use crate::crypto::{seal_raw, MasterKeys, ObjectType, ENVELOPE_OVERHEAD};
 use crate::error::{FormatError, Result};
 use crate::frame::{CODEC_NONE, CODEC_ZSTD};
 use crate::timestamp::Timestamp;
@@ -104,6 +104,11 @@ impl WalHeader {
                 }
                 framed
             }
+        };
+        let framed = if keys.padding.pads(ObjectType::Wal) {
+            crate::frame::pad(&framed, ENVELOPE_OVERHEAD)
+        } else {
+            framed
         };
         Ok(seal_raw(
             &keys.data_key,

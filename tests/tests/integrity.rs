@@ -132,31 +132,30 @@ fn every_flip_in_a_pack_is_detected_by_reading_it() {
 fn a_blob_swapped_for_another_is_rejected() {
     let (_tmp, repo_path) = setup();
     let repo = open(&repo_path).unwrap();
-    // A pack of data blobs (trees have packs of their own).
+    // Two data blobs, in one pack or two (a writer fills two at random).
     let packs =
         cairn_engine::backend::Backend::list(&LocalBackend::new(&repo_path), FileKind::Pack)
             .unwrap();
-    let (name, header) = packs
-        .into_iter()
-        .map(|name| {
-            let header = repo.verify_pack(&PackId::from_hex(&name).unwrap()).unwrap();
-            (name, header)
-        })
-        .find(|(_, h)| h.blobs.iter().filter(|e| e.kind == BlobKind::Data).count() >= 2)
-        .expect("a pack with two data blobs");
-    let data: Vec<_> = header
-        .blobs
+    let file = |name: &str| repo_path.join("data").join(&name[..2]).join(name);
+    let data: Vec<_> = packs
         .iter()
-        .filter(|e| e.kind == BlobKind::Data)
+        .flat_map(|name| {
+            let header = repo.verify_pack(&PackId::from_hex(name).unwrap()).unwrap();
+            header
+                .blobs
+                .into_iter()
+                .filter(|e| e.kind == BlobKind::Data)
+                .map(|e| (file(name), e))
+        })
         .collect();
+    assert!(data.len() >= 2, "{} data blobs", data.len());
     // Copy blob 1's envelope over the start of blob 0: authenticated under another ID, it must fail.
-    let file = repo_path.join("data").join(&name[..2]).join(&name);
-    let mut bytes = std::fs::read(&file).unwrap();
-    let (a, b) = (data[0], data[1]);
+    let ((a_file, a), (b_file, b)) = (&data[0], &data[1]);
     let n = a.length.min(b.length) as usize;
-    let src = bytes[b.offset as usize..b.offset as usize + n].to_vec();
+    let src = std::fs::read(b_file).unwrap()[b.offset as usize..b.offset as usize + n].to_vec();
+    let mut bytes = std::fs::read(a_file).unwrap();
     bytes[a.offset as usize..a.offset as usize + n].copy_from_slice(&src);
-    std::fs::write(&file, &bytes).unwrap();
+    std::fs::write(a_file, &bytes).unwrap();
     assert!(repo
         .read_blob(BlobKind::Data, &a.id)
         .unwrap_err()

@@ -101,7 +101,8 @@ fn a_damaged_pack_is_traced_to_its_files_and_the_rest_stays_restorable() {
         2,
         "{printed}"
     );
-    // Prune removes the damaged pack (its good blobs copied first).
+    // Prune removes the damaged pack (its good blobs copied first), even
+    // when the damaged blob is a small part of it.
     ok_text(&cairn(&repo, &args(&["prune"]), &[]));
     assert!(!pack.exists());
     ok_text(&cairn(&repo, &args(&["check", "--read-data"]), &[]));

@@ -3,7 +3,8 @@ use crate::Context;
 use anyhow::Result;
 use cairn_engine::backend::Backend;
 use cairn_engine::{Error, InitOptions, Repository};
-use cairn_format::config::ChunkerParams;
+use cairn_format::config::{ChunkerParams, CHUNKER_BUZHASH_AES};
+use cairn_format::crypto::Padding;
 use cairn_format::key::KdfParams;
 
 #[derive(clap::Args)]
@@ -18,6 +19,17 @@ pub struct Args {
     /// range from a quarter of it to four times it).
     #[arg(long, default_value_t = 1024)]
     chunk_size_kib: u32,
+    /// How chunk boundaries are found: `fastcdc` (fastest), or
+    /// `buzhash-aes`, which hides more from whoever sees the stored sizes
+    /// (each candidate boundary decided by AES; see SPEC.md §7.4 and the
+    /// measured cost in benches/RESULTS.md).
+    #[arg(long, value_enum, default_value = "fastcdc")]
+    chunker: ChunkerChoice,
+    /// What is padded (Padmé, at most 12% larger) so that stored sizes say
+    /// less: `metadata` (pack headers, indexes, snapshots: counts of blobs
+    /// and names), `all` (blobs too, about 1-3% more storage), or `none`.
+    #[arg(long, value_enum, default_value = "metadata")]
+    padding: PaddingChoice,
     /// Chunk files as the repository at this location does (its chunk sizes
     /// and secret), so that snapshots copied between the two deduplicate
     /// against backups made into either.
@@ -27,6 +39,19 @@ pub struct Args {
     from: FromPassword,
     #[command(flatten)]
     kdf: KdfArgs,
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum ChunkerChoice {
+    Fastcdc,
+    BuzhashAes,
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum PaddingChoice {
+    None,
+    Metadata,
+    All,
 }
 
 /// How hard the password is hashed, for a new key file.
@@ -58,14 +83,21 @@ pub fn run(ctx: &Context, args: Args) -> Result<u8> {
             anyhow::anyhow!("invalid --compression {n:?}: give a zstd level 1-22 or `off`")
         })?),
     };
+    let mut chunker = ChunkerParams::fastcdc(args.chunk_size_kib.saturating_mul(1024));
+    if let ChunkerChoice::BuzhashAes = args.chunker {
+        chunker.algorithm = CHUNKER_BUZHASH_AES;
+    }
     let mut opts = InitOptions {
         kdf: args.kdf.params(),
-        chunker: Some(ChunkerParams::fastcdc(
-            args.chunk_size_kib.saturating_mul(1024),
-        )),
+        chunker: Some(chunker),
         compression_level,
         pack_size: Some(args.pack_size_mib * 1024 * 1024),
         chunker_secret: None,
+        padding: Some(match args.padding {
+            PaddingChoice::None => Padding::None,
+            PaddingChoice::Metadata => Padding::Metadata,
+            PaddingChoice::All => Padding::All,
+        }),
     };
     if let Some(from) = args.copy_chunker_params_from {
         let source = args.from.context(ctx, Some(from))?.open_keys()?;

@@ -69,10 +69,11 @@ impl FileKind {
     }
 
     /// The largest file of this kind a reader accepts: the largest content
-    /// the format allows with room for its envelope (SPEC §2.1). Backends
+    /// the format allows, padded, with room for its envelope (SPEC §2.1). Backends
     /// refuse to read a larger file, so damaged or hostile storage cannot
     /// make a reader allocate without bound.
     pub fn max_len(self) -> u64 {
+        use cairn_format::crypto::max_envelope_len;
         use cairn_format::{audit, config, index, journal, key, lock, pack, snapshot, tree, wal};
         const ROOM: u64 = 64 * 1024;
         let content = match self {
@@ -82,7 +83,8 @@ impl FileKind {
             // blob (a tree at most) and its header may lie beyond it.
             FileKind::Pack => {
                 return config::MAX_PACK_SIZE
-                    + (tree::MAX_TREE_LEN + pack::MAX_HEADER_LEN) as u64
+                    + max_envelope_len(tree::MAX_TREE_LEN) as u64
+                    + u64::from(pack::MAX_SEALED_HEADER_LEN)
                     + ROOM
             }
             FileKind::Index => index::MAX_INDEX_LEN,
@@ -93,7 +95,7 @@ impl FileKind {
             FileKind::Audit => audit::MAX_AUDIT_LEN,
             FileKind::Wal => wal::MAX_WAL_LEN,
         };
-        content as u64 + ROOM
+        max_envelope_len(content) as u64 + ROOM
     }
 }
 
