@@ -155,6 +155,7 @@ fn build(root: &Path, blobs: u64) -> Shape {
         fs::create_dir_all(root.join(dir)).expect("create a repository directory");
     }
     let info = KeyInfo {
+        role: cairn_format::keyring::Role::Full,
         created: Timestamp::now(),
         hostname: "bench".into(),
         username: "bench".into(),

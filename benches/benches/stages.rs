@@ -23,6 +23,7 @@ fn bench_keys() -> MasterKeys {
         id_key: [0x33; 32],
         chunker_key: [0x44; 32],
         padding: Default::default(),
+        keyring: None,
     }
 }
 

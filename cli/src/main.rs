@@ -273,6 +273,9 @@ impl Context {
         if let Some(key) = repo.key_id() {
             remembered::remember_key(location, &key);
         }
+        if let Some(dir) = remembered::parents(location) {
+            repo.use_parent_cache(&dir);
+        }
         let remote = !matches!(Location::parse(location), Ok(Location::Local(_)));
         if let Some(base) = self.cache.as_deref().filter(|_| cached && remote) {
             if let Err(e) = repo.use_cache(base) {

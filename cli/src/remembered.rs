@@ -8,8 +8,13 @@
 //!   picks its parent, so that a snapshot another key holder wrote under this
 //!   host's name is not taken as one (SPEC.md §11.2).
 //!
-//! Neither is secret (both are file names in storage), and losing them only
-//! costs time or that protection: everything here is best effort.
+//! - `parents/`: for a put-only key, which cannot read snapshots back, the
+//!   last snapshot and trees of each set of paths it backed up, sealed under
+//!   a secret of its key file (`cairn_engine::parent_cache`).
+//!
+//! The first two are not secret (both are file names in storage), and
+//! losing any of them only costs time or that protection: everything here
+//! is best effort.
 
 use cairn_format::{KeyId, SnapshotId};
 use std::path::{Path, PathBuf};
@@ -41,6 +46,11 @@ fn dir(location: &str) -> Option<PathBuf> {
     let location = std::fs::canonicalize(location).unwrap_or_else(|_| PathBuf::from(location));
     let name = blake3::hash(location.as_os_str().as_encoded_bytes()).to_hex();
     Some(cache.join("cairn/repos").join(&name[..32]))
+}
+
+/// Where a put-only key keeps its parent cache for the repository at `location`.
+pub fn parents(location: &str) -> Option<PathBuf> {
+    Some(dir(location)?.join("parents"))
 }
 
 /// The key ID that last opened the repository at `location`, if known.

@@ -27,6 +27,7 @@ use crate::repository::Repository;
 use crate::session::MAX_CLOCK_SKEW;
 use crate::sysinfo;
 use cairn_format::audit::AuditRecord;
+use cairn_format::keyring::Role;
 use cairn_format::{AuditId, SnapshotId, Timestamp};
 use std::collections::HashSet;
 
@@ -43,7 +44,12 @@ pub fn record(
     snapshots: &[SnapshotId],
     outcome: &str,
 ) -> Result<AuditId> {
-    let (records, _) = records(repo)?;
+    // A put-only key cannot read the records: its record names none, and
+    // starts a chain of its own (SPEC §18.2).
+    let records = match repo.role() {
+        Role::Full => records(repo)?.0,
+        Role::PutOnly => Vec::new(),
+    };
     let mut record = AuditRecord {
         version: 1,
         time,

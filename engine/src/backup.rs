@@ -329,7 +329,7 @@ fn backup_one_stream(
         links: 1,
         xattrs: Vec::new(),
     };
-    let tree = writer.save(BlobKind::Tree, Tree::new(vec![node]).encode())?;
+    let tree = save_tree(&mut writer, vec![node])?;
     let summary = Summary {
         files_new: 1,
         bytes_read: size,
@@ -451,6 +451,10 @@ fn commit(
         program: concat!("cairn ", env!("CARGO_PKG_VERSION")).into(),
     };
     let id = repo.save_snapshot(&snapshot)?;
+    if let Some(cache) = repo.parent_cache() {
+        // Only the next backup's speed depends on it.
+        let _ = cache.finish(&id, &snapshot);
+    }
     Ok(BackupReport {
         id,
         snapshot,
@@ -458,13 +462,38 @@ fn commit(
     })
 }
 
-/// The snapshot to compare against, if any.
+/// Stores a tree of `nodes`; a put-only key also remembers it for its next
+/// backup.
+fn save_tree(writer: &mut PackWriter<'_>, nodes: Vec<Node>) -> Result<BlobId> {
+    let encoded = Tree::new(nodes).encode();
+    match writer.repo().parent_cache() {
+        None => writer.save(BlobKind::Tree, encoded),
+        Some(cache) => {
+            let id = writer.save(BlobKind::Tree, encoded.clone())?;
+            cache.keep_tree(&id, &encoded);
+            Ok(id)
+        }
+    }
+}
+
+/// The snapshot to compare against, if any. A put-only key reads no
+/// snapshot: its parent is the last backup of these paths it remembers.
 fn find_parent(
     repo: &Repository,
     choice: &ParentChoice,
     hostname: &str,
     paths: &[Vec<u8>],
 ) -> Result<Option<(SnapshotId, Snapshot)>> {
+    if let Some(cache) = repo.parent_cache() {
+        let remembered = cache.start(hostname, paths);
+        return match choice {
+            ParentChoice::None => Ok(None),
+            ParentChoice::Snapshot(id) => Err(Error::Invalid(format!(
+                "a put-only key cannot take snapshot {id} as the parent: it cannot read it"
+            ))),
+            ParentChoice::Auto | ParentChoice::AutoAmong(_) => Ok(remembered),
+        };
+    }
     match choice {
         ParentChoice::None => Ok(None),
         ParentChoice::Snapshot(id) => Ok(Some((*id, repo.load_snapshot(id)?))),
@@ -616,7 +645,7 @@ impl Walker<'_> {
     }
 
     fn save_tree(&mut self, nodes: Vec<Node>) -> Result<BlobId> {
-        self.writer.save(BlobKind::Tree, Tree::new(nodes).encode())
+        save_tree(&mut self.writer, nodes)
     }
 
     /// The parent's tree at this point, if it has one that can be read. A parent

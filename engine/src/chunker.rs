@@ -49,12 +49,12 @@ impl Chunker {
         let norm = u32::from(params.normalization);
         let cutter = if params.algorithm == CHUNKER_BUZHASH_AES {
             let table = keys.chunker_table(b"cairn buzhash-aes table v1");
-            let mut key = [0u8; 16];
-            keys.chunker_secret(b"cairn buzhash-aes prf key v1", &mut key);
+            let mut key = zeroize::Zeroizing::new([0u8; 16]);
+            keys.chunker_secret(b"cairn buzhash-aes prf key v1", &mut *key);
             Cutter::BuzhashAes(Box::new(BuzhashAes {
                 table,
                 table_out: table.map(|t| t.rotate_left(BUZHASH_WINDOW as u32)),
-                prf: Aes128::new(&key.into()),
+                prf: Aes128::new(&(*key).into()),
                 mask_s: (1u64 << (bits + norm)) - 1,
                 mask_l: (1u64 << (bits - norm)) - 1,
             }))
@@ -356,13 +356,13 @@ mod tests {
 
     /// SPEC §7.4 read literally: every window hashed from scratch, one AES
     /// call per position.
-    fn buzhash_aes_reference(
-        keys: &MasterKeys,
-        data: &[u8],
-        min: usize,
-        avg: usize,
-        max: usize,
-    ) -> usize {
+    fn buzhash_aes_reference(keys: &MasterKeys, data: &[u8], params: &ChunkerParams) -> usize {
+        let (min, avg, max) = (
+            params.min_size as usize,
+            params.avg_size as usize,
+            params.max_size as usize,
+        );
+        let norm = u32::from(params.normalization);
         let table = keys.chunker_table(b"cairn buzhash-aes table v1");
         let mut key = [0u8; 16];
         keys.chunker_secret(b"cairn buzhash-aes prf key v1", &mut key);
@@ -383,7 +383,7 @@ mod tests {
             let mut block = block.into();
             aes.encrypt_block(&mut block);
             let r = u64::from_le_bytes(block[..8].try_into().unwrap());
-            let k = if p < center { bits + 1 } else { bits - 1 };
+            let k = if p < center { bits + norm } else { bits - norm };
             if r & ((1 << k) - 1) == 0 {
                 return p;
             }
@@ -394,22 +394,28 @@ mod tests {
     #[test]
     fn buzhash_aes_cuts_where_the_specification_says() {
         let keys = MasterKeys::generate();
-        let c = small_chunker_of(&keys, 2);
-        let data = noise(100_000, 11);
-        let mut start = 0;
-        let mut cuts = 0;
-        while start < data.len() {
-            let window = &data[start..data.len().min(start + 4096)];
-            let len = c.cut(window);
-            assert_eq!(
-                len,
-                buzhash_aes_reference(&keys, window, 256, 1024, 4096),
-                "at {start}"
-            );
-            start += len;
-            cuts += 1;
+        let data = noise(60_000, 11);
+        for normalization in 0..=3 {
+            let params = ChunkerParams {
+                algorithm: 2,
+                min_size: 256,
+                avg_size: 1024,
+                max_size: 4096,
+                normalization,
+            };
+            let c = Chunker::new(&keys, &params);
+            let (mut start, mut cuts) = (0, 0);
+            while start < data.len() {
+                // Twice the largest chunk: the cut at `max` is compared too.
+                let window = &data[start..data.len().min(start + 8192)];
+                let len = c.cut(window);
+                let expected = buzhash_aes_reference(&keys, window, &params);
+                assert_eq!(len, expected, "at {start}, normalization {normalization}");
+                start += len;
+                cuts += 1;
+            }
+            assert!(cuts > 20, "{cuts} chunks");
         }
-        assert!(cuts > 50, "{cuts} chunks");
     }
 
     #[test]

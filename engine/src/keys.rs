@@ -24,17 +24,20 @@
 use crate::backend::FileKind;
 use crate::error::{Error, Result};
 use crate::repository::{seal_key, unique_prefix, Repository};
+use cairn_format::crypto::MasterKeys;
 use cairn_format::key::{read_key_header, KdfParams, KeyInfo};
+use cairn_format::keyring::Role;
 use cairn_format::KeyId;
+use std::sync::Arc;
 
 /// One key file, as far as it can be known without its password.
 #[derive(Debug)]
 pub struct KeyEntry {
     /// The key file's ID (the hash of its bytes).
     pub id: KeyId,
-    /// Its key derivation parameters (stored in the clear), or why they
-    /// cannot be read (a damaged or malformed file).
-    pub kdf: Result<KdfParams>,
+    /// Its key derivation parameters and role (stored in the clear), or why
+    /// they cannot be read (a damaged or malformed file).
+    pub kdf: Result<(KdfParams, Role)>,
     /// Who made it and when. This is sealed under the key's own password,
     /// so it is known only for the key in use.
     pub info: Option<KeyInfo>,
@@ -65,12 +68,13 @@ pub fn list(repo: &Repository) -> Result<Vec<KeyEntry>> {
         .collect())
 }
 
-/// The clear-text KDF parameters of key file `id`, after checking its hash.
-fn read_kdf(repo: &Repository, id: &KeyId) -> Result<KdfParams> {
+/// The clear-text KDF parameters and role of key file `id`, after checking
+/// its hash.
+fn read_kdf(repo: &Repository, id: &KeyId) -> Result<(KdfParams, Role)> {
     let bytes = repo.read_verified(FileKind::Key, &id.to_hex())?;
     let (header, _) =
         read_key_header(&bytes).map_err(|e| Error::format(format!("key file {id}"), e))?;
-    Ok(header.kdf)
+    Ok((header.kdf, header.role))
 }
 
 /// Finds a key file by its full ID or a unique prefix of it; the error names
@@ -89,15 +93,47 @@ pub fn find(repo: &Repository, text: &str) -> Result<KeyId> {
 /// Adds a key file that opens the repository with `new_password`; returns
 /// its ID. The file is durable when this returns.
 pub fn add(repo: &Repository, new_password: &[u8], kdf: KdfParams) -> Result<KeyId> {
-    write_key(repo, new_password, kdf).map(|(id, _)| id)
+    repo.full_key("add keys")?;
+    write_key(repo, repo.keys(), new_password, kdf).map(|(id, _)| id)
 }
 
-/// Writes a key file for `password`; returns its ID and metadata.
-fn write_key(repo: &Repository, password: &[u8], kdf: KdfParams) -> Result<(KeyId, KeyInfo)> {
+/// Adds a put-only key file (SPEC.md §3.6) that opens the repository with
+/// `new_password`: with it, backups work and deduplicate, but nothing
+/// sealed in the repository can be read back. Only for a repository with
+/// key epochs (made with a version-2 config).
+pub fn add_put_only(repo: &Repository, new_password: &[u8], kdf: KdfParams) -> Result<KeyId> {
+    repo.full_key("add keys")?;
+    let keys = repo.keys();
+    let keyring = keys.keyring.as_ref().ok_or_else(|| {
+        Error::Invalid(
+            "this repository was made before key roles (its config is of version 1): \
+             make a new one with `cairn init` and `cairn copy` into it"
+                .into(),
+        )
+    })?;
+    let put_only = MasterKeys {
+        repo_id: keys.repo_id,
+        data_key: [0; 32],
+        id_key: keys.id_key,
+        chunker_key: keys.chunker_key,
+        padding: keys.padding,
+        keyring: Some(Arc::new(keyring.put_only())),
+    };
+    write_key(repo, &put_only, new_password, kdf).map(|(id, _)| id)
+}
+
+/// Writes a key file for `password` that holds `keys`; returns its ID and
+/// metadata.
+fn write_key(
+    repo: &Repository,
+    keys: &MasterKeys,
+    password: &[u8],
+    kdf: KdfParams,
+) -> Result<(KeyId, KeyInfo)> {
     if password.is_empty() {
         return Err(Error::Invalid("the new password is empty".into()));
     }
-    let (file, info) = seal_key(repo.keys(), password, kdf)?;
+    let (file, info) = seal_key(keys, password, kdf)?;
     Ok((KeyId(repo.store_file(FileKind::Key, &file)?), info))
 }
 
@@ -108,6 +144,7 @@ fn write_key(repo: &Repository, password: &[u8], kdf: KdfParams) -> Result<(KeyI
 /// Two processes that each remove the other's key at the same time can still
 /// leave none: key files are not locked.
 pub fn remove(repo: &Repository, id: &KeyId) -> Result<()> {
+    repo.full_key("remove keys")?;
     let ids = repo.key_ids()?;
     if !ids.contains(id) {
         return Err(Error::Invalid(format!("no key file {id}")));
@@ -136,10 +173,11 @@ pub fn change_password(
     new_password: &[u8],
     kdf: KdfParams,
 ) -> Result<KeyId> {
+    repo.full_key("change keys")?;
     let old = repo
         .key_id()
         .ok_or_else(|| Error::Invalid("the key in use is not known".into()))?;
-    let (new, info) = write_key(repo, new_password, kdf)?;
+    let (new, info) = write_key(repo, repo.keys(), new_password, kdf)?;
     repo.backend()
         .remove(FileKind::Key, &old.to_hex())
         .map_err(|e| {
@@ -190,7 +228,8 @@ mod tests {
         for e in &entries {
             assert_eq!(e.current, e.id == second);
             assert_eq!(e.info.is_some(), e.id == second);
-            let kdf = e.kdf.as_ref().unwrap();
+            let (kdf, role) = e.kdf.as_ref().unwrap();
+            assert_eq!(*role, Role::Full);
             let expected = if e.id == second { (72, 2) } else { (64, 1) };
             assert_eq!((kdf.memory_kib, kdf.iterations), expected);
         }

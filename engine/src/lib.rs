@@ -41,6 +41,7 @@ pub mod keys;
 mod lost;
 mod nesting;
 pub mod packer;
+pub mod parent_cache;
 pub mod progress;
 pub mod prune;
 pub mod repair;

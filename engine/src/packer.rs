@@ -165,12 +165,12 @@ impl<'r> PackWriter<'r> {
     fn is_indexed(&self, kind: BlobKind, id: &BlobId) -> bool {
         let found = self
             .skip_indexed
-            .then(|| self.repo.index().get(kind, id))
+            .then(|| self.repo.stored_pack(kind, id))
             .flatten();
-        let Some(at) = found else {
+        let Some(pack) = found else {
             return false;
         };
-        self.reused.lock().expect("not poisoned").insert(at.pack);
+        self.reused.lock().expect("not poisoned").insert(pack);
         true
     }
 

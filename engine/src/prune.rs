@@ -224,6 +224,7 @@ struct PackUse {
 /// opened with [`Repository::open_keys`]. See the module documentation for
 /// the protocol.
 pub fn prune(repo: &mut Repository, opts: &PruneOptions) -> Result<PruneReport> {
+    repo.full_key("prune")?;
     if opts.dry_run {
         return run(repo, opts, None);
     }

@@ -4,12 +4,14 @@ use crate::backend::{Backend, FileKind};
 use crate::cache::Cache;
 use crate::error::{Error, Result};
 use crate::index::{BlobLocation, Index, IndexLoader};
+use crate::parent_cache::ParentCache;
 use crate::session::Session;
 use cairn_format::config::{ChunkerParams, Config, COMPRESSION_NONE, COMPRESSION_ZSTD};
 use cairn_format::crypto::{MasterKeys, Padding};
 use cairn_format::id::storage_hash;
-use cairn_format::index::{IndexFile, IndexPack};
+use cairn_format::index::{dedup_tag, IndexFile, IndexPack};
 use cairn_format::key::{open_key_file, read_key_header, seal_key_file, KdfParams, KeyInfo};
+use cairn_format::keyring::Role;
 use cairn_format::lock::{Operation, PruneMark};
 use cairn_format::pack::{open_blob, PackEntry, PackHeader, TRAILER_LEN};
 use cairn_format::snapshot::Snapshot;
@@ -17,7 +19,8 @@ use cairn_format::tree::Tree;
 use cairn_format::{
     BlobId, BlobKind, FormatError, IndexId, KeyId, MarkId, PackId, SnapshotId, Timestamp,
 };
-use std::collections::{HashSet, VecDeque};
+use rayon::prelude::*;
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 
@@ -134,6 +137,11 @@ pub struct Repository {
     /// Packs of trees read whole from distant storage when no cache is
     /// used, the last [`HELD_TREE_PACKS`] of them.
     held_tree_packs: Mutex<VecDeque<(PackId, Arc<Vec<u8>>)>>,
+    /// What a put-only key remembers of its own backups, when it is used.
+    parent_cache: Option<Arc<ParentCache>>,
+    /// For a put-only key, which reads no index entries: the packs of the
+    /// stored blobs by their deduplication tags (SPEC §10.1).
+    tags: HashMap<[u8; 16], PackId>,
 }
 
 /// How many whole packs of trees are held in memory when no cache is used
@@ -159,7 +167,7 @@ impl Repository {
         opts: &InitOptions,
     ) -> Result<Repository> {
         let backend: Arc<dyn Backend> = Arc::new(backend);
-        let mut keys = MasterKeys::generate();
+        let mut keys = MasterKeys::generate_keyed();
         if let Some(secret) = &opts.chunker_secret {
             keys.chunker_key = secret.0;
         }
@@ -201,6 +209,8 @@ impl Repository {
             cache: None,
             tree_packs: HashSet::new(),
             held_tree_packs: Mutex::default(),
+            parent_cache: None,
+            tags: HashMap::new(),
         })
     }
 
@@ -369,6 +379,8 @@ impl Repository {
                 cache: None,
                 tree_packs: HashSet::new(),
                 held_tree_packs: Mutex::default(),
+                parent_cache: None,
+                tags: HashMap::new(),
             });
         }
         if skipped > 0 {
@@ -401,6 +413,41 @@ impl Repository {
             .map_err(|e| Error::io(format!("cannot make the cache in {}", base.display()), e))?;
         self.cache = Some(Arc::new(cache));
         Ok(())
+    }
+
+    /// Remembers a put-only key's backups in `dir`, so that each compares
+    /// against the last (see [`crate::parent_cache`]). Only a put-only key
+    /// uses it; a full key reads its parents from the repository.
+    pub fn use_parent_cache(&mut self, dir: &Path) {
+        if let Some(keyring) = self
+            .keys
+            .keyring
+            .as_ref()
+            .filter(|k| k.role() == Role::PutOnly)
+        {
+            self.parent_cache = Some(Arc::new(ParentCache::new(dir, keyring.cache_key())));
+        }
+    }
+
+    /// The put-only key's record of its backups, when one is used.
+    pub fn parent_cache(&self) -> Option<&ParentCache> {
+        self.parent_cache.as_deref()
+    }
+
+    /// What the key that opened the repository may do.
+    pub fn role(&self) -> Role {
+        self.keys.role()
+    }
+
+    /// Refuses `what` to a put-only key: removing, rewriting and managing
+    /// keys need a full key.
+    pub fn full_key(&self, what: &str) -> Result<()> {
+        match self.role() {
+            Role::Full => Ok(()),
+            Role::PutOnly => Err(Error::Invalid(format!(
+                "a put-only key cannot {what}: open the repository with a full key"
+            ))),
+        }
     }
 
     /// The folder of this repository's cache, when one is used.
@@ -484,6 +531,13 @@ impl Repository {
         let (superseded, current): (Vec<String>, Vec<String>) = listed.into_iter().partition(|n| {
             IndexId::from_hex(n).is_some_and(|id| self.marks.superseded.contains(&id))
         });
+        self.index_files = current
+            .iter()
+            .filter_map(|n| IndexId::from_hex(n))
+            .collect();
+        if self.role() == Role::PutOnly {
+            return self.load_tags(&current);
+        }
         let tree_packs = Mutex::new(HashSet::new());
         let note_tree_packs = |file: &IndexFile| {
             let mut found = tree_packs.lock().expect("not poisoned");
@@ -510,10 +564,6 @@ impl Repository {
                 e => e,
             })
         })?;
-        self.index_files = current
-            .iter()
-            .filter_map(|n| IndexId::from_hex(n))
-            .collect();
         let condemned = &self.marks.condemned;
         self.condemned = IndexLoader::load(&superseded, |name| {
             let mut file = self.read_index_file(name)?;
@@ -674,6 +724,7 @@ impl Repository {
     /// A snapshot under a compliance hold is refused ([`crate::hold`]); one
     /// that cannot be read holds nothing and is removed.
     pub fn remove_snapshot(&self, id: &SnapshotId) -> Result<()> {
+        self.full_key("remove snapshots")?;
         if let Ok(snapshot) = self.load_snapshot(id) {
             crate::hold::check_removable(id, &snapshot.tags, Timestamp::now())?;
         }
@@ -847,6 +898,38 @@ impl Repository {
         self.open_blob_in(&loc.pack, &pack, &tree_entry(id, loc))
     }
 
+    /// A put-only key's index: the tags of the current index files, read a
+    /// few at a time on every core. Condemned packs are left out: a backup
+    /// must not use what a prune is about to delete.
+    fn load_tags(&mut self, current: &[String]) -> Result<()> {
+        self.tags.clear();
+        for batch in current.chunks(4 * rayon::current_num_threads()) {
+            let files = batch
+                .par_iter()
+                .map(|name| {
+                    let bytes = self.read_verified(FileKind::Index, name)?;
+                    IndexFile::open_tags(&bytes, &self.keys)
+                        .map_err(|e| Error::format(format!("index file {name}"), e))
+                })
+                .collect::<Result<Vec<_>>>()?;
+            for file in files {
+                for t in &file.tags {
+                    self.tags.insert(t.tag, file.packs[t.pack as usize]);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The pack that holds a blob, as the index says: from its entries, or
+    /// for a put-only key from its tags.
+    pub fn stored_pack(&self, kind: BlobKind, id: &BlobId) -> Option<PackId> {
+        match self.role() {
+            Role::Full => self.index.get(kind, id).map(|at| at.pack),
+            Role::PutOnly => self.tags.get(&dedup_tag(&self.keys, kind, id)).copied(),
+        }
+    }
+
     /// Reads, authenticates and decodes one index file.
     pub fn read_index_file(&self, name: &str) -> Result<IndexFile> {
         let bytes = self.read_verified(FileKind::Index, name)?;
@@ -910,6 +993,9 @@ impl Repository {
 
     /// Reads and decodes a tree blob.
     pub fn load_tree(&self, id: &BlobId) -> Result<Tree> {
+        if let Some(tree) = self.parent_cache.as_ref().and_then(|c| c.tree(id)) {
+            return Ok(tree);
+        }
         let bytes = self.read_blob(BlobKind::Tree, id)?;
         Tree::decode(&bytes).map_err(|e| Error::format(format!("tree {id}"), e))
     }
@@ -1079,6 +1165,7 @@ pub(crate) fn seal_key(
     kdf: KdfParams,
 ) -> Result<(Vec<u8>, KeyInfo)> {
     let info = KeyInfo {
+        role: keys.role(),
         created: Timestamp::now(),
         hostname: crate::sysinfo::hostname(),
         username: crate::sysinfo::username(),

@@ -20,6 +20,7 @@
 use crate::backend::FileKind;
 use crate::error::{Error, Result};
 use crate::repository::Repository;
+use cairn_format::keyring::Role;
 use cairn_format::wal::{self, WalHeader, WalName, MAX_WAL_FILE_LEN};
 use cairn_format::Timestamp;
 use std::collections::HashSet;
@@ -90,7 +91,19 @@ fn archive_with<R: Read>(
         )));
     }
     let read_error = |e| Error::io(format!("cannot read WAL file {name}"), e);
-    if let Some(stored) = fetch(repo, cluster, name)? {
+    if repo.role() == Role::PutOnly {
+        // It cannot read the stored file to compare: a file of this name is
+        // taken to be this one (PostgreSQL archives a name again only after
+        // a crash, with the same content; SPEC §19.3).
+        match repo
+            .backend()
+            .read(FileKind::Wal, &stored_name(repo, cluster, name)?)
+        {
+            Ok(_) => return Ok(Archived::AlreadyThere),
+            Err(Error::Missing(_)) => {}
+            Err(e) => return Err(e),
+        }
+    } else if let Some(stored) = fetch(repo, cluster, name)? {
         let mut content = Vec::new();
         open()?.read_to_end(&mut content).map_err(read_error)?;
         return match stored == content {

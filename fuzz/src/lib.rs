@@ -50,6 +50,7 @@ pub fn fixed_keys() -> MasterKeys {
         id_key: [0x33; 32],
         chunker_key: [0x44; 32],
         padding: Default::default(),
+        keyring: None,
     }
 }
 
@@ -602,15 +603,21 @@ pub fn seeds() -> Vec<Seed> {
         salt: [0x55; 32],
     };
     let info = KeyInfo {
+        role: cairn_format::keyring::Role::Full,
         created: ts(1_700_000_000, 1),
         hostname: "host".into(),
         username: "alice".into(),
     };
-    let key_file =
-        seal_key_file(&keys, KEY_PASSWORD, cheap, &info).expect("cheap KDF parameters are valid");
+    let key_file = seal_key_file(&keys, KEY_PASSWORD, cheap.clone(), &info)
+        .expect("cheap KDF parameters are valid");
     put("key_file", "cheap-kdf", key_file);
+    let keyed = MasterKeys::generate_keyed();
+    let keyed_file = seal_key_file(&keyed, KEY_PASSWORD, cheap.clone(), &info)
+        .expect("cheap KDF parameters are valid");
+    put("key_file", "cheap-kdf-epochs", keyed_file);
     let dear = codec::encode(&KeyHeader {
-        version: 1,
+        version: 2,
+        role: cairn_format::keyring::Role::Full,
         kdf: KdfParams {
             algorithm: KDF_ARGON2ID,
             memory_kib: 64 * 1024,
@@ -634,6 +641,11 @@ pub fn seeds() -> Vec<Seed> {
     );
     let text: Vec<u8> = b"the quick brown fox jumps over the lazy dog. ".repeat(40);
     put("frame", "zstd-text", frame::encode(&text, Some(3)));
+    put(
+        "frame",
+        "padded-zstd",
+        frame::pad(frame::encode(&text, Some(3)), 77),
+    );
 
     // Valid envelopes under the fixed keys, one per opener of the `sealed` target.
     let zero = BlobId([0; 32]);
@@ -709,8 +721,13 @@ pub fn seeds() -> Vec<Seed> {
                 .expect("sealed in memory"),
         ),
     );
+    // The fixed keys are those of a repository without key epochs: its
+    // config is of version 1.
     let mut own_config = Config::with_defaults(keys.repo_id);
     own_config.pack_size = 4 * 1024 * 1024;
+    own_config.version = 1;
+    own_config.padding = 0;
+    own_config.epoch = None;
     put(
         "sealed",
         "config",

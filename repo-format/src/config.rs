@@ -36,6 +36,8 @@ pub const PADDING_NONE: u8 = 0;
 pub const PADDING_METADATA: u8 = 1;
 /// Padding identifier: every object, blobs included, padded with Padmé.
 pub const PADDING_ALL: u8 = 2;
+/// What a full key's tag on the config covers besides its bytes.
+const FULL_TAG_CONTEXT: &[u8] = b"config";
 /// Largest decoded config accepted.
 pub const MAX_CONFIG_LEN: usize = 64 * 1024;
 
@@ -87,6 +89,9 @@ pub struct Config {
     pub pack_size: u64,
     /// Which objects writers pad (SPEC §5.1): one of the `PADDING_*` values.
     pub padding: u8,
+    /// The key epoch new objects are sealed in (SPEC §3.6); `None` in a
+    /// version-1 config, whose repository has its secrets of old.
+    pub epoch: Option<u32>,
 }
 
 /// A version-1 config: a version-2 one without `padding`.
@@ -126,6 +131,7 @@ impl Config {
             },
             pack_size: 16 * 1024 * 1024,
             padding: PADDING_METADATA,
+            epoch: Some(0),
         }
     }
 
@@ -154,8 +160,11 @@ impl Config {
         if version != 1 {
             return codec::decode(bytes);
         }
-        let v1: ConfigV1 =
-            postcard::from_bytes(bytes).map_err(|e| FormatError::malformed("config", e))?;
+        let (v1, rest) = postcard::take_from_bytes::<ConfigV1>(bytes)
+            .map_err(|e| FormatError::malformed("config", e))?;
+        if !rest.is_empty() {
+            return Err(FormatError::malformed("config", "trailing bytes"));
+        }
         let config = Config {
             version: v1.version,
             repo_id: v1.repo_id,
@@ -163,6 +172,7 @@ impl Config {
             compression: v1.compression,
             pack_size: v1.pack_size,
             padding: PADDING_NONE,
+            epoch: None,
         };
         config.validate()?;
         Ok(config)
@@ -185,9 +195,13 @@ impl Config {
             codec::encode(self)
         };
         let plain = crate::frame::encode(&encoded, None);
-        let mut aad = keys.aad(ObjectType::Config, None);
-        aad.extend_from_slice(&aad_tail);
-        out.extend_from_slice(&crate::crypto::seal_raw(&keys.data_key, &aad, &plain));
+        out.extend_from_slice(&keys.seal_framed(ObjectType::Config, None, &aad_tail, plain));
+        if let Some(keyring) = &keys.keyring {
+            let tag = keyring
+                .full_tag(FULL_TAG_CONTEXT, &out)
+                .expect("only a full key writes the config");
+            out.extend_from_slice(&tag);
+        }
         out
     }
 
@@ -196,9 +210,18 @@ impl Config {
         if bytes.len() < 12 {
             return Err(FormatError::Authentication("config"));
         }
-        let mut aad = keys.aad(ObjectType::Config, None);
-        aad.extend_from_slice(&bytes[..12]);
-        let framed = crate::crypto::open_raw(&keys.data_key, &aad, &bytes[12..], "config")?;
+        let bytes = match &keys.keyring {
+            // Vouched for by a full key in the newest epoch this key holds
+            // (a config sealed in an older one is refused below anyway).
+            Some(keyring) => {
+                keyring.check_full_tag("config", FULL_TAG_CONTEXT, bytes, Some(keyring.newest()))?
+            }
+            None => bytes,
+        };
+        if bytes.len() < 12 {
+            return Err(FormatError::Authentication("config"));
+        }
+        let framed = keys.open_framed(ObjectType::Config, None, &bytes[..12], &bytes[12..])?;
         let version = u32::from_le_bytes(bytes[8..12].try_into().expect("4 bytes"));
         if &bytes[..8] != CONFIG_MAGIC || version != FORMAT_VERSION {
             return Err(FormatError::UnsupportedVersion {
@@ -212,6 +235,19 @@ impl Config {
                 "config",
                 "repository ID differs from the key's",
             ));
+        }
+        match (&keys.keyring, config.epoch) {
+            // Sealed in the epoch it names, which must be the key's newest.
+            (Some(keyring), Some(epoch)) if bytes[13..17] == epoch.to_le_bytes() => {
+                keyring.set_current(epoch)?
+            }
+            (None, None) => {}
+            _ => {
+                return Err(FormatError::malformed(
+                    "config",
+                    "its key epoch does not fit the key",
+                ))
+            }
         }
         Ok(config)
     }
@@ -281,7 +317,16 @@ impl Versioned for Config {
             });
         }
         if self.version == 1 && c.algorithm != CHUNKER_FASTCDC2020_KEYED {
-            return bad("a version-1 config has the FastCDC chunker");
+            return Err(FormatError::UnsupportedVersion {
+                what: "chunker of a version-1 config",
+                version: c.algorithm.into(),
+            });
+        }
+        if self.version == 1 && self.padding != PADDING_NONE {
+            return bad("a version-1 config pads nothing");
+        }
+        if self.epoch.is_none() != (self.version == 1) {
+            return bad("a key epoch is in every config of version 2 and in none of version 1");
         }
         Ok(())
     }
@@ -293,7 +338,7 @@ mod tests {
 
     #[test]
     fn config_round_trips_and_rejects_flips() {
-        let keys = MasterKeys::generate();
+        let keys = MasterKeys::generate_keyed();
         let config = Config::with_defaults(keys.repo_id);
         let bytes = config.seal(&keys);
         assert_eq!(Config::open(&bytes, &keys).unwrap(), config);
@@ -310,10 +355,19 @@ mod tests {
         let mut config = Config::with_defaults(keys.repo_id);
         config.version = 1;
         config.padding = PADDING_NONE;
+        config.epoch = None;
         let bytes = config.seal(&keys);
         assert_eq!(Config::open(&bytes, &keys).unwrap(), config);
-        let v2 = Config::with_defaults(keys.repo_id).seal(&keys);
-        assert!(bytes.len() < v2.len(), "no padding field in version 1");
+        // Its bytes are those a version-1 writer made: no padding, no epoch.
+        let mut v2 = config.clone();
+        v2.version = 2;
+        v2.epoch = Some(0);
+        let v2 = postcard::to_stdvec(&v2).unwrap();
+        let framed = keys
+            .open_framed(ObjectType::Config, None, &bytes[..12], &bytes[12..])
+            .unwrap();
+        // The codec byte, then three bytes fewer: `padding` and `Some(0)`.
+        assert_eq!(framed.len() - 1 + 3, v2.len());
     }
 
     #[test]

@@ -17,8 +17,10 @@ pub const SUITE_XCHACHA20POLY1305: u8 = 1;
 pub const NONCE_LEN: usize = 24;
 /// Authentication tag length of the v1 suite.
 pub const TAG_LEN: usize = 16;
-/// Bytes an envelope adds to its plaintext.
+/// Bytes an envelope of suite 1 adds to its plaintext, the least any suite adds.
 pub const ENVELOPE_OVERHEAD: usize = 1 + NONCE_LEN + TAG_LEN;
+/// The most bytes an envelope of any suite adds (suite 2, SPEC §4.5).
+pub const MAX_ENVELOPE_OVERHEAD: usize = crate::keyring::SEALED_OVERHEAD;
 /// Prefix of every associated-data string: the ASCII text `cairn` and format version 1.
 pub const AAD_DOMAIN: &[u8; 6] = b"cairn\x01";
 
@@ -50,6 +52,9 @@ pub enum ObjectType {
     Audit = 11,
     /// A file of a PostgreSQL cluster's write-ahead log archive.
     Wal = 12,
+    /// The deduplication tags of an index file (SPEC §10.1): what a
+    /// put-only key reads of the index.
+    DedupTags = 13,
 }
 
 impl ObjectType {
@@ -68,6 +73,7 @@ impl ObjectType {
             ObjectType::JournalEntry => "journal entry",
             ObjectType::Audit => "audit record",
             ObjectType::Wal => "WAL file",
+            ObjectType::DedupTags => "index file's deduplication tags",
         }
     }
 }
@@ -91,6 +97,11 @@ pub struct MasterKeys {
     /// (its config), not a secret; [`Padding::None`] until a config says more.
     #[zeroize(skip)]
     pub padding: Padding,
+    /// The epochs of a repository with a version-2 config (SPEC §3.6): then
+    /// every object is sealed with them and `data_key` is unused. `None`
+    /// for an older repository, whose objects are all under `data_key`.
+    #[zeroize(skip)]
+    pub keyring: Option<std::sync::Arc<crate::keyring::Keyring>>,
 }
 
 /// Which sealed objects a writer pads with [`crate::frame::pad`] (SPEC §5.1).
@@ -111,6 +122,7 @@ impl Padding {
     pub fn pads(self, ty: ObjectType) -> bool {
         match self {
             Padding::None => false,
+            _ if matches!(ty, ObjectType::Config | ObjectType::KeyFile) => false,
             Padding::Metadata => !matches!(ty, ObjectType::DataBlob | ObjectType::TreeBlob),
             Padding::All => true,
         }
@@ -118,9 +130,9 @@ impl Padding {
 }
 
 /// The longest envelope an object of at most `plain` bytes can have: stored
-/// raw in a padded frame.
+/// raw in a padded frame, in the suite that adds the most.
 pub const fn max_envelope_len(plain: usize) -> usize {
-    crate::frame::padme((plain + 1 + crate::frame::PADDED_OVERHEAD + ENVELOPE_OVERHEAD) as u64)
+    crate::frame::padme((plain + 1 + crate::frame::PADDED_OVERHEAD + MAX_ENVELOPE_OVERHEAD) as u64)
         as usize
 }
 
@@ -141,6 +153,33 @@ impl MasterKeys {
             id_key: random_array(),
             chunker_key: random_array(),
             padding: Padding::None,
+            keyring: None,
+        }
+    }
+
+    /// Fresh secrets for a new repository with key epochs: epoch 0 only,
+    /// and no `data_key` (zeros, never used).
+    pub fn generate_keyed() -> Self {
+        MasterKeys {
+            data_key: [0; 32],
+            keyring: Some(std::sync::Arc::new(crate::keyring::Keyring::generate())),
+            ..MasterKeys::generate()
+        }
+    }
+
+    /// What this key may do: [`Role::Full`] for keys of older repositories.
+    pub fn role(&self) -> crate::keyring::Role {
+        self.keyring
+            .as_ref()
+            .map_or(crate::keyring::Role::Full, |k| k.role())
+    }
+
+    /// Bytes the envelope of an object of type `ty` adds to its frame.
+    fn overhead(&self, ty: ObjectType) -> usize {
+        match (&self.keyring, crate::keyring::is_content(ty)) {
+            (None, _) => ENVELOPE_OVERHEAD,
+            (Some(_), true) => crate::keyring::SEALED_OVERHEAD,
+            (Some(_), false) => crate::keyring::EPOCH_OVERHEAD,
         }
     }
 
@@ -189,11 +228,48 @@ impl MasterKeys {
         plaintext: &[u8],
         level: Option<i32>,
     ) -> Vec<u8> {
-        let mut framed = crate::frame::encode(plaintext, level);
+        self.seal_framed(ty, binding, &[], crate::frame::encode(plaintext, level))
+    }
+
+    /// Seals a frame as `ty`, padded when [`MasterKeys::padding`] says so;
+    /// `aad_tail` extends the associated data (the config's clear header).
+    pub fn seal_framed(
+        &self,
+        ty: ObjectType,
+        binding: Option<&[u8; ID_LEN]>,
+        aad_tail: &[u8],
+        mut framed: Vec<u8>,
+    ) -> Vec<u8> {
         if self.padding.pads(ty) {
-            framed = crate::frame::pad(&framed, ENVELOPE_OVERHEAD);
+            framed = crate::frame::pad(framed, self.overhead(ty));
         }
-        seal_raw(&self.data_key, &self.aad(ty, binding), &framed)
+        match &self.keyring {
+            Some(keyring) => keyring.seal(&self.repo_id, ty, binding, aad_tail, &framed),
+            None => {
+                let mut aad = self.aad(ty, binding);
+                aad.extend_from_slice(aad_tail);
+                seal_raw(&self.data_key, &aad, &framed)
+            }
+        }
+    }
+
+    /// Authenticates and decrypts an envelope sealed by
+    /// [`MasterKeys::seal_framed`], giving its frame.
+    pub fn open_framed(
+        &self,
+        ty: ObjectType,
+        binding: Option<&[u8; ID_LEN]>,
+        aad_tail: &[u8],
+        sealed: &[u8],
+    ) -> Result<Vec<u8>> {
+        match &self.keyring {
+            Some(keyring) => keyring.open(&self.repo_id, ty, binding, aad_tail, sealed),
+            None => {
+                let mut aad = self.aad(ty, binding);
+                aad.extend_from_slice(aad_tail);
+                open_raw(&self.data_key, &aad, sealed, ty.name())
+            }
+        }
     }
 
     /// Authenticates, decrypts and decompresses an object sealed by [`MasterKeys::seal`].
@@ -219,16 +295,28 @@ impl MasterKeys {
         out: &mut Vec<u8>,
     ) -> Result<()> {
         out.clear();
-        let framed = open_raw(&self.data_key, &self.aad(ty, binding), sealed, ty.name())?;
+        let framed = self.open_framed(ty, binding, &[], sealed)?;
         crate::frame::decode_into(&framed, limit, ty.name(), out)
     }
 }
 
-/// Associated data: `AAD_DOMAIN || suite || type || repo_id || binding`.
+/// Associated data of a suite-1 envelope: `AAD_DOMAIN || 1 || type ||
+/// repo_id || binding`.
 pub fn object_aad(repo: &RepoId, ty: ObjectType, binding: Option<&[u8; ID_LEN]>) -> Vec<u8> {
+    suite_aad(SUITE_XCHACHA20POLY1305, repo, ty, binding)
+}
+
+/// Associated data of an envelope of `suite`: `AAD_DOMAIN || suite || type
+/// || repo_id || binding` (SPEC §4.2, §4.5).
+pub fn suite_aad(
+    suite: u8,
+    repo: &RepoId,
+    ty: ObjectType,
+    binding: Option<&[u8; ID_LEN]>,
+) -> Vec<u8> {
     let mut aad = Vec::with_capacity(AAD_DOMAIN.len() + 2 + 2 * ID_LEN);
     aad.extend_from_slice(AAD_DOMAIN);
-    aad.push(SUITE_XCHACHA20POLY1305);
+    aad.push(suite);
     aad.push(ty as u8);
     aad.extend_from_slice(&repo.0);
     if let Some(b) = binding {
@@ -237,8 +325,26 @@ pub fn object_aad(repo: &RepoId, ty: ObjectType, binding: Option<&[u8; ID_LEN]>)
     aad
 }
 
-/// Encrypts `plaintext` under `key` with a fresh random nonce.
+/// Encrypts `plaintext` under `key` with a fresh random nonce: a suite-1
+/// envelope.
 pub fn seal_raw(key: &[u8; 32], aad: &[u8], plaintext: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(ENVELOPE_OVERHEAD + plaintext.len());
+    out.push(SUITE_XCHACHA20POLY1305);
+    out.extend_from_slice(&aead_seal(key, aad, plaintext));
+    out
+}
+
+/// Verifies and decrypts a suite-1 envelope produced by [`seal_raw`].
+pub fn open_raw(key: &[u8; 32], aad: &[u8], sealed: &[u8], what: &'static str) -> Result<Vec<u8>> {
+    match sealed.split_first() {
+        Some((&SUITE_XCHACHA20POLY1305, body)) => aead_open(key, aad, body, what),
+        _ => Err(FormatError::Authentication(what)),
+    }
+}
+
+/// `nonce (24) || ciphertext || tag (16)`: XChaCha20-Poly1305 under `key`
+/// with a fresh random nonce, the body of every suite's envelope.
+pub fn aead_seal(key: &[u8; 32], aad: &[u8], plaintext: &[u8]) -> Vec<u8> {
     let cipher = XChaCha20Poly1305::new(key.into());
     let nonce: [u8; NONCE_LEN] = nonce();
     let ct = cipher
@@ -250,25 +356,23 @@ pub fn seal_raw(key: &[u8; 32], aad: &[u8], plaintext: &[u8]) -> Vec<u8> {
             },
         )
         .expect("XChaCha20-Poly1305 encryption cannot fail for in-memory buffers");
-    let mut out = Vec::with_capacity(1 + NONCE_LEN + ct.len());
-    out.push(SUITE_XCHACHA20POLY1305);
+    let mut out = Vec::with_capacity(NONCE_LEN + ct.len());
     out.extend_from_slice(&nonce);
     out.extend_from_slice(&ct);
     out
 }
 
-/// Verifies and decrypts an envelope produced by [`seal_raw`].
-pub fn open_raw(key: &[u8; 32], aad: &[u8], sealed: &[u8], what: &'static str) -> Result<Vec<u8>> {
-    if sealed.len() < ENVELOPE_OVERHEAD || sealed[0] != SUITE_XCHACHA20POLY1305 {
+/// Verifies and decrypts what [`aead_seal`] produced.
+pub fn aead_open(key: &[u8; 32], aad: &[u8], body: &[u8], what: &'static str) -> Result<Vec<u8>> {
+    if body.len() < NONCE_LEN + TAG_LEN {
         return Err(FormatError::Authentication(what));
     }
     let cipher = XChaCha20Poly1305::new(key.into());
-    let nonce = XNonce::from_slice(&sealed[1..1 + NONCE_LEN]);
     cipher
         .decrypt(
-            nonce,
+            XNonce::from_slice(&body[..NONCE_LEN]),
             Payload {
-                msg: &sealed[1 + NONCE_LEN..],
+                msg: &body[NONCE_LEN..],
                 aad,
             },
         )

@@ -44,6 +44,10 @@ pub enum FormatError {
         /// The limit.
         limit: u64,
     },
+    /// Content sealed to the repository's public key, asked of a put-only
+    /// key, which holds no secret key to open it.
+    #[error("a put-only key cannot read {0}: it can back up, and only a full key reads back")]
+    NotReadable(&'static str),
     /// Key derivation failed (invalid parameters).
     #[error("key derivation failed: {0}")]
     Kdf(String),

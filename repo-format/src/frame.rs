@@ -30,23 +30,28 @@ pub const fn padme(len: u64) -> u64 {
     let e = 63 - len.leading_zeros() as u64;
     let s = 64 - e.leading_zeros() as u64;
     let mask = (1u64 << (e - s)) - 1;
-    (len + mask) & !mask
+    match len.checked_add(mask) {
+        Some(up) => up & !mask,
+        // Within 2^58 of 2^64: no object comes near.
+        None => len,
+    }
 }
 
-/// `framed` (from [`encode`]) as a padded frame whose envelope, `overhead`
-/// bytes longer than the frame, has a length [`padme`] leaves as it is.
-pub fn pad(framed: &[u8], overhead: usize) -> Vec<u8> {
-    let (&codec, payload) = framed
-        .split_first()
+/// `framed` (from [`encode`]) made a padded frame, in place, whose
+/// envelope, `overhead` bytes longer than the frame, has a length [`padme`]
+/// leaves as it is.
+pub fn pad(mut framed: Vec<u8>, overhead: usize) -> Vec<u8> {
+    let payload = framed
+        .len()
+        .checked_sub(1)
         .expect("encode never returns an empty frame");
-    let bare = 1 + PADDED_OVERHEAD + payload.len();
-    let target = padme((bare + overhead) as u64) as usize - overhead;
-    let mut out = Vec::with_capacity(target);
-    out.push(codec | PADDED);
-    out.extend_from_slice(&(payload.len() as u32).to_le_bytes());
-    out.extend_from_slice(payload);
-    out.resize(target, 0);
-    out
+    let len = u32::try_from(payload).expect("no frame holds 4 GiB");
+    let target = padme((framed.len() + PADDED_OVERHEAD + overhead) as u64) as usize - overhead;
+    framed.reserve_exact(target - framed.len());
+    framed[0] |= PADDED;
+    framed.splice(1..1, len.to_le_bytes());
+    framed.resize(target, 0);
+    framed
 }
 
 /// Frames `data`, compressing with zstd at `level` when that makes it smaller.
@@ -231,7 +236,7 @@ mod tests {
         fn frames_round_trip(data in proptest::collection::vec(any::<u8>(), 0..4096), level in proptest::option::of(1i32..6)) {
             let framed = encode(&data, level);
             prop_assert_eq!(&decode(&framed, 1 << 20, "test").unwrap(), &data);
-            let padded = pad(&framed, 41);
+            let padded = pad(framed.clone(), 41);
             prop_assert_eq!(padme(padded.len() as u64 + 41), padded.len() as u64 + 41);
             prop_assert!(padded.len() >= framed.len() + PADDED_OVERHEAD);
             prop_assert_eq!(decode(&padded, 1 << 20, "test").unwrap(), data);
@@ -255,11 +260,11 @@ mod tests {
 
     #[test]
     fn a_padded_frame_with_a_bad_length_or_fill_is_refused() {
-        let mut padded = pad(&encode(b"content", None), 41);
+        let mut padded = pad(encode(b"content", None), 41);
         assert!(padded.len() > 1 + 4 + 7, "some fill");
         *padded.last_mut().unwrap() = 1;
         assert!(decode(&padded, 100, "t").is_err());
-        let mut padded = pad(&encode(b"content", None), 41);
+        let mut padded = pad(encode(b"content", None), 41);
         let too_long = (padded.len() as u32).to_le_bytes();
         padded[1..5].copy_from_slice(&too_long);
         assert!(decode(&padded, 100, "t").is_err());

@@ -11,8 +11,10 @@ use crate::crypto::{
 };
 use crate::error::{FormatError, Result};
 use crate::id::RepoId;
+use crate::keyring::{EpochKeys, EpochSeal, Keyring, Role};
 use crate::timestamp::Timestamp;
 use serde::{Deserialize, Serialize};
+use std::sync::Arc;
 use zeroize::{Zeroize, Zeroizing};
 
 /// Magic bytes at the start of every key file.
@@ -107,15 +109,57 @@ impl KdfParams {
 /// The clear-text header of a key file.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct KeyHeader {
-    /// Structure version, 1.
+    /// Structure version: 2, or 1 for a key file of a repository without
+    /// key epochs (then `role` is [`Role::Full`]).
     pub version: u32,
     /// Key derivation parameters.
     pub kdf: KdfParams,
+    /// What the key may do, in the clear so that `key list` can say it of
+    /// every key (authenticated with the payload, which repeats it).
+    pub role: Role,
+}
+
+/// A version-1 key header: one of version 2 without `role`.
+#[derive(Serialize, Deserialize)]
+struct KeyHeaderV1 {
+    version: u32,
+    kdf: KdfParams,
 }
 
 impl Versioned for KeyHeader {
     const WHAT: &'static str = "key file header";
-    const VERSION: u32 = 1;
+    const VERSION: u32 = 2;
+}
+
+impl KeyHeader {
+    fn encode(&self) -> Vec<u8> {
+        match self.version {
+            1 => postcard::to_stdvec(&KeyHeaderV1 {
+                version: 1,
+                kdf: self.kdf.clone(),
+            })
+            .expect("postcard serialization into a Vec cannot fail"),
+            _ => codec::encode(self),
+        }
+    }
+
+    fn decode(bytes: &[u8]) -> Result<KeyHeader> {
+        let (version, _) = postcard::take_from_bytes::<u32>(bytes)
+            .map_err(|e| FormatError::malformed(Self::WHAT, e))?;
+        if version != 1 {
+            return codec::decode(bytes);
+        }
+        let (v1, rest) = postcard::take_from_bytes::<KeyHeaderV1>(bytes)
+            .map_err(|e| FormatError::malformed(Self::WHAT, e))?;
+        if !rest.is_empty() {
+            return Err(FormatError::malformed(Self::WHAT, "trailing bytes"));
+        }
+        Ok(KeyHeader {
+            version: 1,
+            kdf: v1.kdf,
+            role: Role::Full,
+        })
+    }
 }
 
 /// The sealed part of a key file.
@@ -140,6 +184,49 @@ pub struct KeyPayload {
     pub username: String,
 }
 
+/// The sealed part of a key file of a repository with key epochs (a
+/// version-2 config, SPEC §3.6).
+#[derive(Serialize, Deserialize, Zeroize)]
+struct KeyPayloadV2 {
+    version: u32,
+    repo_id: [u8; 32],
+    #[zeroize(skip)]
+    role: Role,
+    id_key: [u8; 32],
+    chunker_key: [u8; 32],
+    cache_key: [u8; 32],
+    epochs: Vec<EpochKeys>,
+    #[zeroize(skip)]
+    created: Timestamp,
+    hostname: String,
+    username: String,
+}
+
+impl Versioned for KeyPayloadV2 {
+    const WHAT: &'static str = "key file payload";
+    const VERSION: u32 = 2;
+
+    fn validate(&self) -> Result<()> {
+        let bad = |why: &str| Err(FormatError::malformed("key file", why));
+        if !self.created.is_valid() {
+            return bad("nanoseconds out of range");
+        }
+        // A full key holds every epoch's secrets, a put-only key none.
+        let fits = |e: &EpochKeys| match (self.role, &e.seal) {
+            (Role::Full, EpochSeal::Secret(_)) => e.auth_key.is_some(),
+            (Role::PutOnly, EpochSeal::Public(_)) => e.auth_key.is_none(),
+            _ => false,
+        };
+        if self.epochs.is_empty()
+            || !self.epochs.windows(2).all(|w| w[0].epoch < w[1].epoch)
+            || !self.epochs.iter().all(fits)
+        {
+            return bad("its epochs are empty, out of order, or not those of its role");
+        }
+        Ok(())
+    }
+}
+
 impl Versioned for KeyPayload {
     const WHAT: &'static str = "key file payload";
     const VERSION: u32 = 1;
@@ -155,9 +242,12 @@ impl Versioned for KeyPayload {
     }
 }
 
-/// Who made a key file and when (stored sealed).
+/// Who made a key file and when, and what it may do (stored sealed).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct KeyInfo {
+    /// What the key may do; [`Role::Full`] for every key of a repository
+    /// without key epochs.
+    pub role: Role,
     /// When the key file was made.
     pub created: Timestamp,
     /// Host that made it.
@@ -173,26 +263,55 @@ pub fn seal_key_file(
     kdf: KdfParams,
     info: &KeyInfo,
 ) -> Result<Vec<u8>> {
-    let wrapping = kdf.derive(password)?;
-    let header = codec::encode(&KeyHeader {
-        version: KeyHeader::VERSION,
+    let header = KeyHeader {
+        version: if keys.keyring.is_some() { 2 } else { 1 },
         kdf,
+        role: keys.role(),
+    };
+    let encoded = Zeroizing::new(match &keys.keyring {
+        None => codec::encode(&KeyPayload {
+            version: KeyPayload::VERSION,
+            repo_id: keys.repo_id.0,
+            data_key: keys.data_key,
+            id_key: keys.id_key,
+            chunker_key: keys.chunker_key,
+            created: info.created,
+            hostname: info.hostname.clone(),
+            username: info.username.clone(),
+        }),
+        Some(keyring) => codec::encode(&KeyPayloadV2 {
+            version: KeyPayloadV2::VERSION,
+            repo_id: keys.repo_id.0,
+            role: keyring.role(),
+            id_key: keys.id_key,
+            chunker_key: keys.chunker_key,
+            cache_key: *keyring.cache_key(),
+            epochs: keyring.epochs().to_vec(),
+            created: info.created,
+            hostname: info.hostname.clone(),
+            username: info.username.clone(),
+        }),
     });
+    seal_key_parts(&header, &encoded, password)
+}
+
+/// A key file of `header` sealing the encoded payload `payload`, refused
+/// when the payload is over the limit a reader accepts (§3.2).
+fn seal_key_parts(header: &KeyHeader, payload: &[u8], password: &[u8]) -> Result<Vec<u8>> {
+    if payload.len() + 1 > MAX_HEADER_LEN {
+        return Err(FormatError::TooLarge {
+            what: "key file payload",
+            size: payload.len() as u64,
+            limit: MAX_HEADER_LEN as u64 - 1,
+        });
+    }
+    let wrapping = header.kdf.derive(password)?;
+    let header = header.encode();
     let mut out = Vec::with_capacity(256);
     out.extend_from_slice(KEY_MAGIC);
     out.extend_from_slice(&(header.len() as u32).to_le_bytes());
     out.extend_from_slice(&header);
-    let payload = Zeroizing::new(KeyPayload {
-        version: KeyPayload::VERSION,
-        repo_id: keys.repo_id.0,
-        data_key: keys.data_key,
-        id_key: keys.id_key,
-        chunker_key: keys.chunker_key,
-        created: info.created,
-        hostname: info.hostname.clone(),
-        username: info.username.clone(),
-    });
-    let plain = Zeroizing::new(crate::frame::encode(&codec::encode(&*payload), None));
+    let plain = Zeroizing::new(crate::frame::encode(payload, None));
     let sealed = seal_raw(&wrapping, &key_aad(&out), &plain);
     out.extend_from_slice(&sealed);
     Ok(out)
@@ -210,7 +329,7 @@ pub fn read_key_header(bytes: &[u8]) -> Result<(KeyHeader, usize)> {
             "header length out of range",
         ));
     }
-    Ok((codec::decode(&bytes[12..12 + len])?, 12 + len))
+    Ok((KeyHeader::decode(&bytes[12..12 + len])?, 12 + len))
 }
 
 /// Opens a key file with `password`. A wrong password and a damaged file both
@@ -226,6 +345,43 @@ pub fn open_key_file(bytes: &[u8], password: &[u8]) -> Result<(MasterKeys, KeyIn
         "key file",
     )?);
     let plain = Zeroizing::new(crate::frame::decode(&framed, MAX_HEADER_LEN, "key file")?);
+    let (version, _) = postcard::take_from_bytes::<u32>(&plain)
+        .map_err(|e| FormatError::malformed("key file payload", e))?;
+    if (version == KeyPayloadV2::VERSION) != (header.version == 2) {
+        return Err(FormatError::malformed(
+            "key file",
+            "its header and payload are of different versions",
+        ));
+    }
+    if version == KeyPayloadV2::VERSION {
+        let mut payload = Zeroizing::new(codec::decode::<KeyPayloadV2>(&plain)?);
+        if payload.role != header.role {
+            return Err(FormatError::malformed(
+                "key file",
+                "its header and payload disagree on its role",
+            ));
+        }
+        let keyring = Keyring::new(
+            payload.role,
+            std::mem::take(&mut payload.epochs),
+            payload.cache_key,
+        );
+        let keys = MasterKeys {
+            repo_id: RepoId(payload.repo_id),
+            data_key: [0; 32],
+            id_key: payload.id_key,
+            chunker_key: payload.chunker_key,
+            padding: Default::default(),
+            keyring: Some(Arc::new(keyring)),
+        };
+        let info = KeyInfo {
+            role: payload.role,
+            created: payload.created,
+            hostname: payload.hostname.clone(),
+            username: payload.username.clone(),
+        };
+        return Ok((keys, info));
+    }
     let payload = Zeroizing::new(codec::decode::<KeyPayload>(&plain)?);
     let keys = MasterKeys {
         repo_id: RepoId(payload.repo_id),
@@ -233,8 +389,10 @@ pub fn open_key_file(bytes: &[u8], password: &[u8]) -> Result<(MasterKeys, KeyIn
         id_key: payload.id_key,
         chunker_key: payload.chunker_key,
         padding: Default::default(),
+        keyring: None,
     };
     let info = KeyInfo {
+        role: Role::Full,
         created: payload.created,
         hostname: payload.hostname.clone(),
         username: payload.username.clone(),
@@ -261,6 +419,7 @@ mod tests {
 
     fn info() -> KeyInfo {
         KeyInfo {
+            role: Role::Full,
             created: Timestamp { secs: 5, nanos: 6 },
             hostname: "h".into(),
             username: "u".into(),
@@ -292,6 +451,71 @@ mod tests {
                 "flip at {i} went unnoticed"
             );
         }
+    }
+
+    #[test]
+    fn a_key_file_whose_parts_disagree_on_its_version_or_role_is_refused() {
+        let full = Keyring::generate();
+        let put = full.put_only();
+        let payload = |role: Role, epochs: &[EpochKeys]| {
+            codec::encode(&KeyPayloadV2 {
+                version: 2,
+                repo_id: [1; 32],
+                role,
+                id_key: [2; 32],
+                chunker_key: [3; 32],
+                cache_key: [4; 32],
+                epochs: epochs.to_vec(),
+                created: info().created,
+                hostname: "h".into(),
+                username: "u".into(),
+            })
+        };
+        let header = |version, role| KeyHeader {
+            version,
+            kdf: cheap(),
+            role,
+        };
+        let opens = |header: KeyHeader, payload: Vec<u8>| {
+            open_key_file(&seal_key_parts(&header, &payload, b"pw").unwrap(), b"pw").is_ok()
+        };
+        assert!(opens(
+            header(2, Role::Full),
+            payload(Role::Full, full.epochs())
+        ));
+        assert!(opens(
+            header(2, Role::PutOnly),
+            payload(Role::PutOnly, put.epochs())
+        ));
+        // The header says put-only, the payload full; and the reverse.
+        assert!(!opens(
+            header(2, Role::PutOnly),
+            payload(Role::Full, full.epochs())
+        ));
+        assert!(!opens(
+            header(2, Role::Full),
+            payload(Role::PutOnly, put.epochs())
+        ));
+        // A role whose epochs are not its own, or none.
+        assert!(!opens(
+            header(2, Role::Full),
+            payload(Role::Full, put.epochs())
+        ));
+        assert!(!opens(
+            header(2, Role::PutOnly),
+            payload(Role::PutOnly, full.epochs())
+        ));
+        assert!(!opens(header(2, Role::Full), payload(Role::Full, &[])));
+        // A version-1 header over a version-2 payload.
+        assert!(!opens(
+            header(1, Role::Full),
+            payload(Role::Full, full.epochs())
+        ));
+        // Too many epochs for a reader to accept: refused when written.
+        let many: Vec<EpochKeys> = (0..100).map(EpochKeys::generate).collect();
+        assert!(
+            seal_key_parts(&header(2, Role::Full), &payload(Role::Full, &many), b"pw").is_err()
+        );
     }
 
     #[test]

@@ -23,6 +23,7 @@ pub mod id;
 pub mod index;
 pub mod journal;
 pub mod key;
+pub mod keyring;
 pub mod lock;
 pub mod pack;
 pub mod snapshot;

@@ -126,13 +126,26 @@ impl Versioned for PruneMark {
 }
 
 impl PruneMark {
-    /// Seals the mark.
+    /// Seals the mark; in a repository with key epochs a full key vouches
+    /// for it (SPEC §3.6), since prune deletes what a mark names.
     pub fn seal(&self, keys: &MasterKeys) -> Vec<u8> {
-        keys.seal(ObjectType::PruneMark, None, &codec::encode(self), Some(3))
+        let mut out = keys.seal(ObjectType::PruneMark, None, &codec::encode(self), Some(3));
+        if let Some(keyring) = &keys.keyring {
+            let tag = keyring
+                .full_tag(b"prune mark", &out)
+                .expect("only a full key prunes");
+            out.extend_from_slice(&tag);
+        }
+        out
     }
 
-    /// Authenticates and decodes a sealed mark.
+    /// Authenticates and decodes a sealed mark. A full key refuses one that
+    /// no full key vouched for.
     pub fn open(bytes: &[u8], keys: &MasterKeys) -> Result<PruneMark> {
+        let bytes = match &keys.keyring {
+            Some(keyring) => keyring.check_full_tag("prune mark", b"prune mark", bytes, None)?,
+            None => bytes,
+        };
         codec::decode(&keys.open(ObjectType::PruneMark, None, bytes, MAX_MARK_LEN)?)
     }
 }

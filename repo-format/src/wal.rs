@@ -5,7 +5,7 @@
 //! it with one read, and created once, never changed.
 
 use crate::codec::{self, Versioned};
-use crate::crypto::{seal_raw, MasterKeys, ObjectType, ENVELOPE_OVERHEAD};
+use crate::crypto::{MasterKeys, ObjectType};
 use crate::error::{FormatError, Result};
 use crate::frame::{CODEC_NONE, CODEC_ZSTD};
 use crate::timestamp::Timestamp;
@@ -105,16 +105,7 @@ impl WalHeader {
                 framed
             }
         };
-        let framed = if keys.padding.pads(ObjectType::Wal) {
-            crate::frame::pad(&framed, ENVELOPE_OVERHEAD)
-        } else {
-            framed
-        };
-        Ok(seal_raw(
-            &keys.data_key,
-            &keys.aad(ObjectType::Wal, None),
-            &framed,
-        ))
+        Ok(keys.seal_framed(ObjectType::Wal, None, &[], framed))
     }
 
     /// Authenticates and decodes an archive file: its header and the WAL

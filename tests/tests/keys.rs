@@ -221,7 +221,11 @@ fn a_new_password_must_be_given_and_not_empty() {
 /// Plants a key file whose clear header asks for `kdf`; its sealed part is noise.
 fn plant_key(repo: &Path, kdf: cairn_format::key::KdfParams, seed: u64) {
     use cairn_format::key::KeyHeader;
-    let header = cairn_format::codec::encode(&KeyHeader { version: 1, kdf });
+    let header = cairn_format::codec::encode(&KeyHeader {
+        version: 2,
+        kdf,
+        role: cairn_format::keyring::Role::Full,
+    });
     let mut file = b"CAIRNKEY".to_vec();
     file.extend_from_slice(&(header.len() as u32).to_le_bytes());
     file.extend_from_slice(&header);

@@ -79,6 +79,39 @@ fn a_version_1_repository_opens_checks_restores_and_takes_new_backups() {
     ok_text(&run(&repo, &["backup", source.to_str().unwrap()]));
     let grown = dir_size(&repo) - before;
     assert!(grown < 30_000, "the repository grew by {grown} bytes");
+    // What it wrote is sealed as version 1 sealed it: suite 1, a one-part
+    // index file, no padding (the frame's codec byte is inside, so padding
+    // shows as lengths that are not all Padmé values).
+    let new_files: Vec<_> = walk_files(&repo)
+        .into_iter()
+        .filter(|f| {
+            !fixture()
+                .join("repo")
+                .join(f.strip_prefix(&repo).unwrap())
+                .exists()
+        })
+        .filter(|f| !f.starts_with(repo.join("locks")))
+        .collect();
+    assert!(new_files.len() >= 4, "{new_files:?}");
+    for f in &new_files {
+        let bytes = std::fs::read(f).unwrap();
+        let first = if f.starts_with(repo.join("data")) {
+            let n = bytes.len();
+            let header = u32::from_le_bytes(bytes[n - 8..n - 4].try_into().unwrap()) as usize;
+            bytes[n - 8 - header]
+        } else {
+            bytes[0]
+        };
+        assert_eq!(first, 1, "{} is not a suite-1 envelope", f.display());
+    }
+    let lengths: Vec<u64> = new_files
+        .iter()
+        .map(|f| std::fs::metadata(f).unwrap().len())
+        .collect();
+    assert!(
+        lengths.iter().any(|&l| cairn_format::frame::padme(l) != l),
+        "every new file has a padded length: {lengths:?}"
+    );
     let again = tmp.path().join("again");
     ok_text(&run(
         &repo,
@@ -89,6 +122,26 @@ fn a_version_1_repository_opens_checks_restores_and_takes_new_backups() {
         contents(&again.join(source.strip_prefix("/").unwrap()))
     );
     ok_text(&run(&repo, &["check", "--read-data"]));
+
+    // Key roles need key epochs, which this repository predates: said in one line.
+    let never = tmp.path().join("never");
+    let out = run(
+        &repo,
+        &[
+            "key",
+            "add",
+            "--put-only",
+            "--machine",
+            never.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(out.status.code(), Some(1));
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(said.contains("made before key roles"), "{said}");
+    assert!(
+        !never.exists(),
+        "the machine key's password file is left behind"
+    );
 
     // The machine key opens it too, and the archived WAL file comes back.
     let machine = fixture().join("machine-password");

@@ -23,7 +23,12 @@ pub struct Args {
     /// `buzhash-aes`, which hides more from whoever sees the stored sizes
     /// (each candidate boundary decided by AES; see SPEC.md §7.4 and the
     /// measured cost in benches/RESULTS.md).
-    #[arg(long, value_enum, default_value = "fastcdc")]
+    #[arg(
+        long,
+        value_enum,
+        default_value = "fastcdc",
+        conflicts_with = "copy_chunker_params_from"
+    )]
     chunker: ChunkerChoice,
     /// What is padded (Padmé, at most 12% larger) so that stored sizes say
     /// less: `metadata` (pack headers, indexes, snapshots: counts of blobs

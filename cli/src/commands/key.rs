@@ -24,10 +24,17 @@ enum Command {
         json: bool,
     },
     /// Add a key file, so that another password opens the repository too;
-    /// with --machine FILE, one for an unattended job.
+    /// with --machine FILE, one for an unattended job; with --put-only, one
+    /// that backs up but reads nothing back.
     Add {
         #[command(flatten)]
         new: NewPassword,
+        /// Make a put-only key, for a backup host: `backup` works and
+        /// deduplicates with it, but it cannot read any data, file name or
+        /// snapshot in the repository, not even what it wrote itself
+        /// (SPEC.md §3.6). It cannot add, remove or change keys.
+        #[arg(long)]
+        put_only: bool,
         /// Make a machine key: a random password written to FILE (created
         /// readable by its owner only), under a key file whose derivation
         /// costs next to nothing, so that a job run often (PostgreSQL's
@@ -76,16 +83,23 @@ impl NewPassword {
 pub fn run(ctx: &Context, args: Args) -> Result<u8> {
     match args.command {
         Command::List { json } => list(ctx, json)?,
-        Command::Add { new, machine: None } => {
+        Command::Add {
+            new,
+            put_only,
+            machine: None,
+        } => {
             let repo = ctx.open_keys()?;
-            let id = keys::add(&repo, &new.get()?, new.kdf.params())?;
-            crate::audit(&repo, "key add", &[], &format!("ok, key {}", id.short()));
-            println!("added key {}", id.short());
+            let password = new.get()?;
+            let id = add_key(&repo, &password, new.kdf.params(), put_only)?;
+            let what = format!("{}key {}", role_prefix(put_only), id.short());
+            crate::audit(&repo, "key add", &[], &format!("ok, {what}"));
+            println!("added {what}");
         }
         Command::Add {
             machine: Some(file),
+            put_only,
             ..
-        } => add_machine_key(ctx, &file)?,
+        } => add_machine_key(ctx, &file, put_only)?,
         Command::Remove { id } => {
             let repo = ctx.open_keys()?;
             let id = keys::find(&repo, &id)?;
@@ -110,9 +124,30 @@ fn machine_kdf() -> KdfParams {
     KdfParams::argon2id(8, 1, 1)
 }
 
+/// Adds a key file for `password`, put-only or full.
+fn add_key(
+    repo: &cairn_engine::Repository,
+    password: &[u8],
+    kdf: KdfParams,
+    put_only: bool,
+) -> cairn_engine::Result<cairn_format::KeyId> {
+    match put_only {
+        true => keys::add_put_only(repo, password, kdf),
+        false => keys::add(repo, password, kdf),
+    }
+}
+
+fn role_prefix(put_only: bool) -> &'static str {
+    if put_only {
+        "put-only "
+    } else {
+        ""
+    }
+}
+
 /// Writes a random password to `file` (which must not exist), then adds a
 /// key file for it; the file is removed again if the key cannot be added.
-fn add_machine_key(ctx: &Context, file: &Path) -> Result<()> {
+fn add_machine_key(ctx: &Context, file: &Path, put_only: bool) -> Result<()> {
     let repo = ctx.open_keys()?;
     let password = hex::encode(cairn_format::crypto::random_array::<32>());
     std::fs::OpenOptions::new()
@@ -122,7 +157,7 @@ fn add_machine_key(ctx: &Context, file: &Path) -> Result<()> {
         .open(file)
         .and_then(|mut f| writeln!(f, "{password}").and_then(|_| f.sync_all()))
         .with_context(|| format!("cannot create the machine key file {}", file.display()))?;
-    let id = match keys::add(&repo, password.as_bytes(), machine_kdf()) {
+    let id = match add_key(&repo, password.as_bytes(), machine_kdf(), put_only) {
         Ok(id) => id,
         Err(e) => {
             let _ = std::fs::remove_file(file);
@@ -133,10 +168,11 @@ fn add_machine_key(ctx: &Context, file: &Path) -> Result<()> {
         &repo,
         "key add",
         &[],
-        &format!("ok, machine key {}", id.short()),
+        &format!("ok, {}machine key {}", role_prefix(put_only), id.short()),
     );
     println!(
-        "added machine key {}, its password in {}",
+        "added {}machine key {}, its password in {}",
+        role_prefix(put_only),
         id.short(),
         file.display()
     );
@@ -158,8 +194,8 @@ fn list(ctx: &Context, json: bool) -> Result<()> {
         return Ok(());
     }
     println!(
-        "   {:<8}  {:<19}  {:<16}  {:<12}  KDF",
-        "ID", "created", "host", "user"
+        "   {:<8}  {:<8}  {:<19}  {:<16}  {:<12}  KDF",
+        "ID", "role", "created", "host", "user"
     );
     for e in &entries {
         let (created, host, user) = match &e.info {
@@ -170,14 +206,15 @@ fn list(ctx: &Context, json: bool) -> Result<()> {
             ),
             None => ("?".into(), "?", "?"),
         };
-        let kdf = match &e.kdf {
-            Ok(k) => kdf_text(k),
-            Err(err) => format!("unreadable: {err}"),
+        let (role, kdf) = match &e.kdf {
+            Ok((k, role)) => (role.name(), kdf_text(k)),
+            Err(err) => ("?", format!("unreadable: {err}")),
         };
         println!(
-            "{}  {:<8}  {:<19}  {:<16}  {:<12}  {kdf}",
+            "{}  {:<8}  {:<8}  {:<19}  {:<16}  {:<12}  {kdf}",
             if e.current { '*' } else { ' ' },
             e.id.short(),
+            role,
             created,
             host,
             user,
@@ -203,12 +240,13 @@ fn kdf_text(k: &KdfParams) -> String {
 }
 
 fn key_json(e: &KeyEntry) -> Value {
-    let kdf = e.kdf.as_ref().ok().map(|k| {
+    let kdf = e.kdf.as_ref().ok().map(|(k, _)| {
         json!({"algorithm": k.algorithm, "memory_kib": k.memory_kib,
                "iterations": k.iterations, "parallelism": k.parallelism})
     });
     json!({
         "id": e.id, "short_id": e.id.short(), "current": e.current,
+        "role": e.kdf.as_ref().ok().map(|(_, role)| role.name()),
         "created": e.info.as_ref().map(|i| rfc3339(i.created)),
         "hostname": e.info.as_ref().map(|i| &i.hostname),
         "username": e.info.as_ref().map(|i| &i.username),

@@ -87,7 +87,13 @@ impl FileKind {
                     + u64::from(pack::MAX_SEALED_HEADER_LEN)
                     + ROOM
             }
-            FileKind::Index => index::MAX_INDEX_LEN,
+            // The entries, and in a repository with key epochs the tags.
+            FileKind::Index => {
+                return (max_envelope_len(index::MAX_INDEX_LEN)
+                    + max_envelope_len(index::MAX_TAGS_LEN)) as u64
+                    + 8
+                    + ROOM
+            }
             FileKind::Snapshot => snapshot::MAX_SNAPSHOT_LEN,
             FileKind::Lock => lock::MAX_LOCK_LEN,
             FileKind::Mark => lock::MAX_MARK_LEN,
