@@ -297,7 +297,7 @@ fn indexed_packs(
     let marks = repo.marks();
     for name in repo.backend().list(FileKind::Index)? {
         let superseded = IndexId::from_hex(&name).is_some_and(|id| marks.superseded.contains(&id));
-        match repo.read_index_file(&name) {
+        match repo.read_index_file_checked(&name) {
             Ok(file) => {
                 for IndexPack { id, blobs } in file.packs {
                     let wanted = !superseded

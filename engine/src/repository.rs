@@ -937,6 +937,27 @@ impl Repository {
             .map_err(|e| Error::format(format!("index file {name}"), e))
     }
 
+    /// Reads one index file and, in a repository with key epochs, checks
+    /// that its deduplication tags are those of its entries (what a
+    /// put-only key deduplicates by, SPEC §10.1).
+    pub fn read_index_file_checked(&self, name: &str) -> Result<IndexFile> {
+        let bytes = self.read_verified(FileKind::Index, name)?;
+        let what = || format!("index file {name}");
+        let file = IndexFile::open(&bytes, &self.keys).map_err(|e| Error::format(what(), e))?;
+        if self.keys.keyring.is_some() {
+            let tags =
+                IndexFile::open_tags(&bytes, &self.keys).map_err(|e| Error::format(what(), e))?;
+            if tags != file.tags(&self.keys) {
+                return Err(Error::Invalid(format!(
+                    "{}: its deduplication tags differ from its entries \
+                     (`cairn repair index` writes it anew)",
+                    what()
+                )));
+            }
+        }
+        Ok(file)
+    }
+
     /// Reads and authenticates a pack's header alone; returns it with the
     /// number of bytes read.
     pub fn read_pack_header(&self, id: &PackId) -> Result<(PackHeader, u64)> {

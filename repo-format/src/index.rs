@@ -118,8 +118,8 @@ impl IndexFile {
         out
     }
 
-    /// The deduplication tags of this file's blobs.
-    fn tags(&self, keys: &MasterKeys) -> DedupTags {
+    /// The deduplication tags of this file's blobs, as a writer lists them.
+    pub fn tags(&self, keys: &MasterKeys) -> DedupTags {
         let tags = self
             .packs
             .iter()

@@ -228,3 +228,65 @@ fn a_put_only_machine_key_backs_up_through_the_binary_and_is_listed_as_such() {
     let listed = ok_text(&cairn(&repo, &args(&["snapshots"]), &[]));
     assert!(listed.contains("2 snapshots"), "{listed}");
 }
+
+#[test]
+fn index_tags_that_differ_from_their_entries_are_reported_and_repaired() {
+    use cairn_format::crypto::ObjectType;
+    use cairn_format::index::{DedupTags, IndexFile, INDEX_MAGIC};
+    let tmp = tempfile::tempdir().unwrap();
+    let src = tmp.path().join("src");
+    build_varied_tree(&src);
+    let repo_path = tmp.path().join("repo");
+    let mut full = init_repo(&repo_path);
+    backup_dir(&mut full, &src);
+    let key_file = walk_files(&repo_path.join("keys")).remove(0);
+    let keys = open_key_file(&std::fs::read(key_file).unwrap(), PASSWORD.as_bytes())
+        .unwrap()
+        .0;
+    // An index file of the full key's making whose tags list no blob: a
+    // put-only key would store everything again, and check must say so.
+    let name = LocalBackend::new(&repo_path)
+        .list(FileKind::Index)
+        .unwrap()
+        .remove(0);
+    let path = repo_path.join("index").join(&name);
+    let file = IndexFile::open(&std::fs::read(&path).unwrap(), &keys).unwrap();
+    let empty = DedupTags {
+        version: 1,
+        packs: vec![],
+        tags: vec![],
+    };
+    let tags = keys.seal(
+        ObjectType::DedupTags,
+        None,
+        &cairn_format::codec::encode(&empty),
+        None,
+    );
+    let entries = keys.seal_framed(
+        ObjectType::Index,
+        None,
+        blake3::hash(&tags).as_bytes(),
+        cairn_format::frame::encode(&cairn_format::codec::encode(&file), None),
+    );
+    let mut bytes = INDEX_MAGIC.to_vec();
+    bytes.extend_from_slice(&(tags.len() as u32).to_le_bytes());
+    bytes.extend_from_slice(&tags);
+    bytes.extend_from_slice(&entries);
+    std::fs::remove_file(&path).unwrap();
+    let forged = blake3::hash(&bytes).to_hex().to_string();
+    std::fs::write(repo_path.join("index").join(&forged), &bytes).unwrap();
+
+    let report = check_all(&open_repo(&repo_path));
+    assert!(
+        report
+            .errors
+            .iter()
+            .any(|e| e.to_string().contains("deduplication tags differ")),
+        "{:?}",
+        report.errors
+    );
+    let full = Repository::open_keys(LocalBackend::new(&repo_path), PASSWORD.as_bytes()).unwrap();
+    cairn_engine::repair::repair_index(&full, false, false).unwrap();
+    let report = check_all(&open_repo(&repo_path));
+    assert!(report.is_clean(), "{:?}", report.errors);
+}
