@@ -57,11 +57,29 @@ impl ParentCache {
     pub fn start(&self, hostname: &str, paths: &[Vec<u8>]) -> Option<(SnapshotId, Snapshot)> {
         let folder = self.folder(hostname, paths);
         *self.current.lock().expect("not poisoned") = Some((folder.clone(), HashSet::new()));
+        let (id, snapshot) = self.snapshot_in(&folder)?;
+        (snapshot.hostname == hostname && snapshot.paths == paths).then_some((id, snapshot))
+    }
+
+    /// The newest snapshot of each set of paths this key backed up, as far
+    /// as it remembers: what it knows of its own backups without reading
+    /// the repository (for `run`'s question whether one is due).
+    pub fn remembered(&self) -> Vec<(SnapshotId, Snapshot)> {
+        let Ok(folders) = std::fs::read_dir(&self.dir) else {
+            return Vec::new();
+        };
+        let mut found: Vec<_> = folders
+            .flatten()
+            .filter_map(|f| self.snapshot_in(&f.path()))
+            .collect();
+        found.sort_by_key(|(_, s)| s.time);
+        found
+    }
+
+    fn snapshot_in(&self, folder: &Path) -> Option<(SnapshotId, Snapshot)> {
         let bytes = self.read(&folder.join("snapshot"), b"snapshot")?;
         let (id, rest) = bytes.split_first_chunk::<32>()?;
-        let snapshot: Snapshot = codec::decode(rest).ok()?;
-        (snapshot.hostname == hostname && snapshot.paths == paths)
-            .then_some((SnapshotId(*id), snapshot))
+        Some((SnapshotId(*id), codec::decode(rest).ok()?))
     }
 
     /// A tree remembered from an earlier backup.

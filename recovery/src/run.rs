@@ -21,6 +21,7 @@ use cairn_engine::filter::{parse_size, FilterOptions};
 use cairn_engine::retention::{self, DEFAULT_GROUP_BY};
 use cairn_engine::Repository;
 use cairn_format::journal::{CheckResult, PruneResult};
+use cairn_format::keyring::Role;
 use cairn_format::snapshot::Snapshot;
 use cairn_format::{SnapshotId, Timestamp};
 use std::collections::{HashMap, HashSet};
@@ -264,7 +265,11 @@ fn run_source(name: &str, source: &Source, opts: &RunOptions, repos: &mut Repos)
     match repos.get(primary) {
         Err(e) => out.failures.push(failed("open", e)),
         Ok(repo) => {
-            let all = repo.snapshots().map_err(|e| e.to_string());
+            // A put-only key reads no snapshot: it knows its own backups.
+            let all = match repo.parent_cache() {
+                Some(cache) if repo.role() == Role::PutOnly => Ok(cache.remembered()),
+                _ => repo.snapshots().map_err(|e| e.to_string()),
+            };
             let newest = all.map(|list| newest_tagged(&list, &tag).map(|(_, s)| s.time));
             match newest {
                 Err(e) => out.failures.push(failed("backup", e)),
@@ -280,6 +285,18 @@ fn run_source(name: &str, source: &Source, opts: &RunOptions, repos: &mut Repos)
                 }
             }
         }
+    }
+    if repos
+        .get(primary)
+        .is_ok_and(|repo| repo.role() == Role::PutOnly)
+    {
+        if source.to.len() > 1 || source.keep.is_some() {
+            out.warnings.push(format!(
+                "copies and keep rules of {name} are left to a host with a full key: \
+                 this one's key for {primary} is put-only"
+            ));
+        }
+        return out;
     }
     let mut added = match out.backup {
         Some(Backup::Made { .. }) => vec![primary.clone()],

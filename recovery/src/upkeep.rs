@@ -12,6 +12,7 @@ use cairn_engine::journal;
 use cairn_engine::prune::PruneOptions;
 use cairn_engine::Repository;
 use cairn_format::journal::{CheckResult, Event, Failure, JournalEntry};
+use cairn_format::keyring::Role;
 use cairn_format::Timestamp;
 use std::time::Duration;
 
@@ -36,6 +37,13 @@ pub(crate) fn upkeep(source: &Source, now: Timestamp, repos: &mut Repos, out: &m
         let journal = match repos.for_journal(name) {
             // The source's own steps have reported it.
             Err(_) => continue,
+            Ok((repo, _)) if repo.role() == Role::PutOnly => {
+                out.warnings.push(format!(
+                    "checks, prunes and drills of {name} are left to a host with a full key: \
+                     this one's key is put-only"
+                ));
+                return;
+            }
             Ok((repo, first)) => match read_journal(repo, now, first) {
                 Ok(journal) => journal,
                 Err(e) => {

@@ -290,3 +290,57 @@ fn index_tags_that_differ_from_their_entries_are_reported_and_repaired() {
     let report = check_all(&open_repo(&repo_path));
     assert!(report.is_clean(), "{:?}", report.errors);
 }
+
+#[test]
+fn run_with_a_put_only_key_backs_up_when_due_and_leaves_the_rest_to_a_full_key() {
+    let (_tmp, base, config) = files_policy("keep = { last = 2 }\nprune = \"1d\"");
+    let put = base.join("put");
+    std::fs::write(&put, "put-only password\n").unwrap();
+    for repo in ["@main", "@copy"] {
+        let list = [
+            "-r",
+            repo,
+            "key",
+            "add",
+            "--put-only",
+            "--new-password-file",
+            put.to_str().unwrap(),
+            "--kdf-memory-kib",
+            "64",
+        ];
+        ok_text(&cairn_configured(&config, &list, &[]));
+    }
+    let cache = base.join("host-cache");
+    let as_host = [
+        ("CAIRN_PASSWORD", ""),
+        ("CAIRN_PASSWORD_FILE", put.to_str().unwrap()),
+        ("XDG_CACHE_HOME", cache.to_str().unwrap()),
+    ];
+    let first = cairn_configured(&config, &["run"], &as_host);
+    let printed = ok_text(&first);
+    assert!(printed.contains("snapshot"), "{printed}");
+    let notes = String::from_utf8_lossy(&first.stderr);
+    assert!(notes.contains("left to a host with a full key"), "{notes}");
+    // The second run knows from its own record that nothing is due.
+    let printed = ok_text(&cairn_configured(&config, &["run"], &as_host));
+    assert!(printed.contains("not due"), "{printed}");
+    // The full key sees the one snapshot, which restores.
+    let listed = ok_text(&cairn_configured(
+        &config,
+        &["-r", "@main", "snapshots"],
+        &[],
+    ));
+    assert!(listed.contains("1 snapshot"), "{listed}");
+    let out = base.join("out");
+    let restore = [
+        "-r",
+        "@main",
+        "restore",
+        "latest",
+        "--target",
+        out.to_str().unwrap(),
+    ];
+    ok_text(&cairn_configured(&config, &restore, &[]));
+    let src = base.join("src");
+    assert_same_tree(&src, &out.join(src.strip_prefix("/").unwrap()));
+}
