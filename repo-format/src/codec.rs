@@ -56,3 +56,25 @@ pub fn decode_prefix<T: Versioned>(bytes: &[u8]) -> Result<(T, &[u8])> {
     value.validate()?;
     Ok((value, rest))
 }
+
+/// The `version` a structure's encoding starts with, read without parsing
+/// the rest: which of its versions to decode (`what` names it in errors).
+pub fn version_of(bytes: &[u8], what: &'static str) -> Result<u32> {
+    postcard::take_from_bytes::<u32>(bytes)
+        .map(|(version, _)| version)
+        .map_err(|e| FormatError::malformed(what, e))
+}
+
+/// Decodes an older version of a structure, kept as a type of its own
+/// (a version-1 config or key header), refusing trailing bytes.
+pub fn decode_old<T: DeserializeOwned>(bytes: &[u8], what: &'static str) -> Result<T> {
+    let (value, rest) =
+        postcard::take_from_bytes::<T>(bytes).map_err(|e| FormatError::malformed(what, e))?;
+    if !rest.is_empty() {
+        return Err(FormatError::malformed(
+            what,
+            format!("{} trailing bytes", rest.len()),
+        ));
+    }
+    Ok(value)
+}

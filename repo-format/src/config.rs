@@ -155,16 +155,10 @@ impl Config {
 
     /// Decodes a config of either version.
     fn decode(bytes: &[u8]) -> Result<Config> {
-        let (version, _) = postcard::take_from_bytes::<u32>(bytes)
-            .map_err(|e| FormatError::malformed("config", e))?;
-        if version != 1 {
+        if codec::version_of(bytes, "config")? != 1 {
             return codec::decode(bytes);
         }
-        let (v1, rest) = postcard::take_from_bytes::<ConfigV1>(bytes)
-            .map_err(|e| FormatError::malformed("config", e))?;
-        if !rest.is_empty() {
-            return Err(FormatError::malformed("config", "trailing bytes"));
-        }
+        let v1: ConfigV1 = codec::decode_old(bytes, "config")?;
         let config = Config {
             version: v1.version,
             repo_id: v1.repo_id,

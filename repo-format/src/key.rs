@@ -144,16 +144,10 @@ impl KeyHeader {
     }
 
     fn decode(bytes: &[u8]) -> Result<KeyHeader> {
-        let (version, _) = postcard::take_from_bytes::<u32>(bytes)
-            .map_err(|e| FormatError::malformed(Self::WHAT, e))?;
-        if version != 1 {
+        if codec::version_of(bytes, Self::WHAT)? != 1 {
             return codec::decode(bytes);
         }
-        let (v1, rest) = postcard::take_from_bytes::<KeyHeaderV1>(bytes)
-            .map_err(|e| FormatError::malformed(Self::WHAT, e))?;
-        if !rest.is_empty() {
-            return Err(FormatError::malformed(Self::WHAT, "trailing bytes"));
-        }
+        let v1: KeyHeaderV1 = codec::decode_old(bytes, Self::WHAT)?;
         Ok(KeyHeader {
             version: 1,
             kdf: v1.kdf,
@@ -345,8 +339,7 @@ pub fn open_key_file(bytes: &[u8], password: &[u8]) -> Result<(MasterKeys, KeyIn
         "key file",
     )?);
     let plain = Zeroizing::new(crate::frame::decode(&framed, MAX_HEADER_LEN, "key file")?);
-    let (version, _) = postcard::take_from_bytes::<u32>(&plain)
-        .map_err(|e| FormatError::malformed("key file payload", e))?;
+    let version = codec::version_of(&plain, "key file payload")?;
     if (version == KeyPayloadV2::VERSION) != (header.version == 2) {
         return Err(FormatError::malformed(
             "key file",
