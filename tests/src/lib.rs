@@ -37,6 +37,18 @@ pub fn init_repo(path: &Path) -> Repository {
     Repository::init(LocalBackend::new(path), PASSWORD.as_bytes(), &fast_init()).expect("init")
 }
 
+/// The master keys of the repository at `repo`, as anyone holding the test
+/// password has them.
+pub fn master_keys(repo: &Path) -> cairn_format::crypto::MasterKeys {
+    walk_files(&repo.join("keys"))
+        .iter()
+        .find_map(|f| {
+            cairn_format::key::open_key_file(&fs::read(f).unwrap(), PASSWORD.as_bytes()).ok()
+        })
+        .expect("a key file opens with the test password")
+        .0
+}
+
 /// Opens the repository at `path` with the test password.
 pub fn open_repo(path: &Path) -> Repository {
     Repository::open(LocalBackend::new(path), PASSWORD.as_bytes()).expect("open")

@@ -17,7 +17,6 @@ use cairn_engine::{InitOptions, Repository};
 use cairn_format::config::{ChunkerParams, CHUNKER_BUZHASH_AES, CHUNKER_FASTCDC2020_KEYED};
 use cairn_format::crypto::{MasterKeys, Padding};
 use cairn_format::frame::{padme, PADDED_OVERHEAD};
-use cairn_format::key::open_key_file;
 use cairn_format::keyring::SEALED_OVERHEAD;
 use cairn_tests::*;
 use std::ffi::OsStr;
@@ -116,10 +115,7 @@ fn accuracy(algorithm: u8, padding: Padding, knows_secret: bool) -> f64 {
             backup_dir(&mut repo, &src);
 
             let keys = if knows_secret {
-                let key_file = walk_files(&repo_path.join("keys")).remove(0);
-                open_key_file(&std::fs::read(key_file).unwrap(), PASSWORD.as_bytes())
-                    .unwrap()
-                    .0
+                master_keys(&repo_path)
             } else {
                 MasterKeys::generate()
             };

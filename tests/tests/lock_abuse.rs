@@ -9,7 +9,6 @@ use cairn_engine::restore::restore;
 use cairn_engine::session::{self, Liveness};
 use cairn_engine::{Error, Repository};
 use cairn_format::crypto::{random_array, MasterKeys};
-use cairn_format::key::open_key_file;
 use cairn_format::lock::{LockRecord, Operation, SessionState};
 use cairn_format::{SnapshotId, Timestamp};
 use cairn_tests::faults::{Fault, Faulty, Op};
@@ -23,15 +22,6 @@ use std::time::{Duration, SystemTime};
 
 /// 2100-01-01T00:00:00Z.
 const YEAR_2100: i64 = 4_102_444_800;
-
-/// The master keys, as anyone holding the password has them.
-fn master_keys(repo: &Path) -> MasterKeys {
-    walk_files(&repo.join("keys"))
-        .iter()
-        .find_map(|f| open_key_file(&fs::read(f).unwrap(), PASSWORD.as_bytes()).ok())
-        .expect("a key file opens with the test password")
-        .0
-}
 
 /// Stores `record` sealed with `keys`, as a session would; returns its file.
 fn store_record(repo: &Path, keys: &MasterKeys, record: &LockRecord) -> PathBuf {

@@ -239,10 +239,7 @@ fn index_tags_that_differ_from_their_entries_are_reported_and_repaired() {
     let repo_path = tmp.path().join("repo");
     let mut full = init_repo(&repo_path);
     backup_dir(&mut full, &src);
-    let key_file = walk_files(&repo_path.join("keys")).remove(0);
-    let keys = open_key_file(&std::fs::read(key_file).unwrap(), PASSWORD.as_bytes())
-        .unwrap()
-        .0;
+    let keys = master_keys(&repo_path);
     // An index file of the full key's making whose tags list no blob: a
     // put-only key would store everything again, and check must say so.
     let name = LocalBackend::new(&repo_path)
