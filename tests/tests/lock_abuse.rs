@@ -355,10 +355,17 @@ fn a_forged_ended_record_never_makes_a_prune_index_a_deleted_copy() {
     let tmp = tempfile::tempdir().unwrap();
     let base = tmp.path().canonicalize().unwrap();
     let path = base.join("repo");
-    let mut repo = init_small_pack_repo(&path);
+    // Chunks of about 64 KiB, spread over the two packs being filled: every
+    // 1 MiB pack holds chunks of files kept and of files dropped, so the
+    // prune repacks several.
+    let opts = cairn_engine::InitOptions {
+        chunker: Some(cairn_format::config::ChunkerParams::fastcdc(64 * 1024)),
+        pack_size: Some(1 << 20),
+        ..fast_init()
+    };
+    let mut repo = Repository::init(LocalBackend::new(&path), PASSWORD.as_bytes(), &opts).unwrap();
     let src = base.join("src");
     fs::create_dir(&src).unwrap();
-    // Each 1 MiB pack holds one file kept and one dropped.
     for i in 0..4 {
         write_noise_file(&src.join(format!("{i}a.bin")), 600_000, 2 * i);
         write_noise_file(&src.join(format!("{i}b.bin")), 600_000, 2 * i + 1);
