@@ -243,6 +243,17 @@ impl Context {
         self.open_keys_cached(true)
     }
 
+    /// Like [`Context::open_keys`], with the password that opened it: for
+    /// a key rotation, which seals the new key file under it.
+    pub fn open_keys_with_password(&self) -> anyhow::Result<(Repository, Vec<u8>)> {
+        let (backend, password) = self.credentials()?;
+        let location = backend.location();
+        let hint = self.key_hint(&location);
+        let mut repo = Repository::open_keys_hinted(backend, &password, hint.as_deref())?;
+        self.prepare(&mut repo, &location, true);
+        Ok((repo, password))
+    }
+
     /// Like [`Context::open_keys`], reading everything from storage: for
     /// `check` and `repair`, which judge what storage holds.
     pub fn open_keys_uncached(&self) -> anyhow::Result<Repository> {

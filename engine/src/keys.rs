@@ -26,7 +26,7 @@ use crate::error::{Error, Result};
 use crate::repository::{seal_key, unique_prefix, Repository};
 use cairn_format::crypto::MasterKeys;
 use cairn_format::key::{read_key_header, KdfParams, KeyInfo};
-use cairn_format::keyring::Role;
+use cairn_format::keyring::{Keyring, Role};
 use cairn_format::KeyId;
 use std::sync::Arc;
 
@@ -70,7 +70,7 @@ pub fn list(repo: &Repository) -> Result<Vec<KeyEntry>> {
 
 /// The clear-text KDF parameters and role of key file `id`, after checking
 /// its hash.
-fn read_kdf(repo: &Repository, id: &KeyId) -> Result<(KdfParams, Role)> {
+pub(crate) fn read_kdf(repo: &Repository, id: &KeyId) -> Result<(KdfParams, Role)> {
     let bytes = repo.read_verified(FileKind::Key, &id.to_hex())?;
     let (header, _) =
         read_key_header(&bytes).map_err(|e| Error::format(format!("key file {id}"), e))?;
@@ -104,13 +104,7 @@ pub fn add(repo: &Repository, new_password: &[u8], kdf: KdfParams) -> Result<Key
 pub fn add_put_only(repo: &Repository, new_password: &[u8], kdf: KdfParams) -> Result<KeyId> {
     repo.full_key("add keys")?;
     let keys = repo.keys();
-    let keyring = keys.keyring.as_ref().ok_or_else(|| {
-        Error::Invalid(
-            "this repository was made before key roles (its config is of version 1): \
-             make a new one with `cairn init` and `cairn copy` into it"
-                .into(),
-        )
-    })?;
+    let keyring = keyring(repo)?;
     let put_only = MasterKeys {
         repo_id: keys.repo_id,
         data_key: [0; 32],
@@ -122,9 +116,21 @@ pub fn add_put_only(repo: &Repository, new_password: &[u8], kdf: KdfParams) -> R
     write_key(repo, &put_only, new_password, kdf).map(|(id, _)| id)
 }
 
+/// The key epochs of the key in use; an error for a repository made before
+/// them (with a version-1 config).
+pub(crate) fn keyring(repo: &Repository) -> Result<&Arc<Keyring>> {
+    repo.keys().keyring.as_ref().ok_or_else(|| {
+        Error::Invalid(
+            "this repository was made before key roles and epochs (its config is of version 1): \
+             make a new one with `cairn init` and `cairn copy` into it"
+                .into(),
+        )
+    })
+}
+
 /// Writes a key file for `password` that holds `keys`; returns its ID and
 /// metadata.
-fn write_key(
+pub(crate) fn write_key(
     repo: &Repository,
     keys: &MasterKeys,
     password: &[u8],

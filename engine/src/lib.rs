@@ -48,6 +48,7 @@ pub mod repair;
 pub mod repository;
 pub mod restore;
 pub mod retention;
+pub mod rotate;
 pub mod select;
 pub mod session;
 pub mod source;

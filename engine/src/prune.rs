@@ -37,6 +37,10 @@ pub struct PruneOptions {
     pub max_repack: Option<u64>,
     /// Only count what would be done.
     pub dry_run: bool,
+    /// Repack every pack sealed in a key epoch before this one, whatever
+    /// its unused share and the repack limit: how a key rotation's rewrite
+    /// re-seals the blobs ([`crate::rotate`]).
+    pub reseal_before: Option<u32>,
 }
 
 impl Default for PruneOptions {
@@ -45,6 +49,7 @@ impl Default for PruneOptions {
             max_unused: 0.05,
             max_repack: None,
             dry_run: false,
+            reseal_before: None,
         }
     }
 }
@@ -212,9 +217,11 @@ enum Fate {
 struct PackUse {
     used_bytes: u64,
     unused_bytes: u64,
-    /// Bytes between the blobs the index lists: blobs `repair index` left
-    /// out as damaged (a writer lays blobs back to back, SPEC §9.1).
-    holes: u64,
+    /// Whether it is repacked whatever its unused share: it has holes
+    /// between the blobs the index lists (blobs `repair index` left out as
+    /// damaged; a writer lays blobs back to back, SPEC §9.1), or it is
+    /// sealed in a retired key epoch.
+    forced: bool,
     fate: Fate,
 }
 
@@ -356,6 +363,10 @@ fn plan(
 ) -> Result<Option<PruneMark>> {
     // Only the index files loaded before the walk: what `used` describes.
     let index_files = repo.index_files();
+    let retired = match opts.reseal_before {
+        Some(epoch) => sealed_before(repo, epoch)?,
+        None => HashSet::new(),
+    };
     // Pass 1: how much of each pack is used, and which files list it.
     let mut packs: HashMap<PackId, PackUse> = HashMap::new();
     let mut listed_in: HashMap<PackId, Vec<usize>> = HashMap::new();
@@ -375,9 +386,10 @@ fn plan(
             let end = p.blobs.iter().map(|e| e.offset + u64::from(e.length)).max();
             let holes = end.unwrap_or(0).saturating_sub(used_bytes + unused_bytes);
             unused_bytes += holes;
+            let forced = holes > 0 || retired.contains(&p.id);
             let fate = match (used_bytes, unused_bytes) {
                 (0, _) => Fate::Delete,
-                (_, 0) => Fate::Keep,
+                (_, 0) if !forced => Fate::Keep,
                 _ => Fate::Repack,
             };
             packs.insert(
@@ -385,7 +397,7 @@ fn plan(
                 PackUse {
                     used_bytes,
                     unused_bytes,
-                    holes,
+                    forced,
                     fate,
                 },
             );
@@ -401,14 +413,18 @@ fn plan(
         share(b.1).total_cmp(&share(a.1)).then(a.0.cmp(b.0))
     });
     let mut budget = opts.max_repack.unwrap_or(u64::MAX);
-    for (_, u) in candidates {
+    for (id, u) in candidates {
         let size = u.used_bytes + u.unused_bytes;
         let share = u.unused_bytes as f64 / size as f64;
-        // A pack with a damaged blob is rewritten whatever share it is.
-        if (share <= opts.max_unused && u.holes == 0) || size > budget {
+        // A pack with a damaged blob is rewritten whatever share it is, and
+        // a re-seal rewrites every retired pack whatever the limit.
+        if retired.contains(id) {
+            continue;
+        }
+        if (share <= opts.max_unused && !u.forced) || size > budget {
             u.fate = Fate::Keep;
         } else {
-            budget -= size;
+            budget = budget.saturating_sub(size);
         }
     }
     let mut condemned: Vec<PackId> = Vec::new();
@@ -501,6 +517,36 @@ fn plan(
         superseded: replaced,
         condemned,
     }))
+}
+
+/// The indexed packs sealed in a key epoch before `epoch`, by the envelope
+/// of each one's first blob (a pack is sealed by one process, in one epoch).
+fn sealed_before(repo: &Repository, epoch: u32) -> Result<HashSet<PackId>> {
+    use rayon::prelude::*;
+    let mut packs: Vec<PackId> = Vec::new();
+    for file_id in repo.index_files() {
+        packs.extend(
+            repo.read_index_file(&file_id.to_hex())?
+                .packs
+                .iter()
+                .map(|p| p.id),
+        );
+    }
+    packs.sort();
+    packs.dedup();
+    let epochs: Vec<(PackId, Option<u32>)> = packs
+        .into_par_iter()
+        .map(|id| {
+            let head = repo.backend().read_at(FileKind::Pack, &id.to_hex(), 0, 5)?;
+            Ok((id, cairn_format::keyring::sealed_epoch(&head)))
+        })
+        .collect::<Result<_>>()?;
+    // A pack sealed without epochs (or damaged there) is re-sealed too.
+    Ok(epochs
+        .into_iter()
+        .filter(|(_, e)| e.is_none_or(|e| e < epoch))
+        .map(|(id, _)| id)
+        .collect())
 }
 
 /// Copies the used blobs of the packs to repack into new packs; returns

@@ -1094,6 +1094,35 @@ impl Repository {
     pub(crate) fn set_key(&mut self, id: KeyId, info: KeyInfo) {
         self.key = Some((id, info));
     }
+
+    /// Uses `keys` and `config` from now on (after a key rotation), opened
+    /// from key file `key`.
+    pub(crate) fn set_keys(&mut self, keys: MasterKeys, config: Config, key: (KeyId, KeyInfo)) {
+        self.keys = Arc::new(keys);
+        self.config = config;
+        self.key = Some(key);
+    }
+
+    /// The same storage seen through `keys` alone, with no index loaded:
+    /// what a key holding only those secrets could open.
+    pub(crate) fn seen_with(&self, keys: MasterKeys) -> Repository {
+        Repository {
+            backend: self.backend.clone(),
+            keys: Arc::new(keys),
+            config: self.config.clone(),
+            index: Index::default(),
+            condemned: Index::default(),
+            index_files: Vec::new(),
+            marks: Marks::default(),
+            session: None,
+            key: None,
+            cache: None,
+            tree_packs: HashSet::new(),
+            held_tree_packs: Mutex::default(),
+            parent_cache: None,
+            tags: HashMap::new(),
+        }
+    }
 }
 
 /// The one name in `names` that starts with the hex digits `text` (in

@@ -194,6 +194,28 @@ pub fn verify(repo: &Repository) -> Result<(usize, Vec<Error>)> {
     Ok((stored.len(), problems))
 }
 
+/// Seals again, in place, every archived file sealed in a key epoch before
+/// `current` (a key rotation's rewrite, [`crate::rotate`]); returns how
+/// many. A replacement is atomic, so a file is always one sealing or the other.
+pub(crate) fn reseal(repo: &Repository, current: u32) -> Result<usize> {
+    let mut resealed = 0;
+    for name in repo.backend().list(FileKind::Wal)? {
+        let bytes = repo.backend().read(FileKind::Wal, &name)?;
+        if cairn_format::keyring::sealed_epoch(&bytes).is_some_and(|e| e >= current) {
+            continue;
+        }
+        let (header, content) = WalHeader::open(&bytes, repo.keys())
+            .map_err(|e| Error::format(format!("WAL file {name}"), e))?;
+        let level = repo.config().compression.zstd_level();
+        let sealed = header
+            .seal_from(&content[..], content.len() as u64, repo.keys(), level)
+            .map_err(|e| Error::io(format!("cannot seal WAL file {name} again"), e))?;
+        repo.backend().replace(FileKind::Wal, &name, &sealed)?;
+        resealed += 1;
+    }
+    Ok(resealed)
+}
+
 /// When storage received the archived file `name` of `cluster`.
 pub fn archived_at(repo: &Repository, cluster: &str, name: &str) -> Result<SystemTime> {
     let stored = stored_name(repo, cluster, name)?;

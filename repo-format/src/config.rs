@@ -204,6 +204,16 @@ impl Config {
         if bytes.len() < 12 {
             return Err(FormatError::Authentication("config"));
         }
+        if let (Some(keyring), Some(epoch)) = (&keys.keyring, bytes.get(13..17)) {
+            // A key made before a rotation: say so rather than "damaged".
+            let found = u32::from_le_bytes(epoch.try_into().expect("4 bytes"));
+            if found > keyring.newest() && bytes[12] == crate::keyring::SUITE_EPOCH {
+                return Err(FormatError::Rotated {
+                    held: keyring.newest(),
+                    found,
+                });
+            }
+        }
         let bytes = match &keys.keyring {
             // Vouched for by a full key in the newest epoch this key holds
             // (a config sealed in an older one is refused below anyway).

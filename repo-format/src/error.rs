@@ -48,6 +48,15 @@ pub enum FormatError {
     /// key, which holds no secret key to open it.
     #[error("a put-only key cannot read {0}: it can back up, and only a full key reads back")]
     NotReadable(&'static str),
+    /// The repository's keys were rotated (SPEC §3.7) after this key file
+    /// was made: it holds no secrets of the epoch the config names.
+    #[error("the repository's keys were rotated to epoch {found} after this key was made (it holds epochs up to {held}): ask the holder of a current key for a new key (`cairn key add`)")]
+    Rotated {
+        /// The newest epoch the key holds.
+        held: u32,
+        /// The epoch the config names.
+        found: u32,
+    },
     /// Key derivation failed (invalid parameters).
     #[error("key derivation failed: {0}")]
     Kdf(String),

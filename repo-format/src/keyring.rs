@@ -116,6 +116,16 @@ pub fn is_content(ty: ObjectType) -> bool {
     )
 }
 
+/// The epoch an envelope of suite 2 or 3 was sealed in, from its first
+/// five bytes; `None` for another suite (a repository without epochs).
+/// Unauthenticated: it says which key to try, never what to trust.
+pub fn sealed_epoch(envelope: &[u8]) -> Option<u32> {
+    match envelope {
+        [SUITE_SEALED | SUITE_EPOCH, a, b, c, d, ..] => Some(u32::from_le_bytes([*a, *b, *c, *d])),
+        _ => None,
+    }
+}
+
 /// An epoch and the ephemeral public key of the process that sealed in it:
 /// which key opens that process's content.
 type SessionId = (u32, [u8; 32]);
@@ -172,6 +182,21 @@ impl Keyring {
             })
             .collect();
         Keyring::new(Role::PutOnly, epochs, random_array())
+    }
+
+    /// A full keyring for a rotation (SPEC §3.7): these epochs and a fresh
+    /// one after the newest, in which it seals.
+    pub fn rotated(&self) -> Keyring {
+        let mut epochs = self.epochs.clone();
+        epochs.push(EpochKeys::generate(self.newest() + 1));
+        Keyring::new(self.role, epochs, *self.cache_key)
+    }
+
+    /// The same key holding its newest epoch only: what remains once
+    /// nothing in the repository is sealed in an older one.
+    pub fn newest_only(&self) -> Keyring {
+        let newest = self.epochs.last().cloned().into_iter().collect();
+        Keyring::new(self.role, newest, *self.cache_key)
     }
 
     /// What this key may do.
@@ -515,11 +540,14 @@ mod tests {
     fn a_later_epoch_seals_apart_and_older_ones_still_open() {
         let old = Keyring::generate();
         let before = old.seal(&REPO, ObjectType::Snapshot, None, &[], b"old");
-        let mut epochs = old.epochs().to_vec();
-        epochs.push(EpochKeys::generate(1));
-        let both = Keyring::new(Role::Full, epochs, random_array());
+        let both = old.rotated();
         assert_eq!(both.current(), 1);
         let after = both.seal(&REPO, ObjectType::Snapshot, None, &[], b"new");
+        assert_eq!(
+            (sealed_epoch(&before), sealed_epoch(&after)),
+            (Some(0), Some(1))
+        );
+        assert_eq!(sealed_epoch(&[1, 0, 0, 0, 0, 0]), None);
         assert_eq!(
             both.open(&REPO, ObjectType::Snapshot, None, &[], &before)
                 .unwrap(),
@@ -533,6 +561,18 @@ mod tests {
         assert!(old
             .open(&REPO, ObjectType::Snapshot, None, &[], &after)
             .is_err());
+        // Once nothing is sealed in epoch 0, a key may hold epoch 1 alone.
+        let newest = both.newest_only();
+        assert_eq!(newest.epochs().len(), 1);
+        assert!(newest
+            .open(&REPO, ObjectType::Snapshot, None, &[], &before)
+            .is_err());
+        assert_eq!(
+            newest
+                .open(&REPO, ObjectType::Snapshot, None, &[], &after)
+                .unwrap(),
+            b"new"
+        );
         assert!(both.set_current(2).is_err());
         assert!(
             both.set_current(0).is_err(),

@@ -19,6 +19,8 @@ pub enum Op {
     Remove,
     /// Reading a whole file or a range of one.
     Read,
+    /// Replacing a file (the config or a WAL file, in a key rotation).
+    Replace,
 }
 
 /// One call, as a [`Plan`] sees it.
@@ -58,7 +60,7 @@ pub type Plan = Box<dyn Fn(&Call<'_>) -> Fault + Send + Sync>;
 pub struct Faulty<B> {
     inner: B,
     plan: Plan,
-    counts: [AtomicU64; 3],
+    counts: [AtomicU64; 4],
     /// Faults injected so far (every outcome but `Pass`).
     injected: AtomicU64,
 }
@@ -141,6 +143,11 @@ impl<B: Backend> Backend for Faulty<B> {
             self.inner.create(kind, name, bytes)
         })
     }
+    fn replace(&self, kind: FileKind, name: &str, bytes: &[u8]) -> Result<()> {
+        self.run(Op::Replace, kind, name, || {
+            self.inner.replace(kind, name, bytes)
+        })
+    }
     fn read(&self, kind: FileKind, name: &str) -> Result<Vec<u8>> {
         self.run(Op::Read, kind, name, || self.inner.read(kind, name))
     }
@@ -167,7 +174,7 @@ impl<B: Backend> Backend for Faulty<B> {
 /// removal and every create of a name that already exists.
 pub fn create_only(existing: impl Fn(FileKind, &str) -> bool + Send + Sync + 'static) -> Plan {
     Box::new(move |call| match call.op {
-        Op::Remove => Fault::Refuse,
+        Op::Remove | Op::Replace => Fault::Refuse,
         Op::Create if existing(call.kind, call.name) => Fault::Refuse,
         _ => Fault::Pass,
     })

@@ -48,6 +48,7 @@ fn conformance(backend: &dyn Backend) {
     empty_files(backend);
     oversized_files_are_refused(backend);
     large_file(backend);
+    replacement(backend);
 }
 
 fn new_repository(b: &dyn Backend) {
@@ -69,6 +70,31 @@ fn new_repository(b: &dyn Backend) {
         ));
     }
     assert_eq!(b.read(FileKind::Config, "config").unwrap(), b"the config");
+}
+
+/// The config and WAL files are replaced whole (a key rotation); nothing
+/// named by its content is.
+fn replacement(b: &dyn Backend) {
+    b.replace(FileKind::Config, "config", b"the rotated config")
+        .unwrap();
+    assert_eq!(
+        b.read(FileKind::Config, "config").unwrap(),
+        b"the rotated config"
+    );
+    assert_eq!(b.list(FileKind::Config).unwrap(), vec!["config"]);
+    let wal = "0123456789abcdef.000000010000000000000002";
+    b.create(FileKind::Wal, wal, b"sealed once").unwrap();
+    for bytes in [&b"sealed again, longer"[..], b"short"] {
+        b.replace(FileKind::Wal, wal, bytes).unwrap();
+        assert_eq!(b.read(FileKind::Wal, wal).unwrap(), bytes);
+    }
+    // No temporary name is left behind.
+    assert_eq!(b.list(FileKind::Wal).unwrap(), vec![wal]);
+    let pack = id(9, 0);
+    b.create(FileKind::Pack, &pack, b"content").unwrap();
+    let refused = b.replace(FileKind::Pack, &pack, b"other").unwrap_err();
+    assert!(refused.to_string().contains("never replaced"), "{refused}");
+    assert_eq!(b.read(FileKind::Pack, &pack).unwrap(), b"content");
 }
 
 fn create_only(b: &dyn Backend) {

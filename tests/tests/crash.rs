@@ -16,7 +16,7 @@ use cairn_engine::backup::{backup, BackupOptions};
 use cairn_engine::check::{check, CheckOptions};
 use cairn_engine::prune::{prune, PruneOptions};
 use cairn_engine::restore::restore;
-use cairn_engine::{session, Repository};
+use cairn_engine::{audit, journal, rotate, session, wal, Repository};
 use cairn_format::SnapshotId;
 use cairn_tests::*;
 use std::collections::BTreeMap;
@@ -67,6 +67,23 @@ fn fixture() -> Fixture {
         snapshots.insert(r.id, relative_fingerprint(&src));
         oldest = oldest.or(Some(r.id));
     }
+    // What a key rotation's rewrite seals again besides packs and snapshots.
+    for command in ["backup", "forget"] {
+        audit::record(&repo, cairn_format::Timestamp::now(), command, &[], "ok").unwrap();
+    }
+    let failure = cairn_format::journal::Failure {
+        source: "db".into(),
+        repository: "here".into(),
+        step: "copy".into(),
+        message: "connection refused".into(),
+    };
+    journal::record(
+        &repo,
+        cairn_format::Timestamp::now(),
+        cairn_format::journal::Event::Failure(failure),
+    )
+    .unwrap();
+    wal::archive(&repo, "main", "000000010000000000000001", b"log").unwrap();
     write_version(&src, 3);
     Fixture {
         _tmp: tmp,
@@ -84,8 +101,8 @@ fn child(operation: &str, repo: &Path, src: &Path, kill: &str) -> Command {
     cmd
 }
 
-/// The creates and removes `operation` makes when nothing kills it.
-fn calls(f: &Fixture, operation: &str) -> (u64, u64) {
+/// The creates, removes and replacements `operation` makes when nothing kills it.
+fn calls(f: &Fixture, operation: &str) -> (u64, u64, u64) {
     let work = f.base.join("count");
     copy_repo(&f.template, &work);
     let out = child(operation, &work, &f.src, "none").output().unwrap();
@@ -96,7 +113,8 @@ fn calls(f: &Fixture, operation: &str) -> (u64, u64) {
         String::from_utf8_lossy(&out.stderr)
     );
     let words: Vec<&str> = text.split_whitespace().collect();
-    (words[1].parse().unwrap(), words[3].parse().unwrap())
+    let count = |i: usize| words[i].parse().unwrap();
+    (count(1), count(3), count(5))
 }
 
 /// Opens the repository after a kill with whichever password works.
@@ -110,7 +128,9 @@ fn reopen(work: &Path) -> Repository {
 /// point.
 fn verify(f: &Fixture, work: &Path, what: &str, operation: &str) {
     let mut repo = reopen(work);
-    // Every snapshot made before is still there: only `prune` forgets one.
+    // Every snapshot made before is still there: only `prune` forgets one,
+    // and a key rotation's rewrite gives them new IDs (checked by content below).
+    let rotated = operation == "rotate";
     let listed: Vec<SnapshotId> = repo
         .snapshots()
         .unwrap()
@@ -120,7 +140,7 @@ fn verify(f: &Fixture, work: &Path, what: &str, operation: &str) {
     for id in f.snapshots.keys() {
         let forgotten = operation == "prune" && *id == f.oldest;
         assert!(
-            forgotten || listed.contains(id),
+            forgotten || rotated || listed.contains(id),
             "{what}: snapshot {id} is gone"
         );
     }
@@ -134,16 +154,32 @@ fn verify(f: &Fixture, work: &Path, what: &str, operation: &str) {
     let report = check_all(&repo);
     assert!(report.is_clean(), "{what}: {:?}", report.errors);
     let expected_new = relative_fingerprint(&f.src);
+    let mut restored = Vec::new();
     for (id, snapshot) in repo.snapshots().unwrap() {
-        let expected = f.snapshots.get(&id).unwrap_or(&expected_new);
         let out = f.base.join("out");
         let _ = fs::remove_dir_all(&out);
         restore(&repo, &snapshot, Some(&f.src), &out).unwrap();
-        assert_eq!(
-            &relative_fingerprint(&out.join("src")),
-            expected,
-            "{what}: snapshot {id}"
-        );
+        let content = relative_fingerprint(&out.join("src"));
+        match f.snapshots.get(&id) {
+            Some(expected) => assert_eq!(&content, expected, "{what}: snapshot {id}"),
+            None if rotated => assert!(
+                f.snapshots.values().any(|c| *c == content),
+                "{what}: snapshot {id} restores to something never backed up"
+            ),
+            None => assert_eq!(content, expected_new, "{what}: snapshot {id}"),
+        }
+        restored.push(content);
+    }
+    if rotated {
+        for content in f.snapshots.values() {
+            assert!(restored.contains(content), "{what}: a snapshot is gone");
+        }
+        // The rewrite, run again, finishes what the killed one began.
+        let r = rotate::rewrite(&mut repo, PASSWORD.as_bytes())
+            .unwrap_or_else(|e| panic!("{what}: the rewrite run again failed: {e}"));
+        assert!(r.remaining.is_empty(), "{what}: {:?}", r.remaining);
+        let audited = audit::verify(&repo).unwrap();
+        assert!(audited.is_intact(), "{what}: {audited:?}");
     }
     backup(
         &mut repo,
@@ -192,9 +228,13 @@ fn kill_and_verify(
 /// counted, and then finish before its last kill points.
 fn kill_at_every_write(operation: &str) -> u64 {
     let f = fixture();
-    let (creates, removes) = calls(&f, operation);
+    let (creates, removes, replaces) = calls(&f, operation);
     let mut points = 0;
-    for (op, count) in [("create", creates), ("remove", removes)] {
+    for (op, count) in [
+        ("create", creates),
+        ("remove", removes),
+        ("replace", replaces),
+    ] {
         for n in 0..count {
             for moment in ["before", "after"] {
                 let kill = format!("{op}:{n}:{moment}");
@@ -206,7 +246,9 @@ fn kill_at_every_write(operation: &str) -> u64 {
             }
         }
     }
-    eprintln!("{operation}: killed at {points} points ({creates} creates, {removes} removes)");
+    eprintln!(
+        "{operation}: killed at {points} points ({creates} creates, {removes} removes, {replaces} replacements)"
+    );
     points
 }
 
@@ -218,6 +260,11 @@ fn a_backup_killed_at_any_write_leaves_a_valid_repository() {
 #[test]
 fn forget_and_prune_killed_at_any_write_leave_a_valid_repository() {
     assert!(kill_at_every_write("prune") >= 10);
+}
+
+#[test]
+fn a_key_rotation_and_rewrite_killed_at_any_write_loses_no_snapshot() {
+    assert!(kill_at_every_write("rotate") >= 10);
 }
 
 #[test]

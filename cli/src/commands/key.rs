@@ -54,6 +54,23 @@ enum Command {
     /// Change the password: add a key file for the new password, then remove
     /// the one in use. No other file changes.
     Passwd(NewPassword),
+    /// Start a new key epoch (SPEC.md §3.7): what is written from now on is
+    /// sealed under new secrets, and the key in use is replaced by one that
+    /// holds every epoch, under the same password. Every other key file
+    /// stops opening the repository: add new ones with `key add`. Older
+    /// objects stay sealed as they were until `key rewrite` (or --rewrite).
+    Rotate {
+        /// Then re-seal everything under the new secrets, as `key rewrite` does.
+        #[arg(long)]
+        rewrite: bool,
+    },
+    /// Re-seal everything sealed in an older key epoch under the newest,
+    /// then replace the key in use by one that holds the newest epoch alone:
+    /// afterwards the retired secrets open nothing in the repository. Packs
+    /// are rewritten whole (a prune), snapshots get new IDs, WAL files are
+    /// replaced in place. Safe to interrupt and run again; refused while
+    /// another command works on the repository.
+    Rewrite,
 }
 
 #[derive(clap::Args)]
@@ -114,8 +131,80 @@ pub fn run(ctx: &Context, args: Args) -> Result<u8> {
             crate::audit(&repo, "key passwd", &[], &format!("ok, key {}", id.short()));
             println!("password changed: the key in use is now {}", id.short());
         }
+        Command::Rotate { rewrite } => {
+            let (mut repo, password) = ctx.open_keys_with_password()?;
+            rotate(&mut repo, &password)?;
+            if rewrite {
+                self::rewrite(&mut repo, &password)?;
+            }
+        }
+        Command::Rewrite => {
+            let (mut repo, password) = ctx.open_keys_with_password()?;
+            self::rewrite(&mut repo, &password)?;
+        }
     }
     Ok(0)
+}
+
+/// Starts a new key epoch and says what it means for the other keys.
+fn rotate(repo: &mut cairn_engine::Repository, password: &[u8]) -> Result<()> {
+    let r = cairn_engine::rotate::rotate(repo, password)?;
+    let outcome = format!("ok, epoch {}, key {}", r.epoch, r.key.short());
+    crate::audit(repo, "key rotate", &[], &outcome);
+    println!(
+        "rotated to key epoch {}: new objects are sealed under new secrets; the key in use is now {}",
+        r.epoch,
+        r.key.short()
+    );
+    if !r.stale_keys.is_empty() {
+        let ids: Vec<String> = r.stale_keys.iter().map(|k| k.short()).collect();
+        println!(
+            "{} no longer open the repository ({}): remove them with `cairn key remove ID` \
+             and add new ones with `cairn key add`",
+            plural(ids.len() as u64, "other key"),
+            ids.join(", ")
+        );
+    }
+    Ok(())
+}
+
+/// Re-seals what older epochs sealed and reports it.
+fn rewrite(repo: &mut cairn_engine::Repository, password: &[u8]) -> Result<()> {
+    let r = cairn_engine::rotate::rewrite(repo, password)?;
+    let new_ids: Vec<cairn_format::SnapshotId> = r.snapshots.iter().map(|(_, new)| *new).collect();
+    println!(
+        "re-sealed {} ({}), {}, {}, {}, {}",
+        plural(r.prune.packs_repacked, "pack"),
+        crate::output::size(r.prune.bytes_copied),
+        plural(r.snapshots.len() as u64, "snapshot"),
+        plural(r.journal as u64, "journal entry"),
+        plural(r.audit as u64, "audit record"),
+        plural(r.wal as u64, "WAL file")
+    );
+    for (old, new) in &r.snapshots {
+        println!("snapshot {} is now {}", old.short(), new.short());
+    }
+    let key = r.key.map(|k| k.short()).unwrap_or_default();
+    if !r.remaining.is_empty() {
+        crate::audit(repo, "key rewrite", &new_ids, "incomplete");
+        anyhow::bail!(
+            "{} still sealed in a retired epoch (first: {}); the key in use ({key}) keeps every \
+             epoch: run `cairn key rewrite` again",
+            plural(r.remaining.len() as u64, "object"),
+            r.remaining[0]
+        );
+    }
+    crate::audit(repo, "key rewrite", &new_ids, "ok");
+    println!("nothing is sealed in a retired epoch any more; the key in use ({key}) holds the newest alone");
+    if !r.other_keys.is_empty() {
+        let ids: Vec<String> = r.other_keys.iter().map(|k| k.short()).collect();
+        println!(
+            "other key files ({}) may still hold retired secrets, which open nothing now: \
+             remove those made before the rotation with `cairn key remove ID`",
+            ids.join(", ")
+        );
+    }
+    Ok(())
 }
 
 /// The key derivation of a machine key: the least Argon2id allows, as its

@@ -39,6 +39,7 @@ pub fn run_on(repo: &mut Repository, tuning: Tuning, dry_run: bool) -> Result<u8
         max_unused: tuning.max_unused,
         max_repack: tuning.max_repack,
         dry_run,
+        reseal_before: None,
     };
     let report = prune(repo, &opts)?;
     if !dry_run {

@@ -35,6 +35,10 @@ impl<F: Fn(Call, FileKind) -> Result<()> + Send + Sync> Backend for Gated<F> {
         (self.gate)(Call::Create, kind)?;
         self.inner.create(kind, name, bytes)
     }
+    fn replace(&self, kind: FileKind, name: &str, bytes: &[u8]) -> Result<()> {
+        (self.gate)(Call::Create, kind)?;
+        self.inner.replace(kind, name, bytes)
+    }
     fn read(&self, kind: FileKind, name: &str) -> Result<Vec<u8>> {
         (self.gate)(Call::Read, kind)?;
         self.inner.read(kind, name)

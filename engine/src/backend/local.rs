@@ -67,6 +67,27 @@ fn private_dir(dir: &Path) -> std::io::Result<()> {
         .create(dir)
 }
 
+/// Writes `bytes` to a new temporary file in `dir`, durably; returns its path.
+fn write_temporary(dir: &Path, bytes: &[u8]) -> std::io::Result<PathBuf> {
+    let tmp = dir.join(format!(
+        ".tmp-{}",
+        hex::encode(cairn_format::crypto::random_array::<8>())
+    ));
+    let written = OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(&tmp)
+        .and_then(|mut f| f.write_all(bytes).and_then(|_| f.sync_all()));
+    match written {
+        Ok(()) => Ok(tmp),
+        Err(e) => {
+            let _ = fs::remove_file(&tmp);
+            Err(e)
+        }
+    }
+}
+
 fn sync_dir(dir: &Path) -> Result<()> {
     File::open(dir)
         .and_then(|d| d.sync_all())
@@ -113,20 +134,7 @@ impl Backend for LocalBackend {
             // The new directory's own entry must be durable before a file in it is relied on.
             sync_dir(dir.parent().unwrap_or(&self.root))?;
         }
-        let tmp = dir.join(format!(
-            ".tmp-{}",
-            hex::encode(cairn_format::crypto::random_array::<8>())
-        ));
-        let written = OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o600)
-            .open(&tmp)
-            .and_then(|mut f| f.write_all(bytes).and_then(|_| f.sync_all()));
-        if let Err(e) = written {
-            let _ = fs::remove_file(&tmp);
-            return Err(io("write", e));
-        }
+        let tmp = write_temporary(&dir, bytes).map_err(|e| io("write", e))?;
         // A hard link, unlike rename, never replaces an existing file.
         let linked = fs::hard_link(&tmp, &path);
         let _ = fs::remove_file(&tmp);
@@ -146,6 +154,20 @@ impl Backend for LocalBackend {
                 return Err(Error::RepositoryExists(self.location()))
             }
             Err(e) => return Err(io("create", e)),
+        }
+        sync_dir(&dir)
+    }
+
+    fn replace(&self, kind: FileKind, name: &str, bytes: &[u8]) -> Result<()> {
+        super::replaceable(kind)?;
+        let path = self.path(kind, name)?;
+        let dir = self.dir(kind, name);
+        let io = |what: &str, e| Error::io(format!("cannot {what} {}", path.display()), e);
+        let tmp = write_temporary(&dir, bytes).map_err(|e| io("write", e))?;
+        // Rename replaces the old file in one step.
+        if let Err(e) = fs::rename(&tmp, &path) {
+            let _ = fs::remove_file(&tmp);
+            return Err(io("replace", e));
         }
         sync_dir(&dir)
     }

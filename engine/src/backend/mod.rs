@@ -126,6 +126,12 @@ pub trait Backend: Send + Sync {
     fn create_owned(&self, kind: FileKind, name: &str, bytes: Bytes) -> Result<()> {
         self.create(kind, name, &bytes)
     }
+    /// Atomically replaces file `name` of `kind` with `bytes` (or creates
+    /// it): a reader sees the old bytes or the new, never a mix, and the new
+    /// ones are durable on return. Only a key rotation replaces files (SPEC
+    /// §3.7), and only those whose names do not change with their sealing:
+    /// the config and WAL files ([`replaceable`]).
+    fn replace(&self, kind: FileKind, name: &str, bytes: &[u8]) -> Result<()>;
     /// Reads a whole file.
     fn read(&self, kind: FileKind, name: &str) -> Result<Vec<u8>>;
     /// Reads `length` bytes at `offset`.
@@ -160,6 +166,18 @@ pub trait Backend: Send + Sync {
     /// engine may use more than this where it pays on any storage.
     fn requests_in_flight(&self) -> usize {
         1
+    }
+}
+
+/// Refuses to replace a file of `kind` unless its name is not its content's
+/// hash: the config and WAL files.
+pub fn replaceable(kind: FileKind) -> Result<()> {
+    match kind {
+        FileKind::Config | FileKind::Wal => Ok(()),
+        _ => Err(Error::Invalid(format!(
+            "a {} is named by its content and is never replaced",
+            kind.name()
+        ))),
     }
 }
 
@@ -204,6 +222,9 @@ impl<B: Backend + ?Sized> Backend for std::sync::Arc<B> {
     }
     fn create_owned(&self, kind: FileKind, name: &str, bytes: Bytes) -> Result<()> {
         (**self).create_owned(kind, name, bytes)
+    }
+    fn replace(&self, kind: FileKind, name: &str, bytes: &[u8]) -> Result<()> {
+        (**self).replace(kind, name, bytes)
     }
     fn read(&self, kind: FileKind, name: &str) -> Result<Vec<u8>> {
         (**self).read(kind, name)

@@ -156,6 +156,11 @@ impl<B: Backend> Backend for Retrying<B> {
         })
     }
 
+    fn replace(&self, kind: FileKind, name: &str, bytes: &[u8]) -> Result<()> {
+        // Replacing again with the same bytes is the same replacement.
+        self.run(|_| self.inner.replace(kind, name, bytes))
+    }
+
     fn read(&self, kind: FileKind, name: &str) -> Result<Vec<u8>> {
         self.run(|_| self.inner.read(kind, name))
     }
@@ -237,6 +242,11 @@ mod tests {
         fn create(&self, kind: FileKind, name: &str, bytes: &[u8]) -> Result<()> {
             // The file is stored, but the answer is lost.
             self.inner.create(kind, name, bytes)?;
+            self.gate()
+        }
+        fn replace(&self, kind: FileKind, name: &str, bytes: &[u8]) -> Result<()> {
+            // Replaced, but the answer is lost.
+            self.inner.replace(kind, name, bytes)?;
             self.gate()
         }
         fn read(&self, kind: FileKind, name: &str) -> Result<Vec<u8>> {

@@ -11,7 +11,7 @@ use opendal::{ErrorKind, Operator};
 use std::fmt;
 use std::future::IntoFuture;
 use std::ops::Range;
-use std::sync::OnceLock;
+use std::sync::Mutex;
 use std::time::{Duration, SystemTime};
 
 /// Files larger than this are uploaded in parts of this size (S3 needs at
@@ -72,7 +72,7 @@ pub struct S3Backend {
     /// The config, once read: a repository's config is never replaced or
     /// removed, so later checks and reads of it need no request. (Its bytes
     /// are authenticated by whoever uses them, as any read's are.)
-    config: OnceLock<Vec<u8>>,
+    config: Mutex<Option<Vec<u8>>>,
     op: Operator,
     /// Runs the requests: the [`Backend`] interface is synchronous.
     runtime: tokio::runtime::Runtime,
@@ -127,7 +127,7 @@ impl S3Backend {
         Ok(S3Backend {
             location,
             connections,
-            config: OnceLock::new(),
+            config: Mutex::default(),
             op,
             runtime,
         })
@@ -356,10 +356,26 @@ impl Backend for S3Backend {
         }
     }
 
+    fn replace(&self, kind: FileKind, name: &str, bytes: &[u8]) -> Result<()> {
+        super::replaceable(kind)?;
+        let key = layout::path(kind, name)?;
+        // A PUT replaces an object whole: readers see one version or the other.
+        self.block(self.op.write(&key, bytes.to_vec()))
+            .map_err(|e| self.error("replace", kind, name, &key, e))?;
+        if kind == FileKind::Config {
+            *self.config.lock().expect("not poisoned") = Some(bytes.to_vec());
+        }
+        Ok(())
+    }
+
     fn read(&self, kind: FileKind, name: &str) -> Result<Vec<u8>> {
         let config = kind == FileKind::Config && name == "config";
-        if let Some(bytes) = self.config.get().filter(|_| config) {
-            return Ok(bytes.clone());
+        let cached = match config {
+            true => self.config.lock().expect("not poisoned").clone(),
+            false => None,
+        };
+        if let Some(bytes) = cached {
+            return Ok(bytes);
         }
         let key = layout::path(kind, name)?;
         // One request; reading stops past the most any file of this kind
@@ -372,7 +388,7 @@ impl Backend for S3Backend {
             return Err(too_large(self.show(&key), kind, bytes.len() as u64));
         }
         if config {
-            let _ = self.config.set(bytes.clone());
+            *self.config.lock().expect("not poisoned") = Some(bytes.clone());
         }
         Ok(bytes)
     }

@@ -63,6 +63,7 @@ struct Session {
     /// `ssh`, killed when the session is dropped.
     _ssh: tokio::process::Child,
     hardlink: bool,
+    posix_rename: bool,
     fsync: bool,
 }
 
@@ -221,6 +222,7 @@ impl SftpBackend {
         };
         Ok(Session {
             hardlink: sftp.support_hardlink(),
+            posix_rename: sftp.support_posix_rename(),
             fsync: sftp.support_fsync(),
             sftp,
             _ssh: ssh,
@@ -393,6 +395,31 @@ impl SftpBackend {
         }
     }
 
+    /// Writes `bytes` to a temporary file in `dir`, then renames it over `path`.
+    async fn replace_at(s: Arc<Session>, dir: String, path: String, bytes: &[u8]) -> Outcome<()> {
+        if !s.posix_rename {
+            return Err(Failure::Refused(
+                SftpErrorKind::OpUnsupported,
+                "the SFTP server does not offer posix-rename@openssh.com, which cairn \
+                 needs to replace a file in one step"
+                    .into(),
+            ));
+        }
+        let temporary = format!(
+            "{dir}/.tmp-{:016x}",
+            RandomState::new().build_hasher().finish()
+        );
+        let mut fs = s.sftp.fs();
+        let renamed = match Self::write_new(&s, &temporary, bytes).await {
+            Ok(()) => fs.rename(&temporary, &path).await.map_err(Failure::from),
+            Err(e) => Err(e),
+        };
+        if renamed.is_err() {
+            let _ = fs.remove_file(&temporary).await;
+        }
+        renamed
+    }
+
     /// `length` bytes at `offset` of `path`, fewer if the file ends first.
     async fn read_range(
         s: Arc<Session>,
@@ -504,6 +531,14 @@ impl Backend for SftpBackend {
             true => Ok(()),
             false => Err(stored_differs(kind, name, stored, bytes.len() as u64)),
         }
+    }
+
+    fn replace(&self, kind: FileKind, name: &str, bytes: &[u8]) -> Result<()> {
+        super::replaceable(kind)?;
+        let relative = layout::path(kind, name)?;
+        let (dir, path) = (self.path(&layout::dir(kind, name)), self.path(&relative));
+        self.call(|s| Self::replace_at(s, dir, path, bytes))?
+            .map_err(|f| self.error("replace", kind, name, &relative, f))
     }
 
     fn read(&self, kind: FileKind, name: &str) -> Result<Vec<u8>> {

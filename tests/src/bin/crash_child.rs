@@ -2,14 +2,15 @@
 //! SIGKILL at a chosen call, for the crash tests (tests/tests/crash.rs).
 //!
 //! `crash_child OPERATION REPO SRC KILL` where OPERATION is `backup` (of SRC),
-//! `prune` (forget the oldest snapshot, then prune) or `passwd` (change the
-//! password to `new password`), and KILL is `none` or `create|remove:N:before|after`.
-//! Without a kill it prints the calls made: `creates N removes M`.
+//! `prune` (forget the oldest snapshot, then prune), `passwd` (change the
+//! password to `new password`) or `rotate` (rotate the keys and rewrite
+//! everything), and KILL is `none` or `create|remove|replace:N:before|after`.
+//! Without a kill it prints the calls made: `creates N removes M replaces R`.
 
 use cairn_engine::backend::LocalBackend;
 use cairn_engine::backup::{backup, BackupOptions};
 use cairn_engine::prune::{prune, PruneOptions};
-use cairn_engine::{keys, Repository};
+use cairn_engine::{keys, rotate, Repository};
 use cairn_format::key::KdfParams;
 use cairn_tests::faults::{Call, Fault, Faulty, Op};
 use cairn_tests::PASSWORD;
@@ -23,7 +24,7 @@ fn main() {
     let args: Vec<String> = std::env::args().collect();
     let [_, operation, repo, src, kill] = args.as_slice() else {
         eprintln!(
-            "usage: crash_child backup|prune|passwd REPO SRC none|create|remove:N:before|after"
+            "usage: crash_child backup|prune|passwd|rotate REPO SRC none|create|remove|replace:N:before|after"
         );
         std::process::exit(2);
     };
@@ -42,9 +43,10 @@ fn main() {
     }
     let _ = writeln!(
         std::io::stdout(),
-        "creates {} removes {}",
+        "creates {} removes {} replaces {}",
         counted.calls(Op::Create),
-        counted.calls(Op::Remove)
+        counted.calls(Op::Remove),
+        counted.calls(Op::Replace)
     );
 }
 
@@ -69,6 +71,11 @@ fn run(
             let mut repo = Repository::open(shared, PASSWORD.as_bytes())?;
             keys::change_password(&mut repo, NEW_PASSWORD, KdfParams::argon2id(64, 1, 1)).map(drop)
         }
+        "rotate" => {
+            let mut repo = Repository::open_keys(shared, PASSWORD.as_bytes())?;
+            rotate::rotate(&mut repo, PASSWORD.as_bytes())?;
+            rotate::rewrite(&mut repo, PASSWORD.as_bytes()).map(drop)
+        }
         other => Err(cairn_engine::Error::Invalid(format!(
             "unknown operation {other}"
         ))),
@@ -84,6 +91,7 @@ fn parse_kill(spec: &str) -> impl Fn(&Call<'_>) -> Fault + Send + Sync + 'static
             let op = match parts[0] {
                 "create" => Op::Create,
                 "remove" => Op::Remove,
+                "replace" => Op::Replace,
                 other => panic!("unknown call {other}"),
             };
             let n: u64 = parts[1].parse().expect("a call number");
