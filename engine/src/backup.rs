@@ -67,6 +67,10 @@ pub struct BackupOptions {
     pub progress: Option<Arc<Progress>>,
     /// The time to record as the snapshot's; the start of the backup when `None`.
     pub time: Option<Timestamp>,
+    /// Keep this backup's files from deletion for this many days, and hold
+    /// its snapshot as long, in place of the repository's retention
+    /// (`Config::retain_days`, SPEC §2.6); `None` for the repository's.
+    pub retain_days: Option<u32>,
 }
 
 /// An entry the backup could not read and left out.
@@ -134,6 +138,32 @@ fn in_session<T>(
     result
 }
 
+/// The tags of a backup started at `started`: those asked for, and when the
+/// backup is retained (SPEC §2.6), a hold for as long, unless a later one
+/// is asked for. Storage is told to keep what the backup writes first: a
+/// backup whose retention storage cannot keep fails before writing.
+fn retained_tags(
+    repo: &Repository,
+    opts: &BackupOptions,
+    started: Timestamp,
+) -> Result<Vec<String>> {
+    let mut tags = opts.tags.clone();
+    let Some(days) = opts.retain_days.or(repo.config().retain_days) else {
+        return Ok(tags);
+    };
+    crate::repository::check_retain_days(days)?;
+    repo.backend().retain_for(days)?;
+    let until = Timestamp {
+        secs: started.secs + i64::from(days) * 86_400,
+        nanos: 0,
+    };
+    if crate::hold::until(&tags).is_none_or(|held| held < until) {
+        tags.retain(|t| !t.starts_with(crate::hold::PREFIX));
+        tags.push(crate::hold::tag(until));
+    }
+    Ok(tags)
+}
+
 /// Backs up `paths` into a new snapshot.
 ///
 /// Every path is checked before anything is written, so a missing path leaves
@@ -177,6 +207,7 @@ fn backup_paths(
     opts: &BackupOptions,
 ) -> Result<BackupReport> {
     let started = Timestamp::now();
+    let tags = retained_tags(repo, opts, started)?;
     let hostname = opts.hostname.clone().unwrap_or_else(sysinfo::hostname);
     let parent = find_parent(repo, &opts.parent, &hostname, &abs_paths)?;
     let chunker = Chunker::new(repo.keys(), &repo.config().chunker);
@@ -211,7 +242,7 @@ fn backup_paths(
         time: opts.time.unwrap_or(started),
         hostname,
         paths: abs_paths,
-        tags: opts.tags.clone(),
+        tags,
         parent: parent.map(|(id, _)| id),
         tree,
         summary,
@@ -270,6 +301,7 @@ fn backup_one_stream(
     finish: impl FnOnce(&Repository, &mut Vec<String>) -> Result<()>,
 ) -> Result<BackupReport> {
     let started = Timestamp::now();
+    let mut tags = retained_tags(repo, opts, started)?;
     let paths = vec![format!("/{filename}").into_bytes()];
     let hostname = opts.hostname.clone().unwrap_or_else(sysinfo::hostname);
     let parent = find_parent(repo, &opts.parent, &hostname, &paths)?;
@@ -308,7 +340,6 @@ fn backup_one_stream(
             saved
         }
     };
-    let mut tags = opts.tags.clone();
     finish(repo, &mut tags)?;
     let now = Timestamp::now();
     let (uid, gid) = sysinfo::ids();

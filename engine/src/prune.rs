@@ -79,6 +79,10 @@ pub struct PruneReport {
     pub bytes_deleted: u64,
     /// Condemned packs that a snapshot came to use, indexed again instead of deleted.
     pub packs_rescued: u64,
+    /// Packs that would have been deleted or repacked, kept because storage
+    /// keeps them (or an index file listing them) from deletion until a
+    /// later date (S3 Object Lock, SPEC §2.6).
+    pub packs_retained: u64,
     /// Marks whose deletions wait for sessions still running, with those sessions.
     pub waiting: Vec<(MarkId, Vec<SessionInfo>)>,
     /// Sessions that are gone without ending (for `cairn unlock`).
@@ -427,6 +431,7 @@ fn plan(
             budget = budget.saturating_sub(size);
         }
     }
+    keep_retained(repo, &mut packs, &listed_in, index_files, report)?;
     let mut condemned: Vec<PackId> = Vec::new();
     for (id, u) in &packs {
         match u.fate {
@@ -466,6 +471,10 @@ fn plan(
             && !indexed_since.contains(&id)
             && !repo.marks().condemned.contains(&id)
         {
+            if retained(repo, FileKind::Pack, &name)? {
+                report.packs_retained += 1;
+                continue;
+            }
             report.packs_unused += 1;
             report.bytes_unused += repo.backend().size(FileKind::Pack, &name)?;
             condemned.push(id);
@@ -517,6 +526,60 @@ fn plan(
         superseded: replaced,
         condemned,
     }))
+}
+
+/// Whether storage keeps file `name` of `kind` from deletion now.
+fn retained(repo: &Repository, kind: FileKind, name: &str) -> Result<bool> {
+    let until = repo.backend().retained_until(kind, name)?;
+    Ok(until.is_some_and(|t| t > std::time::SystemTime::now()))
+}
+
+/// Keeps, as they are, the packs to delete or repack that storage keeps
+/// from deletion, and every pack listed by an index file that would be
+/// replaced but is kept from deletion (it would list them still).
+fn keep_retained(
+    repo: &Repository,
+    packs: &mut HashMap<PackId, PackUse>,
+    listed_in: &HashMap<PackId, Vec<usize>>,
+    index_files: &[IndexId],
+    report: &mut PruneReport,
+) -> Result<()> {
+    let keep = |u: &mut PackUse, report: &mut PruneReport| {
+        if u.fate != Fate::Keep {
+            u.fate = Fate::Keep;
+            report.packs_retained += 1;
+        }
+    };
+    for (id, u) in packs.iter_mut() {
+        if u.fate != Fate::Keep && retained(repo, FileKind::Pack, &id.to_hex())? {
+            keep(u, report);
+        }
+    }
+    let mut asked: HashSet<usize> = HashSet::new();
+    loop {
+        let replaced: HashSet<usize> = listed_in
+            .iter()
+            .filter(|(id, _)| packs[*id].fate != Fate::Keep)
+            .flat_map(|(_, files)| files.iter().copied())
+            .collect();
+        let mut kept: Vec<usize> = Vec::new();
+        for n in replaced {
+            if asked.insert(n) && retained(repo, FileKind::Index, &index_files[n].to_hex())? {
+                kept.push(n);
+            }
+        }
+        if kept.is_empty() {
+            return Ok(());
+        }
+        for (id, files) in listed_in {
+            if files.iter().any(|n| kept.contains(n)) {
+                keep(
+                    packs.get_mut(id).expect("every listed pack is counted"),
+                    report,
+                );
+            }
+        }
+    }
 }
 
 /// The indexed packs sealed in a key epoch before `epoch`, by the envelope

@@ -51,6 +51,11 @@ pub struct InitOptions {
     /// Which objects writers pad; `None` for the default, everything but
     /// blobs (SPEC §5.1).
     pub padding: Option<Padding>,
+    /// Keep each backup's files from deletion for this many days, by
+    /// storage that enforces it (S3 Object Lock; a bucket that does not
+    /// exist yet is made with it), and hold its snapshot as long (SPEC §2.6).
+    /// Storage that cannot is refused before anything is written.
+    pub retain_days: Option<u32>,
 }
 
 impl InitOptions {
@@ -93,6 +98,7 @@ impl Default for InitOptions {
             pack_size: None,
             chunker_secret: None,
             padding: None,
+            retain_days: None,
         }
     }
 }
@@ -188,6 +194,11 @@ impl Repository {
             config.set_padding(padding);
         }
         keys.padding = config.padding();
+        if let Some(days) = opts.retain_days {
+            check_retain_days(days)?;
+            backend.retain_for(days)?;
+            config.retain_days = Some(days);
+        }
         cairn_format::codec::decode::<Config>(&cairn_format::codec::encode(&config))
             .map_err(|e| Error::Invalid(format!("invalid repository parameters: {e}")))?;
         let (key_file, info) = seal_key(&keys, password, opts.kdf.clone())?;
@@ -366,6 +377,11 @@ impl Repository {
                 }
             };
             keys.padding = config.padding();
+            if let Some(days) = config.retain_days {
+                // Storage without Object Lock (a copy of the files made
+                // elsewhere) is used without; a backup asks again and fails.
+                let _ = backend.retain_for(days);
+            }
             return Ok(Repository {
                 backend,
                 keys: Arc::new(keys),
@@ -1122,6 +1138,19 @@ impl Repository {
             parent_cache: None,
             tags: HashMap::new(),
         }
+    }
+}
+
+/// The most days a retention may last: about 100 years.
+pub const MAX_RETAIN_DAYS: u32 = 36_500;
+
+/// Refuses a retention of no days or of more than [`MAX_RETAIN_DAYS`].
+pub fn check_retain_days(days: u32) -> Result<()> {
+    match days {
+        1..=MAX_RETAIN_DAYS => Ok(()),
+        _ => Err(Error::Invalid(format!(
+            "a retention of {days} days: give 1 to {MAX_RETAIN_DAYS} days"
+        ))),
     }
 }
 

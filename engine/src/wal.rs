@@ -222,6 +222,14 @@ pub fn archived_at(repo: &Repository, cluster: &str, name: &str) -> Result<Syste
     repo.backend().modified(FileKind::Wal, &stored)
 }
 
+/// Whether storage keeps the archived file `name` of `cluster` from
+/// deletion now (S3 Object Lock, SPEC §2.6).
+pub fn retained(repo: &Repository, cluster: &str, name: &str) -> Result<bool> {
+    let stored = stored_name(repo, cluster, name)?;
+    let until = repo.backend().retained_until(FileKind::Wal, &stored)?;
+    Ok(until.is_some_and(|t| t > SystemTime::now()))
+}
+
 /// Removes the archived file `name` of `cluster`.
 pub fn remove(repo: &Repository, cluster: &str, name: &str) -> Result<()> {
     let stored = stored_name(repo, cluster, name)?;

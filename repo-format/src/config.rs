@@ -92,6 +92,10 @@ pub struct Config {
     /// The key epoch new objects are sealed in (SPEC §3.6); `None` in a
     /// version-1 config, whose repository has its secrets of old.
     pub epoch: Option<u32>,
+    /// For how many days storage keeps each backup's files from deletion
+    /// (S3 Object Lock, SPEC §2.6), and cairn holds its snapshot (§11.5);
+    /// `None` for no retention.
+    pub retain_days: Option<u32>,
 }
 
 /// A version-1 config: a version-2 one without `padding`.
@@ -132,6 +136,7 @@ impl Config {
             pack_size: 16 * 1024 * 1024,
             padding: PADDING_METADATA,
             epoch: Some(0),
+            retain_days: None,
         }
     }
 
@@ -167,6 +172,7 @@ impl Config {
             pack_size: v1.pack_size,
             padding: PADDING_NONE,
             epoch: None,
+            retain_days: None,
         };
         config.validate()?;
         Ok(config)

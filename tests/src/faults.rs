@@ -148,6 +148,12 @@ impl<B: Backend> Backend for Faulty<B> {
             self.inner.replace(kind, name, bytes)
         })
     }
+    fn retain_for(&self, days: u32) -> Result<()> {
+        self.inner.retain_for(days)
+    }
+    fn retained_until(&self, kind: FileKind, name: &str) -> Result<Option<std::time::SystemTime>> {
+        self.inner.retained_until(kind, name)
+    }
     fn read(&self, kind: FileKind, name: &str) -> Result<Vec<u8>> {
         self.run(Op::Read, kind, name, || self.inner.read(kind, name))
     }

@@ -59,6 +59,11 @@ pub struct Args {
     /// extends it).
     #[arg(long, value_name = "TIME")]
     hold_until: Option<String>,
+    /// Keep this backup's files from deletion for DAYS days (S3 Object
+    /// Lock), and hold its snapshot as long, instead of the retention given
+    /// at `init --retain-days`.
+    #[arg(long, value_name = "DAYS")]
+    retain_days: Option<u32>,
     /// Host name to record instead of this machine's.
     #[arg(long)]
     host: Option<String>,
@@ -129,6 +134,7 @@ pub fn run(ctx: &Context, args: Args) -> Result<u8> {
         tags,
         progress,
         time: args.time,
+        retain_days: args.retain_days,
     };
     let report = if args.stdin {
         let stdin = Box::new(std::io::stdin());

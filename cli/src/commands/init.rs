@@ -40,6 +40,13 @@ pub struct Args {
     /// against backups made into either.
     #[arg(long, value_name = "LOCATION")]
     copy_chunker_params_from: Option<String>,
+    /// Keep each backup's files from deletion for DAYS days, enforced by the
+    /// storage (S3 Object Lock, in compliance mode: no credentials can
+    /// shorten it), and hold each snapshot as long. Needs an S3 bucket made
+    /// with Object Lock; a bucket that does not exist yet is made with it.
+    /// `backup --retain-days` sets another length for one backup.
+    #[arg(long, value_name = "DAYS")]
+    retain_days: Option<u32>,
     #[command(flatten)]
     from: FromPassword,
     #[command(flatten)]
@@ -79,6 +86,11 @@ impl KdfArgs {
 
 pub fn run(ctx: &Context, args: Args) -> Result<u8> {
     let backend = ctx.backend()?;
+    if let Some(days) = args.retain_days {
+        // First: it may make the bucket, with Object Lock.
+        cairn_engine::repository::check_retain_days(days)?;
+        backend.retain_for(days)?;
+    }
     if backend.exists()? {
         return Err(Error::RepositoryExists(backend.location()).into());
     }
@@ -103,6 +115,7 @@ pub fn run(ctx: &Context, args: Args) -> Result<u8> {
             PaddingChoice::Metadata => Padding::Metadata,
             PaddingChoice::All => Padding::All,
         }),
+        retain_days: args.retain_days,
     };
     if let Some(from) = args.copy_chunker_params_from {
         let source = args.from.context(ctx, Some(from))?.open_keys()?;

@@ -86,6 +86,12 @@ fn print_report(r: &PruneReport, dry_run: bool) {
             size(r.bytes_deleted)
         );
     }
+    if r.packs_retained > 0 {
+        println!(
+            "kept {} that storage keeps from deletion until a later date (Object Lock)",
+            plural(r.packs_retained, "pack")
+        );
+    }
     if r.packs_rescued > 0 {
         println!(
             "kept {} that snapshots written meanwhile use",

@@ -12,6 +12,7 @@ mod local;
 mod location;
 mod retry;
 mod s3;
+mod s3_lock;
 mod sftp;
 
 pub use local::LocalBackend;
@@ -52,6 +53,17 @@ pub enum FileKind {
 }
 
 impl FileKind {
+    /// Whether files of this kind hold backups, which storage with a
+    /// retention keeps from deletion: packs, index files, snapshots, audit
+    /// records and WAL files (not the files that must go: keys, locks,
+    /// marks, journal entries; nor the config, replaced by a key rotation).
+    pub fn retained(self) -> bool {
+        matches!(
+            self,
+            FileKind::Pack | FileKind::Index | FileKind::Snapshot | FileKind::Audit | FileKind::Wal
+        )
+    }
+
     /// Name for messages.
     pub fn name(self) -> &'static str {
         match self {
@@ -132,6 +144,23 @@ pub trait Backend: Send + Sync {
     /// §3.7), and only those whose names do not change with their sealing:
     /// the config and WAL files ([`replaceable`]).
     fn replace(&self, kind: FileKind, name: &str, bytes: &[u8]) -> Result<()>;
+    /// Keeps every file of the kinds that hold backups
+    /// ([`FileKind::retained`]) created from now on from deletion for
+    /// `days` days, by storage that enforces it (S3 Object Lock, SPEC §2.6);
+    /// an error naming why where storage cannot.
+    fn retain_for(&self, days: u32) -> Result<()> {
+        let _ = days;
+        Err(Error::StorageRefused(format!(
+            "{} cannot keep files from deletion: that needs S3 storage with Object Lock",
+            self.location()
+        )))
+    }
+    /// Until when storage keeps file `name` of `kind` from deletion, if it
+    /// does (the time may be past).
+    fn retained_until(&self, kind: FileKind, name: &str) -> Result<Option<SystemTime>> {
+        let _ = (kind, name);
+        Ok(None)
+    }
     /// Reads a whole file.
     fn read(&self, kind: FileKind, name: &str) -> Result<Vec<u8>>;
     /// Reads `length` bytes at `offset`.
@@ -225,6 +254,12 @@ impl<B: Backend + ?Sized> Backend for std::sync::Arc<B> {
     }
     fn replace(&self, kind: FileKind, name: &str, bytes: &[u8]) -> Result<()> {
         (**self).replace(kind, name, bytes)
+    }
+    fn retain_for(&self, days: u32) -> Result<()> {
+        (**self).retain_for(days)
+    }
+    fn retained_until(&self, kind: FileKind, name: &str) -> Result<Option<SystemTime>> {
+        (**self).retained_until(kind, name)
     }
     fn read(&self, kind: FileKind, name: &str) -> Result<Vec<u8>> {
         (**self).read(kind, name)

@@ -161,6 +161,14 @@ impl<B: Backend> Backend for Retrying<B> {
         self.run(|_| self.inner.replace(kind, name, bytes))
     }
 
+    fn retain_for(&self, days: u32) -> Result<()> {
+        self.run(|_| self.inner.retain_for(days))
+    }
+
+    fn retained_until(&self, kind: FileKind, name: &str) -> Result<Option<SystemTime>> {
+        self.run(|_| self.inner.retained_until(kind, name))
+    }
+
     fn read(&self, kind: FileKind, name: &str) -> Result<Vec<u8>> {
         self.run(|_| self.inner.read(kind, name))
     }

@@ -4,6 +4,7 @@
 //! prefix (SPEC §2). Creates are conditional (`If-None-Match: *`), so storage
 //! refuses to replace an object; large files go up in parts.
 
+use super::s3_lock::{BucketLock, LockClient};
 use super::{layout, stored_differs, too_large, Backend, FileKind, S3Location};
 use crate::error::{Error, Result};
 use bytes::Bytes;
@@ -73,6 +74,12 @@ pub struct S3Backend {
     /// removed, so later checks and reads of it need no request. (Its bytes
     /// are authenticated by whoever uses them, as any read's are.)
     config: Mutex<Option<Vec<u8>>>,
+    /// The Object Lock requests.
+    lock: LockClient,
+    /// Whether the bucket has Object Lock, once asked.
+    locked: Mutex<Option<bool>>,
+    /// For how many days new files of the kinds kept are kept from deletion.
+    retain_days: Mutex<Option<u32>>,
     op: Operator,
     /// Runs the requests: the [`Backend`] interface is synchronous.
     runtime: tokio::runtime::Runtime,
@@ -108,6 +115,7 @@ impl S3Backend {
         if let Some(token) = &credentials.session_token {
             builder = builder.session_token(token);
         }
+        let lock = LockClient::new(&location, &region, &credentials, timeout)?;
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(RUNTIME_THREADS)
             .thread_name("cairn-s3")
@@ -128,6 +136,9 @@ impl S3Backend {
             location,
             connections,
             config: Mutex::default(),
+            lock,
+            locked: Mutex::default(),
+            retain_days: Mutex::default(),
             op,
             runtime,
         })
@@ -187,6 +198,29 @@ impl S3Backend {
                 format!("cannot {verb} {}", self.show(key)),
                 std::io::Error::other(cause(&e)),
             ),
+        }
+    }
+
+    /// Whether the bucket has Object Lock (asked once).
+    fn bucket_locked(&self) -> Result<bool> {
+        if let Some(known) = *self.locked.lock().expect("not poisoned") {
+            return Ok(known);
+        }
+        let locked = self.runtime.block_on(self.lock.bucket_lock())? == BucketLock::Enabled;
+        *self.locked.lock().expect("not poisoned") = Some(locked);
+        Ok(locked)
+    }
+
+    /// Keeps the file just created at `key` from deletion, when it is of a
+    /// kind kept and a retention is set.
+    fn retain_created(&self, kind: FileKind, key: &str) -> Result<()> {
+        let days = *self.retain_days.lock().expect("not poisoned");
+        match days.filter(|_| kind.retained()) {
+            Some(days) => {
+                let until = SystemTime::now() + Duration::from_secs(u64::from(days) * 86_400);
+                self.runtime.block_on(self.lock.retain(key, until))
+            }
+            None => Ok(()),
         }
     }
 
@@ -340,7 +374,7 @@ impl Backend for S3Backend {
         let key = layout::path(kind, name)?;
         let len = bytes.len() as u64;
         let e = match self.block(self.put_new(&key, bytes)) {
-            Ok(()) => return Ok(()),
+            Ok(()) => return self.retain_created(kind, &key),
             Err(e) => e,
         };
         if e.kind() != ErrorKind::ConditionNotMatch {
@@ -351,7 +385,8 @@ impl Backend for S3Backend {
         }
         let stored = self.size(kind, name)?;
         match stored == len {
-            true => Ok(()),
+            // Perhaps stored by an attempt whose retention was not set.
+            true => self.retain_created(kind, &key),
             false => Err(stored_differs(kind, name, stored, len)),
         }
     }
@@ -365,7 +400,35 @@ impl Backend for S3Backend {
         if kind == FileKind::Config {
             *self.config.lock().expect("not poisoned") = Some(bytes.to_vec());
         }
+        self.retain_created(kind, &key)
+    }
+
+    fn retain_for(&self, days: u32) -> Result<()> {
+        let state = self.runtime.block_on(self.lock.bucket_lock())?;
+        match state {
+            BucketLock::Enabled => {}
+            // Object Lock can only be turned on when a bucket is made.
+            BucketLock::NoBucket => self.runtime.block_on(self.lock.create_locked_bucket())?,
+            BucketLock::Absent => {
+                return Err(Error::StorageRefused(format!(
+                    "bucket {} at {} has no Object Lock (or the server does not offer it): \
+                     files cannot be kept from deletion there; use a bucket made with Object Lock, \
+                     or leave out --retain-days",
+                    self.location.bucket, self.location.endpoint
+                )))
+            }
+        }
+        *self.locked.lock().expect("not poisoned") = Some(true);
+        *self.retain_days.lock().expect("not poisoned") = Some(days);
         Ok(())
+    }
+
+    fn retained_until(&self, kind: FileKind, name: &str) -> Result<Option<SystemTime>> {
+        if !kind.retained() || !self.bucket_locked()? {
+            return Ok(None);
+        }
+        let key = layout::path(kind, name)?;
+        self.runtime.block_on(self.lock.retained_until(&key))
     }
 
     fn read(&self, kind: FileKind, name: &str) -> Result<Vec<u8>> {

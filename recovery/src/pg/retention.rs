@@ -20,7 +20,8 @@ pub fn expire(repo: &Repository, cluster: &str, backups: &[BaseBackup]) -> Resul
         let before = WalName::parse(&name)
             .and_then(|n| n.position())
             .is_some_and(|p| p < oldest);
-        if before {
+        // What storage still keeps from deletion waits for a later run.
+        if before && !wal::retained(repo, cluster, &name)? {
             wal::remove(repo, cluster, &name)?;
             removed.push(name);
         }
