@@ -4,6 +4,7 @@
 //! deduplicate, compress, encrypt, pack and write ([`crate::packer`]). Packs are
 //! written first, then the index that lists them, then the snapshot.
 
+use crate::backend::FileKind;
 use crate::bundle::{Bundle, SMALL_FILE};
 use crate::chunker::Chunker;
 use crate::error::{Error, Result};
@@ -151,16 +152,17 @@ fn retained_tags(
     let Some(days) = opts.retain_days.or(repo.config().retain_days) else {
         return Ok(tags);
     };
+    if repo.config().retain_days.is_none() {
+        // Its prunes would not ask storage what it keeps.
+        return Err(Error::Invalid(
+            "this repository was made without a retention (`init --retain-days`): \
+             a backup cannot be kept from deletion in it"
+                .into(),
+        ));
+    }
     crate::repository::check_retain_days(days)?;
     repo.backend().retain_for(days)?;
-    let until = Timestamp {
-        secs: started.secs + i64::from(days) * 86_400,
-        nanos: 0,
-    };
-    if crate::hold::until(&tags).is_none_or(|held| held < until) {
-        tags.retain(|t| !t.starts_with(crate::hold::PREFIX));
-        tags.push(crate::hold::tag(until));
-    }
+    crate::hold::hold_for(&mut tags, started, days);
     Ok(tags)
 }
 
@@ -411,6 +413,10 @@ pub(crate) fn commit_packs(
     what: &str,
 ) -> Result<()> {
     repo.session().map_or(Ok(()), |s| s.check_fresh())?;
+    // The snapshot needs the packs it shares with earlier ones as long as
+    // those it wrote, where storage keeps files (SPEC §2.6).
+    let shared: Vec<String> = reused.iter().map(|p| p.to_hex()).collect();
+    repo.backend().keep(FileKind::Pack, &shared)?;
     let mut used = reused;
     used.extend(packs.iter().map(|p| p.id));
     // Before the index, so that a failed operation leaves no index file

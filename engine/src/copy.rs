@@ -20,7 +20,7 @@ use crate::repository::Repository;
 use cairn_format::lock::Operation;
 use cairn_format::snapshot::Snapshot;
 use cairn_format::tree::{NodeKind, Tree};
-use cairn_format::{BlobId, BlobKind, SnapshotId};
+use cairn_format::{BlobId, BlobKind, SnapshotId, Timestamp};
 use std::collections::HashMap;
 
 /// What a copy did.
@@ -41,9 +41,14 @@ pub struct CopyReport {
 }
 
 /// True when `a` and `b` record the same backup: copies keep the time,
-/// host name, paths and tags of what they copy.
+/// host name, paths and tags of what they copy (but for a hold, which a
+/// target that keeps its backups for a time adds, SPEC §2.6).
 fn same_backup(a: &Snapshot, b: &Snapshot) -> bool {
-    a.time == b.time && a.hostname == b.hostname && a.paths == b.paths && a.tags == b.tags
+    use crate::hold::without_holds;
+    a.time == b.time
+        && a.hostname == b.hostname
+        && a.paths == b.paths
+        && without_holds(&a.tags) == without_holds(&b.tags)
 }
 
 /// Copies `snapshots` of `src` into `dst`, passing over those `dst` already
@@ -93,12 +98,15 @@ fn copy_in_session(
             let tree = copier
                 .tree(&snapshot.tree, 0)
                 .map_err(|e| in_snapshot(id, e))?;
-            let copy = Snapshot {
+            let mut copy = Snapshot {
                 tree,
                 // The parent is a snapshot of the source; the target may not have it.
                 parent: None,
                 ..snapshot.clone()
             };
+            if let Some(days) = dst.config().retain_days {
+                crate::hold::hold_for(&mut copy.tags, Timestamp::now(), days);
+            }
             copies.push((id, copy));
         }
         let reused = copier.writer.reused_packs();

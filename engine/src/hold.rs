@@ -63,6 +63,24 @@ pub fn holds(tags: &[String], now: Timestamp) -> bool {
     until(tags).is_some_and(|u| u > now)
 }
 
+/// Makes `tags` hold their snapshot for `days` days from `from` (a retained
+/// backup's hold, SPEC §2.6), unless they hold it longer already.
+pub fn hold_for(tags: &mut Vec<String>, from: Timestamp, days: u32) {
+    let until = Timestamp {
+        secs: from.secs + i64::from(days) * 86_400,
+        nanos: 0,
+    };
+    if self::until(tags).is_none_or(|held| held < until) {
+        tags.retain(|t| !t.starts_with(PREFIX));
+        tags.push(tag(until));
+    }
+}
+
+/// `tags` without hold tags.
+pub fn without_holds(tags: &[String]) -> Vec<&String> {
+    tags.iter().filter(|t| !t.starts_with(PREFIX)).collect()
+}
+
 /// Refuses a hold tag whose date cannot be read, before it is written.
 pub fn check_tag(tag: &str) -> Result<()> {
     match date(tag) {

@@ -377,10 +377,11 @@ impl Repository {
                 }
             };
             keys.padding = config.padding();
-            if let Some(days) = config.retain_days {
-                // Storage without Object Lock (a copy of the files made
-                // elsewhere) is used without; a backup asks again and fails.
-                let _ = backend.retain_for(days);
+            if let Some(days) = config.retain_days.filter(|_| backend.can_retain()) {
+                // Storage that cannot keep files at all (a copy of the
+                // files made elsewhere) is used without; a backup asks
+                // again and fails.
+                backend.retain_for(days)?;
             }
             return Ok(Repository {
                 backend,

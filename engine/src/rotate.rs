@@ -73,6 +73,7 @@ pub struct Rotation {
 pub fn rotate(repo: &mut Repository, password: &[u8]) -> Result<Rotation> {
     repo.full_key("rotate keys")?;
     let keyring = keys::keyring(repo)?;
+    session::refuse_beside_maintenance(&session::others(repo, None)?.0)?;
     let old = key_in_use(repo)?;
     let kdf = read_kdf(repo, &old)?.0;
     let rotated = with_keyring(repo.keys(), keyring.rotated());
@@ -117,8 +118,9 @@ pub struct Rewrite {
     pub remaining: Vec<String>,
     /// The key file in use afterwards.
     pub key: Option<KeyId>,
-    /// The other key files, which may hold retired epochs (they open
-    /// nothing sealed now, but are best removed).
+    /// The other key files. Those made before the rotation no longer open
+    /// the repository; those added since hold the newest epoch and every
+    /// retired one: best replaced by new ones.
     pub other_keys: Vec<KeyId>,
 }
 
@@ -130,16 +132,9 @@ pub fn rewrite(repo: &mut Repository, password: &[u8]) -> Result<Rewrite> {
     repo.full_key("rewrite keys")?;
     let keyring = keys::keyring(repo)?.clone();
     let current = keyring.current();
-    let (others, _) = session::others(repo, None)?;
-    if let Some(s) = others.iter().find(|s| s.liveness == Liveness::Running) {
+    if let Some(busy) = running(repo, None)? {
         return Err(Error::Invalid(format!(
-            "session {} ({:?} on host {}, pid {}) is running: its writes may be sealed in a retired epoch; \
-             run the rewrite once it has ended (or `cairn unlock --session {}` if it is gone)",
-            s.id_hex(),
-            s.latest.operation,
-            s.latest.hostname,
-            s.latest.pid,
-            s.id_hex()
+            "{busy}: run the rewrite once it has ended"
         )));
     }
     let mut report = Rewrite {
@@ -152,7 +147,9 @@ pub fn rewrite(repo: &mut Repository, password: &[u8]) -> Result<Rewrite> {
         )?,
         ..Default::default()
     };
-    let session = repo.start_session(Operation::Rewrite)?;
+    // As a repair: prunes and repairs refuse to run beside it.
+    let session = repo.start_session(Operation::Repair)?;
+    let me = session.id();
     let snapshots = reseal_files(
         repo,
         FileKind::Snapshot,
@@ -189,6 +186,9 @@ pub fn rewrite(repo: &mut Repository, password: &[u8]) -> Result<Rewrite> {
 
     let newest = with_keyring(repo.keys(), keyring.newest_only());
     report.remaining = unopenable(repo, &newest)?;
+    // A command that began meanwhile (one that takes no session cannot be
+    // seen) may still write in a retired epoch.
+    report.remaining.extend(running(repo, Some(me))?);
     let in_use = key_in_use(repo)?;
     if report.remaining.is_empty() && keyring.epochs().len() > 1 {
         let kdf = read_kdf(repo, &in_use)?.0;
@@ -198,6 +198,9 @@ pub fn rewrite(repo: &mut Repository, password: &[u8]) -> Result<Rewrite> {
         repo.set_keys(newest, config, (new, info));
     }
     let in_use = key_in_use(repo)?;
+    if report.remaining.is_empty() {
+        remove_leftover_keys(repo, &in_use, password, current)?;
+    }
     report.key = Some(in_use);
     report.other_keys = repo
         .key_ids()?
@@ -205,6 +208,52 @@ pub fn rewrite(repo: &mut Repository, password: &[u8]) -> Result<Rewrite> {
         .filter(|k| *k != in_use)
         .collect();
     Ok(report)
+}
+
+/// A session other than `me` that may still be running, described.
+fn running(repo: &Repository, me: Option<[u8; 16]>) -> Result<Option<String>> {
+    let (others, _) = session::others(repo, me)?;
+    Ok(others
+        .iter()
+        .find(|s| s.liveness == Liveness::Running)
+        .map(|s| {
+            format!(
+                "session {} ({:?} on host {}, pid {}) is running, and may write in a retired epoch \
+                 (`cairn unlock --session {}` if it is gone)",
+                s.id_hex(),
+                s.latest.operation,
+                s.latest.hostname,
+                s.latest.pid,
+                s.id_hex()
+            )
+        }))
+}
+
+/// Removes the key files other than `in_use` that `password` opens and that
+/// hold a retired epoch: what a rewrite killed between writing its key file
+/// and removing the one it replaces leaves behind.
+fn remove_leftover_keys(
+    repo: &Repository,
+    in_use: &KeyId,
+    password: &[u8],
+    current: u32,
+) -> Result<()> {
+    for id in repo.key_ids()?.into_iter().filter(|k| k != in_use) {
+        let Ok(bytes) = repo.read_verified(FileKind::Key, &id.to_hex()) else {
+            continue;
+        };
+        let Ok((keys, _)) = cairn_format::key::open_key_file(&bytes, password) else {
+            continue;
+        };
+        let retired = keys
+            .keyring
+            .as_ref()
+            .is_some_and(|k| k.epochs().iter().any(|e| e.epoch < current));
+        if retired {
+            remove_if_there(repo, FileKind::Key, &id.to_hex())?;
+        }
+    }
+    Ok(())
 }
 
 /// `keys` with another keyring.

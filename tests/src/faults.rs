@@ -151,6 +151,12 @@ impl<B: Backend> Backend for Faulty<B> {
     fn retain_for(&self, days: u32) -> Result<()> {
         self.inner.retain_for(days)
     }
+    fn can_retain(&self) -> bool {
+        self.inner.can_retain()
+    }
+    fn keep(&self, kind: FileKind, names: &[String]) -> Result<()> {
+        self.inner.keep(kind, names)
+    }
     fn retained_until(&self, kind: FileKind, name: &str) -> Result<Option<std::time::SystemTime>> {
         self.inner.retained_until(kind, name)
     }

@@ -159,15 +159,16 @@ fn every_damaged_file_is_detected_and_nothing_wrong_is_restored() {
                 // every flip fell in its header: the index still locates each
                 // blob, so the header alone is named and every snapshot must
                 // restore whole (asserted below).
-                let header_only = report.errors.iter().all(|e| match e {
-                    Error::Invalid(text) => text.ends_with("does not match its name (damaged)"),
-                    Error::Format { source, .. } => matches!(
-                        source,
-                        FormatError::Authentication("pack header")
-                            | FormatError::Malformed { what: "pack", .. }
-                    ),
-                    _ => false,
-                });
+                let header_only = !report.errors.is_empty()
+                    && report.errors.iter().all(|e| match e {
+                        Error::Invalid(text) => text.ends_with("does not match its name (damaged)"),
+                        Error::Format { source, .. } => matches!(
+                            source,
+                            FormatError::Authentication("pack header")
+                                | FormatError::Malformed { what: "pack", .. }
+                        ),
+                        _ => false,
+                    });
                 if is("data") && !header_only {
                     assert!(
                         !report.damaged.is_empty(),

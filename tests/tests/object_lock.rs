@@ -86,10 +86,14 @@ fn retained_backups_are_kept_by_storage_and_left_alone_by_prune() {
     ok_text(&run(&locked, &init));
     ok_text(&run(&locked, &["backup", src.to_str().unwrap()]));
     let b = backend(&server, "locked", "repo");
+    // Asked of a backend only once it knows the bucket keeps files.
+    b.retain_for(2).unwrap();
     for kind in [FileKind::Pack, FileKind::Index, FileKind::Snapshot] {
         retained_for(&b, kind, 2);
     }
-    // One backup kept longer: its snapshot file, and the hold on it.
+    // One backup kept longer: its snapshot file, and the hold on it; and
+    // the older packs it shares data with are kept as long.
+    let first_packs = b.list(FileKind::Pack).unwrap();
     std::fs::write(src.join("c.txt"), compressible_text(9_000, 3)).unwrap();
     let text = ok_text(&run(
         &locked,
@@ -103,6 +107,45 @@ fn retained_backups_are_kept_by_storage_and_left_alone_by_prune() {
         .map(|s| &s[..10])
         .collect();
     assert_eq!(dates.len(), 2, "{snapshots}");
+    assert_ne!(dates[0], dates[1], "{snapshots}");
+    let four_days = SystemTime::now() + Duration::from_secs(4 * 86_400);
+    let extended = first_packs.iter().filter(|name| {
+        let until = b.retained_until(FileKind::Pack, name).unwrap().unwrap();
+        until > four_days
+    });
+    assert!(
+        extended.count() > 0,
+        "no pack of the first backup is kept longer"
+    );
+
+    // A copy into another retained repository holds what it copies, and a
+    // second copy finds it there.
+    let copy = format!("s3:{}/locked/copy", server.endpoint());
+    ok_text(&run(
+        &copy,
+        &["init", "--kdf-memory-kib", "64", "--retain-days", "3"],
+    ));
+    let from = ["copy", "--from-repo", &locked];
+    let text = ok_text(&cairn(
+        Path::new(&copy),
+        &args(&from),
+        &[S3_ENV[0], S3_ENV[1], ("CAIRN_FROM_PASSWORD", PASSWORD)],
+    ));
+    assert!(
+        text.contains("2 snapshots copied, 0 already there"),
+        "{text}"
+    );
+    let copied = ok_text(&run(&copy, &["snapshots", "--json"]));
+    assert_eq!(copied.matches("hold-until=").count(), 2, "{copied}");
+    let again = ok_text(&cairn(
+        Path::new(&copy),
+        &args(&from),
+        &[S3_ENV[0], S3_ENV[1], ("CAIRN_FROM_PASSWORD", PASSWORD)],
+    ));
+    assert!(
+        again.contains("0 snapshots copied, 2 already there"),
+        "{again}"
+    );
     assert_ne!(dates[0], dates[1], "{snapshots}");
 
     // forget keeps both held snapshots; prune deletes nothing storage keeps.

@@ -185,6 +185,12 @@ fn rewrite(repo: &mut cairn_engine::Repository, password: &[u8]) -> Result<()> {
         println!("snapshot {} is now {}", old.short(), new.short());
     }
     let key = r.key.map(|k| k.short()).unwrap_or_default();
+    if r.prune.packs_retained > 0 {
+        println!(
+            "{} kept from deletion by storage until a later date cannot be re-sealed before then",
+            plural(r.prune.packs_retained, "pack")
+        );
+    }
     if !r.remaining.is_empty() {
         crate::audit(repo, "key rewrite", &new_ids, "incomplete");
         anyhow::bail!(
@@ -199,8 +205,9 @@ fn rewrite(repo: &mut cairn_engine::Repository, password: &[u8]) -> Result<()> {
     if !r.other_keys.is_empty() {
         let ids: Vec<String> = r.other_keys.iter().map(|k| k.short()).collect();
         println!(
-            "other key files ({}) may still hold retired secrets, which open nothing now: \
-             remove those made before the rotation with `cairn key remove ID`",
+            "other key files ({}): those made before the rotation open nothing, and those \
+             added since still hold the retired secrets; replace them (`cairn key add`, \
+             then `cairn key remove ID`)",
             ids.join(", ")
         );
     }

@@ -140,7 +140,7 @@ pub trait Backend: Send + Sync {
     }
     /// Atomically replaces file `name` of `kind` with `bytes` (or creates
     /// it): a reader sees the old bytes or the new, never a mix, and the new
-    /// ones are durable on return. Only a key rotation replaces files (SPEC
+    /// ones are durable on return as far as the storage can say (SPEC §2.5). Only a key rotation replaces files (SPEC
     /// §3.7), and only those whose names do not change with their sealing:
     /// the config and WAL files ([`replaceable`]).
     fn replace(&self, kind: FileKind, name: &str, bytes: &[u8]) -> Result<()>;
@@ -155,8 +155,21 @@ pub trait Backend: Send + Sync {
             self.location()
         )))
     }
+    /// Whether this storage can keep files from deletion at all.
+    fn can_retain(&self) -> bool {
+        false
+    }
+    /// Keeps the existing files `names` of `kind` from deletion for the
+    /// retention [`Backend::retain_for`] set (never shortening a longer
+    /// one): a backup's reused packs, which its snapshot needs as long as
+    /// what it wrote. Nothing without a retention.
+    fn keep(&self, kind: FileKind, names: &[String]) -> Result<()> {
+        let _ = (kind, names);
+        Ok(())
+    }
     /// Until when storage keeps file `name` of `kind` from deletion, if it
-    /// does (the time may be past).
+    /// does (the time may be past). Asked only once [`Backend::retain_for`]
+    /// has succeeded in this process; `None` before.
     fn retained_until(&self, kind: FileKind, name: &str) -> Result<Option<SystemTime>> {
         let _ = (kind, name);
         Ok(None)
@@ -260,6 +273,12 @@ impl<B: Backend + ?Sized> Backend for std::sync::Arc<B> {
     }
     fn retained_until(&self, kind: FileKind, name: &str) -> Result<Option<SystemTime>> {
         (**self).retained_until(kind, name)
+    }
+    fn can_retain(&self) -> bool {
+        (**self).can_retain()
+    }
+    fn keep(&self, kind: FileKind, names: &[String]) -> Result<()> {
+        (**self).keep(kind, names)
     }
     fn read(&self, kind: FileKind, name: &str) -> Result<Vec<u8>> {
         (**self).read(kind, name)

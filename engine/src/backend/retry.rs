@@ -169,6 +169,14 @@ impl<B: Backend> Backend for Retrying<B> {
         self.run(|_| self.inner.retained_until(kind, name))
     }
 
+    fn can_retain(&self) -> bool {
+        self.inner.can_retain()
+    }
+
+    fn keep(&self, kind: FileKind, names: &[String]) -> Result<()> {
+        self.run(|_| self.inner.keep(kind, names))
+    }
+
     fn read(&self, kind: FileKind, name: &str) -> Result<Vec<u8>> {
         self.run(|_| self.inner.read(kind, name))
     }

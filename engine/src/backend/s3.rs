@@ -70,14 +70,13 @@ pub struct S3Config {
 pub struct S3Backend {
     location: S3Location,
     connections: usize,
-    /// The config, once read: a repository's config is never replaced or
-    /// removed, so later checks and reads of it need no request. (Its bytes
+    /// The config, once read: it is never removed, and only this process
+    /// replaces it (a key rotation, which updates this copy), so later
+    /// checks and reads of it need no request. (Its bytes
     /// are authenticated by whoever uses them, as any read's are.)
     config: Mutex<Option<Vec<u8>>>,
     /// The Object Lock requests.
     lock: LockClient,
-    /// Whether the bucket has Object Lock, once asked.
-    locked: Mutex<Option<bool>>,
     /// For how many days new files of the kinds kept are kept from deletion.
     retain_days: Mutex<Option<u32>>,
     op: Operator,
@@ -137,7 +136,6 @@ impl S3Backend {
             connections,
             config: Mutex::default(),
             lock,
-            locked: Mutex::default(),
             retain_days: Mutex::default(),
             op,
             runtime,
@@ -201,25 +199,18 @@ impl S3Backend {
         }
     }
 
-    /// Whether the bucket has Object Lock (asked once).
-    fn bucket_locked(&self) -> Result<bool> {
-        if let Some(known) = *self.locked.lock().expect("not poisoned") {
-            return Ok(known);
-        }
-        let locked = self.runtime.block_on(self.lock.bucket_lock())? == BucketLock::Enabled;
-        *self.locked.lock().expect("not poisoned") = Some(locked);
-        Ok(locked)
+    /// Until when files of `kind` created now are kept from deletion:
+    /// `None` unless a retention is set and `kind` is kept.
+    fn retention_of(&self, kind: FileKind) -> Option<SystemTime> {
+        let days = (*self.retain_days.lock().expect("not poisoned")).filter(|_| kind.retained())?;
+        Some(SystemTime::now() + Duration::from_secs(u64::from(days) * 86_400))
     }
 
     /// Keeps the file just created at `key` from deletion, when it is of a
     /// kind kept and a retention is set.
     fn retain_created(&self, kind: FileKind, key: &str) -> Result<()> {
-        let days = *self.retain_days.lock().expect("not poisoned");
-        match days.filter(|_| kind.retained()) {
-            Some(days) => {
-                let until = SystemTime::now() + Duration::from_secs(u64::from(days) * 86_400);
-                self.runtime.block_on(self.lock.retain(key, until))
-            }
+        match self.retention_of(kind) {
+            Some(until) => self.runtime.block_on(self.lock.retain(key, until)),
             None => Ok(()),
         }
     }
@@ -418,13 +409,35 @@ impl Backend for S3Backend {
                 )))
             }
         }
-        *self.locked.lock().expect("not poisoned") = Some(true);
         *self.retain_days.lock().expect("not poisoned") = Some(days);
         Ok(())
     }
 
+    fn can_retain(&self) -> bool {
+        true
+    }
+
+    fn keep(&self, kind: FileKind, names: &[String]) -> Result<()> {
+        use futures_util::{StreamExt, TryStreamExt};
+        let Some(until) = self.retention_of(kind) else {
+            return Ok(());
+        };
+        let keys = names
+            .iter()
+            .map(|name| layout::path(kind, name))
+            .collect::<Result<Vec<String>>>()?;
+        self.runtime.block_on(
+            futures_util::stream::iter(keys.iter().map(|key| self.lock.retain(key, until)))
+                .buffer_unordered(self.connections.max(1))
+                .try_collect::<Vec<()>>(),
+        )?;
+        Ok(())
+    }
+
     fn retained_until(&self, kind: FileKind, name: &str) -> Result<Option<SystemTime>> {
-        if !kind.retained() || !self.bucket_locked()? {
+        // Asked only of a repository that keeps files (its config says so,
+        // and `retain_for` found Object Lock): others have nothing kept.
+        if self.retention_of(kind).is_none() {
             return Ok(None);
         }
         let key = layout::path(kind, name)?;
