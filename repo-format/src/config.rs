@@ -376,8 +376,9 @@ mod tests {
         let framed = keys
             .open_framed(ObjectType::Config, None, &bytes[..12], &bytes[12..])
             .unwrap();
-        // The codec byte, then three bytes fewer: `padding` and `Some(0)`.
-        assert_eq!(framed.len() - 1 + 3, v2.len());
+        // The codec byte, then four bytes fewer: `padding`, `Some(0)` and
+        // `retain_days: None`.
+        assert_eq!(framed.len() - 1 + 4, v2.len());
     }
 
     #[test]
