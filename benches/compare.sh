@@ -12,6 +12,8 @@
 #   WORK         scratch directory, on the disk to measure (default: a new
 #                directory under /var/tmp); removed at the end
 #   PEERS        tools to run (default: "cairn restic borg rustic bupstash")
+#   RUNS         rounds of every measurement (default 3, 1 with --quick): the
+#                table shows each figure's median over the rounds
 #
 # Peers: `apt-get install restic borgbackup`; `cargo install rustic-rs bupstash`
 # (slow builds, benchmarks only). A peer that is not installed is skipped with
@@ -23,6 +25,7 @@ cd "$(dirname "$0")/.."
 quick=false
 [ "${1:-}" = "--quick" ] && quick=true
 PEERS=${PEERS:-"cairn restic borg rustic bupstash"}
+if $quick; then RUNS=${RUNS:-1}; else RUNS=${RUNS:-3}; fi
 CORPUS_TREE=${CORPUS_TREE:-$(rustc --print sysroot)}
 WORK=${WORK:-$(mktemp -d /var/tmp/cairn-compare.XXXXXX)}
 mkdir -p "$WORK"
@@ -87,10 +90,16 @@ fi
 # Each tool: init REPO; backup REPO DIR; restore REPO TARGET; check REPO.
 repo_of() { echo "$WORK/repo-$1-$2"; }
 
-cairn_init() { CAIRN_PASSWORD=$PASSWORD "$CAIRN" -r "$1" init >/dev/null; }
-cairn_backup() { CAIRN_PASSWORD=$PASSWORD "$CAIRN" -r "$1" backup "$2" >/dev/null; }
-cairn_restore() { CAIRN_PASSWORD=$PASSWORD "$CAIRN" -r "$1" restore latest --target "$2" >/dev/null; }
-cairn_check() { CAIRN_PASSWORD=$PASSWORD "$CAIRN" -r "$1" check --read-data >/dev/null; }
+# cairn opens with a machine key (`key add --machine`: a random password in a
+# file, no password hash to pay), as bupstash does with its key file; the
+# others derive their keys from the password on every run.
+cairn_init() {
+    CAIRN_PASSWORD=$PASSWORD "$CAIRN" -r "$1" init >/dev/null &&
+        CAIRN_PASSWORD=$PASSWORD "$CAIRN" -r "$1" key add --machine "$1.key" >/dev/null 2>&1
+}
+cairn_backup() { "$CAIRN" -r "$1" --password-file "$1.key" backup "$2" >/dev/null; }
+cairn_restore() { "$CAIRN" -r "$1" --password-file "$1.key" restore latest --target "$2" >/dev/null; }
+cairn_check() { "$CAIRN" -r "$1" --password-file "$1.key" check --read-data >/dev/null; }
 
 restic_init() { RESTIC_PASSWORD=$PASSWORD restic -q -r "$1" init --repository-version 2 >/dev/null; }
 restic_backup() { RESTIC_PASSWORD=$PASSWORD restic -q -r "$1" backup --compression auto "$2" >/dev/null; }
@@ -137,23 +146,25 @@ done
 results="$WORK/results.tsv"
 : >"$results"
 
-# measure TOOL CORPUS METRIC COMMAND...: runs the command, records seconds and peak RSS.
+# measure TOOL CORPUS METRIC COMMAND...: runs the command, records its wall
+# seconds, peak RSS and CPU seconds (user + system, all threads and children).
 measure() {
     local tool=$1 corpus=$2 metric=$3
     shift 3
     local out="$WORK/time.out"
-    if /usr/bin/time -f '%e %M' -o "$out" bash -c '"$@"' bash "$@" >"$WORK/cmd.log" 2>&1; then
-        read -r secs kib <"$out"
-        printf '%s\t%s\t%s\t%s\t%s\n' "$tool" "$corpus" "$metric" "$secs" "$kib" >>"$results"
+    if /usr/bin/time -f '%e %M %U %S' -o "$out" bash -c '"$@"' bash "$@" >"$WORK/cmd.log" 2>&1; then
+        read -r secs kib user sys <"$out"
+        cpu=$(awk -v u="$user" -v s="$sys" 'BEGIN { print u + s }')
+        printf '%s\t%s\t%s\t%s\t%s\t%s\n' "$tool" "$corpus" "$metric" "$secs" "$kib" "$cpu" >>"$results"
     else
         note "!!! $tool $metric on $corpus FAILED:"
         tail -5 "$WORK/cmd.log" >&2
-        printf '%s\t%s\t%s\tfail\tfail\n' "$tool" "$corpus" "$metric" >>"$results"
+        printf '%s\t%s\t%s\tfail\tfail\tfail\n' "$tool" "$corpus" "$metric" >>"$results"
     fi
 }
 
 size_of() { du -sb "$1" | cut -f1; }
-record_size() { printf '%s\t%s\t%s\t%s\t-\n' "$1" "$2" "$3" "$4" >>"$results"; }
+record_size() { printf '%s\t%s\t%s\t%s\t-\t-\n' "$1" "$2" "$3" "$4" >>"$results"; }
 
 # Warm the page cache: every tool reads the corpora from memory.
 warm() { tar -C "$1" -cf - . 2>/dev/null | cat >/dev/null; }
@@ -174,75 +185,101 @@ small_change() {
     done < <(find "$mutable" -type f -size +100k -print0 | sort -z)
 }
 
-for tool in "${tools[@]}"; do
-    note "== $tool"
-    # The real tree: first backup, unchanged re-backup, small change, restore, check.
-    warm "$mutable"
-    repo=$(repo_of "$tool" tree)
-    "${tool}_init" "$repo" >/dev/null 2>&1
-    measure "$tool" tree "first backup" "${tool}_backup" "$repo" "$mutable"
-    record_size "$tool" tree "repository bytes" "$(size_of "$repo")"
-    measure "$tool" tree "unchanged re-backup" "${tool}_backup" "$repo" "$mutable"
-    small_change "$tool"
-    measure "$tool" tree "backup after a small change" "${tool}_backup" "$repo" "$mutable"
-    sync
-    measure "$tool" tree "restore" "${tool}_restore" "$repo" "$WORK/restored"
-    rm -rf "$WORK/restored"
-    measure "$tool" tree "check, reading all data" "${tool}_check" "$repo"
-    rm -rf "$repo" "$repo.key"
+# The bytes of file content each corpus holds, for CPU seconds per GB.
+content_bytes() { find "$1" -type f -printf '%s\n' | awk '{ s += $1 } END { print s + 0 }'; }
+printf 'tree\t%s\nrandom\t%s\nlarge\t%s\n' "$(content_bytes "$mutable")" \
+    "$(content_bytes "$corpora/random")" "$(content_bytes "$corpora/large")" >"$WORK/corpus-bytes.tsv"
+load_before=$(cut -d' ' -f1-3 /proc/loadavg)
 
-    for corpus in random large; do
-        warm "$corpora/$corpus"
-        repo=$(repo_of "$tool" "$corpus")
+for run in $(seq "$RUNS"); do
+    for tool in "${tools[@]}"; do
+        note "== $tool (round $run of $RUNS)"
+        # The real tree: first backup, unchanged re-backup, small change, restore, check.
+        warm "$mutable"
+        repo=$(repo_of "$tool" tree)
         "${tool}_init" "$repo" >/dev/null 2>&1
-        measure "$tool" "$corpus" "first backup" "${tool}_backup" "$repo" "$corpora/$corpus"
-        record_size "$tool" "$corpus" "repository bytes" "$(size_of "$repo")"
-        measure "$tool" "$corpus" "restore" "${tool}_restore" "$repo" "$WORK/restored"
+        measure "$tool" tree "first backup" "${tool}_backup" "$repo" "$mutable"
+        record_size "$tool" tree "repository bytes" "$(size_of "$repo")"
+        measure "$tool" tree "unchanged re-backup" "${tool}_backup" "$repo" "$mutable"
+        small_change "$tool"
+        measure "$tool" tree "backup after a small change" "${tool}_backup" "$repo" "$mutable"
+        sync
+        measure "$tool" tree "restore" "${tool}_restore" "$repo" "$WORK/restored"
         rm -rf "$WORK/restored"
+        measure "$tool" tree "check, reading all data" "${tool}_check" "$repo"
+        rm -rf "$repo" "$repo.key"
+
+        for corpus in random large; do
+            warm "$corpora/$corpus"
+            repo=$(repo_of "$tool" "$corpus")
+            "${tool}_init" "$repo" >/dev/null 2>&1
+            measure "$tool" "$corpus" "first backup" "${tool}_backup" "$repo" "$corpora/$corpus"
+            record_size "$tool" "$corpus" "repository bytes" "$(size_of "$repo")"
+            measure "$tool" "$corpus" "restore" "${tool}_restore" "$repo" "$WORK/restored"
+            rm -rf "$WORK/restored"
+            rm -rf "$repo" "$repo.key"
+        done
+
+        # Successive versions: the growth of the repository as each is added.
+        repo=$(repo_of "$tool" versions)
+        "${tool}_init" "$repo" >/dev/null 2>&1
+        before=$(size_of "$repo")
+        first=true
+        for v in "${versions[@]}"; do
+            # Each version is backed up from the same path, as a working copy would be.
+            rm -rf "$corpora/current" && cp -a "$v" "$corpora/current"
+            "${tool}_backup" "$repo" "$corpora/current" >/dev/null 2>&1
+            if $first; then
+                record_size "$tool" versions "first version, bytes" "$(($(size_of "$repo") - before))"
+                before=$(size_of "$repo")
+                first=false
+            fi
+        done
+        record_size "$tool" versions "each later version, mean bytes added" \
+            "$((($(size_of "$repo") - before) / (${#versions[@]} - 1)))"
         rm -rf "$repo" "$repo.key"
     done
-
-    # Successive versions: the growth of the repository as each is added.
-    repo=$(repo_of "$tool" versions)
-    "${tool}_init" "$repo" >/dev/null 2>&1
-    before=$(size_of "$repo")
-    first=true
-    for v in "${versions[@]}"; do
-        # Each version is backed up from the same path, as a working copy would be.
-        rm -rf "$corpora/current" && cp -a "$v" "$corpora/current"
-        "${tool}_backup" "$repo" "$corpora/current" >/dev/null 2>&1
-        if $first; then
-            record_size "$tool" versions "first version, bytes" "$(($(size_of "$repo") - before))"
-            before=$(size_of "$repo")
-            first=false
-        fi
-    done
-    record_size "$tool" versions "each later version, mean bytes added" \
-        "$((($(size_of "$repo") - before) / (${#versions[@]} - 1)))"
-    rm -rf "$repo" "$repo.key"
 done
+load_after=$(cut -d' ' -f1-3 /proc/loadavg)
+cpus=$(nproc)
+model=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -1)
+memory=$(free -g | awk '/^Mem:/ { print $2 }')
 
 # ---------------------------------------------------------------- report
-python3 - "$results" "$tree" "$random_mib" <<'EOF'
-import collections, sys
-rows = [l.rstrip("\n").split("\t") for l in open(sys.argv[1])]
+python3 - "$results" "$tree" "$random_mib" "$WORK/corpus-bytes.tsv" "$RUNS" \
+    "$load_before" "$load_after" "$cpus" "$model" "$memory" <<'EOF'
+import collections, statistics, sys
+results, tree, random_mib, sizes, runs, load_before, load_after, cpus, model, memory = sys.argv[1:]
+rows = [l.rstrip("\n").split("\t") for l in open(results)]
+content = {c: int(b) for c, b in (l.split() for l in open(sizes))}
 tools = list(dict.fromkeys(r[0] for r in rows))
-data = collections.OrderedDict()
-for tool, corpus, metric, value, kib in rows:
-    data.setdefault((corpus, metric), {})[tool] = (value, kib)
+# Every round's figures, then the round whose wall time is the median.
+rounds = collections.OrderedDict()
+for tool, corpus, metric, value, kib, cpu in rows:
+    rounds.setdefault((corpus, metric), {}).setdefault(tool, []).append((value, kib, cpu))
 def num(v):
     try: return float(v)
     except ValueError: return None
-print(f"corpus 'tree' = {sys.argv[2]}; 'random' and 'large' = {sys.argv[3]} MiB each")
-print("Times in seconds (peak RSS in MiB); sizes in MiB. ratio = peer / cairn:")
-print("above 1, cairn is faster or smaller.\n")
+def median_round(figures):
+    ok = [f for f in figures if num(f[0]) is not None]
+    if not ok:
+        return figures[0]
+    ok.sort(key=lambda f: num(f[0]))
+    return ok[(len(ok) - 1) // 2]
+data = collections.OrderedDict(
+    (key, {t: median_round(f) for t, f in by_tool.items()}) for key, by_tool in rounds.items())
+print(f"Machine: {cpus} CPUs ({model or 'model not reported'}), {memory} GiB RAM; "
+      f"load average {load_before} before, {load_after} after.")
+print(f"corpus 'tree' = {tree}; 'random' and 'large' = {random_mib} MiB each; page cache warm.")
+print(f"Each figure is the median of {runs} round(s). Times in seconds (peak RSS in MiB);")
+print("sizes in MiB. ratio = peer / cairn: above 1, cairn is faster or smaller.\n")
 print("| corpus | metric | " + " | ".join(tools) + " |")
 print("|---|---|" + "---:|" * len(tools))
 for (corpus, metric), by_tool in data.items():
-    base = num(by_tool.get("cairn", ("-", "-"))[0])
+    base = num(by_tool.get("cairn", ("-", "-", "-"))[0])
     cells = []
     for t in tools:
-        value, kib = by_tool.get(t, ("-", "-"))
+        value, kib, _ = by_tool.get(t, ("-", "-", "-"))
         v = num(value)
         if v is None:
             cells.append(value); continue
@@ -250,6 +287,31 @@ for (corpus, metric), by_tool in data.items():
         text = f"{v / 2**20:.2f}" if sized else f"{v:.2f} ({int(kib) // 1024})"
         if t != "cairn" and base:
             text += f" ×{v / base:.2f}"
+        cells.append(text)
+    print(f"| {corpus} | {metric} | " + " | ".join(cells) + " |")
+# CPU: seconds of user + system time, per GB of the corpus's content where
+# the row reads or writes all of it, and how busy the CPUs were (CPU / wall / CPUs).
+print("\nCPU seconds (user + system), per GB of content for whole-corpus rows, and")
+print(f"the share of the {cpus} CPUs kept busy. ratio = peer / cairn (above 1: cairn spends less).\n")
+print("| corpus | metric | " + " | ".join(tools) + " |")
+print("|---|---|" + "---:|" * len(tools))
+whole = {"first backup", "restore", "check, reading all data"}
+for (corpus, metric), by_tool in data.items():
+    if by_tool.get("cairn", ("-", "-", "-"))[2] == "-":
+        continue
+    gb = content.get(corpus, 0) / 1e9 if metric in whole else 0
+    def per(f):
+        c, w = num(f[2]), num(f[0])
+        return (c, w) if c is not None and w else (None, None)
+    base, _ = per(by_tool.get("cairn", ("-", "-", "-")))
+    cells = []
+    for t in tools:
+        c, w = per(by_tool.get(t, ("-", "-", "-")))
+        if c is None:
+            cells.append("fail" if t in by_tool else "-"); continue
+        text = f"{c:.2f} s" + (f", {c / gb:.2f} s/GB" if gb else "") + f", {100 * c / w / int(cpus):.0f}%"
+        if t != "cairn" and base:
+            text += f" ×{c / base:.2f}"
         cells.append(text)
     print(f"| {corpus} | {metric} | " + " | ".join(cells) + " |")
 EOF
