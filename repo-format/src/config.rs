@@ -7,6 +7,7 @@ use crate::codec::{self, Versioned};
 use crate::crypto::{MasterKeys, ObjectType, Padding};
 use crate::error::{FormatError, Result};
 use crate::id::RepoId;
+use crate::keyring::FULL_TAG_LEN;
 use serde::{Deserialize, Serialize};
 
 /// Magic bytes at the start of the config file.
@@ -211,9 +212,18 @@ impl Config {
             return Err(FormatError::Authentication("config"));
         }
         if let (Some(keyring), Some(epoch)) = (&keys.keyring, bytes.get(13..17)) {
-            // A key made before a rotation: say so rather than "damaged".
+            // A key made before a rotation: say so rather than "damaged",
+            // when the envelope and the full-key tag (§3.6) name the same
+            // later epoch (a flipped byte changes one of them, not both).
             let found = u32::from_le_bytes(epoch.try_into().expect("4 bytes"));
-            if found > keyring.newest() && bytes[12] == crate::keyring::SUITE_EPOCH {
+            let tagged = bytes
+                .len()
+                .checked_sub(FULL_TAG_LEN)
+                .map(|at| &bytes[at..at + 4]);
+            if found > keyring.newest()
+                && bytes[12] == crate::keyring::SUITE_EPOCH
+                && tagged == Some(epoch)
+            {
                 return Err(FormatError::Rotated {
                     held: keyring.newest(),
                     found,
