@@ -12,6 +12,9 @@
 #   WORK         scratch directory, on the disk to measure (default: a new
 #                directory under /var/tmp); removed at the end
 #   PEERS        tools to run (default: "cairn restic borg rustic bupstash")
+#   MILLION      also measure a generated tree of this many small files
+#                (benches/million.py, seed 1; 1000000 for the issue's row):
+#                first backup, unchanged re-backup, restore and a listing
 #   RUNS         rounds of every measurement (default 3, 1 with --quick): the
 #                table shows each figure's median over the rounds
 #
@@ -80,6 +83,10 @@ for c in $(git rev-list --reverse -n 12 HEAD); do
     git archive "$c" | tar -x -C "$v"
     versions+=("$v")
 done
+if [ -n "${MILLION:-}" ]; then
+    note "generating $MILLION files (benches/million.py)..."
+    python3 benches/million.py "$corpora/million" --files "$MILLION" --seed 1
+fi
 # A copy of the tree that the small-change round can modify.
 if $quick; then mutable=$tree; else
     mutable="$corpora/mutable"
@@ -100,11 +107,13 @@ cairn_init() {
 cairn_backup() { "$CAIRN" -r "$1" --password-file "$1.key" backup "$2" >/dev/null; }
 cairn_restore() { "$CAIRN" -r "$1" --password-file "$1.key" restore latest --target "$2" >/dev/null; }
 cairn_check() { "$CAIRN" -r "$1" --password-file "$1.key" check --read-data >/dev/null; }
+cairn_ls() { "$CAIRN" -r "$1" --password-file "$1.key" ls latest >/dev/null; }
 
 restic_init() { RESTIC_PASSWORD=$PASSWORD restic -q -r "$1" init --repository-version 2 >/dev/null; }
 restic_backup() { RESTIC_PASSWORD=$PASSWORD restic -q -r "$1" backup --compression auto "$2" >/dev/null; }
 restic_restore() { RESTIC_PASSWORD=$PASSWORD restic -q -r "$1" restore latest --target "$2" >/dev/null; }
 restic_check() { RESTIC_PASSWORD=$PASSWORD restic -q -r "$1" check --read-data >/dev/null; }
+restic_ls() { RESTIC_PASSWORD=$PASSWORD restic -q -r "$1" ls latest >/dev/null; }
 
 borg_init() { BORG_PASSPHRASE=$PASSWORD borg init -e repokey-blake2 "$1"; }
 borg_backup() { BORG_PASSPHRASE=$PASSWORD borg create --compression zstd,3 "$1::$(date +%s%N)" "$2"; }
@@ -114,11 +123,17 @@ borg_restore() {
     mkdir -p "$2" && (cd "$2" && BORG_PASSPHRASE=$PASSWORD borg extract "$1::$last")
 }
 borg_check() { BORG_PASSPHRASE=$PASSWORD borg check --verify-data "$1"; }
+borg_ls() {
+    local last
+    last=$(BORG_PASSPHRASE=$PASSWORD borg list --last 1 --short "$1")
+    BORG_PASSPHRASE=$PASSWORD borg list "$1::$last" >/dev/null
+}
 
 rustic_init() { RUSTIC_PASSWORD=$PASSWORD rustic -r "$1" init >/dev/null 2>&1; }
 rustic_backup() { RUSTIC_PASSWORD=$PASSWORD rustic -r "$1" backup "$2" >/dev/null 2>&1; }
 rustic_restore() { RUSTIC_PASSWORD=$PASSWORD rustic -r "$1" restore latest "$2" >/dev/null 2>&1; }
 rustic_check() { RUSTIC_PASSWORD=$PASSWORD rustic -r "$1" check --read-data >/dev/null 2>&1; }
+rustic_ls() { RUSTIC_PASSWORD=$PASSWORD rustic -r "$1" ls latest >/dev/null 2>&1; }
 
 bupstash_init() {
     bupstash new-key -o "$1.key" && BUPSTASH_KEY="$1.key" bupstash init -r "$1"
@@ -135,11 +150,16 @@ bupstash_check() {
     ids=$(BUPSTASH_KEY="$1.key" bupstash list -r "$1" --format=jsonl1 | sed 's/.*"id":"\([^"]*\)".*/\1/')
     for id in $ids; do BUPSTASH_KEY="$1.key" bupstash get -r "$1" "id=$id" >/dev/null; done
 }
+bupstash_ls() {
+    local id
+    id=$(BUPSTASH_KEY="$1.key" bupstash list -r "$1" --format=jsonl1 | tail -1 | sed 's/.*"id":"\([^"]*\)".*/\1/')
+    BUPSTASH_KEY="$1.key" bupstash list-contents -r "$1" "id=$id" >/dev/null
+}
 
 # /usr/bin/time runs programs, not functions: it runs them through bash.
 export CAIRN
 for t in cairn restic borg rustic bupstash; do
-    export -f "${t}_init" "${t}_backup" "${t}_restore" "${t}_check"
+    export -f "${t}_init" "${t}_backup" "${t}_restore" "${t}_check" "${t}_ls"
 done
 
 # ---------------------------------------------------------------- measuring
@@ -189,6 +209,9 @@ small_change() {
 content_bytes() { find "$1" -type f -printf '%s\n' | awk '{ s += $1 } END { print s + 0 }'; }
 printf 'tree\t%s\nrandom\t%s\nlarge\t%s\n' "$(content_bytes "$mutable")" \
     "$(content_bytes "$corpora/random")" "$(content_bytes "$corpora/large")" >"$WORK/corpus-bytes.tsv"
+if [ -n "${MILLION:-}" ]; then
+    printf 'million\t%s\n' "$(content_bytes "$corpora/million")" >>"$WORK/corpus-bytes.tsv"
+fi
 load_before=$(cut -d' ' -f1-3 /proc/loadavg)
 
 for run in $(seq "$RUNS"); do
@@ -219,6 +242,20 @@ for run in $(seq "$RUNS"); do
             rm -rf "$WORK/restored"
             rm -rf "$repo" "$repo.key"
         done
+
+        if [ -n "${MILLION:-}" ]; then
+            # Many small files: time and peak memory as the file count grows.
+            warm "$corpora/million"
+            repo=$(repo_of "$tool" million)
+            "${tool}_init" "$repo" >/dev/null 2>&1
+            measure "$tool" million "first backup" "${tool}_backup" "$repo" "$corpora/million"
+            record_size "$tool" million "repository bytes" "$(size_of "$repo")"
+            measure "$tool" million "unchanged re-backup" "${tool}_backup" "$repo" "$corpora/million"
+            measure "$tool" million "list every file" "${tool}_ls" "$repo"
+            sync
+            measure "$tool" million "restore" "${tool}_restore" "$repo" "$WORK/restored"
+            rm -rf "$WORK/restored" "$repo" "$repo.key"
+        fi
 
         # Successive versions: the growth of the repository as each is added.
         repo=$(repo_of "$tool" versions)

@@ -41,12 +41,18 @@ struct Maria {
 impl Maria {
     fn start(dir: &Path) -> Maria {
         let data = dir.join("data");
+        // A temporary folder of its own: two servers bootstrapping at once
+        // in the shared /tmp have lost each other's temporary tables.
+        let tmp = dir.join("tmp");
+        std::fs::create_dir_all(&tmp).unwrap();
+        let tmpdir = format!("--tmpdir={}", tmp.display());
         ok(
             "mariadb-install-db",
             &[
                 &format!("--datadir={}", data.display()),
                 "--user=root",
                 "--skip-test-db",
+                &tmpdir,
             ],
         );
         let socket = dir.join("my.sock");
@@ -58,6 +64,7 @@ impl Maria {
         let child = Command::new(server)
             .arg(format!("--datadir={}", data.display()))
             .arg(format!("--socket={}", socket.display()))
+            .arg(&tmpdir)
             .arg(format!("--pid-file={}", dir.join("my.pid").display()))
             .args(["--skip-networking", "--user=root"])
             .arg(format!("--log-error={}", dir.join("my.err").display()))
