@@ -150,7 +150,9 @@ fn mib(bytes: u64) -> f64 {
 /// Writes a repository of `blobs` data blobs at `root` and one snapshot that
 /// uses the blobs of every other pack.
 fn build(root: &Path, blobs: u64) -> Shape {
-    let keys = MasterKeys::generate();
+    // As `init` makes them: key epochs, metadata padded.
+    let mut keys = MasterKeys::generate_keyed();
+    keys.padding = Config::with_defaults(keys.repo_id).padding();
     for dir in ["keys", "data", "index", "snapshots", "locks", "marks"] {
         fs::create_dir_all(root.join(dir)).expect("create a repository directory");
     }

@@ -97,8 +97,9 @@ struct Cli {
           default_value_t = cairn_engine::backend::DEFAULT_CONNECTIONS as u16,
           value_parser = clap::value_parser!(u16).range(1..=64))]
     connections: u16,
-    /// Keep copies of a remote repository's index, snapshots and trees in
-    /// this folder [default: $CAIRN_CACHE_DIR, or $XDG_CACHE_HOME/cairn].
+    /// Keep copies of a remote repository's index, snapshots and trees, and
+    /// a large index ready to load, in this folder [default:
+    /// $CAIRN_CACHE_DIR, or $XDG_CACHE_HOME/cairn].
     #[arg(long, value_name = "DIR", global = true)]
     cache_dir: Option<String>,
     /// Read everything from the repository, and keep no copies.
@@ -177,7 +178,8 @@ pub struct Context {
     progress: bool,
     /// How to reach remote storage, and what was reached.
     reach: location::Reach,
-    /// Where remote repositories' metadata is cached; `None` with `--no-cache`.
+    /// Where repositories' index tables and remote repositories' metadata
+    /// are cached; `None` with `--no-cache`.
     cache: Option<PathBuf>,
     /// The policy file, for repositories named `@NAME`.
     pub policy: Option<PathBuf>,
@@ -277,9 +279,9 @@ impl Context {
         self.key_hint.clone().or_else(|| remembered::key(location))
     }
 
-    /// Remembers the key that opened `repo` (at `location`), and gives it
-    /// the cache when `cached`, the repository is remote and the cache is
-    /// not turned off.
+    /// Remembers the key that opened `repo` (at `location`), and, unless
+    /// the cache is turned off or not `cached`, gives it an index table
+    /// and, when the repository is remote, the metadata cache.
     fn prepare(&self, repo: &mut Repository, location: &str, cached: bool) {
         if let Some(key) = repo.key_id() {
             remembered::remember_key(location, &key);
@@ -287,8 +289,12 @@ impl Context {
         if let Some(dir) = remembered::parents(location) {
             repo.use_parent_cache(&dir);
         }
+        let Some(base) = self.cache.as_deref().filter(|_| cached) else {
+            return;
+        };
+        repo.use_index_table(base);
         let remote = !matches!(Location::parse(location), Ok(Location::Local(_)));
-        if let Some(base) = self.cache.as_deref().filter(|_| cached && remote) {
+        if remote {
             if let Err(e) = repo.use_cache(base) {
                 eprintln!("cairn: {e}: going on without it");
             }

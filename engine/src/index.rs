@@ -39,6 +39,7 @@ const TREE_BIT: u32 = 1 << 31;
 /// One blob in the table: ID bytes 2..16, pack number (top bit: tree),
 /// offset, length and plaintext length, little-endian, 30 bytes with no padding.
 #[derive(Clone, Copy)]
+#[repr(transparent)]
 struct Entry([u8; KEY_LEN + 16]);
 
 impl Entry {
@@ -104,6 +105,21 @@ fn distribute(entries: &mut [Entry], buckets: &mut [u16], digit: impl Fn(u16) ->
             next[target] += 1;
         }
     }
+}
+
+/// The entries whose bytes are `bytes`, without a copy; `None` unless the
+/// bytes are whole entries.
+fn entries_from_bytes(bytes: Vec<u8>) -> Option<Vec<Entry>> {
+    let size = std::mem::size_of::<Entry>();
+    if bytes.len() % size != 0 || bytes.capacity() % size != 0 {
+        return None;
+    }
+    let mut bytes = std::mem::ManuallyDrop::new(bytes);
+    let (len, capacity) = (bytes.len() / size, bytes.capacity() / size);
+    // SAFETY: `Entry` is a transparent wrapper of a byte array (alignment
+    // 1, as the bytes' allocation), any bytes make one, and the allocation
+    // holds exactly `capacity` of them.
+    Some(unsafe { Vec::from_raw_parts(bytes.as_mut_ptr().cast::<Entry>(), len, capacity) })
 }
 
 /// The position of `key` in a sorted bucket. IDs are uniformly spread, so
@@ -192,6 +208,54 @@ impl Index {
         loader.finish()
     }
 
+    /// Bytes of one entry of the table, as an index table file stores it.
+    pub(crate) const ENTRY_LEN: usize = std::mem::size_of::<Entry>();
+
+    /// An index over a table read back from an index table file: the
+    /// entries' bytes, in buckets starting at `starts`, naming packs by
+    /// their number in `packs`. `None` unless the buckets cover the
+    /// entries exactly and every entry names a pack.
+    pub(crate) fn from_table(
+        packs: Vec<PackId>,
+        starts: Vec<u32>,
+        bytes: Vec<u8>,
+    ) -> Option<Index> {
+        let entries = entries_from_bytes(bytes)?;
+        let ordered = starts.len() == BUCKETS + 1
+            && starts[0] == 0
+            && starts.windows(2).all(|w| w[0] <= w[1])
+            && starts[BUCKETS] as usize == entries.len();
+        let named = entries
+            .par_iter()
+            .all(|e| ((e.field(0) & !TREE_BIT) as usize) < packs.len());
+        (ordered && named).then(|| Index {
+            packs,
+            entries,
+            starts,
+            buckets: Vec::new(),
+            extra: HashMap::new(),
+        })
+    }
+
+    /// What an index table file stores: the packs in the order the table
+    /// numbers them, the start of each bucket, and the entries' bytes.
+    /// `None` while some blobs live in the side map.
+    pub(crate) fn table_parts(&self) -> Option<(&[PackId], &[u32], &[u8])> {
+        debug_assert!(self.buckets.is_empty(), "index used before sorting");
+        let entries = &self.entries[..];
+        // SAFETY: `Entry` is a transparent wrapper of a byte array (size
+        // 30, alignment 1): a slice of them is a slice of bytes.
+        let bytes = unsafe {
+            std::slice::from_raw_parts(
+                entries.as_ptr().cast::<u8>(),
+                std::mem::size_of_val(entries),
+            )
+        };
+        self.extra
+            .is_empty()
+            .then_some((&self.packs[..], &self.starts[..], bytes))
+    }
+
     /// Adds every blob of one pack.
     pub fn add_pack(&mut self, pack: PackId, entries: &[PackEntry]) {
         for e in entries {
@@ -207,19 +271,25 @@ impl Index {
         }
         // Keep the side map small: fold it into the table now and then.
         if self.extra.len() > (self.entries.len() / 4).max(BUCKETS) {
-            let extra = std::mem::take(&mut self.extra);
-            for ((kind, id), loc) in extra {
-                let e = PackEntry {
-                    kind,
-                    id,
-                    offset: loc.offset,
-                    length: loc.length,
-                    raw_length: loc.raw_length,
-                };
-                self.push_pack(loc.pack, std::slice::from_ref(&e));
-            }
-            self.sort();
+            self.compact();
         }
+    }
+
+    /// Moves the side map's blobs into the table (those that fit its
+    /// compact form), which is then sorted again.
+    pub(crate) fn compact(&mut self) {
+        let extra = std::mem::take(&mut self.extra);
+        for ((kind, id), loc) in extra {
+            let e = PackEntry {
+                kind,
+                id,
+                offset: loc.offset,
+                length: loc.length,
+                raw_length: loc.raw_length,
+            };
+            self.push_pack(loc.pack, std::slice::from_ref(&e));
+        }
+        self.sort();
     }
 
     /// Adds everything an index file describes.
@@ -279,11 +349,10 @@ impl Index {
         }
         // Move entries to their buckets in place: by the first ID byte, then
         // within each of those 256 ranges (in parallel) by the second.
-        distribute(&mut self.entries, &mut self.buckets, |b| {
-            usize::from(b >> 8)
-        });
+        let table = &mut self.entries;
+        distribute(table, &mut self.buckets, |b| usize::from(b >> 8));
         let mut ranges = Vec::with_capacity(256);
-        let (mut entries, mut buckets) = (&mut self.entries[..], &mut self.buckets[..]);
+        let (mut entries, mut buckets) = (&mut table[..], &mut self.buckets[..]);
         for hi in 0..256 {
             let len = (starts[(hi + 1) << 8] - starts[hi << 8]) as usize;
             let (e, e_rest) = entries.split_at_mut(len);
@@ -296,7 +365,7 @@ impl Index {
             .for_each(|(e, b)| distribute(e, b, |b| usize::from(b & 0xff)));
         // Sort the buckets (in parallel), then keep one listing of each blob.
         let mut buckets = Vec::with_capacity(BUCKETS);
-        let mut rest = &mut self.entries[..];
+        let mut rest = &mut table[..];
         for b in 0..BUCKETS {
             let (bucket, tail) = rest.split_at_mut((starts[b + 1] - starts[b]) as usize);
             buckets.push(bucket);
@@ -311,16 +380,16 @@ impl Index {
             let (s, e) = (starts[b] as usize, starts[b + 1] as usize);
             new_starts[b] = kept as u32;
             for i in s..e {
-                if i > s && self.entries[i].sort_key() == self.entries[i - 1].sort_key() {
+                if i > s && table[i].sort_key() == table[i - 1].sort_key() {
                     continue;
                 }
-                self.entries[kept] = self.entries[i];
+                table[kept] = table[i];
                 kept += 1;
             }
         }
         new_starts[BUCKETS] = kept as u32;
-        self.entries.truncate(kept);
-        self.entries.shrink_to_fit();
+        table.truncate(kept);
+        table.shrink_to_fit();
         self.starts = new_starts;
         self.buckets = Vec::new();
     }
@@ -349,7 +418,7 @@ impl Index {
     /// in it ends: as far as a reader of blobs ever needs to read it.
     pub fn pack_ends(&self, ends: &mut HashMap<PackId, u64>) {
         let mut by_number = vec![0u64; self.packs.len()];
-        for e in &self.entries {
+        for e in self.entries.iter() {
             let n = (e.field(0) & !TREE_BIT) as usize;
             let end = u64::from(e.field(1)) + u64::from(e.field(2));
             by_number[n] = by_number[n].max(end);
@@ -373,6 +442,11 @@ impl Index {
     /// Number of blobs indexed.
     pub fn len(&self) -> usize {
         self.entries.len() + self.extra.len()
+    }
+
+    /// Number of blobs in the side map rather than the table.
+    pub(crate) fn extra_len(&self) -> usize {
+        self.extra.len()
     }
 
     /// True when nothing is indexed.

@@ -36,6 +36,7 @@ pub mod filter;
 pub mod find;
 pub mod hold;
 pub mod index;
+mod index_table;
 pub mod journal;
 pub mod keys;
 mod lost;

@@ -4,6 +4,7 @@ use crate::backend::{Backend, FileKind};
 use crate::cache::Cache;
 use crate::error::{Error, Result};
 use crate::index::{BlobLocation, Index, IndexLoader};
+use crate::index_table::{IndexTable, Loaded};
 use crate::parent_cache::ParentCache;
 use crate::session::Session;
 use cairn_format::config::{ChunkerParams, Config, COMPRESSION_NONE, COMPRESSION_ZSTD};
@@ -138,6 +139,8 @@ pub struct Repository {
     key: Option<(KeyId, KeyInfo)>,
     /// The local copy of metadata, when one is used.
     cache: Option<Arc<Cache>>,
+    /// The loaded index kept on the local disk, when one is used.
+    index_table: Option<IndexTable>,
     /// The packs the index lists with trees only: what the cache keeps whole.
     tree_packs: HashSet<PackId>,
     /// Packs of trees read whole from distant storage when no cache is
@@ -154,6 +157,13 @@ pub struct Repository {
 /// on storage that keeps several requests in flight (a distant one): a walk
 /// reads many trees of one pack, and one request for each cost a round trip.
 const HELD_TREE_PACKS: usize = 2;
+
+/// The smallest index that [`Repository::use_index_table`] keeps a table of.
+pub const INDEX_TABLE_MIN_BLOBS: usize = 1 << 16;
+
+/// Index files read beside a stored index table, at most, before the table
+/// is written again with them.
+const TABLE_UNREAD_FILES: usize = 16;
 
 impl Repository {
     /// Creates a new repository in empty storage, with one key file for `password`.
@@ -218,6 +228,7 @@ impl Repository {
             session: None,
             key: Some((key_id, info)),
             cache: None,
+            index_table: None,
             tree_packs: HashSet::new(),
             held_tree_packs: Mutex::default(),
             parent_cache: None,
@@ -394,6 +405,7 @@ impl Repository {
                 session: None,
                 key: KeyId::from_hex(&name).map(|id| (id, info)),
                 cache: None,
+                index_table: None,
                 tree_packs: HashSet::new(),
                 held_tree_packs: Mutex::default(),
                 parent_cache: None,
@@ -430,6 +442,37 @@ impl Repository {
             .map_err(|e| Error::io(format!("cannot make the cache in {}", base.display()), e))?;
         self.cache = Some(Arc::new(cache));
         Ok(())
+    }
+
+    /// Keeps the loaded index, sorted, in a file in this repository's
+    /// folder under `base` (made if missing), so that the next open maps
+    /// it instead of reading every index file again (see SPEC.md §9.4):
+    /// call it before the index is loaded. Only an index of at least
+    /// [`INDEX_TABLE_MIN_BLOBS`] blobs is kept, as smaller ones build in
+    /// a few milliseconds. Worth it for any repository with many blobs,
+    /// local or remote.
+    ///
+    /// ```
+    /// use cairn_engine::{backend::LocalBackend, InitOptions, Repository};
+    /// use cairn_format::key::KdfParams;
+    /// let dir = tempfile::tempdir().unwrap();
+    /// let opts = InitOptions { kdf: KdfParams::argon2id(64, 1, 1), ..Default::default() };
+    /// let repo = Repository::init(LocalBackend::new(dir.path().join("repo")), b"pw", &opts).unwrap();
+    /// drop(repo);
+    /// let tables = dir.path().join("tables");
+    /// let repo = Repository::open_hinted(LocalBackend::new(dir.path().join("repo")), b"pw", None, |repo| {
+    ///     repo.use_index_table(&tables);
+    /// })
+    /// .unwrap();
+    /// assert!(repo.index().is_empty());
+    /// ```
+    pub fn use_index_table(&mut self, base: &Path) {
+        self.keep_index_table(base, INDEX_TABLE_MIN_BLOBS);
+    }
+
+    /// Like [`Repository::use_index_table`], for indexes of at least `min_blobs`.
+    pub(crate) fn keep_index_table(&mut self, base: &Path, min_blobs: usize) {
+        self.index_table = Some(IndexTable::new(base, &self.keys, min_blobs));
     }
 
     /// Remembers a put-only key's backups in `dir`, so that each compares
@@ -565,7 +608,7 @@ impl Repository {
                     .map(|p| p.id),
             );
         };
-        self.index = IndexLoader::load(&current, |name| {
+        let read_current = |name: &String| {
             let file = self.read_index_file(name);
             if let Ok(file) = &file {
                 note_tree_packs(file);
@@ -580,7 +623,45 @@ impl Repository {
                 },
                 e => e,
             })
-        })?;
+        };
+        let listed: HashSet<IndexId> = self.index_files.iter().copied().collect();
+        let stored = self.index_table.as_ref().and_then(|t| t.load(&listed));
+        let mut store = true;
+        self.index = match stored {
+            None => IndexLoader::load(&current, read_current)?,
+            Some(Loaded {
+                mut index,
+                files,
+                tree_packs: stored_tree_packs,
+            }) => {
+                tree_packs
+                    .lock()
+                    .expect("not poisoned")
+                    .extend(stored_tree_packs);
+                let unread: Vec<&String> = current
+                    .iter()
+                    .filter(|n| IndexId::from_hex(n).is_some_and(|id| !files.contains(&id)))
+                    .collect();
+                for batch in unread.chunks(4 * rayon::current_num_threads()) {
+                    let read: Vec<IndexFile> = batch
+                        .par_iter()
+                        .map(|n| read_current(n))
+                        .collect::<Result<_>>()?;
+                    read.iter().for_each(|f| index.add_file(f));
+                }
+                // A few files beside the table cost little to read each
+                // time; many, or many blobs, are worth a new table.
+                store = unread.len() > TABLE_UNREAD_FILES || index.extra_len() > index.len() / 16;
+                if store {
+                    index.compact();
+                }
+                index
+            }
+        };
+        if let Some(table) = self.index_table.as_ref().filter(|_| store) {
+            let found = tree_packs.lock().expect("not poisoned");
+            table.store(&self.index, &self.index_files, &found);
+        }
         let condemned = &self.marks.condemned;
         self.condemned = IndexLoader::load(&superseded, |name| {
             let mut file = self.read_index_file(name)?;
@@ -1134,6 +1215,7 @@ impl Repository {
             session: None,
             key: None,
             cache: None,
+            index_table: None,
             tree_packs: HashSet::new(),
             held_tree_packs: Mutex::default(),
             parent_cache: None,
