@@ -15,6 +15,8 @@
 #   MILLION      also measure a generated tree of this many small files
 #                (benches/million.py, seed 1; 1000000 for the issue's row):
 #                first backup, unchanged re-backup, restore and a listing
+#   MILLION_TREE a tree million.py made before (with --seed 1), used instead
+#                of generating one; it is kept
 #   RUNS         rounds of every measurement (default 3, 1 with --quick): the
 #                table shows each figure's median over the rounds
 #
@@ -84,8 +86,13 @@ for c in $(git rev-list --reverse -n 12 HEAD); do
     versions+=("$v")
 done
 if [ -n "${MILLION:-}" ]; then
-    note "generating $MILLION files (benches/million.py)..."
-    python3 benches/million.py "$corpora/million" --files "$MILLION" --seed 1
+    million=$corpora/million
+    if [ -n "${MILLION_TREE:-}" ]; then
+        million=$(realpath "$MILLION_TREE")
+    else
+        note "generating $MILLION files (benches/million.py)..."
+        python3 benches/million.py "$million" --files "$MILLION" --seed 1
+    fi
 fi
 # A copy of the tree that the small-change round can modify.
 if $quick; then mutable=$tree; else
@@ -220,7 +227,7 @@ content_bytes() { find "$1" -type f -printf '%s\n' | awk '{ s += $1 } END { prin
 printf 'tree\t%s\nrandom\t%s\nlarge\t%s\n' "$(content_bytes "$mutable")" \
     "$(content_bytes "$corpora/random")" "$(content_bytes "$corpora/large")" >"$WORK/corpus-bytes.tsv"
 if [ -n "${MILLION:-}" ]; then
-    printf 'million\t%s\n' "$(content_bytes "$corpora/million")" >>"$WORK/corpus-bytes.tsv"
+    printf 'million\t%s\n' "$(content_bytes "$million")" >>"$WORK/corpus-bytes.tsv"
 fi
 load_before=$(cut -d' ' -f1-3 /proc/loadavg)
 
@@ -258,14 +265,16 @@ for run in $(seq "$RUNS"); do
 
         if [ -n "${MILLION:-}" ]; then
             # Many small files: time and peak memory as the file count grows.
-            warm "$corpora/million"
+            warm "$million"
             repo=$(repo_of "$tool" million)
             "${tool}_init" "$repo" >/dev/null 2>&1
-            measure "$tool" million "first backup" "${tool}_backup" "$repo" "$corpora/million"
+            measure "$tool" million "first backup" "${tool}_backup" "$repo" "$million"
             record_size "$tool" million "repository bytes" "$(size_of "$repo")"
-            measure "$tool" million "unchanged re-backup" "${tool}_backup" "$repo" "$corpora/million"
+            measure "$tool" million "unchanged re-backup" "${tool}_backup" "$repo" "$million"
             measure "$tool" million "list every file" "${tool}_ls" "$repo"
             measure "$tool" million "restore" "${tool}_restore" "$repo" "$WORK/restored"
+            rm -rf "$WORK/restored"
+            measure "$tool" million "restore, then sync" restore_synced "$tool" "$repo" "$WORK/restored"
             rm -rf "$WORK/restored" "$repo" "$repo.key"
         fi
 
