@@ -34,7 +34,7 @@ if $quick; then RUNS=${RUNS:-1}; else RUNS=${RUNS:-3}; fi
 CORPUS_TREE=${CORPUS_TREE:-$(rustc --print sysroot)}
 WORK=${WORK:-$(mktemp -d /var/tmp/cairn-compare.XXXXXX)}
 mkdir -p "$WORK"
-trap 'rm -rf "$WORK"' EXIT
+trap 'release_target 2>/dev/null; rm -rf "$WORK"' EXIT
 export PASSWORD="comparison password"
 
 cargo build --release --quiet -p cairn-cli
@@ -200,6 +200,38 @@ measure() {
     fi
 }
 
+# Where restores go. ext4 allocates inodes slowly for minutes after many
+# files were deleted near them (its allocator skips recently freed inodes,
+# reading the inode table for each): a restore made just after the last one
+# was deleted took 3 to 10 times as long, whichever tool made it. So, as
+# root, each restore goes into a new ext4 file system on a loop device over
+# a sparse file in $WORK, on the same disk, made before the clock starts;
+# otherwise into $WORK itself, with a warning.
+mnt="$WORK/mnt"
+if [ "$(id -u)" = 0 ] && command -v mkfs.ext4 >/dev/null && command -v losetup >/dev/null; then
+    fresh_fs=true
+else
+    fresh_fs=false
+    note "!!! not root: restores go into $WORK; after each deletion of a restored tree the next restore there may be slow"
+fi
+# new_target SIZE: prepares an empty target for a restore, in $target.
+new_target() {
+    release_target
+    if $fresh_fs; then
+        truncate -s "$1" "$WORK/fs.img"
+        mkfs.ext4 -q -F -i 8192 -E lazy_itable_init=0,lazy_journal_init=0 "$WORK/fs.img"
+        mkdir -p "$mnt"
+        mount -o loop "$WORK/fs.img" "$mnt"
+        target="$mnt/restored"
+    else
+        target="$WORK/restored"
+    fi
+}
+release_target() {
+    if mountpoint -q "$mnt" 2>/dev/null; then umount "$mnt"; fi
+    rm -rf "$WORK/fs.img" "$WORK/restored"
+}
+
 size_of() { du -sb "$1" | cut -f1; }
 record_size() { printf '%s\t%s\t%s\t%s\t-\t-\n' "$1" "$2" "$3" "$4" >>"$results"; }
 
@@ -243,10 +275,11 @@ for run in $(seq "$RUNS"); do
         measure "$tool" tree "unchanged re-backup" "${tool}_backup" "$repo" "$mutable"
         small_change "$tool"
         measure "$tool" tree "backup after a small change" "${tool}_backup" "$repo" "$mutable"
-        measure "$tool" tree "restore" "${tool}_restore" "$repo" "$WORK/restored"
-        rm -rf "$WORK/restored"
-        measure "$tool" tree "restore, then sync" restore_synced "$tool" "$repo" "$WORK/restored"
-        rm -rf "$WORK/restored"
+        new_target 8G
+        measure "$tool" tree "restore" "${tool}_restore" "$repo" "$target"
+        new_target 8G
+        measure "$tool" tree "restore, then sync" restore_synced "$tool" "$repo" "$target"
+        release_target
         measure "$tool" tree "check, reading all data" "${tool}_check" "$repo"
         rm -rf "$repo" "$repo.key"
 
@@ -256,10 +289,11 @@ for run in $(seq "$RUNS"); do
             "${tool}_init" "$repo" >/dev/null 2>&1
             measure "$tool" "$corpus" "first backup" "${tool}_backup" "$repo" "$corpora/$corpus"
             record_size "$tool" "$corpus" "repository bytes" "$(size_of "$repo")"
-            measure "$tool" "$corpus" "restore" "${tool}_restore" "$repo" "$WORK/restored"
-            rm -rf "$WORK/restored"
-            measure "$tool" "$corpus" "restore, then sync" restore_synced "$tool" "$repo" "$WORK/restored"
-            rm -rf "$WORK/restored"
+            new_target 8G
+            measure "$tool" "$corpus" "restore" "${tool}_restore" "$repo" "$target"
+            new_target 8G
+            measure "$tool" "$corpus" "restore, then sync" restore_synced "$tool" "$repo" "$target"
+            release_target
             rm -rf "$repo" "$repo.key"
         done
 
@@ -272,10 +306,12 @@ for run in $(seq "$RUNS"); do
             record_size "$tool" million "repository bytes" "$(size_of "$repo")"
             measure "$tool" million "unchanged re-backup" "${tool}_backup" "$repo" "$million"
             measure "$tool" million "list every file" "${tool}_ls" "$repo"
-            measure "$tool" million "restore" "${tool}_restore" "$repo" "$WORK/restored"
-            rm -rf "$WORK/restored"
-            measure "$tool" million "restore, then sync" restore_synced "$tool" "$repo" "$WORK/restored"
-            rm -rf "$WORK/restored" "$repo" "$repo.key"
+            new_target 24G
+            measure "$tool" million "restore" "${tool}_restore" "$repo" "$target"
+            new_target 24G
+            measure "$tool" million "restore, then sync" restore_synced "$tool" "$repo" "$target"
+            release_target
+            rm -rf "$repo" "$repo.key"
         fi
 
         # Successive versions: the growth of the repository as each is added.
