@@ -276,18 +276,23 @@ impl Index {
     }
 
     /// Moves the side map's blobs into the table (those that fit its
-    /// compact form), which is then sorted again.
+    /// compact form), which is then sorted again. They are added pack by
+    /// pack, so that each pack is numbered once.
     pub(crate) fn compact(&mut self) {
-        let extra = std::mem::take(&mut self.extra);
-        for ((kind, id), loc) in extra {
-            let e = PackEntry {
-                kind,
-                id,
-                offset: loc.offset,
-                length: loc.length,
-                raw_length: loc.raw_length,
-            };
-            self.push_pack(loc.pack, std::slice::from_ref(&e));
+        let mut extra: Vec<_> = std::mem::take(&mut self.extra).into_iter().collect();
+        extra.sort_unstable_by_key(|&(_, loc)| (loc.pack, loc.offset));
+        for group in extra.chunk_by(|a, b| a.1.pack == b.1.pack) {
+            let entries: Vec<PackEntry> = group
+                .iter()
+                .map(|&((kind, id), loc)| PackEntry {
+                    kind,
+                    id,
+                    offset: loc.offset,
+                    length: loc.length,
+                    raw_length: loc.raw_length,
+                })
+                .collect();
+            self.push_pack(group[0].1.pack, &entries);
         }
         self.sort();
     }
@@ -699,6 +704,25 @@ pub(crate) mod tests {
         let mut far = id(1);
         far.0[15] ^= 1;
         assert!(!index.contains(BlobKind::Data, &far));
+    }
+
+    #[test]
+    fn compacting_added_blobs_numbers_each_pack_once() {
+        let mut index = Index::from_files([file(0, 10_000, 100)]);
+        assert_eq!(index.packs.len(), 100);
+        index.add_file(&file(10_000, 5_000, 100));
+        assert_eq!(index.extra_len(), 5_000);
+        index.compact();
+        assert_eq!(index.extra_len(), 0);
+        assert_eq!(index.packs.len(), 150, "one number per pack, not per blob");
+        for n in (0..15_000).step_by(7) {
+            let kind = if n % 10 == 0 {
+                BlobKind::Tree
+            } else {
+                BlobKind::Data
+            };
+            assert_eq!(index.get(kind, &id(n)), Some(expected(n, 100)), "blob {n}");
+        }
     }
 
     #[test]

@@ -5,10 +5,11 @@
 //! A table file records which index files it was built from. It is used
 //! only when every one of them is still current; index files written since
 //! are read and added beside it, and once those are many the table is
-//! written again. The file is encrypted and then authenticated as a whole
-//! under keys derived from a secret of the key file that opened the
-//! repository, and nothing in it is used before the whole file checks out:
-//! one that fails is deleted and the index built from its files. Like the
+//! written again. The file is encrypted and then authenticated under keys
+//! derived from a secret of the key file that opened the repository: its
+//! counts, which size what is read, by a tag of their own before anything
+//! is allocated, and the whole file before anything in it is used. One
+//! that fails is deleted and the index built from its files. Like the
 //! metadata cache, everything here is best effort: a table that cannot be
 //! written costs only the time to build the index.
 
@@ -21,7 +22,7 @@ use rayon::prelude::*;
 use std::collections::HashSet;
 use std::fs::File;
 use std::io::{Read, Write};
-use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::os::unix::fs::{DirBuilderExt, FileTypeExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use zeroize::Zeroizing;
 
@@ -30,6 +31,8 @@ const MAGIC: &[u8; 16] = b"cairn idx table\x01";
 const NONCE_LEN: usize = 24;
 /// The four counts that open the encrypted part.
 const COUNTS_LEN: usize = 32;
+/// Bytes of the tag of the file's opening (magic, nonce, counts).
+const OPENING_TAG_LEN: usize = 32;
 /// The table's buckets, one per value of a blob ID's first two bytes.
 const BUCKETS: usize = 1 << 16;
 /// Bytes of the authenticator at the end of the file.
@@ -58,8 +61,9 @@ impl IndexTable {
     /// The table of the repository `keys` opened, in its folder under
     /// `base`; none is written for an index of fewer than `min_blobs` blobs.
     pub(crate) fn new(base: &Path, keys: &MasterKeys, min_blobs: usize) -> IndexTable {
-        // A secret only a full key holds: its own local secret, or in a
-        // repository without key epochs the data key.
+        // The opening key file's own local secret, or in a repository
+        // without key epochs the data key. (A put-only key never loads the
+        // index, so never reads or writes a table.)
         let secret = match &keys.keyring {
             Some(keyring) => keyring.cache_key(),
             None => &keys.data_key,
@@ -81,7 +85,16 @@ impl IndexTable {
     /// The stored table, if there is one, it authenticates, and every
     /// index file it covers is in `current`. A table that fails is deleted.
     pub(crate) fn load(&self, current: &HashSet<IndexId>) -> Option<Loaded> {
-        let mut file = File::open(&self.path).ok()?;
+        // Not through a link, and not waiting on a pipe put in its place.
+        let mut file = std::fs::OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
+            .open(&self.path)
+            .ok()?;
+        let kind = file.metadata().ok()?.file_type();
+        if !kind.is_file() || kind.is_fifo() {
+            return None;
+        }
         let loaded = self.read(&mut file).filter(|l| l.files.is_subset(current));
         if loaded.is_none() {
             let _ = std::fs::remove_file(&self.path);
@@ -95,16 +108,24 @@ impl IndexTable {
         cipher
     }
 
+    /// The tag of a file's opening: magic, nonce and encrypted counts.
+    fn opening_tag(&self, opening: &[u8]) -> blake3::Hash {
+        blake3::keyed_hash(&self.mac_key, opening)
+    }
+
     fn read(&self, file: &mut File) -> Option<Loaded> {
-        let mut opening = [0u8; MAGIC.len() + NONCE_LEN + COUNTS_LEN];
+        let mut opening = [0u8; MAGIC.len() + NONCE_LEN + COUNTS_LEN + OPENING_TAG_LEN];
         file.read_exact(&mut opening).ok()?;
         if &opening[..MAGIC.len()] != MAGIC {
             return None;
         }
+        // The counts size what is read: they must be authentic first.
+        let (tagged, tag) = opening.split_at(opening.len() - OPENING_TAG_LEN);
+        if self.opening_tag(tagged) != blake3::Hash::from_bytes(tag.try_into().ok()?) {
+            return None;
+        }
         let nonce: [u8; NONCE_LEN] = opening[MAGIC.len()..][..NONCE_LEN].try_into().ok()?;
-        // The counts are used before the tag is checked, to size what is
-        // read, and only once they agree with the file's length.
-        let mut counts = opening[MAGIC.len() + NONCE_LEN..].to_vec();
+        let mut counts = tagged[MAGIC.len() + NONCE_LEN..].to_vec();
         self.cipher(&nonce, 0).apply_keystream(&mut counts);
         let count = |i: usize| u64::from_le_bytes(counts[8 * i..][..8].try_into().expect("8"));
         let (files, packs, tree_packs, entries) = (count(0), count(1), count(2), count(3));
@@ -165,8 +186,13 @@ impl IndexTable {
             return;
         }
         // A blob that does not fit the table's compact form leaves no table.
-        if let Some((packs, starts, entries)) = index.table_parts() {
-            let _ = self.write(files, packs, tree_packs, starts, entries);
+        match index.table_parts() {
+            Some((packs, starts, entries)) => {
+                let _ = self.write(files, packs, tree_packs, starts, entries);
+            }
+            None => {
+                let _ = std::fs::remove_file(&self.path);
+            }
         }
     }
 
@@ -183,37 +209,41 @@ impl IndexTable {
             .recursive(true)
             .mode(0o700)
             .create(dir)?;
-        let temp = dir.join(format!("index.table.{}.tmp", std::process::id()));
-        let file = std::fs::OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .mode(0o600)
-            .open(&temp)?;
         let mut nonce = [0u8; NONCE_LEN];
         getrandom::getrandom(&mut nonce).map_err(std::io::Error::other)?;
+        // A new name each time (the nonce's first bytes), made only if absent.
+        let temp = dir.join(format!("index.table.{}.tmp", hex::encode(&nonce[..8])));
+        let file = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&temp)?;
         let mut out = std::io::BufWriter::with_capacity(1 << 20, file);
         let mut mac = blake3::Hasher::new_keyed(&self.mac_key);
         let written = (|| {
-            for part in [&MAGIC[..], &nonce] {
-                out.write_all(part)?;
-                mac.update(part);
-            }
-            let mut sealing = Sealing {
-                out: &mut out,
-                mac: &mut mac,
-                cipher: self.cipher(&nonce, 0),
-                buf: Vec::new(),
-            };
             let counts = [
                 files.len(),
                 packs.len(),
                 tree_packs.len(),
                 entries.len() / Index::ENTRY_LEN,
             ];
-            for n in counts {
-                sealing.put(&(n as u64).to_le_bytes())?;
-            }
+            let mut opening: Vec<u8> = [&MAGIC[..], &nonce].concat();
+            let mut sealed_counts: Vec<u8> = counts
+                .iter()
+                .flat_map(|&n| (n as u64).to_le_bytes())
+                .collect();
+            self.cipher(&nonce, 0).apply_keystream(&mut sealed_counts);
+            opening.extend_from_slice(&sealed_counts);
+            let tag = self.opening_tag(&opening);
+            opening.extend_from_slice(tag.as_bytes());
+            out.write_all(&opening)?;
+            mac.update(&opening);
+            let mut sealing = Sealing {
+                out: &mut out,
+                mac: &mut mac,
+                cipher: self.cipher(&nonce, COUNTS_LEN),
+                buf: Vec::new(),
+            };
             let mut sorted_files = files.to_vec();
             sorted_files.sort_unstable();
             for id in &sorted_files {
@@ -314,7 +344,8 @@ mod tests {
     #[test]
     fn a_stored_table_reads_back_the_same_index_and_nothing_else() {
         let dir = tempfile::tempdir().unwrap();
-        let keys = MasterKeys::generate();
+        // With key epochs: the key file's own secret keys the table.
+        let keys = MasterKeys::generate_keyed();
         let table = IndexTable::new(dir.path(), &keys, 0);
         let (a, b) = (file(0, 3000), file(3000, 1234));
         let index = Index::from_files([a.clone(), b.clone()]);
@@ -376,7 +407,26 @@ mod tests {
         for len in [0, 10, good.len() - TAG_LEN, good.len() - 1] {
             std::fs::write(&table.path, &good[..len]).unwrap();
             assert!(table.load(&current).is_none(), "cut at {len}");
+            assert!(!table.path.exists(), "cut at {len}: not deleted");
         }
+        // Counts changed and the file grown to match: refused on the
+        // opening's tag, before the counts size anything.
+        let mut grown = good.clone();
+        let counts_at = MAGIC.len() + NONCE_LEN;
+        grown[counts_at + 24 + 4] ^= 1; // the entry count, plus 2^32
+        let file = std::fs::File::create(&table.path).unwrap();
+        use std::io::Write as _;
+        (&file).write_all(&grown).unwrap();
+        file.set_len(grown.len() as u64 + ((Index::ENTRY_LEN as u64) << 32))
+            .unwrap();
+        assert!(table.load(&current).is_none(), "grown counts");
+        // Not a regular file: refused, not waited on.
+        std::fs::remove_file(&table.path).ok();
+        let c = std::ffi::CString::new(table.path.as_os_str().as_encoded_bytes()).unwrap();
+        // SAFETY: a valid path; mkfifo only reads it.
+        assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+        assert!(table.load(&current).is_none(), "a pipe");
+        std::fs::remove_file(&table.path).ok();
         let mut longer = good.clone();
         longer.push(0);
         std::fs::write(&table.path, &longer).unwrap();
@@ -453,11 +503,18 @@ mod tests {
         assert_eq!(repo2.index().len(), 3100);
 
         // A file the table covers is gone: it is stale, and the index is
-        // built from the files (the first one, damaged, is now read).
+        // built from the files (the first one, damaged, is now read) and
+        // a new table written.
+        let before = std::fs::read(&table_path).unwrap();
         std::fs::remove_file(&index_path).unwrap();
         drop((repo, repo2));
         let repo = open().unwrap();
         assert_eq!(repo.index().len(), 1100);
         assert!(!repo.index().contains(kind(5), &id(5)));
+        let after = std::fs::read(&table_path).expect("a new table");
+        assert_ne!(after, before);
+        drop(repo);
+        let repo = open().unwrap();
+        assert_eq!(repo.index().len(), 1100);
     }
 }

@@ -445,8 +445,8 @@ impl Repository {
     }
 
     /// Keeps the loaded index, sorted, in a file in this repository's
-    /// folder under `base` (made if missing), so that the next open maps
-    /// it instead of reading every index file again (see SPEC.md §9.4):
+    /// folder under `base` (made if missing), so that the next open reads
+    /// it instead of every index file (see SPEC.md §10.2):
     /// call it before the index is loaded. Only an index of at least
     /// [`INDEX_TABLE_MIN_BLOBS`] blobs is kept, as smaller ones build in
     /// a few milliseconds. Worth it for any repository with many blobs,

@@ -210,7 +210,7 @@ impl Keyring {
     }
 
     /// A secret of this key alone, for what it keeps on its own machine
-    /// (a put-only key's parent cache).
+    /// (a put-only key's parent cache, a full key's local index table).
     pub fn cache_key(&self) -> &[u8; 32] {
         &self.cache_key
     }
