@@ -125,8 +125,15 @@ impl<'r> PackWriter<'r> {
                 std::thread::spawn(move || seal_batches(&job_rx, &sealed_tx, &keys, level))
             })
             .collect();
+        let (spent, spare) = sync_channel::<Vec<u8>>(1);
         let packing = Packing {
-            uploads: Uploads::start(repo.shared_backend(), repo.shared_cache(), shared.clone()),
+            uploads: Uploads::start(
+                repo.shared_backend(),
+                repo.shared_cache(),
+                shared.clone(),
+                spent,
+            ),
+            spare,
             keys: repo.shared_keys(),
             pack_size: repo.config().pack_size,
             shared: shared.clone(),
@@ -312,15 +319,21 @@ struct Uploads {
 
 impl Uploads {
     /// Threads storing packs in `backend`, and a copy of each pack of trees
-    /// in `cache`.
-    fn start(backend: Arc<dyn Backend>, cache: Option<Arc<Cache>>, shared: Arc<Shared>) -> Uploads {
+    /// in `cache`; the buffer of each pack stored goes to `spent`, for a
+    /// later pack (fresh memory costs a page fault per page).
+    fn start(
+        backend: Arc<dyn Backend>,
+        cache: Option<Arc<Cache>>,
+        shared: Arc<Shared>,
+        spent: SyncSender<Vec<u8>>,
+    ) -> Uploads {
         // No queue beyond the threads: the packing thread waits for one.
         let (queue, packs) = sync_channel::<Upload>(0);
         let packs = Arc::new(Mutex::new(packs));
         let workers = (0..UPLOADS.max(backend.requests_in_flight()))
             .map(|_| {
                 let (backend, shared, packs) = (backend.clone(), shared.clone(), packs.clone());
-                let cache = cache.clone();
+                let (cache, spent) = (cache.clone(), spent.clone());
                 std::thread::spawn(move || {
                     let mut stored = Vec::new();
                     loop {
@@ -345,6 +358,9 @@ impl Uploads {
                                     }
                                 }
                                 stored.push((seq, stored_pack));
+                                if let Ok(buffer) = pack.try_into_mut() {
+                                    let _ = spent.try_send(buffer.into());
+                                }
                             }
                             Err(e) => shared.fail(e),
                         }
@@ -402,6 +418,8 @@ struct OpenPack {
 /// The packing thread's state.
 struct Packing {
     uploads: Uploads,
+    /// Buffers of packs stored, to fill again.
+    spare: Receiver<Vec<u8>>,
     keys: Arc<MasterKeys>,
     pack_size: u64,
     shared: Arc<Shared>,
@@ -466,6 +484,10 @@ impl Packing {
         let slot = slot(blob.kind);
         let pack = &mut self.open[slot];
         if pack.bytes.capacity() == 0 && blob.kind == BlobKind::Data {
+            if let Ok(mut spare) = self.spare.try_recv() {
+                spare.clear();
+                pack.bytes = spare;
+            }
             // One allocation per pack, not a series of doublings.
             pack.bytes
                 .reserve(self.pack_size as usize + blob.bytes.len());

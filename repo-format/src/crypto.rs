@@ -7,7 +7,7 @@
 
 use crate::error::{FormatError, Result};
 use crate::id::{BlobId, RepoId, ID_LEN};
-use chacha20poly1305::aead::{Aead, KeyInit, Payload};
+use chacha20poly1305::aead::{Aead, AeadInPlace, KeyInit, Payload};
 use chacha20poly1305::{XChaCha20Poly1305, XNonce};
 use zeroize::{Zeroize, ZeroizeOnDrop};
 
@@ -228,7 +228,17 @@ impl MasterKeys {
         plaintext: &[u8],
         level: Option<i32>,
     ) -> Vec<u8> {
-        self.seal_framed(ty, binding, &[], crate::frame::encode(plaintext, level))
+        let head = self.overhead(ty) - TAG_LEN;
+        // Room for the whole envelope of the frame stored raw, so that
+        // neither the frame nor the padding moves it.
+        let mut raw = self.overhead(ty) + 1 + plaintext.len();
+        if self.padding.pads(ty) {
+            raw = crate::frame::padme((raw + crate::frame::PADDED_OVERHEAD) as u64) as usize;
+        }
+        let mut buf = Vec::with_capacity(raw);
+        buf.resize(head, 0);
+        crate::frame::encode_into(&mut buf, plaintext, level);
+        self.seal_after(ty, binding, &[], buf)
     }
 
     /// Seals a frame as `ty`, padded when [`MasterKeys::padding`] says so;
@@ -238,19 +248,40 @@ impl MasterKeys {
         ty: ObjectType,
         binding: Option<&[u8; ID_LEN]>,
         aad_tail: &[u8],
-        mut framed: Vec<u8>,
+        framed: Vec<u8>,
     ) -> Vec<u8> {
+        let head = self.overhead(ty) - TAG_LEN;
+        let mut buf = Vec::with_capacity(self.overhead(ty) + framed.len());
+        buf.resize(head, 0);
+        buf.extend_from_slice(&framed);
+        self.seal_after(ty, binding, aad_tail, buf)
+    }
+
+    /// Seals in place the frame that follows the first `overhead(ty) -
+    /// TAG_LEN` bytes of `buf`, which the envelope's head fills: the
+    /// content is copied once on its way into an envelope, and encrypted
+    /// where it lies.
+    fn seal_after(
+        &self,
+        ty: ObjectType,
+        binding: Option<&[u8; ID_LEN]>,
+        aad_tail: &[u8],
+        mut buf: Vec<u8>,
+    ) -> Vec<u8> {
+        let head = self.overhead(ty) - TAG_LEN;
         if self.padding.pads(ty) {
-            framed = crate::frame::pad(framed, self.overhead(ty));
+            crate::frame::pad_from(&mut buf, head, self.overhead(ty));
         }
         match &self.keyring {
-            Some(keyring) => keyring.seal(&self.repo_id, ty, binding, aad_tail, &framed),
+            Some(keyring) => keyring.seal_after(&self.repo_id, ty, binding, aad_tail, &mut buf),
             None => {
                 let mut aad = self.aad(ty, binding);
                 aad.extend_from_slice(aad_tail);
-                seal_raw(&self.data_key, &aad, &framed)
+                buf[0] = SUITE_XCHACHA20POLY1305;
+                aead_seal_after(&self.data_key, &aad, &mut buf, 1);
             }
         }
+        buf
     }
 
     /// Authenticates and decrypts an envelope sealed by
@@ -345,21 +376,24 @@ pub fn open_raw(key: &[u8; 32], aad: &[u8], sealed: &[u8], what: &'static str) -
 /// `nonce (24) || ciphertext || tag (16)`: XChaCha20-Poly1305 under `key`
 /// with a fresh random nonce, the body of every suite's envelope.
 pub fn aead_seal(key: &[u8; 32], aad: &[u8], plaintext: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(NONCE_LEN + plaintext.len() + TAG_LEN);
+    out.resize(NONCE_LEN, 0);
+    out.extend_from_slice(plaintext);
+    aead_seal_after(key, aad, &mut out, 0);
+    out
+}
+
+/// [`aead_seal`] in place: `buf[at..]` holds [`NONCE_LEN`] bytes for the
+/// nonce, then the plaintext, which is encrypted where it lies; the tag is
+/// appended.
+pub fn aead_seal_after(key: &[u8; 32], aad: &[u8], buf: &mut Vec<u8>, at: usize) {
     let cipher = XChaCha20Poly1305::new(key.into());
     let nonce: [u8; NONCE_LEN] = nonce();
-    let ct = cipher
-        .encrypt(
-            XNonce::from_slice(&nonce),
-            Payload {
-                msg: plaintext,
-                aad,
-            },
-        )
+    buf[at..at + NONCE_LEN].copy_from_slice(&nonce);
+    let tag = cipher
+        .encrypt_in_place_detached(XNonce::from_slice(&nonce), aad, &mut buf[at + NONCE_LEN..])
         .expect("XChaCha20-Poly1305 encryption cannot fail for in-memory buffers");
-    let mut out = Vec::with_capacity(NONCE_LEN + ct.len());
-    out.extend_from_slice(&nonce);
-    out.extend_from_slice(&ct);
-    out
+    buf.extend_from_slice(&tag);
 }
 
 /// Verifies and decrypts what [`aead_seal`] produced.
@@ -399,6 +433,51 @@ pub fn random_array<const N: usize>() -> [u8; N] {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn sealing_in_place_opens_in_every_suite_and_padding_and_fills_one_allocation() {
+        let noise = crate::frame::tests::noise(300_000, 0x9e37_79b9_7f4a_7c15);
+        let text = b"a line of text\n".repeat(1000);
+        let id = [3u8; 32];
+        for mut keys in [MasterKeys::generate(), MasterKeys::generate_keyed()] {
+            for padding in [Padding::None, Padding::All] {
+                keys.padding = padding;
+                for ty in [ObjectType::DataBlob, ObjectType::Snapshot] {
+                    for plain in [&b""[..], b"x", &text, &noise] {
+                        let sealed = keys.seal(ty, Some(&id), plain, Some(3));
+                        let opened = keys.open(ty, Some(&id), &sealed, 1 << 20).unwrap();
+                        assert_eq!(opened, plain, "{padding:?} {ty:?} {}", plain.len());
+                        let padded = crate::frame::padme(sealed.len() as u64);
+                        assert!(padded == sealed.len() as u64 || padding == Padding::None);
+                        if plain.len() == noise.len() {
+                            // Stored raw: the envelope is exactly what was reserved.
+                            assert_eq!(sealed.capacity(), sealed.len(), "{padding:?} {ty:?}");
+                            let raw = keys.overhead(ty) + 1 + noise.len();
+                            match padding {
+                                Padding::None => assert_eq!(sealed.len(), raw),
+                                _ => assert!(sealed.len() >= raw + crate::frame::PADDED_OVERHEAD),
+                            }
+                        }
+                        let framed = keys.seal_framed(
+                            ty,
+                            Some(&id),
+                            b"tail",
+                            crate::frame::encode(plain, None),
+                        );
+                        assert_eq!(
+                            crate::frame::decode(
+                                &keys.open_framed(ty, Some(&id), b"tail", &framed).unwrap(),
+                                1 << 20,
+                                "t"
+                            )
+                            .unwrap(),
+                            plain
+                        );
+                    }
+                }
+            }
+        }
+    }
 
     #[test]
     fn sealed_object_is_bound_to_type_and_blob_id() {

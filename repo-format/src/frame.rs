@@ -41,17 +41,24 @@ pub const fn padme(len: u64) -> u64 {
 /// envelope, `overhead` bytes longer than the frame, has a length [`padme`]
 /// leaves as it is.
 pub fn pad(mut framed: Vec<u8>, overhead: usize) -> Vec<u8> {
-    let payload = framed
-        .len()
+    pad_from(&mut framed, 0, overhead);
+    framed
+}
+
+/// [`pad`] for the frame that begins at `buf[start]`, reserving room for
+/// the whole envelope (`overhead` bytes more than the frame, of which
+/// `start` come before it).
+pub fn pad_from(buf: &mut Vec<u8>, start: usize, overhead: usize) {
+    let frame = buf.len() - start;
+    let payload = frame
         .checked_sub(1)
         .expect("encode never returns an empty frame");
     let len = u32::try_from(payload).expect("no frame holds 4 GiB");
-    let target = padme((framed.len() + PADDED_OVERHEAD + overhead) as u64) as usize - overhead;
-    framed.reserve_exact(target - framed.len());
-    framed[0] |= PADDED;
-    framed.splice(1..1, len.to_le_bytes());
-    framed.resize(target, 0);
-    framed
+    let target = padme((frame + PADDED_OVERHEAD + overhead) as u64) as usize - overhead;
+    buf.reserve_exact(start + target + (overhead - start) - buf.len());
+    buf[start] |= PADDED;
+    buf.splice(start + 1..start + 1, len.to_le_bytes());
+    buf.resize(start + target, 0);
 }
 
 /// Frames `data`, compressing with zstd at `level` when that makes it smaller.
@@ -61,22 +68,29 @@ pub fn pad(mut framed: Vec<u8>, overhead: usize) -> Vec<u8> {
 /// level 1, it is stored raw without trying (already compressed or encrypted
 /// data costs a sample, not a full compression).
 pub fn encode(data: &[u8], level: Option<i32>) -> Vec<u8> {
+    let mut out = Vec::new();
+    encode_into(&mut out, data, level);
+    out
+}
+
+/// [`encode`] appending the frame to `out`: a caller that has reserved
+/// room for the envelope around it copies the data once.
+pub fn encode_into(out: &mut Vec<u8>, data: &[u8], level: Option<i32>) {
     if let Some(level) = level {
         if !looks_incompressible(data) {
             if let Some(compressed) = compress(data, level) {
                 if compressed.len() < data.len() {
-                    let mut out = Vec::with_capacity(1 + compressed.len());
+                    out.reserve(1 + compressed.len());
                     out.push(CODEC_ZSTD);
                     out.extend_from_slice(&compressed);
-                    return out;
+                    return;
                 }
             }
         }
     }
-    let mut out = Vec::with_capacity(1 + data.len());
+    out.reserve(1 + data.len());
     out.push(CODEC_NONE);
     out.extend_from_slice(data);
-    out
 }
 
 /// Smallest input judged by a sample before compressing.
@@ -227,7 +241,7 @@ fn decompress(payload: &[u8], out: &mut Vec<u8>) -> std::io::Result<usize> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use proptest::prelude::*;
 
@@ -282,17 +296,22 @@ mod tests {
         assert!(framed[0] == CODEC_NONE || framed.len() <= noise.len());
     }
 
-    #[test]
-    fn incompressible_data_is_stored_raw_and_text_with_noise_is_compressed() {
-        let mut x = 0x2545_f491_4f6c_dd1du64;
-        let noise: Vec<u8> = (0..1 << 20)
+    /// `len` bytes that do not compress, the same for the same `seed`.
+    pub(crate) fn noise(len: usize, seed: u64) -> Vec<u8> {
+        let mut x = seed | 1;
+        (0..len)
             .map(|_| {
                 x ^= x << 13;
                 x ^= x >> 7;
                 x ^= x << 17;
                 x as u8
             })
-            .collect();
+            .collect()
+    }
+
+    #[test]
+    fn incompressible_data_is_stored_raw_and_text_with_noise_is_compressed() {
+        let noise = noise(1 << 20, 0x2545_f491_4f6c_dd1d);
         assert!(looks_incompressible(&noise));
         assert_eq!(encode(&noise, Some(3))[0], CODEC_NONE);
         let text = "the quick brown fox jumps over the lazy dog\n".repeat(30_000);

@@ -11,7 +11,7 @@
 //! it can write content and never read it back, not even what it wrote once
 //! its process has ended.
 
-use crate::crypto::{aead_open, aead_seal, random_array, suite_aad, ObjectType};
+use crate::crypto::{aead_open, aead_seal_after, random_array, suite_aad, ObjectType, TAG_LEN};
 use crate::error::{FormatError, Result};
 use crate::id::{RepoId, ID_LEN};
 use serde::{Deserialize, Serialize};
@@ -31,6 +31,15 @@ pub const SUITE_EPOCH: u8 = 3;
 pub const SEALED_OVERHEAD: usize = 1 + 4 + 32 + 24 + 16;
 /// Bytes a suite-3 envelope adds to its plaintext.
 pub const EPOCH_OVERHEAD: usize = 1 + 4 + 24 + 16;
+/// Bytes of an envelope of `ty` before its ciphertext: the suite, the
+/// epoch, the ephemeral public key of content, and the nonce.
+pub fn head_len(ty: ObjectType) -> usize {
+    match is_content(ty) {
+        true => SEALED_OVERHEAD - TAG_LEN,
+        false => EPOCH_OVERHEAD - TAG_LEN,
+    }
+}
+
 /// Context of the BLAKE3 key derivation that turns an X25519 shared secret
 /// into the XChaCha20-Poly1305 key of a suite-2 envelope.
 const SEALING_CONTEXT: &str = "cairn 2026-12-07 content sealed to an epoch key v1";
@@ -302,23 +311,39 @@ impl Keyring {
         aad_tail: &[u8],
         framed: &[u8],
     ) -> Vec<u8> {
+        let head = head_len(ty);
+        let mut buf = Vec::with_capacity(head + framed.len() + TAG_LEN);
+        buf.resize(head, 0);
+        buf.extend_from_slice(framed);
+        self.seal_after(repo, ty, binding, aad_tail, &mut buf);
+        buf
+    }
+
+    /// [`Keyring::seal`] in place: `buf` holds [`head_len`] bytes that the
+    /// envelope's head fills, then the frame, which is encrypted where it
+    /// lies; the tag is appended.
+    pub fn seal_after(
+        &self,
+        repo: &RepoId,
+        ty: ObjectType,
+        binding: Option<&[u8; ID_LEN]>,
+        aad_tail: &[u8],
+        buf: &mut Vec<u8>,
+    ) {
         let epoch = self.current();
         let keys = self.epoch(epoch).expect("the current epoch is held");
-        let mut out = Vec::with_capacity(SEALED_OVERHEAD + framed.len());
+        buf[1..5].copy_from_slice(&epoch.to_le_bytes());
         if is_content(ty) {
             let session = self.session(keys);
-            out.push(SUITE_SEALED);
-            out.extend_from_slice(&epoch.to_le_bytes());
-            out.extend_from_slice(&session.public);
+            buf[0] = SUITE_SEALED;
+            buf[5..37].copy_from_slice(&session.public);
             let aad = aad(SUITE_SEALED, repo, ty, binding, aad_tail);
-            out.extend_from_slice(&aead_seal(&session.key, &aad, framed));
+            aead_seal_after(&session.key, &aad, buf, 37);
         } else {
-            out.push(SUITE_EPOCH);
-            out.extend_from_slice(&epoch.to_le_bytes());
+            buf[0] = SUITE_EPOCH;
             let aad = aad(SUITE_EPOCH, repo, ty, binding, aad_tail);
-            out.extend_from_slice(&aead_seal(&keys.meta_key, &aad, framed));
+            aead_seal_after(&keys.meta_key, &aad, buf, 5);
         }
-        out
     }
 
     /// The ephemeral key this process seals content with in `keys`' epoch,

@@ -295,3 +295,47 @@ fn the_key_that_last_opened_the_repository_is_tried_first() {
     // A hint naming no key file is passed over.
     assert_eq!(current(&["--key-hint", "ffffffff"]), first);
 }
+
+#[test]
+fn a_machine_key_is_tried_first_once_added_and_the_password_still_opens_its_own_key() {
+    let (_tmp, base, repo) = cli_fixture();
+    let cache = base.join("cache");
+    let env = |password: &'static str| {
+        [
+            ("XDG_CACHE_HOME", cache.to_str().unwrap()),
+            ("CAIRN_PASSWORD", password),
+        ]
+    };
+    let remembered = || {
+        let found: Vec<String> = walk_files(&cache)
+            .into_iter()
+            .filter(|p| p.file_name().is_some_and(|n| n == "key"))
+            .map(|p| fs::read_to_string(p).unwrap().trim().to_string())
+            .collect();
+        assert_eq!(found.len(), 1, "{found:?}");
+        found[0].clone()
+    };
+    ok_text(&cairn(&repo, &args(&["snapshots"]), &env(PASSWORD)));
+    let first = current_key(&repo, PASSWORD);
+    assert_eq!(remembered(), first);
+
+    let file = base.join("machine.key");
+    let out = ok_text(&cairn(
+        &repo,
+        &args(&["key", "add", "--machine", file.to_str().unwrap()]),
+        &env(PASSWORD),
+    ));
+    let short = out.trim().strip_prefix("added machine key ").expect(&out)[..8].to_string();
+    // The new key is the one tried first: its derivation costs nothing.
+    assert!(remembered().starts_with(&short), "{out}");
+    // The password, tried against it first, still opens its own key.
+    let listed = ok_text(&cairn(
+        &repo,
+        &args(&["key", "list", "--json"]),
+        &env(PASSWORD),
+    ));
+    let listed: Vec<serde_json::Value> = serde_json::from_str(&listed).unwrap();
+    let current: Vec<_> = listed.iter().filter(|k| k["current"] == true).collect();
+    assert_eq!(current.len(), 1, "{listed:?}");
+    assert_eq!(current[0]["id"], first.as_str());
+}

@@ -260,6 +260,10 @@ fn add_machine_key(ctx: &Context, file: &Path, put_only: bool) -> Result<()> {
             return Err(e.into());
         }
     };
+    // Tried first from now on: its derivation costs microseconds, so the
+    // password's key, tried next, loses nothing, and the job that uses the
+    // machine key does not first pay for the password's.
+    crate::remembered::remember_key(&repo.backend().location(), &id);
     crate::audit(
         &repo,
         "key add",

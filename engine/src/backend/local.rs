@@ -67,18 +67,42 @@ fn private_dir(dir: &Path) -> std::io::Result<()> {
         .create(dir)
 }
 
+/// Files of at least this many bytes are written past the page cache.
+const DIRECT_MIN: usize = 1 << 20;
+/// The alignment and the unit of writes past the page cache.
+const DIRECT_ALIGN: usize = 4096;
+/// Bytes copied to an aligned buffer per write past the page cache.
+const DIRECT_CHUNK: usize = 1 << 20;
+
 /// Writes `bytes` to a new temporary file in `dir`, durably; returns its path.
+///
+/// Large files (packs) are written past the page cache (`O_DIRECT`): a
+/// backup never reads them back, so caching them would only evict what the
+/// machine uses, and copying them into fresh cache pages costs more CPU
+/// than the copy into a reused aligned buffer. Where the file system
+/// refuses it, they are written as other files are.
 fn write_temporary(dir: &Path, bytes: &[u8]) -> std::io::Result<PathBuf> {
     let tmp = dir.join(format!(
         ".tmp-{}",
         hex::encode(cairn_format::crypto::random_array::<8>())
     ));
-    let written = OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(&tmp)
-        .and_then(|mut f| f.write_all(bytes).and_then(|_| f.sync_all()));
+    let create = |flags| {
+        OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .custom_flags(flags)
+            .open(&tmp)
+    };
+    let opened = match bytes.len() >= DIRECT_MIN {
+        true => match create(libc::O_DIRECT) {
+            Err(e) if e.raw_os_error() == Some(libc::EINVAL) => create(0),
+            opened => opened,
+        },
+        false => create(0),
+    };
+    let written =
+        opened.and_then(|mut f| write_all_direct(&mut f, bytes).and_then(|_| f.sync_all()));
     match written {
         Ok(()) => Ok(tmp),
         Err(e) => {
@@ -86,6 +110,46 @@ fn write_temporary(dir: &Path, bytes: &[u8]) -> std::io::Result<PathBuf> {
             Err(e)
         }
     }
+}
+
+/// Writes `bytes` to `file`, which may have been opened with `O_DIRECT`:
+/// whole aligned blocks go through an aligned buffer, the rest (or all of
+/// it, when the file system refuses a direct write) after `O_DIRECT` is
+/// turned off.
+fn write_all_direct(file: &mut File, bytes: &[u8]) -> std::io::Result<()> {
+    use std::os::fd::AsRawFd;
+    let fd = file.as_raw_fd();
+    // SAFETY: fcntl on a descriptor this function borrows.
+    let flags = unsafe { libc::fcntl(fd, libc::F_GETFL) };
+    let mut done = 0;
+    if flags >= 0 && flags & libc::O_DIRECT != 0 {
+        let whole = bytes.len() / DIRECT_ALIGN * DIRECT_ALIGN;
+        let mut buffer = vec![0u8; DIRECT_CHUNK + DIRECT_ALIGN];
+        let start = buffer.as_ptr().align_offset(DIRECT_ALIGN);
+        let aligned = &mut buffer[start..start + DIRECT_CHUNK];
+        while done < whole {
+            let n = (whole - done).min(DIRECT_CHUNK);
+            aligned[..n].copy_from_slice(&bytes[done..done + n]);
+            match file.write(&aligned[..n]) {
+                Ok(0) => break,
+                Ok(w) => {
+                    done += w;
+                    if w % DIRECT_ALIGN != 0 {
+                        break;
+                    }
+                }
+                // A file system that takes O_DIRECT at open but not this write.
+                Err(e) if e.raw_os_error() == Some(libc::EINVAL) => break,
+                Err(e) if e.kind() == ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+        // SAFETY: as above.
+        if unsafe { libc::fcntl(fd, libc::F_SETFL, flags & !libc::O_DIRECT) } < 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+    }
+    file.write_all(&bytes[done..])
 }
 
 fn sync_dir(dir: &Path) -> Result<()> {
@@ -287,6 +351,71 @@ impl Backend for LocalBackend {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::backend::Bytes;
+
+    /// How many of the pages of `file` (`len` bytes) are in the page
+    /// cache, and how many it has.
+    fn resident_pages(file: &File, len: usize) -> (usize, usize) {
+        use std::os::fd::AsRawFd;
+        let pages = len.div_ceil(4096);
+        let mut vec = vec![0u8; pages];
+        // SAFETY: a private read-only map of `len` bytes of an open file,
+        // asked about and unmapped here; `vec` has a byte per page.
+        unsafe {
+            let map = libc::mmap(
+                std::ptr::null_mut(),
+                len,
+                libc::PROT_READ,
+                libc::MAP_PRIVATE,
+                file.as_raw_fd(),
+                0,
+            );
+            assert_ne!(map, libc::MAP_FAILED);
+            assert_eq!(libc::mincore(map, len, vec.as_mut_ptr()), 0);
+            libc::munmap(map, len);
+        }
+        (vec.iter().filter(|&&b| b & 1 == 1).count(), pages)
+    }
+
+    #[test]
+    fn large_files_written_past_the_page_cache_read_back_whole_on_disk_and_in_memory() {
+        let disk = tempfile::tempdir().unwrap();
+        let shm = tempfile::tempdir_in("/dev/shm").unwrap();
+        for dir in [disk.path(), shm.path()] {
+            let b = LocalBackend::new(dir.join("repo"));
+            b.create_repository().unwrap();
+            // Whole blocks only, whole blocks and a tail, more than one
+            // aligned buffer, and just under the size written directly.
+            let sizes = [
+                DIRECT_MIN,
+                DIRECT_MIN + 123,
+                3 * DIRECT_CHUNK + DIRECT_ALIGN + 7,
+                DIRECT_MIN - 1,
+            ];
+            for (i, size) in sizes.into_iter().enumerate() {
+                let bytes: Vec<u8> = (0..size).map(|j| (j * 31 + i) as u8).collect();
+                let name = format!("{i:02x}").repeat(32);
+                b.create_owned(FileKind::Pack, &name, Bytes::from(bytes.clone()))
+                    .unwrap();
+                if dir == disk.path() {
+                    // ext4 takes direct writes: of a large file at most the
+                    // tail's page is in the page cache; a small one is all there.
+                    let file = File::open(b.path(FileKind::Pack, &name).unwrap()).unwrap();
+                    let (resident, pages) = resident_pages(&file, size);
+                    match size >= DIRECT_MIN {
+                        true => assert!(resident <= 1, "{resident} of {pages} pages"),
+                        false => assert_eq!(resident, pages),
+                    }
+                }
+                assert_eq!(b.read(FileKind::Pack, &name).unwrap(), bytes, "{size}");
+            }
+            let leftovers: Vec<_> = walk(dir)
+                .into_iter()
+                .filter(|p| p.contains(".tmp-"))
+                .collect();
+            assert!(leftovers.is_empty(), "{leftovers:?}");
+        }
+    }
 
     #[test]
     fn create_is_atomic_and_never_replaces() {
