@@ -232,11 +232,44 @@ release_target() {
     rm -rf "$WORK/fs.img" "$WORK/restored"
 }
 
+# restores TOOL CORPUS REPO SIZE: the restore rows, each into a new target
+# of SIZE: with the repository in the page cache, the same until the files
+# are on disk, and with the repository not cached.
+restores() {
+    local tool=$1 corpus=$2 repo=$3 size=$4
+    new_target "$size"
+    warm "$repo"
+    measure "$tool" "$corpus" "restore" "${tool}_restore" "$repo" "$target"
+    new_target "$size"
+    warm "$repo"
+    measure "$tool" "$corpus" "restore, then sync" restore_synced "$tool" "$repo" "$target"
+    new_target "$size"
+    evict "$repo"
+    measure "$tool" "$corpus" "restore, repository not cached" "${tool}_restore" "$repo" "$target"
+    release_target
+}
+
 size_of() { du -sb "$1" | cut -f1; }
 record_size() { printf '%s\t%s\t%s\t%s\t-\t-\n' "$1" "$2" "$3" "$4" >>"$results"; }
 
-# Warm the page cache: every tool reads the corpora from memory.
+# Warm the page cache: every tool reads the corpora from memory, and its
+# repository too when it restores or checks (cairn writes packs past the
+# page cache, the others through it: each restore row starts alike).
 warm() { tar -C "$1" -cf - . 2>/dev/null | cat >/dev/null; }
+# Drops a directory's files from the page cache (after a sync, so none is
+# dirty): for the restore rows from a repository that is not cached.
+evict() {
+    sync
+    python3 -c 'import os, sys
+for top, _, names in os.walk(sys.argv[1]):
+    for name in names:
+        try:
+            fd = os.open(os.path.join(top, name), os.O_RDONLY | os.O_NOFOLLOW)
+        except OSError:
+            continue
+        os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+        os.close(fd)' "$1"
+}
 
 # Modifies a few files of the mutable tree (the same ones for every tool):
 # appends to 20 files and rewrites a 64 KiB range in 5 others.
@@ -275,11 +308,8 @@ for run in $(seq "$RUNS"); do
         measure "$tool" tree "unchanged re-backup" "${tool}_backup" "$repo" "$mutable"
         small_change "$tool"
         measure "$tool" tree "backup after a small change" "${tool}_backup" "$repo" "$mutable"
-        new_target 8G
-        measure "$tool" tree "restore" "${tool}_restore" "$repo" "$target"
-        new_target 8G
-        measure "$tool" tree "restore, then sync" restore_synced "$tool" "$repo" "$target"
-        release_target
+        restores "$tool" tree "$repo" 8G
+        warm "$repo"
         measure "$tool" tree "check, reading all data" "${tool}_check" "$repo"
         rm -rf "$repo" "$repo.key"
 
@@ -289,11 +319,7 @@ for run in $(seq "$RUNS"); do
             "${tool}_init" "$repo" >/dev/null 2>&1
             measure "$tool" "$corpus" "first backup" "${tool}_backup" "$repo" "$corpora/$corpus"
             record_size "$tool" "$corpus" "repository bytes" "$(size_of "$repo")"
-            new_target 8G
-            measure "$tool" "$corpus" "restore" "${tool}_restore" "$repo" "$target"
-            new_target 8G
-            measure "$tool" "$corpus" "restore, then sync" restore_synced "$tool" "$repo" "$target"
-            release_target
+            restores "$tool" "$corpus" "$repo" 8G
             rm -rf "$repo" "$repo.key"
         done
 
@@ -306,11 +332,7 @@ for run in $(seq "$RUNS"); do
             record_size "$tool" million "repository bytes" "$(size_of "$repo")"
             measure "$tool" million "unchanged re-backup" "${tool}_backup" "$repo" "$million"
             measure "$tool" million "list every file" "${tool}_ls" "$repo"
-            new_target 24G
-            measure "$tool" million "restore" "${tool}_restore" "$repo" "$target"
-            new_target 24G
-            measure "$tool" million "restore, then sync" restore_synced "$tool" "$repo" "$target"
-            release_target
+            restores "$tool" million "$repo" 24G
             rm -rf "$repo" "$repo.key"
         fi
 
@@ -364,7 +386,8 @@ data = collections.OrderedDict(
     (key, {t: median_round(f) for t, f in by_tool.items()}) for key, by_tool in rounds.items())
 print(f"Machine: {cpus} CPUs ({model or 'model not reported'}), {memory} GiB RAM; "
       f"load average {load_before} before, {load_after} after.")
-print(f"corpus 'tree' = {tree}; 'random' and 'large' = {random_mib} MiB each; page cache warm.")
+print(f"corpus 'tree' = {tree}; 'random' and 'large' = {random_mib} MiB each; page cache warm "
+      "(corpora, and repositories before restore and check) but where a row says not cached.")
 print(f"Each figure is the median of {runs} round(s). Times in seconds (peak RSS in MiB);")
 print("sizes in MiB. ratio = peer / cairn: above 1, cairn is faster or smaller.\n")
 print("| corpus | metric | " + " | ".join(tools) + " |")
@@ -389,7 +412,8 @@ print("\nCPU seconds (user + system), per GB of content for whole-corpus rows, a
 print(f"the share of the {cpus} CPUs kept busy. ratio = peer / cairn (above 1: cairn spends less).\n")
 print("| corpus | metric | " + " | ".join(tools) + " |")
 print("|---|---|" + "---:|" * len(tools))
-whole = {"first backup", "restore", "restore, then sync", "check, reading all data"}
+whole = {"first backup", "restore", "restore, then sync", "restore, repository not cached",
+         "check, reading all data"}
 for (corpus, metric), by_tool in data.items():
     if by_tool.get("cairn", ("-", "-", "-"))[2] == "-":
         continue

@@ -9,6 +9,7 @@ use crate::bundle::{Bundle, SMALL_FILE};
 use crate::chunker::Chunker;
 use crate::error::{Error, Result};
 use crate::filter::{Filter, FilterOptions, Verdict};
+use crate::lister::Lister;
 use crate::nesting;
 use crate::packer::{PackWriter, Written};
 use crate::progress::{self, Progress};
@@ -226,6 +227,7 @@ fn backup_paths(
         bundle: Bundle::default(),
         bundled: false,
         progress: opts.progress.clone(),
+        lister: Lister::start(),
     };
     let parent_tree = parent.as_ref().map(|(_, s)| s.tree);
     let tree = match &root {
@@ -645,6 +647,8 @@ struct Walker<'r> {
     /// Set when the entry just saved went into the open bundle.
     bundled: bool,
     progress: Option<Arc<Progress>>,
+    /// Lists directories ahead of the walk.
+    lister: Lister,
 }
 
 /// The entries of a directory being saved, some of them waiting for the
@@ -760,29 +764,40 @@ impl Walker<'_> {
     /// that their bundles are stored before the walk goes deeper), then its
     /// subdirectories. Tree entries are sorted by name either way.
     fn save_dir(&mut self, path: &Path, parent: Option<BlobId>) -> Result<BlobId> {
-        // Each entry's lstat is taken relative to the open directory
-        // (`fstatat`), which spares the kernel a walk of the whole path.
-        let mut entries = Vec::new();
-        match std::fs::read_dir(path) {
-            Ok(rd) => {
-                for entry in rd {
-                    match entry {
-                        Ok(e) => entries.push((e.file_name().as_bytes().to_vec(), e.metadata())),
-                        Err(e) => self.skip(path, e),
-                    }
-                }
-            }
-            Err(e) => self.skip(path, e),
+        let listing = self.lister.take(path);
+        for e in listing.errors {
+            self.skip(path, e);
         }
-        entries.sort_by(|a, b| a.0.cmp(&b.0));
-        let parent = self.parent_tree(parent);
-        let previous = |name: &[u8]| parent.as_ref().and_then(|t| t.find(name));
-        let mut saved = Entries::default();
-        let mut dirs = Vec::new();
-        for (name, meta) in entries {
+        let (mut dirs, mut others) = (Vec::new(), Vec::new());
+        for (name, meta) in listing.entries {
             let child = path.join(OsStr::from_bytes(&name));
             match meta {
                 Ok(meta) if meta.is_dir() => dirs.push((child, name, meta)),
+                meta => others.push((child, name, meta)),
+            }
+        }
+        // Listed on the other thread while this one saves the files.
+        self.lister
+            .ahead(dirs.iter().map(|(child, ..)| child.as_path()));
+        let saved = self.save_listed(parent, &dirs, others);
+        self.lister
+            .forget(dirs.iter().map(|(child, ..)| child.as_path()));
+        saved
+    }
+
+    /// [`Walker::save_dir`] once the directory is listed: its files first
+    /// (in the open bundle), then its subdirectories.
+    fn save_listed(
+        &mut self,
+        parent: Option<BlobId>,
+        dirs: &[(PathBuf, Vec<u8>, Metadata)],
+        others: Vec<(PathBuf, Vec<u8>, std::io::Result<Metadata>)>,
+    ) -> Result<BlobId> {
+        let parent = self.parent_tree(parent);
+        let previous = |name: &[u8]| parent.as_ref().and_then(|t| t.find(name));
+        let mut saved = Entries::default();
+        for (child, name, meta) in others {
+            match meta {
                 Ok(meta) => {
                     let node = self.save_entry(&child, name.clone(), meta, previous(&name))?;
                     self.push(&mut saved, node);
@@ -795,7 +810,7 @@ impl Walker<'_> {
         }
         self.store_bundle(&mut saved)?;
         for (child, name, meta) in dirs {
-            let node = self.save_entry(&child, name.clone(), meta, previous(&name))?;
+            let node = self.save_entry(child, name.clone(), meta.clone(), previous(name))?;
             self.push(&mut saved, node);
         }
         self.save_tree(saved.nodes)

@@ -39,6 +39,7 @@ pub mod index;
 mod index_table;
 pub mod journal;
 pub mod keys;
+mod lister;
 mod lost;
 mod nesting;
 pub mod packer;
