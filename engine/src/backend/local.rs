@@ -4,6 +4,7 @@ use super::{layout, stored_differs, too_large, Backend, FileKind};
 use crate::error::{Error, Result};
 use std::fs::{self, File, OpenOptions};
 use std::io::{ErrorKind, Read, Write};
+use std::os::fd::AsRawFd;
 use std::os::unix::fs::{DirBuilderExt, FileExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
@@ -274,6 +275,21 @@ impl Backend for LocalBackend {
         Ok(buf)
     }
 
+    fn will_read(&self, kind: FileKind, name: &str, offset: u64, length: u64) {
+        if let Ok((file, _)) = self.open(kind, name) {
+            // SAFETY: an advice call on a descriptor `file` keeps open; it
+            // reads no memory, and its failure changes nothing.
+            unsafe {
+                libc::posix_fadvise(
+                    file.as_raw_fd(),
+                    offset as i64,
+                    length as i64,
+                    libc::POSIX_FADV_WILLNEED,
+                )
+            };
+        }
+    }
+
     fn size(&self, kind: FileKind, name: &str) -> Result<u64> {
         let (file, path) = self.open(kind, name)?;
         file.metadata()
@@ -375,6 +391,33 @@ mod tests {
             libc::munmap(map, len);
         }
         (vec.iter().filter(|&&b| b & 1 == 1).count(), pages)
+    }
+
+    #[test]
+    fn will_read_brings_a_range_into_the_page_cache() {
+        let dir = tempfile::tempdir().unwrap();
+        let b = LocalBackend::new(dir.path().join("repo"));
+        b.create_repository().unwrap();
+        let name = "cd".repeat(32);
+        let size = 4 * DIRECT_MIN;
+        b.create(FileKind::Pack, &name, &vec![7u8; size]).unwrap();
+        let file = File::open(b.path(FileKind::Pack, &name).unwrap()).unwrap();
+        assert!(resident_pages(&file, size).0 <= 1);
+        b.will_read(FileKind::Pack, &name, DIRECT_MIN as u64, DIRECT_MIN as u64);
+        // The reading is started, not waited for.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while resident_pages(&file, size).0 < DIRECT_MIN / 4096
+            && std::time::Instant::now() < deadline
+        {
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+        let (resident, pages) = resident_pages(&file, size);
+        assert!(
+            (DIRECT_MIN / 4096..pages).contains(&resident),
+            "{resident} of {pages}"
+        );
+        // A file that is not there is no error: it is only a hint.
+        b.will_read(FileKind::Pack, &"ef".repeat(32), 0, 10);
     }
 
     #[test]

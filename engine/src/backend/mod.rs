@@ -209,6 +209,12 @@ pub trait Backend: Send + Sync {
     fn requests_in_flight(&self) -> usize {
         1
     }
+    /// A hint that `length` bytes at `offset` of file `name` will be read
+    /// soon: local storage starts reading them from disk meanwhile. It
+    /// fails silently; by default it does nothing.
+    fn will_read(&self, kind: FileKind, name: &str, offset: u64, length: u64) {
+        let _ = (kind, name, offset, length);
+    }
 }
 
 /// Refuses to replace a file of `kind` unless its name is not its content's
@@ -310,5 +316,8 @@ impl<B: Backend + ?Sized> Backend for std::sync::Arc<B> {
     }
     fn requests_in_flight(&self) -> usize {
         (**self).requests_in_flight()
+    }
+    fn will_read(&self, kind: FileKind, name: &str, offset: u64, length: u64) {
+        (**self).will_read(kind, name, offset, length)
     }
 }

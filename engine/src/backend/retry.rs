@@ -219,6 +219,10 @@ impl<B: Backend> Backend for Retrying<B> {
     fn requests_in_flight(&self) -> usize {
         self.inner.requests_in_flight()
     }
+
+    fn will_read(&self, kind: FileKind, name: &str, offset: u64, length: u64) {
+        self.inner.will_read(kind, name, offset, length)
+    }
 }
 
 #[cfg(test)]

@@ -610,6 +610,20 @@ impl Queue<'_> {
                     // The fetchers stop only after the walk.
                     let _ = expect.send((pack.to_hex(), at * WIDTH));
                 }
+            } else {
+                // Local storage reads the job's blobs from disk while it waits.
+                let mut spans: HashMap<PackId, (u64, u64)> = HashMap::new();
+                for chunk in job.iter().flat_map(|p| &p.chunks) {
+                    let end = chunk.loc.offset + u64::from(chunk.loc.length);
+                    let span = spans
+                        .entry(chunk.loc.pack)
+                        .or_insert((chunk.loc.offset, end));
+                    *span = (span.0.min(chunk.loc.offset), span.1.max(end));
+                }
+                let backend = self.writer.repo.backend();
+                for (pack, (start, end)) in spans {
+                    backend.will_read(FileKind::Pack, &pack.to_hex(), start, end - start);
+                }
             }
             self.tx.send(job).expect("restore workers stopped early");
             self.bytes = 0;
