@@ -196,9 +196,11 @@ pub struct Chunks<'a, R> {
     eof: bool,
 }
 
-/// How many maximum-size chunks are read ahead at once: large reads, and the
-/// unread tail (at most one maximum chunk) is moved to the front rarely.
-const READ_AHEAD: usize = 4;
+/// How many maximum-size chunks are read ahead at once: large reads, with
+/// the unread tail (at most one maximum chunk) moved to the front once per
+/// read. Four cost 8 MiB more memory at the default sizes and measured no
+/// faster.
+const READ_AHEAD: usize = 2;
 
 impl<R: Read> Chunks<'_, R> {
     /// Makes sure at least one maximum-size chunk is buffered, unless the

@@ -303,7 +303,9 @@ fn seal_batches(
 /// filled, unless the backend asks for more
 /// ([`Backend::requests_in_flight`]): a slow or distant storage is not paid
 /// once per pack in turn, and memory holds at most that many packs more.
-const UPLOADS: usize = 3;
+/// Local storage needs no more: a pack is written past the page cache in
+/// about the time the next one takes to fill.
+const UPLOADS: usize = 2;
 
 /// A sealed pack with its number in the order packs were filled.
 type Upload = (u64, Vec<u8>, Vec<PackEntry>);
