@@ -12,7 +12,7 @@ use std::collections::HashMap;
 use std::fs::Metadata;
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::thread::JoinHandle;
 
 /// Listings made and not yet taken, at most.
@@ -66,11 +66,10 @@ pub(crate) struct Lister {
     thread: Option<JoinHandle<()>>,
 }
 
+/// The state; whoever panicked holding it left it whole (no step of theirs
+/// leaves it half-changed), and a walk that panics still stops the thread.
 fn lock(shared: &Shared) -> MutexGuard<'_, State> {
-    shared
-        .0
-        .lock()
-        .expect("the lister never panics holding the lock")
+    shared.0.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 impl Lister {
@@ -110,7 +109,11 @@ impl Lister {
                 drop(state);
                 return list(dir);
             }
-            state = self.shared.1.wait(state).expect("not poisoned");
+            state = self
+                .shared
+                .1
+                .wait(state)
+                .unwrap_or_else(PoisonError::into_inner);
         }
     }
 
@@ -148,7 +151,7 @@ fn run(shared: &Shared) {
         }
         let room = state.done.len() < AHEAD;
         let Some(dir) = state.wanted.pop().filter(|_| room) else {
-            state = shared.1.wait(state).expect("not poisoned");
+            state = shared.1.wait(state).unwrap_or_else(PoisonError::into_inner);
             continue;
         };
         state.listing = Some(dir.clone());
