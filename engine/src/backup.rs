@@ -772,13 +772,19 @@ impl Walker<'_> {
         for (name, meta) in listing.entries {
             let child = path.join(OsStr::from_bytes(&name));
             match meta {
-                Ok(meta) if meta.is_dir() => dirs.push((child, name, meta)),
+                Ok(meta) if meta.is_dir() => {
+                    let verdict = self.filter.judge(&child, &meta, self.root_device);
+                    dirs.push((child, name, meta, verdict));
+                }
                 meta => others.push((child, name, meta)),
             }
         }
-        // Listed on the other thread while this one saves the files.
+        // Listed on the other thread while this one saves the files: only
+        // the directories the walk will enter (not those excluded, nor
+        // mount points left empty).
+        let entered = dirs.iter().filter(|d| d.3 == Verdict::Include);
         self.lister
-            .ahead(dirs.iter().map(|(child, ..)| child.as_path()));
+            .ahead(entered.map(|(child, ..)| child.as_path()));
         let saved = self.save_listed(parent, &dirs, others);
         self.lister
             .forget(dirs.iter().map(|(child, ..)| child.as_path()));
@@ -790,7 +796,7 @@ impl Walker<'_> {
     fn save_listed(
         &mut self,
         parent: Option<BlobId>,
-        dirs: &[(PathBuf, Vec<u8>, Metadata)],
+        dirs: &[(PathBuf, Vec<u8>, Metadata, Verdict)],
         others: Vec<(PathBuf, Vec<u8>, std::io::Result<Metadata>)>,
     ) -> Result<BlobId> {
         let parent = self.parent_tree(parent);
@@ -809,8 +815,9 @@ impl Walker<'_> {
             }
         }
         self.store_bundle(&mut saved)?;
-        for (child, name, meta) in dirs {
-            let node = self.save_entry(child, name.clone(), meta.clone(), previous(name))?;
+        for (child, name, meta, verdict) in dirs {
+            let (meta, previous) = (meta.clone(), previous(name));
+            let node = self.save_judged(child, name.clone(), meta, previous, *verdict)?;
             self.push(&mut saved, node);
         }
         self.save_tree(saved.nodes)
@@ -821,11 +828,23 @@ impl Walker<'_> {
         &mut self,
         path: &Path,
         name: Vec<u8>,
-        mut meta: Metadata,
+        meta: Metadata,
         previous: Option<&Node>,
     ) -> Result<Option<Node>> {
-        let mut file_size = 0;
         let verdict = self.filter.judge(path, &meta, self.root_device);
+        self.save_judged(path, name, meta, previous, verdict)
+    }
+
+    /// [`Walker::save_entry`] once the filter has judged the entry.
+    fn save_judged(
+        &mut self,
+        path: &Path,
+        name: Vec<u8>,
+        mut meta: Metadata,
+        previous: Option<&Node>,
+        verdict: Verdict,
+    ) -> Result<Option<Node>> {
+        let mut file_size = 0;
         let kind = match source::entry_type(&meta) {
             _ if verdict == Verdict::Exclude => return Ok(None),
             EntryType::Dir if verdict == Verdict::EmptyDir => {

@@ -42,7 +42,7 @@ pub struct Filter {
 }
 
 /// What to do with one entry.
-#[derive(Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Verdict {
     /// Back it up.
     Include,

@@ -6,7 +6,8 @@
 //! meanwhile on the other core. The walk asks for the subdirectories it is
 //! about to enter; the thread lists the one asked for last first, so it
 //! follows the walk's depth-first order, and stays at most [`AHEAD`]
-//! listings ahead of it.
+//! listings ahead of it. A listing older than [`FRESH`] is made again: a
+//! snapshot is never much older than the walk that makes it.
 
 use std::collections::HashMap;
 use std::fs::Metadata;
@@ -14,9 +15,12 @@ use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
 
 /// Listings made and not yet taken, at most.
 const AHEAD: usize = 16;
+/// Listings made ahead are used for this long.
+const FRESH: Duration = Duration::from_secs(1);
 
 /// A directory's entries sorted by name, each with its lstat, and the
 /// errors met while reading it.
@@ -53,8 +57,10 @@ struct State {
     wanted: Vec<PathBuf>,
     /// The directory being listed.
     listing: Option<PathBuf>,
-    /// Listings made and not yet taken.
-    done: HashMap<PathBuf, Listing>,
+    /// Set when the directory being listed is forgotten meanwhile.
+    dropped: bool,
+    /// Listings made and not yet taken, with when each was made.
+    done: HashMap<PathBuf, (Instant, Listing)>,
     closed: bool,
 }
 
@@ -98,9 +104,13 @@ impl Lister {
     pub(crate) fn take(&self, dir: &Path) -> Listing {
         let mut state = lock(&self.shared);
         loop {
-            if let Some(listing) = state.done.remove(dir) {
+            if let Some((made, listing)) = state.done.remove(dir) {
                 self.shared.1.notify_all();
-                return listing;
+                if made.elapsed() < FRESH {
+                    return listing;
+                }
+                drop(state);
+                return list(dir);
             }
             if state.listing.as_deref() != Some(dir) {
                 if let Some(i) = state.wanted.iter().rposition(|d| d == dir) {
@@ -126,6 +136,9 @@ impl Lister {
                 state.wanted.remove(i);
             }
             state.done.remove(dir);
+            if state.listing.as_deref() == Some(dir) {
+                state.dropped = true;
+            }
         }
         self.shared.1.notify_all();
     }
@@ -149,8 +162,11 @@ fn run(shared: &Shared) {
         if state.closed {
             return;
         }
-        let room = state.done.len() < AHEAD;
-        let Some(dir) = state.wanted.pop().filter(|_| room) else {
+        let next = match state.done.len() < AHEAD {
+            true => state.wanted.pop(),
+            false => None,
+        };
+        let Some(dir) = next else {
             state = shared.1.wait(state).unwrap_or_else(PoisonError::into_inner);
             continue;
         };
@@ -159,7 +175,9 @@ fn run(shared: &Shared) {
         let listing = list(&dir);
         state = lock(shared);
         state.listing = None;
-        state.done.insert(dir, listing);
+        if !std::mem::take(&mut state.dropped) {
+            state.done.insert(dir, (Instant::now(), listing));
+        }
         shared.1.notify_all();
     }
 }
@@ -212,5 +230,21 @@ mod tests {
         lister.ahead([gone.as_path()].into_iter());
         assert_eq!(lister.take(&gone).errors.len(), 1);
         assert_eq!(list(&gone).errors.len(), 1);
+    }
+
+    #[test]
+    fn a_listing_made_long_before_it_is_taken_is_made_again() {
+        let dir = tempfile::tempdir().unwrap();
+        let lister = Lister::start();
+        lister.ahead([dir.path()].into_iter());
+        while !lock(&lister.shared).done.contains_key(dir.path()) {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        std::fs::write(dir.path().join("new"), b"x").unwrap();
+        std::thread::sleep(FRESH + Duration::from_millis(50));
+        assert_eq!(
+            names(&lister.take(dir.path())),
+            vec![(b"new".to_vec(), false)]
+        );
     }
 }

@@ -354,14 +354,17 @@ impl Uploads {
                                     id: PackId(id),
                                     blobs,
                                 };
-                                if let Some(cache) = &cache {
-                                    if holds_trees_only(&stored_pack) {
-                                        cache.store(FileKind::Pack, &hex::encode(id), &pack);
-                                    }
+                                let trees = holds_trees_only(&stored_pack);
+                                if let Some(cache) = cache.as_ref().filter(|_| trees) {
+                                    cache.store(FileKind::Pack, &hex::encode(id), &pack);
                                 }
                                 stored.push((seq, stored_pack));
-                                if let Ok(buffer) = pack.try_into_mut() {
-                                    let _ = spent.try_send(buffer.into());
+                                // A data pack's buffer, of a whole pack's size.
+                                match pack.try_into_mut() {
+                                    Ok(buffer) if !trees => {
+                                        let _ = spent.try_send(buffer.into());
+                                    }
+                                    _ => {}
                                 }
                             }
                             Err(e) => shared.fail(e),

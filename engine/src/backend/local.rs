@@ -97,7 +97,11 @@ fn write_temporary(dir: &Path, bytes: &[u8]) -> std::io::Result<PathBuf> {
     };
     let opened = match bytes.len() >= DIRECT_MIN {
         true => match create(libc::O_DIRECT) {
-            Err(e) if e.raw_os_error() == Some(libc::EINVAL) => create(0),
+            Err(e) if e.raw_os_error() == Some(libc::EINVAL) => {
+                // Linux creates the file before it refuses O_DIRECT.
+                let _ = fs::remove_file(&tmp);
+                create(0)
+            }
             opened => opened,
         },
         false => create(0),
@@ -123,9 +127,14 @@ fn write_all_direct(file: &mut File, bytes: &[u8]) -> std::io::Result<()> {
     // SAFETY: fcntl on a descriptor this function borrows.
     let flags = unsafe { libc::fcntl(fd, libc::F_GETFL) };
     let mut done = 0;
+    thread_local! {
+        /// Each thread's aligned buffer, made at its first direct write.
+        static BUFFER: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+    }
     if flags >= 0 && flags & libc::O_DIRECT != 0 {
         let whole = bytes.len() / DIRECT_ALIGN * DIRECT_ALIGN;
-        let mut buffer = vec![0u8; DIRECT_CHUNK + DIRECT_ALIGN];
+        let mut buffer = BUFFER.take();
+        buffer.resize(DIRECT_CHUNK + DIRECT_ALIGN, 0);
         let start = buffer.as_ptr().align_offset(DIRECT_ALIGN);
         let aligned = &mut buffer[start..start + DIRECT_CHUNK];
         while done < whole {
@@ -145,6 +154,7 @@ fn write_all_direct(file: &mut File, bytes: &[u8]) -> std::io::Result<()> {
                 Err(e) => return Err(e),
             }
         }
+        BUFFER.set(buffer);
         // SAFETY: as above.
         if unsafe { libc::fcntl(fd, libc::F_SETFL, flags & !libc::O_DIRECT) } < 0 {
             return Err(std::io::Error::last_os_error());
@@ -395,7 +405,7 @@ mod tests {
 
     #[test]
     fn will_read_brings_a_range_into_the_page_cache() {
-        let dir = tempfile::tempdir().unwrap();
+        let dir = tempfile::tempdir_in(env!("CARGO_MANIFEST_DIR")).unwrap();
         let b = LocalBackend::new(dir.path().join("repo"));
         b.create_repository().unwrap();
         let name = "cd".repeat(32);
@@ -422,7 +432,7 @@ mod tests {
 
     #[test]
     fn large_files_written_past_the_page_cache_read_back_whole_on_disk_and_in_memory() {
-        let disk = tempfile::tempdir().unwrap();
+        let disk = tempfile::tempdir_in(env!("CARGO_MANIFEST_DIR")).unwrap();
         let shm = tempfile::tempdir_in("/dev/shm").unwrap();
         for dir in [disk.path(), shm.path()] {
             let b = LocalBackend::new(dir.join("repo"));

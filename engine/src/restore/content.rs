@@ -47,6 +47,9 @@ const MAX_WORKERS: usize = 16;
 /// Parts that wrote this much start their writeback at once, so that the
 /// final flush has less left to do.
 const WRITEBACK_BYTES: u64 = 1 << 20;
+/// A job's blobs in one pack are read ahead as one span when the gaps
+/// between them come to at most their size and this much.
+const READ_GAP: u64 = 1 << 20;
 /// Runs of zeros this long, aligned in the file, are left as holes.
 const BLOCK: u64 = 4096;
 
@@ -612,17 +615,19 @@ impl Queue<'_> {
                 }
             } else {
                 // Local storage reads the job's blobs from disk while it waits.
-                let mut spans: HashMap<PackId, (u64, u64)> = HashMap::new();
+                // (start, end, bytes wanted) of each pack.
+                let mut spans: HashMap<PackId, (u64, u64, u64)> = HashMap::new();
                 for chunk in job.iter().flat_map(|p| &p.chunks) {
-                    let end = chunk.loc.offset + u64::from(chunk.loc.length);
-                    let span = spans
-                        .entry(chunk.loc.pack)
-                        .or_insert((chunk.loc.offset, end));
-                    *span = (span.0.min(chunk.loc.offset), span.1.max(end));
+                    let (start, len) = (chunk.loc.offset, u64::from(chunk.loc.length));
+                    let span = spans.entry(chunk.loc.pack).or_insert((start, start, 0));
+                    *span = (span.0.min(start), span.1.max(start + len), span.2 + len);
                 }
                 let backend = self.writer.repo.backend();
-                for (pack, (start, end)) in spans {
-                    backend.will_read(FileKind::Pack, &pack.to_hex(), start, end - start);
+                for (pack, (start, end, wanted)) in spans {
+                    // Not blobs scattered over a pack: the gaps would be read too.
+                    if end - start <= 2 * wanted + READ_GAP {
+                        backend.will_read(FileKind::Pack, &pack.to_hex(), start, end - start);
+                    }
                 }
             }
             self.tx.send(job).expect("restore workers stopped early");
