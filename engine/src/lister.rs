@@ -9,7 +9,7 @@
 //! listings ahead of it. A listing older than [`FRESH`] is made again: a
 //! snapshot is never much older than the walk that makes it.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::fs::Metadata;
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
@@ -53,8 +53,11 @@ pub(crate) fn list(dir: &Path) -> Listing {
 
 #[derive(Default)]
 struct State {
-    /// Directories asked for and not yet started: the last is listed next.
+    /// Directories to list, the last first; those no longer in `queued`
+    /// are passed over (taken or forgotten meanwhile).
     wanted: Vec<PathBuf>,
+    /// The directories of `wanted` still to list.
+    queued: HashSet<PathBuf>,
     /// The directory being listed.
     listing: Option<PathBuf>,
     /// Set when the directory being listed is forgotten meanwhile.
@@ -95,7 +98,15 @@ impl Lister {
     /// Asks for `dirs` to be listed ahead of the walk, the first soonest.
     pub(crate) fn ahead<'a>(&self, dirs: impl DoubleEndedIterator<Item = &'a Path>) {
         let mut state = lock(&self.shared);
-        state.wanted.extend(dirs.rev().map(Path::to_path_buf));
+        for dir in dirs.rev() {
+            let new = !state.queued.contains(dir)
+                && !state.done.contains_key(dir)
+                && state.listing.as_deref() != Some(dir);
+            if new {
+                state.queued.insert(dir.to_path_buf());
+                state.wanted.push(dir.to_path_buf());
+            }
+        }
         self.shared.1.notify_all();
     }
 
@@ -113,9 +124,7 @@ impl Lister {
                 return list(dir);
             }
             if state.listing.as_deref() != Some(dir) {
-                if let Some(i) = state.wanted.iter().rposition(|d| d == dir) {
-                    state.wanted.remove(i);
-                }
+                state.queued.remove(dir);
                 drop(state);
                 return list(dir);
             }
@@ -132,9 +141,7 @@ impl Lister {
     pub(crate) fn forget<'a>(&self, dirs: impl Iterator<Item = &'a Path>) {
         let mut state = lock(&self.shared);
         for dir in dirs {
-            if let Some(i) = state.wanted.iter().rposition(|d| d == dir) {
-                state.wanted.remove(i);
-            }
+            state.queued.remove(dir);
             state.done.remove(dir);
             if state.listing.as_deref() == Some(dir) {
                 state.dropped = true;
@@ -170,14 +177,19 @@ fn run(shared: &Shared) {
             state = shared.1.wait(state).unwrap_or_else(PoisonError::into_inner);
             continue;
         };
+        if !state.queued.remove(&dir) {
+            continue;
+        }
         state.listing = Some(dir.clone());
         drop(state);
         let listing = list(&dir);
         state = lock(shared);
         state.listing = None;
-        if !std::mem::take(&mut state.dropped) {
-            state.done.insert(dir, (Instant::now(), listing));
+        if std::mem::take(&mut state.dropped) {
+            shared.1.notify_all();
+            continue;
         }
+        state.done.insert(dir, (Instant::now(), listing));
         shared.1.notify_all();
     }
 }
@@ -223,7 +235,7 @@ mod tests {
         lister.forget(dirs.iter().map(PathBuf::as_path));
         {
             let state = lock(&lister.shared);
-            assert!(state.wanted.is_empty() && state.done.is_empty());
+            assert!(state.queued.is_empty() && state.done.is_empty());
         }
         // A directory that cannot be read gives its error, ahead or not.
         let gone = dir.path().join("gone");
