@@ -100,14 +100,20 @@ fn write_temporary(dir: &Path, bytes: &[u8]) -> std::io::Result<PathBuf> {
             Err(e) if e.raw_os_error() == Some(libc::EINVAL) => {
                 // Linux creates the file before it refuses O_DIRECT.
                 let _ = fs::remove_file(&tmp);
-                create(0)
+                create(0).map(|f| (f, false))
             }
-            opened => opened,
+            opened => opened.map(|f| (f, true)),
         },
-        false => create(0),
+        false => create(0).map(|f| (f, false)),
     };
-    let written =
-        opened.and_then(|mut f| write_all_direct(&mut f, bytes).and_then(|_| f.sync_all()));
+    let written = opened.and_then(|(mut f, direct)| {
+        if direct {
+            write_all_direct(&mut f, bytes)?;
+        } else {
+            f.write_all(bytes)?;
+        }
+        f.sync_all()
+    });
     match written {
         Ok(()) => Ok(tmp),
         Err(e) => {
@@ -117,48 +123,45 @@ fn write_temporary(dir: &Path, bytes: &[u8]) -> std::io::Result<PathBuf> {
     }
 }
 
-/// Writes `bytes` to `file`, which may have been opened with `O_DIRECT`:
-/// whole aligned blocks go through an aligned buffer, the rest (or all of
-/// it, when the file system refuses a direct write) after `O_DIRECT` is
-/// turned off.
+thread_local! {
+    /// Each thread's aligned buffer for direct writes, made at its first.
+    static DIRECT_BUFFER: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// Writes `bytes` to `file`, opened with `O_DIRECT`: whole aligned blocks
+/// go through an aligned buffer, the rest (or all of it, when the file
+/// system refuses a direct write) after `O_DIRECT` is turned off.
 fn write_all_direct(file: &mut File, bytes: &[u8]) -> std::io::Result<()> {
-    use std::os::fd::AsRawFd;
-    let fd = file.as_raw_fd();
-    // SAFETY: fcntl on a descriptor this function borrows.
-    let flags = unsafe { libc::fcntl(fd, libc::F_GETFL) };
+    let whole = bytes.len() / DIRECT_ALIGN * DIRECT_ALIGN;
+    let mut buffer = DIRECT_BUFFER.take();
+    buffer.resize(DIRECT_CHUNK + DIRECT_ALIGN, 0);
+    let start = buffer.as_ptr().align_offset(DIRECT_ALIGN);
+    let aligned = &mut buffer[start..start + DIRECT_CHUNK];
     let mut done = 0;
-    thread_local! {
-        /// Each thread's aligned buffer, made at its first direct write.
-        static BUFFER: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
-    }
-    if flags >= 0 && flags & libc::O_DIRECT != 0 {
-        let whole = bytes.len() / DIRECT_ALIGN * DIRECT_ALIGN;
-        let mut buffer = BUFFER.take();
-        buffer.resize(DIRECT_CHUNK + DIRECT_ALIGN, 0);
-        let start = buffer.as_ptr().align_offset(DIRECT_ALIGN);
-        let aligned = &mut buffer[start..start + DIRECT_CHUNK];
-        while done < whole {
-            let n = (whole - done).min(DIRECT_CHUNK);
-            aligned[..n].copy_from_slice(&bytes[done..done + n]);
-            match file.write(&aligned[..n]) {
-                Ok(0) => break,
-                Ok(w) => {
-                    done += w;
-                    if w % DIRECT_ALIGN != 0 {
-                        break;
-                    }
+    while done < whole {
+        let n = (whole - done).min(DIRECT_CHUNK);
+        aligned[..n].copy_from_slice(&bytes[done..done + n]);
+        match file.write(&aligned[..n]) {
+            Ok(0) => break,
+            Ok(w) => {
+                done += w;
+                if w % DIRECT_ALIGN != 0 {
+                    break;
                 }
-                // A file system that takes O_DIRECT at open but not this write.
-                Err(e) if e.raw_os_error() == Some(libc::EINVAL) => break,
-                Err(e) if e.kind() == ErrorKind::Interrupted => {}
-                Err(e) => return Err(e),
             }
+            // A file system that takes O_DIRECT at open but not this write.
+            Err(e) if e.raw_os_error() == Some(libc::EINVAL) => break,
+            Err(e) if e.kind() == ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
         }
-        BUFFER.set(buffer);
-        // SAFETY: as above.
-        if unsafe { libc::fcntl(fd, libc::F_SETFL, flags & !libc::O_DIRECT) } < 0 {
-            return Err(std::io::Error::last_os_error());
-        }
+    }
+    DIRECT_BUFFER.set(buffer);
+    let fd = file.as_raw_fd();
+    // SAFETY: fcntl on a descriptor `file` keeps open; it reads no memory.
+    let flags = unsafe { libc::fcntl(fd, libc::F_GETFL) };
+    // SAFETY: as above.
+    if flags < 0 || unsafe { libc::fcntl(fd, libc::F_SETFL, flags & !libc::O_DIRECT) } < 0 {
+        return Err(std::io::Error::last_os_error());
     }
     file.write_all(&bytes[done..])
 }
