@@ -16,7 +16,6 @@ use cairn_tests::*;
 use std::collections::HashSet;
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
@@ -76,18 +75,34 @@ fn restores_as(repo: &Repository, id: &SnapshotId, dir: &Path, out: &Path) {
 type PruneSlot = Arc<Mutex<Option<cairn_engine::Result<PruneReport>>>>;
 
 /// The repository at `path`, on storage where, just before the second pack
-/// file is created, every running session is forged as ended, `meanwhile`
-/// runs, and then a prune, whose result lands in the slot returned.
+/// file is created and once the first is in place, every running session is
+/// forged as ended, `meanwhile` runs, and then a prune, whose result lands in
+/// the slot returned.
 fn open_pruned_at_second_pack(
     path: &Path,
     meanwhile: impl Fn(&Path) + Send + Sync + 'static,
 ) -> (Repository, PruneSlot) {
     let slot = PruneSlot::default();
     let (at, pruned) = (path.to_path_buf(), slot.clone());
-    let packs = AtomicU64::new(0);
+    // The packs created so far, and the first one's file.
+    let packs = Mutex::new((0, PathBuf::new()));
     let plan = Box::new(move |call: &cairn_tests::faults::Call<'_>| {
         let is_pack = call.op == Op::Create && call.kind == cairn_engine::backend::FileKind::Pack;
-        if is_pack && packs.fetch_add(1, Ordering::SeqCst) == 1 {
+        if !is_pack {
+            return Fault::Pass;
+        }
+        let (n, first) = {
+            let mut packs = packs.lock().unwrap();
+            if packs.0 == 0 {
+                packs.1 = at.join("data").join(&call.name[..2]).join(call.name);
+            }
+            packs.0 += 1;
+            (packs.0 - 1, packs.1.clone())
+        };
+        if n == 1 {
+            // Packs are stored by several threads: the first may still be
+            // on its way.
+            wait_for(&first);
             forge_ends(&at);
             meanwhile(&at);
             *pruned.lock().unwrap() = Some(prune_now(&at));
@@ -100,6 +115,19 @@ fn open_pruned_at_second_pack(
     )
     .unwrap();
     (repo, slot)
+}
+
+/// Waits until `file` exists, for 60 s at most.
+fn wait_for(file: &Path) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while !file.exists() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{} never came",
+            file.display()
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
 }
 
 /// Forges an "ended" record for every session that has not ended.
