@@ -5,11 +5,13 @@
 //! small files do not each cost a hand-over between threads. Sealing threads
 //! compress and encrypt batches; one packing thread puts the sealed blobs
 //! into packs in the order they were saved, whatever the thread timing, and
-//! stores each full pack. Trees go into packs of their own, which a
+//! stores each full pack. Where storage offers it ([`Backend::stage`]), a
+//! pack's bytes go to its file as they come, so packs being filled or
+//! stored take no memory; elsewhere a pack is held whole until stored. Trees go into packs of their own, which a
 //! repository's cache keeps whole (see [`crate::cache`]). At most [`IN_FLIGHT`] batches are between `save`
 //! and their pack, so memory stays bounded however much is backed up.
 
-use crate::backend::{Backend, FileKind};
+use crate::backend::{Backend, FileKind, Staged};
 use crate::cache::Cache;
 use crate::error::{Error, Result};
 use crate::repository::{holds_trees_only, Repository};
@@ -127,6 +129,7 @@ impl<'r> PackWriter<'r> {
             .collect();
         let (spent, spare) = sync_channel::<Vec<u8>>(1);
         let packing = Packing {
+            backend: repo.shared_backend(),
             uploads: Uploads::start(
                 repo.shared_backend(),
                 repo.shared_cache(),
@@ -307,8 +310,16 @@ fn seal_batches(
 /// about the time the next one takes to fill.
 const UPLOADS: usize = 2;
 
-/// A sealed pack with its number in the order packs were filled.
-type Upload = (u64, Vec<u8>, Vec<PackEntry>);
+/// A sealed pack with its number in the order packs were filled, and its
+/// entries.
+type Upload = (u64, Sealing, Vec<PackEntry>);
+
+/// A pack's bytes: in memory, or already in a staged file (see
+/// [`Backend::stage`]) with the pack's ID.
+enum Sealing {
+    Memory(Vec<u8>),
+    Staged(Box<dyn Staged>, [u8; 32]),
+}
 
 /// Packs being stored by [`UPLOADS`] threads or more; only the packs whose create
 /// succeeded are returned, in the order they were filled, so nothing
@@ -340,33 +351,14 @@ impl Uploads {
                     let mut stored = Vec::new();
                     loop {
                         let next = packs.lock().expect("not poisoned").recv();
-                        let Ok((seq, pack, blobs)) = next else {
+                        let Ok((seq, sealing, blobs)) = next else {
                             return stored;
                         };
                         if shared.stopped() {
                             continue;
                         }
-                        let id = storage_hash(&pack);
-                        let pack = Bytes::from(pack);
-                        match backend.create_owned(FileKind::Pack, &hex::encode(id), pack.clone()) {
-                            Ok(()) => {
-                                let stored_pack = IndexPack {
-                                    id: PackId(id),
-                                    blobs,
-                                };
-                                let trees = holds_trees_only(&stored_pack);
-                                if let Some(cache) = cache.as_ref().filter(|_| trees) {
-                                    cache.store(FileKind::Pack, &hex::encode(id), &pack);
-                                }
-                                stored.push((seq, stored_pack));
-                                // A data pack's buffer, of a whole pack's size.
-                                match pack.try_into_mut() {
-                                    Ok(buffer) if !trees => {
-                                        let _ = spent.try_send(buffer.into());
-                                    }
-                                    _ => {}
-                                }
-                            }
+                        match store(&*backend, cache.as_deref(), &spent, sealing, blobs) {
+                            Ok(pack) => stored.push((seq, pack)),
                             Err(e) => shared.fail(e),
                         }
                     }
@@ -381,7 +373,7 @@ impl Uploads {
     }
 
     /// Hands a sealed pack to a free thread, waiting for one.
-    fn send(&mut self, pack: Vec<u8>, blobs: Vec<PackEntry>) -> Result<()> {
+    fn send(&mut self, pack: Sealing, blobs: Vec<PackEntry>) -> Result<()> {
         let queue = self.queue.as_ref().expect("uploads running");
         self.sent += 1;
         queue
@@ -402,6 +394,46 @@ impl Uploads {
     }
 }
 
+/// Stores a sealed pack in `backend`, and a copy of a pack of trees in
+/// `cache`; a buffer of a whole pack's size goes to `spent`.
+fn store(
+    backend: &dyn Backend,
+    cache: Option<&Cache>,
+    spent: &SyncSender<Vec<u8>>,
+    sealing: Sealing,
+    blobs: Vec<PackEntry>,
+) -> Result<IndexPack> {
+    let (id, bytes) = match sealing {
+        Sealing::Memory(pack) => {
+            let id = storage_hash(&pack);
+            let pack = Bytes::from(pack);
+            backend.create_owned(FileKind::Pack, &hex::encode(id), pack.clone())?;
+            (id, Some(pack))
+        }
+        Sealing::Staged(file, id) => {
+            file.commit(&hex::encode(id))?;
+            (id, None)
+        }
+    };
+    let pack = IndexPack {
+        id: PackId(id),
+        blobs,
+    };
+    let trees = holds_trees_only(&pack);
+    if let Some(cache) = cache.filter(|_| trees) {
+        let name = hex::encode(id);
+        match &bytes {
+            Some(bytes) => cache.store(FileKind::Pack, &name, bytes),
+            None => cache.store(FileKind::Pack, &name, &backend.read(FileKind::Pack, &name)?),
+        }
+    }
+    // A data pack's buffer, of a whole pack's size.
+    if let Some(Ok(buffer)) = bytes.filter(|_| !trees).map(Bytes::try_into_mut) {
+        let _ = spent.try_send(buffer.into());
+    }
+    Ok(pack)
+}
+
 impl Shared {
     fn stopped(&self) -> bool {
         self.abandoned.load(Ordering::SeqCst) || self.failed.lock().expect("not poisoned").is_some()
@@ -416,12 +448,33 @@ impl Shared {
 /// A pack being filled.
 #[derive(Default)]
 struct OpenPack {
+    /// Its bytes, unless they go to `staged`.
     bytes: Vec<u8>,
+    /// The file its bytes are written to as they come, where storage
+    /// offers one, and their storage hash (the pack's ID) so far.
+    staged: Option<(Box<dyn Staged>, blake3::Hasher)>,
+    len: u64,
     entries: Vec<PackEntry>,
+}
+
+impl OpenPack {
+    /// Appends `bytes` to the pack.
+    fn append(&mut self, bytes: &[u8]) -> Result<()> {
+        match &mut self.staged {
+            Some((file, hash)) => {
+                file.write(bytes)?;
+                hash.update(bytes);
+            }
+            None => self.bytes.extend_from_slice(bytes),
+        }
+        self.len += bytes.len() as u64;
+        Ok(())
+    }
 }
 
 /// The packing thread's state.
 struct Packing {
+    backend: Arc<dyn Backend>,
     uploads: Uploads,
     /// Buffers of packs stored, to fill again.
     spare: Receiver<Vec<u8>>,
@@ -488,7 +541,13 @@ impl Packing {
         }
         let slot = slot(blob.kind);
         let pack = &mut self.open[slot];
-        if pack.bytes.capacity() == 0 && blob.kind == BlobKind::Data {
+        if pack.entries.is_empty() {
+            pack.staged = self
+                .backend
+                .stage(FileKind::Pack)?
+                .map(|file| (file, blake3::Hasher::new()));
+        }
+        if pack.staged.is_none() && pack.bytes.capacity() == 0 && blob.kind == BlobKind::Data {
             if let Ok(mut spare) = self.spare.try_recv() {
                 spare.clear();
                 pack.bytes = spare;
@@ -500,12 +559,12 @@ impl Packing {
         pack.entries.push(PackEntry {
             kind: blob.kind,
             id: blob.id,
-            offset: pack.bytes.len() as u64,
+            offset: pack.len,
             length: blob.bytes.len() as u32,
             raw_length: blob.raw_length,
         });
-        pack.bytes.extend_from_slice(&blob.bytes);
-        let full = pack.bytes.len() as u64 >= self.pack_size;
+        pack.append(&blob.bytes)?;
+        let full = pack.len >= self.pack_size;
         match blob.kind {
             BlobKind::Data => self.stats.data_blobs += 1,
             BlobKind::Tree => self.stats.tree_blobs += 1,
@@ -523,16 +582,19 @@ impl Packing {
         if self.open[slot].entries.is_empty() || self.stopped() {
             return Ok(());
         }
-        let OpenPack {
-            bytes: mut pack,
-            entries,
-        } = std::mem::take(&mut self.open[slot]);
+        let mut pack = std::mem::take(&mut self.open[slot]);
+        let mut header = Vec::new();
         PackHeader {
             version: 1,
-            blobs: entries.clone(),
+            blobs: pack.entries.clone(),
         }
-        .append_to(&mut pack, &self.keys);
-        self.uploads.send(pack, entries)?;
+        .append_to(&mut header, &self.keys);
+        pack.append(&header)?;
+        let sealing = match pack.staged {
+            Some((file, hash)) => Sealing::Staged(file, *hash.finalize().as_bytes()),
+            None => Sealing::Memory(pack.bytes),
+        };
+        self.uploads.send(sealing, pack.entries)?;
         self.stats.packs += 1;
         Ok(())
     }

@@ -1,9 +1,10 @@
 //! A repository in a local directory.
 
-use super::{layout, stored_differs, too_large, Backend, FileKind};
+use super::temp_file::{write_temporary, TempFile};
+use super::{layout, stored_differs, too_large, Backend, FileKind, Staged};
 use crate::error::{Error, Result};
 use std::fs::{self, File, OpenOptions};
-use std::io::{ErrorKind, Read, Write};
+use std::io::{ErrorKind, Read};
 use std::os::fd::AsRawFd;
 use std::os::unix::fs::{DirBuilderExt, FileExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
@@ -31,6 +32,54 @@ impl LocalBackend {
 
     fn path(&self, kind: FileKind, name: &str) -> Result<PathBuf> {
         layout::path(kind, name).map(|p| self.root.join(p))
+    }
+
+    /// The directory of file `name` of `kind`, created if it is missing.
+    fn made_dir(&self, kind: FileKind, name: &str) -> Result<PathBuf> {
+        let dir = self.dir(kind, name);
+        if kind != FileKind::Config && !dir.exists() {
+            // A pack's fan-out directory, or one that an older version did not create.
+            private_dir(&dir)
+                .map_err(|e| Error::io(format!("cannot create directory {}", dir.display()), e))?;
+            // The new directory's own entry must be durable before a file in it is relied on.
+            sync_dir(dir.parent().unwrap_or(&self.root))?;
+        }
+        Ok(dir)
+    }
+
+    /// The path of file `name` of `kind`, for messages.
+    fn path_shown(&self, kind: FileKind, name: &str) -> String {
+        self.path(kind, name)
+            .map_or_else(|_| name.to_string(), |p| p.display().to_string())
+    }
+
+    /// Gives the synced temporary file `tmp` (`len` bytes) the name `name`
+    /// of `kind`, never replacing a file, and removes its temporary name.
+    fn link(&self, kind: FileKind, name: &str, tmp: &Path, len: u64) -> Result<()> {
+        let path = self.path(kind, name)?;
+        let io = |what: &str, e| Error::io(format!("cannot {what} {}", path.display()), e);
+        let dir = self.made_dir(kind, name)?;
+        // A hard link, unlike rename, never replaces an existing file.
+        let linked = fs::hard_link(tmp, &path);
+        let _ = fs::remove_file(tmp);
+        match linked {
+            Ok(()) => {}
+            Err(e) if e.kind() == ErrorKind::AlreadyExists && kind != FileKind::Config => {
+                // Content-addressed: a file of this name already holds these
+                // bytes, unless it is damaged. One of another size surely is.
+                let stored = fs::symlink_metadata(&path)
+                    .map_err(|e| io("stat", e))?
+                    .len();
+                if stored != len {
+                    return Err(stored_differs(kind, name, stored, len));
+                }
+            }
+            Err(e) if e.kind() == ErrorKind::AlreadyExists => {
+                return Err(Error::RepositoryExists(self.location()))
+            }
+            Err(e) => return Err(io("create", e)),
+        }
+        sync_dir(&dir)
     }
 
     /// Opens a repository file for reading. Without blocking: a FIFO or
@@ -68,102 +117,35 @@ fn private_dir(dir: &Path) -> std::io::Result<()> {
         .create(dir)
 }
 
-/// Files of at least this many bytes are written past the page cache.
-const DIRECT_MIN: usize = 1 << 20;
-/// The alignment and the unit of writes past the page cache.
-const DIRECT_ALIGN: usize = 4096;
-/// Bytes copied to an aligned buffer per write past the page cache.
-const DIRECT_CHUNK: usize = 1 << 20;
-
-/// Writes `bytes` to a new temporary file in `dir`, durably; returns its path.
-///
-/// Large files (packs) are written past the page cache (`O_DIRECT`): a
-/// backup never reads them back, so caching them would only evict what the
-/// machine uses, and copying them into fresh cache pages costs more CPU
-/// than the copy into a reused aligned buffer. Where the file system
-/// refuses it, they are written as other files are.
-fn write_temporary(dir: &Path, bytes: &[u8]) -> std::io::Result<PathBuf> {
-    let tmp = dir.join(format!(
-        ".tmp-{}",
-        hex::encode(cairn_format::crypto::random_array::<8>())
-    ));
-    let create = |flags| {
-        OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o600)
-            .custom_flags(flags)
-            .open(&tmp)
-    };
-    let opened = match bytes.len() >= DIRECT_MIN {
-        true => match create(libc::O_DIRECT) {
-            Err(e) if e.raw_os_error() == Some(libc::EINVAL) => {
-                // Linux creates the file before it refuses O_DIRECT.
-                let _ = fs::remove_file(&tmp);
-                create(0).map(|f| (f, false))
-            }
-            opened => opened.map(|f| (f, true)),
-        },
-        false => create(0).map(|f| (f, false)),
-    };
-    let written = opened.and_then(|(mut f, direct)| {
-        if direct {
-            write_all_direct(&mut f, bytes)?;
-        } else {
-            f.write_all(bytes)?;
-        }
-        f.sync_all()
-    });
-    match written {
-        Ok(()) => Ok(tmp),
-        Err(e) => {
-            let _ = fs::remove_file(&tmp);
-            Err(e)
-        }
-    }
+/// A local file being written before it has its name.
+struct LocalStaged {
+    backend: LocalBackend,
+    kind: FileKind,
+    file: TempFile,
+    len: u64,
 }
 
-thread_local! {
-    /// Each thread's aligned buffer for direct writes, made at its first.
-    static DIRECT_BUFFER: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
-}
+impl Staged for LocalStaged {
+    fn write(&mut self, bytes: &[u8]) -> Result<()> {
+        self.len += bytes.len() as u64;
+        self.file
+            .write(bytes)
+            .map_err(|e| Error::io(format!("cannot write {}", self.file.path().display()), e))
+    }
 
-/// Writes `bytes` to `file`, opened with `O_DIRECT`: whole aligned blocks
-/// go through an aligned buffer, the rest (or all of it, when the file
-/// system refuses a direct write) after `O_DIRECT` is turned off.
-fn write_all_direct(file: &mut File, bytes: &[u8]) -> std::io::Result<()> {
-    let whole = bytes.len() / DIRECT_ALIGN * DIRECT_ALIGN;
-    let mut buffer = DIRECT_BUFFER.take();
-    buffer.resize(DIRECT_CHUNK + DIRECT_ALIGN, 0);
-    let start = buffer.as_ptr().align_offset(DIRECT_ALIGN);
-    let aligned = &mut buffer[start..start + DIRECT_CHUNK];
-    let mut done = 0;
-    while done < whole {
-        let n = (whole - done).min(DIRECT_CHUNK);
-        aligned[..n].copy_from_slice(&bytes[done..done + n]);
-        match file.write(&aligned[..n]) {
-            Ok(0) => break,
-            Ok(w) => {
-                done += w;
-                if w % DIRECT_ALIGN != 0 {
-                    break;
-                }
-            }
-            // A file system that takes O_DIRECT at open but not this write.
-            Err(e) if e.raw_os_error() == Some(libc::EINVAL) => break,
-            Err(e) if e.kind() == ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
-        }
+    fn commit(self: Box<Self>, name: &str) -> Result<()> {
+        let LocalStaged {
+            backend,
+            kind,
+            file,
+            len,
+        } = *self;
+        let shown = file.path().display().to_string();
+        let tmp = file
+            .finish()
+            .map_err(|e| Error::io(format!("cannot write {shown}"), e))?;
+        backend.link(kind, name, &tmp, len)
     }
-    DIRECT_BUFFER.set(buffer);
-    let fd = file.as_raw_fd();
-    // SAFETY: fcntl on a descriptor `file` keeps open; it reads no memory.
-    let flags = unsafe { libc::fcntl(fd, libc::F_GETFL) };
-    // SAFETY: as above.
-    if flags < 0 || unsafe { libc::fcntl(fd, libc::F_SETFL, flags & !libc::O_DIRECT) } < 0 {
-        return Err(std::io::Error::last_os_error());
-    }
-    file.write_all(&bytes[done..])
 }
 
 fn sync_dir(dir: &Path) -> Result<()> {
@@ -203,37 +185,10 @@ impl Backend for LocalBackend {
     }
 
     fn create(&self, kind: FileKind, name: &str, bytes: &[u8]) -> Result<()> {
-        let path = self.path(kind, name)?;
-        let dir = self.dir(kind, name);
-        let io = |what: &str, e| Error::io(format!("cannot {what} {}", path.display()), e);
-        if kind != FileKind::Config && !dir.exists() {
-            // A pack's fan-out directory, or one that an older version did not create.
-            private_dir(&dir).map_err(|e| io("create the directory of", e))?;
-            // The new directory's own entry must be durable before a file in it is relied on.
-            sync_dir(dir.parent().unwrap_or(&self.root))?;
-        }
-        let tmp = write_temporary(&dir, bytes).map_err(|e| io("write", e))?;
-        // A hard link, unlike rename, never replaces an existing file.
-        let linked = fs::hard_link(&tmp, &path);
-        let _ = fs::remove_file(&tmp);
-        match linked {
-            Ok(()) => {}
-            Err(e) if e.kind() == ErrorKind::AlreadyExists && kind != FileKind::Config => {
-                // Content-addressed: a file of this name already holds these
-                // bytes, unless it is damaged. One of another size surely is.
-                let stored = fs::symlink_metadata(&path)
-                    .map_err(|e| io("stat", e))?
-                    .len();
-                if stored != bytes.len() as u64 {
-                    return Err(stored_differs(kind, name, stored, bytes.len() as u64));
-                }
-            }
-            Err(e) if e.kind() == ErrorKind::AlreadyExists => {
-                return Err(Error::RepositoryExists(self.location()))
-            }
-            Err(e) => return Err(io("create", e)),
-        }
-        sync_dir(&dir)
+        let dir = self.made_dir(kind, name)?;
+        let tmp = write_temporary(&dir, bytes)
+            .map_err(|e| Error::io(format!("cannot write {}", self.path_shown(kind, name)), e))?;
+        self.link(kind, name, &tmp, bytes.len() as u64)
     }
 
     fn replace(&self, kind: FileKind, name: &str, bytes: &[u8]) -> Result<()> {
@@ -286,6 +241,24 @@ impl Backend for LocalBackend {
             )
         })?;
         Ok(buf)
+    }
+
+    /// A temporary file in the directory of `kind` (for a pack, whose
+    /// fan-out directory its name decides, in `data/`), written past the
+    /// page cache and linked to its name at the end (SPEC §2.3).
+    fn stage(&self, kind: FileKind) -> Result<Option<Box<dyn Staged>>> {
+        let dir = match kind {
+            FileKind::Pack => self.root.join("data"),
+            _ => self.dir(kind, ""),
+        };
+        let file = TempFile::create(&dir, true)
+            .map_err(|e| Error::io(format!("cannot create a file in {}", dir.display()), e))?;
+        Ok(Some(Box::new(LocalStaged {
+            backend: self.clone(),
+            kind,
+            file,
+            len: 0,
+        })))
     }
 
     fn will_read(&self, kind: FileKind, name: &str, offset: u64, length: u64) {
@@ -379,6 +352,7 @@ impl Backend for LocalBackend {
 
 #[cfg(test)]
 mod tests {
+    use super::super::temp_file::{DIRECT_ALIGN, DIRECT_CHUNK, DIRECT_MIN};
     use super::*;
     use crate::backend::Bytes;
 
@@ -465,6 +439,56 @@ mod tests {
                 }
                 assert_eq!(b.read(FileKind::Pack, &name).unwrap(), bytes, "{size}");
             }
+            let leftovers: Vec<_> = walk(dir)
+                .into_iter()
+                .filter(|p| p.contains(".tmp-"))
+                .collect();
+            assert!(leftovers.is_empty(), "{leftovers:?}");
+        }
+    }
+
+    #[test]
+    fn staged_files_written_in_pieces_read_back_whole_and_never_replace() {
+        let disk = tempfile::tempdir_in(env!("CARGO_MANIFEST_DIR")).unwrap();
+        let shm = tempfile::tempdir_in("/dev/shm").unwrap();
+        for dir in [disk.path(), shm.path()] {
+            let b = LocalBackend::new(dir.join("repo"));
+            b.create_repository().unwrap();
+            // Pieces smaller than a block, across buffers, larger than a
+            // buffer, and a tail.
+            let pieces = [1, 4095, DIRECT_CHUNK - 3, 2 * DIRECT_CHUNK + 9, 17];
+            let size = pieces.iter().sum::<usize>();
+            let bytes: Vec<u8> = (0..size).map(|j| (j * 7 + j / 4096) as u8).collect();
+            let mut staged = b.stage(FileKind::Pack).unwrap().unwrap();
+            let mut at = 0;
+            for n in pieces {
+                staged.write(&bytes[at..at + n]).unwrap();
+                at += n;
+            }
+            // Named by its hash, its fan-out directory is not made yet.
+            let name = blake3::hash(&bytes).to_hex().to_string();
+            staged.commit(&name).unwrap();
+            if dir == disk.path() {
+                let file = File::open(b.path(FileKind::Pack, &name).unwrap()).unwrap();
+                let (resident, pages) = resident_pages(&file, size);
+                assert!(resident <= 1, "{resident} of {pages} pages");
+            }
+            assert_eq!(b.read(FileKind::Pack, &name).unwrap(), bytes);
+            // The same name again: the file stays; another size is damage.
+            let mut again = b.stage(FileKind::Pack).unwrap().unwrap();
+            again.write(&bytes[..size - 1]).unwrap();
+            again.write(&[0]).unwrap();
+            again.commit(&name).unwrap();
+            let mut shorter = b.stage(FileKind::Pack).unwrap().unwrap();
+            shorter.write(&bytes[1..]).unwrap();
+            let err = shorter.commit(&name).unwrap_err().to_string();
+            assert!(err.contains("already in storage"), "{err}");
+            assert_eq!(b.read(FileKind::Pack, &name).unwrap(), bytes);
+            // Dropped before it is named, it leaves nothing.
+            let mut dropped = b.stage(FileKind::Pack).unwrap().unwrap();
+            dropped.write(&bytes).unwrap();
+            drop(dropped);
+            assert_eq!(b.list(FileKind::Pack).unwrap(), vec![name]);
             let leftovers: Vec<_> = walk(dir)
                 .into_iter()
                 .filter(|p| p.contains(".tmp-"))

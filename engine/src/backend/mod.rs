@@ -14,6 +14,7 @@ mod retry;
 mod s3;
 mod s3_lock;
 mod sftp;
+mod temp_file;
 
 pub use local::LocalBackend;
 pub use location::{Location, S3Location, SftpLocation};
@@ -215,6 +216,25 @@ pub trait Backend: Send + Sync {
     fn will_read(&self, kind: FileKind, name: &str, offset: u64, length: u64) {
         let _ = (kind, name, offset, length);
     }
+    /// A new file of `kind`, to be written piece by piece and named once
+    /// complete, where storage takes it so without the writer holding it in
+    /// memory (local files, SPEC §2.3); `None` where it does not, and the
+    /// file is given to [`Backend::create`] whole. By default `None`.
+    fn stage(&self, kind: FileKind) -> Result<Option<Box<dyn Staged>>> {
+        let _ = kind;
+        Ok(None)
+    }
+}
+
+/// A file being written into storage before it has its name (see
+/// [`Backend::stage`]). Dropped without [`Staged::commit`], it leaves nothing
+/// a reader sees.
+pub trait Staged: Send {
+    /// Appends `bytes` to the file.
+    fn write(&mut self, bytes: &[u8]) -> Result<()>;
+    /// Makes the file durable under `name`, as [`Backend::create`] would
+    /// have stored its bytes: an existing file of that name is never replaced.
+    fn commit(self: Box<Self>, name: &str) -> Result<()>;
 }
 
 /// Refuses to replace a file of `kind` unless its name is not its content's
@@ -319,5 +339,8 @@ impl<B: Backend + ?Sized> Backend for std::sync::Arc<B> {
     }
     fn will_read(&self, kind: FileKind, name: &str, offset: u64, length: u64) {
         (**self).will_read(kind, name, offset, length)
+    }
+    fn stage(&self, kind: FileKind) -> Result<Option<Box<dyn Staged>>> {
+        (**self).stage(kind)
     }
 }

@@ -8,7 +8,7 @@
 //! create-only and files are named by their content, so a create whose
 //! answer was lost finds its own file on the next attempt.
 
-use super::{Backend, FileKind};
+use super::{Backend, FileKind, Staged};
 use crate::error::{Error, Result};
 use bytes::Bytes;
 use std::collections::hash_map::RandomState;
@@ -222,6 +222,12 @@ impl<B: Backend> Backend for Retrying<B> {
 
     fn will_read(&self, kind: FileKind, name: &str, offset: u64, length: u64) {
         self.inner.will_read(kind, name, offset, length)
+    }
+
+    /// Not repeated: storage that stages files is local, whose failures
+    /// repeating does not mend.
+    fn stage(&self, kind: FileKind) -> Result<Option<Box<dyn Staged>>> {
+        self.inner.stage(kind)
     }
 }
 
