@@ -2,7 +2,7 @@
 # The full test suite. Installs what the tests need (a PostgreSQL server for the
 # database-dump, drill and runbook tests, strace for the crash tests, SeaweedFS
 # for the S3 tests, OpenSSH for the SFTP tests, promtool for the metrics test,
-# MariaDB and Redis for the recipe tests)
+# MariaDB and Redis for the recipe tests, man for the manual page test)
 # when it is missing and we are root, then runs every test.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -15,6 +15,7 @@ need openssh-server "the SFTP tests" test -x /usr/sbin/sshd
 need prometheus "the metrics test (promtool)" command -v promtool
 need mariadb-server "the MariaDB recipe test" test -x /usr/sbin/mariadbd
 need redis-server "the Redis recipe test" command -v redis-server
+need man-db "the manual page test" command -v man
 install_seaweedfs
 
 # The end-to-end tests run the `cairn` binary, which `cargo test` does not build

@@ -166,6 +166,8 @@ enum Command {
     /// PostgreSQL: continuous WAL archiving, base backups, and recovery to
     /// a point in time.
     Pg(commands::pg::Args),
+    /// Shell completions and manual pages.
+    Generate(commands::generate::Args),
 }
 
 /// What every command needs to reach the repository.
@@ -458,6 +460,9 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
         Command::Unlock(a) => commands::unlock::run(&ctx, a),
         Command::Key(a) => commands::key::run(&ctx, a),
         Command::Pg(a) => commands::pg::run(&ctx, a),
+        Command::Generate(a) => {
+            commands::generate::run(a, <Cli as clap::CommandFactory>::command())
+        }
     };
     for line in ctx.reach.retry_report() {
         eprintln!("cairn: {line}");

@@ -10,6 +10,7 @@ pub mod drill;
 pub mod dump;
 pub mod find;
 pub mod forget;
+pub mod generate;
 pub mod init;
 pub mod key;
 pub mod ls;
