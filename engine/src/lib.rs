@@ -19,6 +19,16 @@
 //! assert_eq!(std::fs::read(out.join("src/hello.txt")).unwrap(), b"hello");
 //! ```
 #![warn(missing_docs)]
+// The library never prints, never exits and never reads the environment:
+// what it reports is returned, what it needs is passed in (the methods are
+// listed in engine/clippy.toml).
+#![deny(
+    clippy::print_stdout,
+    clippy::print_stderr,
+    clippy::dbg_macro,
+    clippy::exit,
+    clippy::disallowed_methods
+)]
 
 pub mod audit;
 pub mod backend;
