@@ -18,7 +18,8 @@ need redis-server "the Redis recipe test" command -v redis-server
 need man-db "the manual page test" command -v man
 install_seaweedfs
 
-# The end-to-end tests run the `cairn` binary, which `cargo test` does not build
-# for another package: build it first.
+# The end-to-end tests run the `cairn` binary and the library's examples,
+# which `cargo test` does not build for another package: build them first.
 cargo build --quiet -p cairn-cli
+cargo build --quiet -p cairn-engine --examples
 cargo test --workspace "$@"
