@@ -178,6 +178,37 @@ pub fn backup(
     paths: &[PathBuf],
     opts: &BackupOptions,
 ) -> Result<BackupReport> {
+    let (root, abs_paths) = sources(paths)?;
+    let filter = Filter::new(opts.filter.clone())?;
+    in_session(repo, |repo| {
+        backup_paths(repo, root, abs_paths, filter, opts)
+    })
+}
+
+/// What [`backup`] of `paths` would do, found without writing anything to
+/// the repository and without reading any file's content: the files it
+/// would read (new or changed since the parent) and their bytes
+/// (`bytes_read`), and the entries it would find unchanged. Counts that
+/// need the content (blobs and bytes added) stay zero.
+pub fn dry_run(
+    repo: &mut Repository,
+    paths: &[PathBuf],
+    opts: &BackupOptions,
+) -> Result<(Summary, Vec<Skipped>)> {
+    let (root, abs_paths) = sources(paths)?;
+    let filter = Filter::new(opts.filter.clone())?;
+    repo.load_index()?;
+    let hostname = opts.hostname.clone().unwrap_or_else(sysinfo::hostname);
+    let parent = find_parent(repo, &opts.parent, &hostname, &abs_paths)?;
+    let mut walker = Walker::new(repo, filter, opts, true);
+    walker.save_root(&root, parent.as_ref().map(|(_, s)| s.tree))?;
+    let (_, summary, skipped) = walker.finish()?;
+    Ok((summary, skipped))
+}
+
+/// The tree of sources of a backup of `paths`, each checked, and their
+/// absolute forms, sorted.
+fn sources(paths: &[PathBuf]) -> Result<(Source, Vec<Vec<u8>>)> {
     if paths.is_empty() {
         return Err(Error::Invalid(
             "nothing to back up: give at least one path".into(),
@@ -195,10 +226,7 @@ pub fn backup(
     }
     abs_paths.sort();
     abs_paths.dedup();
-    let filter = Filter::new(opts.filter.clone())?;
-    in_session(repo, |repo| {
-        backup_paths(repo, root, abs_paths, filter, opts)
-    })
+    Ok((root, abs_paths))
 }
 
 /// Backs up `root`, whose paths are checked.
@@ -213,32 +241,8 @@ fn backup_paths(
     let tags = retained_tags(repo, opts, started)?;
     let hostname = opts.hostname.clone().unwrap_or_else(sysinfo::hostname);
     let parent = find_parent(repo, &opts.parent, &hostname, &abs_paths)?;
-    let chunker = Chunker::new(repo.keys(), &repo.config().chunker);
-    let mut walker = Walker {
-        writer: PackWriter::new(repo),
-        chunker,
-        names: NameCache::default(),
-        summary: Summary::default(),
-        skipped: Vec::new(),
-        force: opts.force,
-        filter,
-        root_device: 0,
-        hard_links: HashMap::new(),
-        bundle: Bundle::default(),
-        bundled: false,
-        progress: opts.progress.clone(),
-        lister: Lister::start(),
-    };
-    let parent_tree = parent.as_ref().map(|(_, s)| s.tree);
-    let tree = match &root {
-        Source::Real(p) => {
-            walker.root_device = std::fs::symlink_metadata(p)
-                .map_err(|e| Error::SourcePath(p.clone(), e))?
-                .dev();
-            walker.save_dir(p, parent_tree)?
-        }
-        Source::Virtual { children, .. } => walker.save_children(children, parent_tree)?,
-    };
+    let mut walker = Walker::new(repo, filter, opts, false);
+    let tree = walker.save_root(&root, parent.as_ref().map(|(_, s)| s.tree))?;
     let reused = walker.writer.reused_packs();
     let (written, summary, skipped) = walker.finish()?;
     let draft = Draft {
@@ -649,6 +653,8 @@ struct Walker<'r> {
     progress: Option<Arc<Progress>>,
     /// Lists directories ahead of the walk.
     lister: Lister,
+    /// Set for a dry run: no file is read and nothing is stored.
+    dry_run: bool,
 }
 
 /// The entries of a directory being saved, some of them waiting for the
@@ -671,7 +677,41 @@ struct ReadFile {
 /// The content ID a bundled file has until its bundle is stored.
 const UNSTORED: BlobId = BlobId([0; 32]);
 
-impl Walker<'_> {
+impl<'r> Walker<'r> {
+    /// A walker saving into `repo`, or with `dry_run` only counting.
+    fn new(repo: &'r Repository, filter: Filter, opts: &BackupOptions, dry_run: bool) -> Self {
+        Walker {
+            writer: PackWriter::new(repo),
+            chunker: Chunker::new(repo.keys(), &repo.config().chunker),
+            names: NameCache::default(),
+            summary: Summary::default(),
+            skipped: Vec::new(),
+            force: opts.force,
+            filter,
+            root_device: 0,
+            hard_links: HashMap::new(),
+            bundle: Bundle::default(),
+            bundled: false,
+            progress: opts.progress.clone(),
+            lister: Lister::start(),
+            dry_run,
+        }
+    }
+
+    /// Saves the sources under `root`, compared with the parent's tree;
+    /// returns the root tree's ID.
+    fn save_root(&mut self, root: &Source, parent_tree: Option<BlobId>) -> Result<BlobId> {
+        match root {
+            Source::Real(p) => {
+                self.root_device = std::fs::symlink_metadata(p)
+                    .map_err(|e| Error::SourcePath(p.clone(), e))?
+                    .dev();
+                self.save_dir(p, parent_tree)
+            }
+            Source::Virtual { children, .. } => self.save_children(children, parent_tree),
+        }
+    }
+
     /// Waits for everything saved to be stored; returns the packs written
     /// with the counts, and what was counted and skipped.
     fn finish(self) -> Result<(Written, Summary, Vec<Skipped>)> {
@@ -686,6 +726,9 @@ impl Walker<'_> {
     }
 
     fn save_tree(&mut self, nodes: Vec<Node>) -> Result<BlobId> {
+        if self.dry_run {
+            return Ok(self.writer.repo().blob_id(&Tree::new(nodes).encode()));
+        }
         save_tree(&mut self.writer, nodes)
     }
 
@@ -874,16 +917,22 @@ impl Walker<'_> {
                         progress::done(&self.progress, 0, file_size);
                         kind
                     }
+                    None if self.dry_run => {
+                        self.count_read(previous);
+                        file_size = meta.len();
+                        self.summary.bytes_read += file_size;
+                        progress::done(&self.progress, 0, file_size);
+                        NodeKind::File {
+                            content: Vec::new(),
+                        }
+                    }
                     None => {
                         let bundle = link_key.is_none() && meta.len() < SMALL_FILE;
                         let Some(read) = self.read_file(path, meta, bundle.then_some(previous))?
                         else {
                             return Ok(None);
                         };
-                        match previous.and_then(|p| p.kind.file_data()) {
-                            Some(_) => self.summary.files_changed += 1,
-                            None => self.summary.files_new += 1,
-                        }
+                        self.count_read(previous);
                         meta = read.meta;
                         file_size = read.size;
                         read.kind
@@ -927,6 +976,15 @@ impl Walker<'_> {
             None => source::read_xattrs(path).unwrap_or_default(),
         };
         Ok(Some(node))
+    }
+
+    /// Counts a file whose content is read (or in a dry run would be) as
+    /// new, or as changed when the parent has it.
+    fn count_read(&mut self, previous: Option<&Node>) {
+        match previous.and_then(|p| p.kind.file_data()) {
+            Some(_) => self.summary.files_changed += 1,
+            None => self.summary.files_new += 1,
+        }
     }
 
     /// The parent's content for a file whose size, modification time, status

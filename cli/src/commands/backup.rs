@@ -2,7 +2,7 @@ use crate::output::{parse_time, plural, size};
 use crate::{remembered, Context, EXIT_INCOMPLETE};
 use anyhow::Result;
 use cairn_engine::backup::{
-    backup, backup_stream, estimate, BackupOptions, ParentChoice, StreamSource,
+    backup, backup_stream, dry_run, estimate, BackupOptions, ParentChoice, Skipped, StreamSource,
 };
 use cairn_engine::filter::{parse_size, read_list, FilterOptions};
 use cairn_format::Timestamp;
@@ -74,6 +74,11 @@ pub struct Args {
     /// Read every file, even those the parent shows unchanged.
     #[arg(long)]
     force: bool,
+    /// Say what the backup would read (files new or changed since the
+    /// parent, and their bytes) without reading them, and write nothing to
+    /// the repository.
+    #[arg(long, short = 'n', conflicts_with_all = ["stdin", "stdin_from_command"])]
+    dry_run: bool,
     /// Record this time for the snapshot instead of now: local time as
     /// `2026-03-29 01:30[:00]`, or RFC 3339 with an offset.
     #[arg(long, value_name = "TIME", value_parser = parse_time)]
@@ -136,6 +141,25 @@ pub fn run(ctx: &Context, args: Args) -> Result<u8> {
         time: args.time,
         retain_days: args.retain_days,
     };
+    if args.dry_run {
+        let result = dry_run(&mut repo, &paths, &opts);
+        drop(shown);
+        let (s, skipped) = result?;
+        for s in &skipped {
+            eprintln!("cairn: skipped {}: {}", s.path.display(), s.error);
+        }
+        println!("dry run: nothing was written to the repository");
+        println!(
+            "files: {} new, {} changed, {} unchanged; dirs: {}, other: {}",
+            s.files_new, s.files_changed, s.files_unchanged, s.dirs, s.others
+        );
+        println!(
+            "would read {} of {}",
+            size(s.bytes_read),
+            plural(s.files_new + s.files_changed, "file")
+        );
+        return Ok(left_out(&skipped, "the backup would leave out"));
+    }
     let report = if args.stdin {
         let stdin = Box::new(std::io::stdin());
         backup_stream(
@@ -185,15 +209,19 @@ pub fn run(ctx: &Context, args: Args) -> Result<u8> {
         plural(s.tree_blobs_added, "tree blob")
     );
     println!("snapshot {} saved", report.id.short());
-    if report.skipped.is_empty() {
-        Ok(0)
-    } else {
-        eprintln!(
-            "cairn: the snapshot leaves out {} that could not be read",
-            plural(report.skipped.len() as u64, "entry")
-        );
-        Ok(EXIT_INCOMPLETE)
+    Ok(left_out(&report.skipped, "the snapshot leaves out"))
+}
+
+/// Says how many entries could not be read, after `what`; the exit code.
+fn left_out(skipped: &[Skipped], what: &str) -> u8 {
+    if skipped.is_empty() {
+        return 0;
     }
+    eprintln!(
+        "cairn: {what} {} that could not be read",
+        plural(skipped.len() as u64, "entry")
+    );
+    EXIT_INCOMPLETE
 }
 
 /// Moves the calling thread to the idle scheduling class: it runs only when
