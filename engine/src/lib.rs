@@ -18,6 +18,22 @@
 //! restore::restore(&repo, &report.snapshot, Some(&dir.path().join("src")), &out).unwrap();
 //! assert_eq!(std::fs::read(out.join("src/hello.txt")).unwrap(), b"hello");
 //! ```
+//!
+//! ## Map
+//!
+//! The modules are grouped in four layers; each uses only those below it
+//! (and the error type, progress counters and host names at the top), and
+//! no two modules import each other (`tests/engine_structure.rs` checks
+//! both):
+//!
+//! | layer | what lives there |
+//! |---|---|
+//! | [`ops`] | operations: backup (walk, filters), restore, copy, forget's retention, prune, check, repair, key rotation, the WAL archive, the journal |
+//! | [`query`] | reading snapshots: select, browse, find, diff, dump, stats, tags |
+//! | [`repo`] | the opened repository: keys, sessions, index, chunker, bundles, packer, holds, audit log |
+//! | [`storage`] | the [`backend::Backend`] trait, local, S3 and SFTP storage, retries, the metadata cache |
+//!
+//! Every module is also reachable by its short name (`cairn_engine::backup`).
 #![warn(missing_docs)]
 // The library never prints, never exits and never reads the environment:
 // what it reports is returned, what it needs is passed in (the methods are
@@ -30,44 +46,27 @@
     clippy::disallowed_methods
 )]
 
-pub mod audit;
-pub mod backend;
-pub mod backup;
-pub mod browse;
-pub mod bundle;
-pub mod cache;
-pub mod check;
-pub mod chunker;
-pub mod copy;
-pub mod diff;
-pub mod dump;
 pub mod error;
-pub mod filter;
-pub mod find;
-pub mod hold;
-pub mod index;
-mod index_table;
-pub mod journal;
-pub mod keys;
-mod lister;
-mod lost;
-mod nesting;
-pub mod packer;
-pub mod parent_cache;
+pub mod ops;
 pub mod progress;
-pub mod prune;
-pub mod repair;
-pub mod repository;
-pub mod restore;
-pub mod retention;
-pub mod rotate;
-pub mod select;
-pub mod session;
-pub mod source;
-pub mod stats;
+pub mod query;
+pub mod repo;
+pub mod storage;
 pub mod sysinfo;
-pub mod tag;
-pub mod wal;
+
+// Every module by its short path too (`cairn_engine::backup`), as the
+// engine's own code names them.
+pub use ops::{
+    backup, check, copy, filter, journal, prune, repair, restore, retention, rotate, source, wal,
+};
+pub(crate) use ops::{lister, lost};
+pub(crate) use query::nesting;
+pub use query::{browse, diff, dump, find, select, stats, tag};
+pub(crate) use repo::index_table;
+pub use repo::{
+    audit, bundle, chunker, hold, index, keys, packer, parent_cache, repository, session,
+};
+pub use storage::{backend, cache};
 
 pub use error::{Error, Result};
 pub use repository::{InitOptions, Repository};

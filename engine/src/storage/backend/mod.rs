@@ -344,3 +344,31 @@ impl<B: Backend + ?Sized> Backend for std::sync::Arc<B> {
         (**self).stage(kind)
     }
 }
+
+/// Stores a sealed file under the hash of its bytes; returns that hash.
+pub(crate) fn store_file(backend: &dyn Backend, kind: FileKind, bytes: &[u8]) -> Result<[u8; 32]> {
+    let id = cairn_format::id::storage_hash(bytes);
+    backend.create(kind, &hex::encode(id), bytes)?;
+    Ok(id)
+}
+
+/// The one name in `names` that starts with the hex digits `text` (in
+/// either case): `Ok(None)` when none does or `text` is not hex, `Err(n)`
+/// when `n` names do.
+pub(crate) fn unique_prefix(
+    names: Vec<String>,
+    text: &str,
+) -> std::result::Result<Option<String>, usize> {
+    let wanted = text.to_ascii_lowercase();
+    if wanted.is_empty() || !wanted.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return Ok(None);
+    }
+    let mut matches: Vec<String> = names
+        .into_iter()
+        .filter(|n| n.starts_with(&wanted))
+        .collect();
+    match matches.len() {
+        0 | 1 => Ok(matches.pop()),
+        n => Err(n),
+    }
+}

@@ -1,12 +1,12 @@
 //! An opened repository: keys, config, index, and typed access to stored objects.
 
-use crate::backend::{Backend, FileKind};
+use crate::backend::{store_file, unique_prefix, Backend, FileKind};
 use crate::cache::Cache;
 use crate::error::{Error, Result};
 use crate::index::{BlobLocation, Index, IndexLoader};
 use crate::index_table::{IndexTable, Loaded};
 use crate::parent_cache::ParentCache;
-use crate::session::Session;
+use crate::repo::lease::Session;
 use cairn_format::config::{ChunkerParams, Config, COMPRESSION_NONE, COMPRESSION_ZSTD};
 use cairn_format::crypto::{MasterKeys, Padding};
 use cairn_format::id::storage_hash;
@@ -1237,37 +1237,9 @@ pub fn check_retain_days(days: u32) -> Result<()> {
     }
 }
 
-/// The one name in `names` that starts with the hex digits `text` (in
-/// either case): `Ok(None)` when none does or `text` is not hex, `Err(n)`
-/// when `n` names do.
-pub(crate) fn unique_prefix(
-    names: Vec<String>,
-    text: &str,
-) -> std::result::Result<Option<String>, usize> {
-    let wanted = text.to_ascii_lowercase();
-    if wanted.is_empty() || !wanted.bytes().all(|b| b.is_ascii_hexdigit()) {
-        return Ok(None);
-    }
-    let mut matches: Vec<String> = names
-        .into_iter()
-        .filter(|n| n.starts_with(&wanted))
-        .collect();
-    match matches.len() {
-        0 | 1 => Ok(matches.pop()),
-        n => Err(n),
-    }
-}
-
 /// True when every blob of `pack` is a tree: the packs the cache keeps.
 pub(crate) fn holds_trees_only(pack: &IndexPack) -> bool {
     pack.blobs.iter().all(|b| b.kind == BlobKind::Tree)
-}
-
-/// Stores a sealed file under the hash of its bytes; returns that hash.
-pub(crate) fn store_file(backend: &dyn Backend, kind: FileKind, bytes: &[u8]) -> Result<[u8; 32]> {
-    let id = storage_hash(bytes);
-    backend.create(kind, &hex::encode(id), bytes)?;
-    Ok(id)
 }
 
 /// The names of the prune marks and of the index files, listed in that

@@ -23,8 +23,8 @@
 
 use crate::backend::FileKind;
 use crate::error::{Error, Result};
+use crate::repo::lease::MAX_CLOCK_SKEW;
 use crate::repository::Repository;
-use crate::session::MAX_CLOCK_SKEW;
 use crate::sysinfo;
 use cairn_format::audit::AuditRecord;
 use cairn_format::keyring::Role;

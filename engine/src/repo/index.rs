@@ -478,59 +478,6 @@ impl Index {
     }
 }
 
-/// Blobs per index file that [`IndexWriter`] writes, at most (plus one pack's).
-const INDEX_FILE_BLOBS: usize = 1 << 20;
-
-/// Writes index files of a bounded size for packs given one at a time
-/// (prune and repair rewrite the index this way).
-pub(crate) struct IndexWriter<'r> {
-    repo: &'r crate::Repository,
-    batch: Vec<cairn_format::index::IndexPack>,
-    blobs: usize,
-    /// Index files written.
-    pub written: u64,
-}
-
-impl<'r> IndexWriter<'r> {
-    pub(crate) fn new(repo: &'r crate::Repository) -> Self {
-        IndexWriter {
-            repo,
-            batch: Vec::new(),
-            blobs: 0,
-            written: 0,
-        }
-    }
-
-    /// Adds a pack; writes a file once the batch is large.
-    pub(crate) fn push(&mut self, pack: cairn_format::index::IndexPack) -> crate::Result<()> {
-        self.blobs += pack.blobs.len();
-        self.batch.push(pack);
-        match self.blobs >= INDEX_FILE_BLOBS {
-            true => self.flush(),
-            false => Ok(()),
-        }
-    }
-
-    /// Writes what is left; returns the number of files written.
-    pub(crate) fn finish(mut self) -> crate::Result<u64> {
-        self.flush()?;
-        Ok(self.written)
-    }
-
-    fn flush(&mut self) -> crate::Result<()> {
-        if self.batch.is_empty() {
-            return Ok(());
-        }
-        self.repo.write_index_file(&IndexFile {
-            version: 1,
-            packs: std::mem::take(&mut self.batch),
-        })?;
-        self.blobs = 0;
-        self.written += 1;
-        Ok(())
-    }
-}
-
 /// Numbers the blobs of an [`Index`] from 0 to [`Numbering::len`] − 1, so
 /// that a mark per blob takes one bit (prune's record of what is used).
 pub struct Numbering<'i> {

@@ -9,9 +9,9 @@
 
 use crate::backend::FileKind;
 use crate::error::{Error, Result};
-use crate::index::IndexWriter;
 use crate::lost::Below;
 use crate::nesting::{self, Memo, Walked};
+use crate::ops::index_writer::IndexWriter;
 use crate::packer::PackWriter;
 use crate::repository::Repository;
 use crate::session;

@@ -21,9 +21,10 @@
 //! assert!(Repository::open(LocalBackend::new(dir.path()), b"second").is_ok());
 //! ```
 
+use crate::backend::unique_prefix;
 use crate::backend::FileKind;
 use crate::error::{Error, Result};
-use crate::repository::{seal_key, unique_prefix, Repository};
+use crate::repository::{seal_key, Repository};
 use cairn_format::crypto::MasterKeys;
 use cairn_format::key::{read_key_header, KdfParams, KeyInfo};
 use cairn_format::keyring::{Keyring, Role};

@@ -16,7 +16,8 @@
 
 use crate::backend::FileKind;
 use crate::error::{Error, Result};
-use crate::index::{IndexWriter, Numbering};
+use crate::index::Numbering;
+use crate::ops::index_writer::IndexWriter;
 use crate::packer::PackWriter;
 use crate::repository::Repository;
 use crate::session::{self, Session, SessionInfo};

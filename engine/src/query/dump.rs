@@ -68,7 +68,7 @@ pub fn resolve(repo: &Repository, snapshot: &Snapshot, path: &Path) -> Result<Du
 
 /// Writes `path` of `snapshot` to `out`: a regular file's content, or a tar
 /// archive of a directory (`/` for the whole snapshot). To learn which before
-/// anything is written, call [`resolve`] and then [`write`].
+/// anything is written, call [`resolve`] and then [`write`](fn@write).
 pub fn dump(
     repo: &Repository,
     snapshot: &Snapshot,
