@@ -43,13 +43,13 @@ pub enum Error {
     #[error("{0} is missing from the repository")]
     Missing(String),
     /// No snapshot matches the given name.
-    #[error("no snapshot matches {0:?}")]
+    #[error("no snapshot matches {0:?}: `cairn snapshots` lists them")]
     SnapshotNotFound(String),
     /// A snapshot ID prefix matches more than one snapshot.
-    #[error("snapshot prefix {0:?} is ambiguous: it matches {1} snapshots")]
+    #[error("snapshot prefix {0:?} is ambiguous: it matches {1} snapshots; give more of the ID")]
     AmbiguousSnapshot(String, usize),
     /// A path is not in a snapshot.
-    #[error("path {0:?} is not in the snapshot")]
+    #[error("path {0:?} is not in the snapshot: `cairn ls SNAPSHOT` lists what it holds")]
     PathNotInSnapshot(String),
     /// A path given to back up does not exist or cannot be used.
     #[error("cannot back up {path}: {source}", path = .0.display(), source = .1)]

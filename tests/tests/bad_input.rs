@@ -111,6 +111,7 @@ fn unknown_and_ambiguous_snapshot_ids_fail_clearly() {
         &[],
     );
     assert_clean_failure(&out, 1, "ambiguous");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("give more of the ID"));
     let unknown = if ids.iter().any(|i| i.starts_with("ffffff")) {
         "eeeeee"
     } else {
@@ -118,8 +119,11 @@ fn unknown_and_ambiguous_snapshot_ids_fail_clearly() {
     };
     let out = cairn(&repo_path, &args(&["ls", unknown]), &[]);
     assert_clean_failure(&out, 1, "no snapshot matches");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("`cairn snapshots` lists them"));
     let out = cairn(&repo_path, &args(&["ls", "not-hex!"]), &[]);
     assert_clean_failure(&out, 1, "no snapshot matches");
+    let out = cairn(&repo_path, &args(&["dump", &ids[0], "/no/such/file"]), &[]);
+    assert_clean_failure(&out, 1, "is not in the snapshot: `cairn ls SNAPSHOT` lists");
     assert!(!target.exists(), "a failed restore created its target");
     assert_eq!(before, fingerprint(&repo_path));
     // A unique prefix works.
