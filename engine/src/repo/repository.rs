@@ -221,7 +221,18 @@ impl Repository {
         backend.create(FileKind::Key, &key_id.to_hex(), &key_file)?;
         // The config is written last: storage without it is not a repository.
         backend.create(FileKind::Config, "config", &config.seal(&keys))?;
-        Ok(Repository {
+        Ok(Self::opened(backend, keys, config, Some((key_id, info))))
+    }
+
+    /// A repository just opened with `keys`: no index loaded, no session,
+    /// no cache.
+    fn opened(
+        backend: Arc<dyn Backend>,
+        keys: MasterKeys,
+        config: Config,
+        key: Option<(KeyId, KeyInfo)>,
+    ) -> Repository {
+        Repository {
             backend,
             keys: Arc::new(keys),
             config,
@@ -230,14 +241,14 @@ impl Repository {
             index_files: Vec::new(),
             marks: Marks::default(),
             session: None,
-            key: Some((key_id, info)),
+            key,
             cache: None,
             index_table: None,
             tree_packs: HashSet::new(),
             held_tree_packs: Mutex::default(),
             parent_cache: None,
             tags: HashMap::new(),
-        })
+        }
     }
 
     /// Opens an existing repository with `password` and loads its index.
@@ -398,23 +409,8 @@ impl Repository {
                 // again and fails.
                 backend.retain_for(days)?;
             }
-            return Ok(Repository {
-                backend,
-                keys: Arc::new(keys),
-                config,
-                index: Index::default(),
-                condemned: Index::default(),
-                index_files: Vec::new(),
-                marks: Marks::default(),
-                session: None,
-                key: KeyId::from_hex(&name).map(|id| (id, info)),
-                cache: None,
-                index_table: None,
-                tree_packs: HashSet::new(),
-                held_tree_packs: Mutex::default(),
-                parent_cache: None,
-                tags: HashMap::new(),
-            });
+            let key = KeyId::from_hex(&name).map(|id| (id, info));
+            return Ok(Self::opened(backend, keys, config, key));
         }
         if skipped > 0 {
             return Err(Error::Invalid(format!(
