@@ -54,11 +54,11 @@ impl LocalBackend {
     }
 
     /// Gives the synced temporary file `tmp` (`len` bytes) the name `name`
-    /// of `kind`, never replacing a file, and removes its temporary name.
-    fn link(&self, kind: FileKind, name: &str, tmp: &Path, len: u64) -> Result<()> {
+    /// of `kind` in `dir`, its directory as [`LocalBackend::made_dir`]
+    /// returned it, never replacing a file; removes the temporary name.
+    fn link(&self, kind: FileKind, name: &str, dir: &Path, tmp: &Path, len: u64) -> Result<()> {
         let path = self.path(kind, name)?;
         let io = |what: &str, e| Error::io(format!("cannot {what} {}", path.display()), e);
-        let dir = self.made_dir(kind, name)?;
         // A hard link, unlike rename, never replaces an existing file.
         let linked = fs::hard_link(tmp, &path);
         let _ = fs::remove_file(tmp);
@@ -79,7 +79,7 @@ impl LocalBackend {
             }
             Err(e) => return Err(io("create", e)),
         }
-        sync_dir(&dir)
+        sync_dir(dir)
     }
 
     /// Opens a repository file for reading. Without blocking: a FIFO or
@@ -144,7 +144,8 @@ impl Staged for LocalStaged {
         let tmp = file
             .finish()
             .map_err(|e| Error::io(format!("cannot write {shown}"), e))?;
-        backend.link(kind, name, &tmp, len)
+        let dir = backend.made_dir(kind, name)?;
+        backend.link(kind, name, &dir, &tmp, len)
     }
 }
 
@@ -188,7 +189,7 @@ impl Backend for LocalBackend {
         let dir = self.made_dir(kind, name)?;
         let tmp = write_temporary(&dir, bytes)
             .map_err(|e| Error::io(format!("cannot write {}", self.path_shown(kind, name)), e))?;
-        self.link(kind, name, &tmp, bytes.len() as u64)
+        self.link(kind, name, &dir, &tmp, bytes.len() as u64)
     }
 
     fn replace(&self, kind: FileKind, name: &str, bytes: &[u8]) -> Result<()> {
@@ -380,6 +381,15 @@ mod tests {
         (vec.iter().filter(|&&b| b & 1 == 1).count(), pages)
     }
 
+    /// Asserts that no temporary file is left below `dir`.
+    fn assert_no_temporaries(dir: &Path) {
+        let leftovers: Vec<_> = walk(dir)
+            .into_iter()
+            .filter(|p| p.contains(".tmp-"))
+            .collect();
+        assert!(leftovers.is_empty(), "{leftovers:?}");
+    }
+
     #[test]
     fn will_read_brings_a_range_into_the_page_cache() {
         let dir = tempfile::tempdir_in(env!("CARGO_MANIFEST_DIR")).unwrap();
@@ -439,11 +449,7 @@ mod tests {
                 }
                 assert_eq!(b.read(FileKind::Pack, &name).unwrap(), bytes, "{size}");
             }
-            let leftovers: Vec<_> = walk(dir)
-                .into_iter()
-                .filter(|p| p.contains(".tmp-"))
-                .collect();
-            assert!(leftovers.is_empty(), "{leftovers:?}");
+            assert_no_temporaries(dir);
         }
     }
 
@@ -489,11 +495,7 @@ mod tests {
             dropped.write(&bytes).unwrap();
             drop(dropped);
             assert_eq!(b.list(FileKind::Pack).unwrap(), vec![name]);
-            let leftovers: Vec<_> = walk(dir)
-                .into_iter()
-                .filter(|p| p.contains(".tmp-"))
-                .collect();
-            assert!(leftovers.is_empty(), "{leftovers:?}");
+            assert_no_temporaries(dir);
         }
     }
 
@@ -518,11 +520,7 @@ mod tests {
             b.create_repository(),
             Err(Error::RepositoryExists(_))
         ));
-        let leftovers: Vec<_> = walk(dir.path())
-            .into_iter()
-            .filter(|p| p.contains(".tmp-"))
-            .collect();
-        assert!(leftovers.is_empty(), "{leftovers:?}");
+        assert_no_temporaries(dir.path());
     }
 
     #[test]
