@@ -15,8 +15,8 @@ cargo build --quiet -p cairn-cli
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
 status=0
-cargo test -p cairn-tests --test crash --test faults --test corruption \
-  --test hostile_repo --test restore_race --test deep_trees --test hostile_sources --test prune -- --nocapture >"$log" 2>&1 || status=$?
+cargo test -p cairn-tests --test e2e -- crash:: faults:: corruption:: \
+  hostile_repo:: restore_race:: deep_trees:: hostile_sources:: prune:: --nocapture >"$log" 2>&1 || status=$?
 cargo test -p cairn-format --test fuzz_smoke -- --nocapture >>"$log" 2>&1 || status=$?
 grep -E 'tree shared at|killed at|killed before|system call errors|corruption: seed|random kills|faults injected|read faults|corruptions tried|stopped at each|executions|files recorded|test result' "$log" || true
 if [ "$status" -ne 0 ]; then

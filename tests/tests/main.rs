@@ -1,0 +1,64 @@
+//! The end-to-end tests, one module per concern, built as one test binary:
+//! each binary links the whole engine, and fifty-nine of them took 21 GB of
+//! disk and most of the suite's build time. A module's tests are named
+//! after it (`cargo test -p cairn-tests --test e2e -- s3::`).
+
+mod audit;
+mod backend_conformance;
+mod bad_input;
+mod browse_compare;
+mod bundles;
+mod check;
+mod chunk_sizes;
+mod cli_text;
+mod closed_pipe;
+mod confidentiality;
+mod copy;
+mod corruption;
+mod crash;
+mod databases;
+mod dedup;
+mod deep_trees;
+mod drill;
+mod dry_run;
+mod dump_tag_select;
+mod engine_structure;
+mod examples;
+mod faults;
+mod filters;
+mod fingerprint;
+mod forget;
+mod generate;
+mod holds;
+mod hostile_repo;
+mod hostile_sources;
+mod incremental;
+mod integrity;
+mod journal;
+mod keys;
+mod lock_abuse;
+mod metadata;
+mod notify;
+mod object_lock;
+mod parent_choice;
+mod pitr;
+mod postgres;
+mod profile;
+mod progress;
+mod prune;
+mod put_only;
+mod remote_cache;
+mod repair;
+mod restore_options;
+mod restore_parallel;
+mod restore_race;
+mod rotation;
+mod roundtrip;
+mod run;
+mod runbook;
+mod s3;
+mod sftp;
+mod status;
+mod storage_faults;
+mod streams;
+mod v1_fixture;
