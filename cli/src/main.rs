@@ -1,6 +1,7 @@
 //! `cairn`: the command line of the cairn backup engine.
 
 mod commands;
+mod examples;
 mod location;
 mod output;
 mod password;
@@ -12,7 +13,7 @@ use cairn_engine::backend::{Backend, Location};
 use cairn_engine::progress::Progress;
 use cairn_engine::{Error, Repository};
 use cairn_format::SnapshotId;
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 use password::PasswordSource;
 use std::io::IsTerminal;
 use std::path::PathBuf;
@@ -78,9 +79,14 @@ struct Cli {
     /// [default: $CAIRN_KEY_HINT].
     #[arg(long, value_name = "KEY", global = true)]
     key_hint: Option<String>,
-    /// Do not show progress (it is shown only when standard error is a terminal).
+    /// Do not show progress (it is shown only when standard error is a
+    /// terminal, or with --json as status lines).
     #[arg(long, global = true)]
     no_progress: bool,
+    /// Print JSON: one document for listings; JSON lines (status, errors,
+    /// a summary) for backup, restore, check, forget, prune and copy.
+    #[arg(long, global = true)]
+    json: bool,
     /// Give up on a request to remote storage that takes longer than this,
     /// and repeat it (up to 7 times, pausing longer each time).
     #[arg(long, value_name = "SECONDS", default_value_t = 60, global = true,
@@ -176,8 +182,10 @@ pub struct Context {
     password: PasswordSource,
     /// `--key-hint`.
     key_hint: Option<String>,
-    /// Whether to show progress.
-    progress: bool,
+    /// How to show progress.
+    progress: progress::Shown,
+    /// `--json`: print JSON instead of text.
+    pub json: bool,
     /// How to reach remote storage, and what was reached.
     reach: location::Reach,
     /// Where repositories' index tables and remote repositories' metadata
@@ -213,18 +221,20 @@ impl Context {
             password,
             key_hint: None,
             progress: self.progress,
+            json: self.json,
             reach: self.reach.clone(),
             cache: self.cache.clone(),
             policy: self.policy.clone(),
         }
     }
 
-    /// A progress counter and its display on the terminal, unless progress
-    /// is off or standard error is not a terminal; `what` names the items.
+    /// A progress counter and its display, unless progress is off (or not
+    /// shown: standard error is not a terminal, and no `--json`); `what`
+    /// names the items.
     pub fn progress(&self, what: &'static str) -> Option<(Arc<Progress>, progress::Display)> {
-        self.progress.then(|| {
+        (self.progress != progress::Shown::Off).then(|| {
             let p = Arc::new(Progress::default());
-            (p.clone(), progress::Display::start(p, what))
+            (p.clone(), progress::Display::start(p, what, self.progress))
         })
     }
 
@@ -387,7 +397,10 @@ fn main() -> ExitCode {
             std::process::exit(commands::pg::EXIT_RESTORE_WAL_FAILED.into());
         }));
     }
-    let cli = match Cli::try_parse() {
+    let parsed = examples::add(Cli::command())
+        .try_get_matches()
+        .and_then(|matches| Cli::from_arg_matches(&matches));
+    let cli = match parsed {
         Ok(cli) => cli,
         Err(e) if fetching_wal && e.use_stderr() => {
             let _ = e.print();
@@ -395,19 +408,47 @@ fn main() -> ExitCode {
         }
         Err(e) => e.exit(),
     };
+    let json = cli.json;
     match run(cli) {
         Ok(code) => ExitCode::from(code),
         Err(e) => {
-            eprintln!("cairn: {}", one_line(&e));
-            ExitCode::from(match fetching_wal {
+            let code = match fetching_wal {
                 true => commands::pg::EXIT_RESTORE_WAL_FAILED,
                 false => exit_code(&e),
-            })
+            };
+            match json {
+                true => eprintln!(
+                    "{}",
+                    serde_json::json!({"message_type": "exit_error", "code": code, "message": final_words(&e)})
+                ),
+                false => eprintln!("cairn: {}", final_words(&e)),
+            }
+            ExitCode::from(code)
         }
     }
 }
 
+/// The name of `command` when it has no JSON output (`key` and `drill`
+/// have it only in their listings, and check that themselves).
+fn without_json(command: &Command) -> Option<&'static str> {
+    Some(match command {
+        Command::Init(_) => "init",
+        Command::Dump(_) => "dump",
+        Command::Tag(_) => "tag",
+        Command::Run(_) => "run",
+        Command::Runbook(_) => "runbook",
+        Command::Repair(_) => "repair",
+        Command::Unlock(_) => "unlock",
+        Command::Pg(_) => "pg",
+        Command::Generate(_) => "generate",
+        _ => return None,
+    })
+}
+
 fn run(cli: Cli) -> anyhow::Result<u8> {
+    if let Some(name) = without_json(&cli.command).filter(|_| cli.json) {
+        anyhow::bail!("`cairn {name}` has no JSON output: leave out --json");
+    }
     let policy = profile::policy_path(cli.config)?;
     let named = match or_env(cli.repo, "CAIRN_REPOSITORY")? {
         Some(repo) => Some(profile::resolve(repo, policy.as_deref())?),
@@ -424,7 +465,13 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
         repo: named.map(|n| n.location),
         policy,
         key_hint: or_env(cli.key_hint, "CAIRN_KEY_HINT")?,
-        progress: !cli.no_progress && std::io::stderr().is_terminal(),
+        progress: match (cli.no_progress, cli.json) {
+            (true, _) => progress::Shown::Off,
+            (false, true) => progress::Shown::Json,
+            (false, false) if std::io::stderr().is_terminal() => progress::Shown::Bar,
+            (false, false) => progress::Shown::Off,
+        },
+        json: cli.json,
         reach: location::Reach::new(
             Duration::from_secs(cli.timeout),
             cli.ssh_command,
@@ -460,14 +507,33 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
         Command::Unlock(a) => commands::unlock::run(&ctx, a),
         Command::Key(a) => commands::key::run(&ctx, a),
         Command::Pg(a) => commands::pg::run(&ctx, a),
-        Command::Generate(a) => {
-            commands::generate::run(a, <Cli as clap::CommandFactory>::command())
-        }
+        Command::Generate(a) => commands::generate::run(a, examples::add(Cli::command())),
     };
     for line in ctx.reach.retry_report() {
         eprintln!("cairn: {line}");
     }
     outcome
+}
+
+/// What to do about a damaged or missing object of the repository.
+pub const DAMAGE_HINT: &str = "the repository is damaged: `cairn check --read-data` lists \
+what is affected, and `cairn repair` keeps the rest restorable";
+
+/// Whether `e` is damage to the repository: an object missing, or one
+/// that does not decode or authenticate.
+pub fn is_damage(e: &Error) -> bool {
+    matches!(e, Error::Missing(_) | Error::Format { .. })
+}
+
+/// The error on one line, with what to do next when it is damage the
+/// message does not already say how to look into.
+fn final_words(e: &anyhow::Error) -> String {
+    let line = one_line(e);
+    let damaged = e.downcast_ref::<Error>().is_some_and(is_damage);
+    match damaged && !line.contains("`cairn ") {
+        true => format!("{line}; {DAMAGE_HINT}"),
+        false => line,
+    }
 }
 
 /// The error and its causes on one line.

@@ -75,6 +75,11 @@ pub fn json_bytes(bytes: &[u8]) -> serde_json::Value {
     }
 }
 
+/// Prints `message` on standard output as one line of JSON (`--json`).
+pub fn emit(message: &serde_json::Value) {
+    println!("{message}");
+}
+
 /// A count and its noun, in the plural unless the count is 1: `plural(1,
 /// "file")` is "1 file", `plural(2, "entry")` "2 entries", `plural(0,
 /// "match")` "0 matches". Only the last word of the noun changes.

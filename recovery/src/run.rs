@@ -458,7 +458,7 @@ fn copy_new(
         return Ok(0);
     }
     let (src, dst) = repos.pair(primary, target)?;
-    let report = copy(src, dst, &wanted).map_err(|e| e.to_string())?;
+    let report = copy(src, dst, &wanted, None).map_err(|e| e.to_string())?;
     let copied: Vec<SnapshotId> = report.copied.iter().map(|(_, to)| *to).collect();
     audited(dst, "run: copy", &copied, warnings);
     Ok(copied.len())

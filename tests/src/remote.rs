@@ -149,7 +149,18 @@ pub fn every_command_fails(location: &str, env: &[(&str, &str)], needle: &str, s
             elapsed < Duration::from_secs(10),
             "{shown} took {elapsed:?}"
         );
-        assert_clean_failure(&out, 1, needle);
+        if list.contains(&OsStr::new("--json")) {
+            // The failure is a JSON message, `cairn: ` and the line inside.
+            assert_eq!(out.status.code(), Some(1), "{shown}");
+            let error: serde_json::Value = serde_json::from_slice(&out.stderr).unwrap();
+            assert_eq!(error["message_type"], "exit_error", "{shown}");
+            assert!(
+                error["message"].as_str().unwrap().contains(needle),
+                "{error}"
+            );
+        } else {
+            assert_clean_failure(&out, 1, needle);
+        }
         let printed = [&out.stdout[..], &out.stderr[..]].concat();
         let printed = String::from_utf8_lossy(&printed);
         for secret in secrets {

@@ -51,6 +51,55 @@ fn help_names_every_environment_variable() {
     assert!(bare, "CAIRN_PASSWORD missing:\n{help}");
 }
 
+/// A command line without its comment, its words separated by one space.
+fn words(line: &str) -> String {
+    let command = line.split(" # ").next().unwrap();
+    command.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+#[test]
+fn every_command_has_examples_in_its_help_and_each_is_in_the_readme() {
+    let readme =
+        fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../README.md")).unwrap();
+    let shown: BTreeSet<String> = readme
+        .lines()
+        .map(str::trim)
+        .filter(|l| l.starts_with("cairn "))
+        .map(words)
+        .collect();
+    let help = ok_text(&cairn_with_env(&["--help"], &[]));
+    let commands: Vec<&str> = help
+        .lines()
+        .skip_while(|l| *l != "Commands:")
+        .skip(1)
+        .take_while(|l| !l.is_empty())
+        .map(|l| l.split_whitespace().next().unwrap())
+        .filter(|c| *c != "help")
+        .collect();
+    assert!(commands.len() > 20, "{help}");
+    for command in commands {
+        let help = ok_text(&cairn_with_env(&[command, "--help"], &[]));
+        let examples: Vec<&str> = help
+            .lines()
+            .skip_while(|l| *l != "Examples:")
+            .skip(1)
+            .map(str::trim)
+            .filter(|l| !l.starts_with('#') && !l.is_empty())
+            .collect();
+        assert!(!examples.is_empty(), "no examples for {command}:\n{help}");
+        for example in examples {
+            assert!(
+                example.starts_with("cairn ") && example.contains(command),
+                "{command}: {example}"
+            );
+            assert!(
+                shown.contains(&words(example)),
+                "{command}'s example is not in the README: {example}"
+            );
+        }
+    }
+}
+
 #[test]
 fn options_from_the_environment_are_not_shown_as_required() {
     let (_tmp, base, repo) = cli_fixture();
@@ -254,6 +303,35 @@ fn the_repairs_check_names_work_when_run_as_printed() {
     }
     backup(&repo, &src);
     damage_largest_pack(&repo);
+
+    // Reading the damaged data says what to run.
+    let into = base.join("restored");
+    let out = cairn(
+        &repo,
+        &args(&["restore", "latest", "--target", into.to_str().unwrap()]),
+        &[],
+    );
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let last = stderr.lines().last().unwrap();
+    assert!(
+        last.contains(
+            "1 entry could not be restored; the repository is damaged: `cairn check --read-data`"
+        ),
+        "{stderr}"
+    );
+    let damaged_file = walk_files(&src).into_iter().find(|f| {
+        let path = f.to_str().unwrap();
+        !cairn(&repo, &args(&["dump", "latest", path]), &[])
+            .status
+            .success()
+    });
+    let out = cairn(
+        &repo,
+        &args(&["dump", "latest", damaged_file.unwrap().to_str().unwrap()]),
+        &[],
+    );
+    assert_clean_failure(&out, 1, "`cairn check --read-data` lists what is affected");
 
     let out = cairn(&repo, &args(&["check", "--read-data"]), &[]);
     assert_eq!(out.status.code(), Some(4));

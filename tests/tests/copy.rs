@@ -154,7 +154,7 @@ fn shared_chunking_makes_backups_deduplicate_against_copied_data() {
         let path = base.join(format!("copy-{shared}"));
         let mut target =
             Repository::init(LocalBackend::new(&path), PASSWORD.as_bytes(), &opts).unwrap();
-        let report = copy(&source, &mut target, &snapshots).unwrap();
+        let report = copy(&source, &mut target, &snapshots, None).unwrap();
         assert_eq!(report.copied.len(), 1);
         let out = base.join(format!("out-{shared}"));
         let copied = target.load_snapshot(&report.copied[0].1).unwrap();

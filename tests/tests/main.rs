@@ -35,6 +35,7 @@ mod hostile_sources;
 mod incremental;
 mod integrity;
 mod journal;
+mod json;
 mod keys;
 mod lock_abuse;
 mod metadata;

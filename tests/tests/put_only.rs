@@ -147,7 +147,7 @@ fn a_put_only_key_backs_up_and_deduplicates_but_reads_nothing_back() {
     let copy_path = tmp.path().join("copy");
     let mut copy = init_repo(&copy_path);
     let listed = full.snapshots().unwrap();
-    cairn_engine::copy::copy(&full, &mut copy, &listed).unwrap();
+    cairn_engine::copy::copy(&full, &mut copy, &listed, None).unwrap();
     let again = tmp.path().join("again");
     let copied = copy.snapshots().unwrap();
     cairn_engine::restore::restore(&copy, &copied[0].1, None, &again).unwrap();

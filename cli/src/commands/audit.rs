@@ -13,9 +13,6 @@ pub struct Args {
     /// Only records from this time on (local, as `2026-03-29 01:30`, or RFC 3339).
     #[arg(long, value_name = "TIME", value_parser = parse_time)]
     since: Option<Timestamp>,
-    /// Print JSON.
-    #[arg(long)]
-    json: bool,
     /// Check that no record is missing or out of order and that every
     /// snapshot is accounted for; exit 4 if not.
     #[arg(long, conflicts_with_all = ["since", "json"])]
@@ -44,7 +41,7 @@ pub fn run(ctx: &Context, args: Args) -> Result<u8> {
     let shown = records
         .iter()
         .filter(|(_, r)| args.since.is_none_or(|t| r.time >= t));
-    if args.json {
+    if ctx.json {
         let list: Vec<serde_json::Value> = shown
             .map(|(id, r)| {
                 serde_json::json!({

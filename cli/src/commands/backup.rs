@@ -1,12 +1,15 @@
-use crate::output::{parse_time, plural, size};
+use crate::output::{emit, json_bytes, parse_time, plural, size};
 use crate::{remembered, Context, EXIT_INCOMPLETE};
 use anyhow::Result;
 use cairn_engine::backup::{
     backup, backup_stream, dry_run, estimate, BackupOptions, ParentChoice, Skipped, StreamSource,
 };
 use cairn_engine::filter::{parse_size, read_list, FilterOptions};
-use cairn_format::Timestamp;
+use cairn_format::snapshot::Summary;
+use cairn_format::{SnapshotId, Timestamp};
+use serde_json::json;
 use std::ffi::OsString;
+use std::os::unix::ffi::OsStrExt;
 use std::path::PathBuf;
 
 #[derive(clap::Args)]
@@ -145,8 +148,10 @@ pub fn run(ctx: &Context, args: Args) -> Result<u8> {
         let result = dry_run(&mut repo, &paths, &opts);
         drop(shown);
         let (s, skipped) = result?;
-        for s in &skipped {
-            eprintln!("cairn: skipped {}: {}", s.path.display(), s.error);
+        report_skipped(ctx, &skipped);
+        if ctx.json {
+            emit(&summary(&s, None, None, &skipped, true));
+            return Ok(left_out(ctx, &skipped, "the backup would leave out"));
         }
         println!("dry run: nothing was written to the repository");
         println!(
@@ -158,7 +163,7 @@ pub fn run(ctx: &Context, args: Args) -> Result<u8> {
             size(s.bytes_read),
             plural(s.files_new + s.files_changed, "file")
         );
-        return Ok(left_out(&skipped, "the backup would leave out"));
+        return Ok(left_out(ctx, &skipped, "the backup would leave out"));
     }
     let report = if args.stdin {
         let stdin = Box::new(std::io::stdin());
@@ -186,12 +191,19 @@ pub fn run(ctx: &Context, args: Args) -> Result<u8> {
     };
     crate::audit(&repo, "backup", &[report.id], &outcome);
     remembered::remember_snapshot(&repo.backend().location(), &report.id);
-    for s in &report.skipped {
-        eprintln!("cairn: skipped {}: {}", s.path.display(), s.error);
-    }
+    report_skipped(ctx, &report.skipped);
     let s = &report.snapshot.summary;
-    let secs = (s.finished.secs - s.started.secs) as f64
-        + (f64::from(s.finished.nanos) - f64::from(s.started.nanos)) / 1e9;
+    if ctx.json {
+        let parent = report.snapshot.parent.as_ref();
+        emit(&summary(
+            s,
+            Some(&report.id),
+            parent,
+            &report.skipped,
+            false,
+        ));
+        return Ok(left_out(ctx, &report.skipped, "the snapshot leaves out"));
+    }
     if let Some(parent) = &report.snapshot.parent {
         println!("parent snapshot {}", parent.short());
     }
@@ -202,20 +214,73 @@ pub fn run(ctx: &Context, args: Args) -> Result<u8> {
     println!(
         "read {} in {:.2}s; added {} ({} stored) in {} and {}",
         size(s.bytes_read),
-        secs,
+        seconds(s),
         size(s.bytes_added),
         size(s.bytes_added_stored),
         plural(s.data_blobs_added, "data blob"),
         plural(s.tree_blobs_added, "tree blob")
     );
     println!("snapshot {} saved", report.id.short());
-    Ok(left_out(&report.skipped, "the snapshot leaves out"))
+    Ok(left_out(ctx, &report.skipped, "the snapshot leaves out"))
 }
 
-/// Says how many entries could not be read, after `what`; the exit code.
-fn left_out(skipped: &[Skipped], what: &str) -> u8 {
+/// Reports each entry that could not be read: on standard error, or with
+/// `--json` as `error` messages.
+fn report_skipped(ctx: &Context, skipped: &[Skipped]) {
+    for s in skipped {
+        match ctx.json {
+            true => emit(&json!({
+                "message_type": "error",
+                "item": json_bytes(s.path.as_os_str().as_bytes()),
+                "error": s.error.to_string(),
+            })),
+            false => eprintln!("cairn: skipped {}: {}", s.path.display(), s.error),
+        }
+    }
+}
+
+/// The `summary` message of a backup (`id` none in a dry run).
+fn summary(
+    s: &Summary,
+    id: Option<&SnapshotId>,
+    parent: Option<&SnapshotId>,
+    skipped: &[Skipped],
+    dry_run: bool,
+) -> serde_json::Value {
+    json!({
+        "message_type": "summary",
+        "dry_run": dry_run,
+        "snapshot_id": id.map(SnapshotId::to_hex),
+        "parent": parent.map(SnapshotId::to_hex),
+        "files_new": s.files_new,
+        "files_changed": s.files_changed,
+        "files_unchanged": s.files_unchanged,
+        "dirs": s.dirs,
+        "others": s.others,
+        "bytes_read": s.bytes_read,
+        "bytes_added": s.bytes_added,
+        "bytes_added_stored": s.bytes_added_stored,
+        "data_blobs_added": s.data_blobs_added,
+        "tree_blobs_added": s.tree_blobs_added,
+        "entries_skipped": skipped.len(),
+        "seconds": seconds(s),
+    })
+}
+
+/// How long the backup of `s` took, in seconds.
+fn seconds(s: &Summary) -> f64 {
+    (s.finished.secs - s.started.secs) as f64
+        + (f64::from(s.finished.nanos) - f64::from(s.started.nanos)) / 1e9
+}
+
+/// Says how many entries could not be read, after `what` (not with
+/// `--json`, whose summary counts them); the exit code.
+fn left_out(ctx: &Context, skipped: &[Skipped], what: &str) -> u8 {
     if skipped.is_empty() {
         return 0;
+    }
+    if ctx.json {
+        return EXIT_INCOMPLETE;
     }
     eprintln!(
         "cairn: {what} {} that could not be read",

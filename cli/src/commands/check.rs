@@ -1,10 +1,11 @@
-use crate::output::{plural, size};
+use crate::output::{emit, plural, size};
 use crate::{Context, EXIT_DAMAGED};
 use anyhow::Result;
-use cairn_engine::check::{CheckOptions, Subset};
+use cairn_engine::check::{CheckOptions, CheckReport, Subset};
 use cairn_engine::{journal, wal};
 use cairn_format::Timestamp;
 use cairn_recovery::pg::{by_cluster, retention};
+use serde_json::json;
 use std::collections::BTreeSet;
 use std::time::Instant;
 
@@ -71,6 +72,54 @@ pub fn run(ctx: &Context, args: Args) -> Result<u8> {
             size(report.unused_bytes)
         );
     }
+    let seconds = started.elapsed().as_secs_f64();
+    let gaps = wal_problems(&repo, args.read_data)?;
+    let clean = report.is_clean() && gaps.is_empty();
+    if ctx.json {
+        emit(&summary(&report, &gaps, seconds));
+    } else {
+        print_report(&report, &gaps, seconds);
+    }
+    Ok(if clean { 0 } else { EXIT_DAMAGED })
+}
+
+/// The `summary` message of a check that found `report` and the WAL
+/// archives' problems `gaps`, in `seconds`.
+fn summary(report: &CheckReport, gaps: &[String], seconds: f64) -> serde_json::Value {
+    let errors: Vec<String> = report
+        .errors
+        .iter()
+        .map(ToString::to_string)
+        .chain(gaps.iter().cloned())
+        .collect();
+    let damaged: Vec<serde_json::Value> = report
+        .damaged
+        .iter()
+        .map(|d| json!({"snapshot": d.snapshot.to_hex(), "path": d.path, "cause": d.cause}))
+        .collect();
+    json!({
+        "message_type": "summary",
+        "clean": report.is_clean() && gaps.is_empty(),
+        "problems": errors.len(),
+        "errors": errors,
+        "damaged": damaged,
+        "unlisted_damage": report.unlisted_damage,
+        "snapshots": report.snapshots,
+        "trees": report.trees,
+        "data_blobs": report.data_blobs,
+        "packs": report.packs,
+        "packs_read": report.packs_read,
+        "bytes_read": report.bytes_read,
+        "unused_packs": report.unused_packs.len(),
+        "unused_bytes": report.unused_bytes,
+        "marked_packs": report.marked_packs.len(),
+        "seconds": seconds,
+    })
+}
+
+/// The outcome of a check as text: each problem on standard error, the
+/// counts and the verdict on standard output.
+fn print_report(report: &CheckReport, gaps: &[String], seconds: f64) {
     for e in &report.errors {
         eprintln!("error: {e}");
     }
@@ -89,22 +138,20 @@ pub fn run(ctx: &Context, args: Args) -> Result<u8> {
         );
     }
     println!(
-        "checked {}, {}, {}, {} ({} read whole; {} read) in {:.1} s",
+        "checked {}, {}, {}, {} ({} read whole; {} read) in {seconds:.1} s",
         plural(report.snapshots, "snapshot"),
         plural(report.trees, "tree"),
         plural(report.data_blobs, "data blob"),
         plural(report.packs, "pack"),
         report.packs_read,
         size(report.bytes_read),
-        started.elapsed().as_secs_f64()
     );
-    let gaps = wal_problems(&repo, args.read_data)?;
-    for gap in &gaps {
+    for gap in gaps {
         eprintln!("error: {gap}");
     }
     if report.is_clean() && gaps.is_empty() {
         println!("no damage found");
-        return Ok(0);
+        return;
     }
     let problems = report.errors.len() + gaps.len();
     println!("{} found", plural(problems as u64, "problem"));
@@ -117,7 +164,6 @@ pub fn run(ctx: &Context, args: Args) -> Result<u8> {
             plural(snapshots.len() as u64, "snapshot")
         );
     }
-    Ok(EXIT_DAMAGED)
 }
 
 /// The problems of the PostgreSQL WAL archives: the gaps of each cluster

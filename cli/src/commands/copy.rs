@@ -1,8 +1,10 @@
 use super::snapshots::FilterArgs;
-use crate::output::{plural, size};
+use crate::output::{emit, plural, size};
 use crate::{or_env, profile, Context};
 use anyhow::{bail, Result};
 use cairn_engine::copy::copy;
+use cairn_format::SnapshotId;
+use serde_json::json;
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -65,9 +67,28 @@ pub fn run(ctx: &Context, args: Args) -> Result<u8> {
         }
     }
     let mut dst = ctx.open_keys()?;
-    let report = copy(&src, &mut dst, &selected)?;
+    let shown = ctx.progress("blobs");
+    let report = copy(&src, &mut dst, &selected, shown.as_ref().map(|(p, _)| &**p));
+    drop(shown);
+    let report = report?;
     let copied: Vec<_> = report.copied.iter().map(|(_, to)| *to).collect();
     crate::audit(&dst, "copy", &copied, "ok");
+    if ctx.json {
+        let wal = cairn_recovery::pg::copy_wal(&src, &dst, &selected)?;
+        emit(&json!({
+            "message_type": "summary",
+            "copied": report.copied.iter()
+                .map(|(from, to)| json!({"from": from.to_hex(), "to": to.to_hex()}))
+                .collect::<Vec<_>>(),
+            "present": report.present.iter().map(SnapshotId::to_hex).collect::<Vec<_>>(),
+            "blobs_read": report.blobs_read,
+            "blobs_added": report.blobs_added,
+            "bytes_added": report.bytes_added,
+            "bytes_added_stored": report.bytes_added_stored,
+            "wal_files_copied": wal,
+        }));
+        return Ok(0);
+    }
     for (from, to) in &report.copied {
         println!("copied snapshot {} as {}", from.short(), to.short());
     }

@@ -11,9 +11,6 @@ pub struct Args {
     first: String,
     /// The later snapshot: ID, unique prefix, or `latest`.
     second: String,
-    /// Print a JSON array of the changes.
-    #[arg(long)]
-    json: bool,
 }
 
 pub fn run(ctx: &Context, args: Args) -> Result<u8> {
@@ -22,7 +19,7 @@ pub fn run(ctx: &Context, args: Args) -> Result<u8> {
     let (_, second) = repo.find_snapshot(&args.second)?;
     let changes = diff::diff(&repo, &first.tree, &second.tree)?;
     let mut out = std::io::BufWriter::new(std::io::stdout().lock());
-    if args.json {
+    if ctx.json {
         let list: Vec<_> = changes
             .iter()
             .map(|c| {

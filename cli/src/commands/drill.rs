@@ -35,9 +35,6 @@ pub struct Args {
     /// Print the drills recorded in the sources' repositories instead.
     #[arg(long, conflicts_with_all = ["snapshot", "random", "from", "keep", "scratch"])]
     list: bool,
-    /// With --list, print JSON.
-    #[arg(long, requires = "list")]
-    json: bool,
 }
 
 pub fn run(ctx: &Context, args: Args) -> Result<u8> {
@@ -47,7 +44,10 @@ pub fn run(ctx: &Context, args: Args) -> Result<u8> {
         .map_err(anyhow::Error::msg)?;
     let wanted = |name: &String| args.sources.is_empty() || args.sources.contains(name);
     if args.list {
-        return list(ctx, path, &policy, &wanted, args.json);
+        return list(ctx, path, &policy, &wanted);
+    }
+    if ctx.json {
+        anyhow::bail!("`cairn drill` has JSON output only with --list: leave out --json");
     }
     if args.snapshot.is_some() && args.sources.len() != 1 {
         anyhow::bail!("--snapshot needs the one source the snapshot belongs to named");
@@ -147,7 +147,6 @@ fn list(
     path: &std::path::Path,
     policy: &cairn_recovery::Policy,
     wanted: &dyn Fn(&String) -> bool,
-    json: bool,
 ) -> Result<u8> {
     let mut repos: Vec<&String> = policy
         .sources
@@ -192,7 +191,7 @@ fn list(
         }
     }
     drills.sort_by_key(|d| d.time);
-    if json {
+    if ctx.json {
         let listed: Vec<serde_json::Value> = drills
             .iter()
             .map(|d| {

@@ -18,9 +18,6 @@ pub struct Args {
     /// Match without regard to case.
     #[arg(short, long)]
     ignore_case: bool,
-    /// Print a JSON array of the matches.
-    #[arg(long)]
-    json: bool,
 }
 
 /// The snapshots `names` refer to, each once, in the order given; every
@@ -44,7 +41,7 @@ pub fn run(ctx: &Context, args: Args) -> Result<u8> {
     let snapshots = named_snapshots(&repo, &args.snapshots)?;
     let matches = find::find(&repo, &snapshots, &args.pattern, args.ignore_case)?;
     let mut out = std::io::BufWriter::new(std::io::stdout().lock());
-    if args.json {
+    if ctx.json {
         let list: Vec<_> = matches
             .iter()
             .map(|m| {

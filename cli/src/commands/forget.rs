@@ -1,10 +1,13 @@
 use super::prune;
 use super::snapshots::{group_text, FilterArgs};
-use crate::output::{local_time, plural};
+use crate::output::{emit, json_bytes, local_time, plural, rfc3339};
 use crate::Context;
 use anyhow::{bail, Result};
 use cairn_engine::retention::{self, GroupBy, Policy, Within, DEFAULT_GROUP_BY};
+use cairn_format::snapshot::Snapshot;
+use cairn_format::SnapshotId;
 use cairn_recovery::pg::retention as wal_retention;
+use serde_json::json;
 use std::collections::HashSet;
 
 #[derive(clap::Args)]
@@ -99,29 +102,18 @@ pub fn run(ctx: &Context, args: Args) -> Result<u8> {
         let tz = jiff::tz::TimeZone::system();
         let by = args.group_by.unwrap_or(DEFAULT_GROUP_BY);
         let groups = retention::apply(&snapshots, &policy, &by, &tz)?;
-        let times: std::collections::HashMap<_, _> =
+        let found: std::collections::HashMap<_, _> =
             snapshots.iter().map(|(id, s)| (*id, s)).collect();
         for (i, group) in groups.iter().enumerate() {
-            if i > 0 {
+            if i > 0 && !ctx.json {
                 println!();
             }
-            println!("{}:", group_text(&group.key));
+            if !ctx.json {
+                println!("{}:", group_text(&group.key));
+            }
             for d in &group.decisions {
-                let s = times[&d.id];
-                let verdict = match d.reasons.is_empty() {
-                    true => "remove".to_string(),
-                    false => {
-                        let r: Vec<String> = d.reasons.iter().map(|r| r.to_string()).collect();
-                        format!("keep ({})", r.join(", "))
-                    }
-                };
-                println!(
-                    "{:<8}  {:<19}  {:<16}  {:<16}  {verdict}",
-                    d.id.short(),
-                    local_time(s.time),
-                    s.hostname,
-                    s.tags.join(",")
-                );
+                let reasons: Vec<String> = d.reasons.iter().map(|r| r.to_string()).collect();
+                decision(ctx, &d.id, found[&d.id], &reasons);
                 if d.reasons.is_empty() {
                     remove.push(d.id);
                 }
@@ -135,17 +127,34 @@ pub fn run(ctx: &Context, args: Args) -> Result<u8> {
             // Every hold is checked before anything is removed.
             cairn_engine::hold::check_removable(&id, &s.tags, now)?;
             if seen.insert(id) {
-                println!("{:<8}  {:<19}  remove", id.short(), local_time(s.time));
+                decision(ctx, &id, &s, &[]);
                 remove.push(id);
             }
         }
     }
+    let kept = snapshots
+        .iter()
+        .filter(|(id, _)| !remove.contains(id))
+        .count();
+    let summary = |wal_removed: usize| {
+        json!({
+            "message_type": "summary",
+            "dry_run": args.dry_run,
+            "snapshots": snapshots.len(),
+            "kept": kept,
+            "removed": remove.iter().map(SnapshotId::to_hex).collect::<Vec<_>>(),
+            "wal_files_removed": wal_removed,
+        })
+    };
     if args.dry_run {
-        println!(
-            "would remove {} of {}",
-            remove.len(),
-            plural(snapshots.len() as u64, "snapshot")
-        );
+        match ctx.json {
+            true => emit(&summary(0)),
+            false => println!(
+                "would remove {} of {}",
+                remove.len(),
+                plural(snapshots.len() as u64, "snapshot")
+            ),
+        }
         return Ok(0);
     }
     for (done, id) in remove.iter().enumerate() {
@@ -155,25 +164,73 @@ pub fn run(ctx: &Context, args: Args) -> Result<u8> {
         }
     }
     crate::audit(&repo, "forget", &remove, "ok");
-    println!("removed {}", plural(remove.len() as u64, "snapshot"));
-    expire_wal(&repo)?;
-    if args.prune {
-        return prune::run_on(&mut repo, args.tuning, false);
+    if !ctx.json {
+        println!("removed {}", plural(remove.len() as u64, "snapshot"));
+    }
+    let wal_removed = expire_wal(ctx, &repo)?;
+    let pruned = match args.prune {
+        true => Some(prune::run_on(ctx, &mut repo, args.tuning, false)?),
+        false => None,
+    };
+    match (ctx.json, pruned) {
+        (true, pruned) => {
+            let mut summary = summary(wal_removed);
+            if let Some(r) = pruned {
+                let mut prune = prune::summary(&r, false);
+                prune.as_object_mut().map(|o| o.remove("message_type"));
+                summary["prune"] = prune;
+            }
+            emit(&summary);
+        }
+        (false, Some(r)) => prune::print_report(&r, false),
+        (false, None) => {}
     }
     Ok(0)
 }
 
+/// Shows what becomes of snapshot `id`: kept for `reasons`, or removed
+/// when there are none.
+fn decision(ctx: &Context, id: &SnapshotId, s: &Snapshot, reasons: &[String]) {
+    if ctx.json {
+        emit(&json!({
+            "message_type": "snapshot",
+            "id": id.to_hex(),
+            "time": rfc3339(s.time),
+            "hostname": s.hostname,
+            "paths": s.paths.iter().map(|p| json_bytes(p)).collect::<Vec<_>>(),
+            "tags": s.tags,
+            "action": if reasons.is_empty() { "remove" } else { "keep" },
+            "reasons": reasons,
+        }));
+        return;
+    }
+    let verdict = match reasons.is_empty() {
+        true => "remove".to_string(),
+        false => format!("keep ({})", reasons.join(", ")),
+    };
+    println!(
+        "{:<8}  {:<19}  {:<16}  {:<16}  {verdict}",
+        id.short(),
+        local_time(s.time),
+        s.hostname,
+        s.tags.join(",")
+    );
+}
+
 /// Removes the archived PostgreSQL WAL that no kept base backup needs any
-/// more: what lies before the oldest one of each cluster.
-fn expire_wal(repo: &cairn_engine::Repository) -> Result<()> {
+/// more: what lies before the oldest one of each cluster. Returns how many
+/// files it removed.
+fn expire_wal(ctx: &Context, repo: &cairn_engine::Repository) -> Result<usize> {
+    let mut count = 0;
     for (cluster, backups) in cairn_recovery::pg::by_cluster(&repo.snapshots()?) {
         let removed = wal_retention::expire(repo, &cluster, &backups)?;
-        if !removed.is_empty() {
+        count += removed.len();
+        if !removed.is_empty() && !ctx.json {
             println!(
                 "removed {} of cluster {cluster} older than its oldest base backup",
                 plural(removed.len() as u64, "WAL file")
             );
         }
     }
-    Ok(())
+    Ok(count)
 }

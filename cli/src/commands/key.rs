@@ -18,11 +18,7 @@ pub struct Args {
 #[derive(clap::Subcommand)]
 enum Command {
     /// List the key files; `*` marks the one the password opened.
-    List {
-        /// Print JSON: an array of keys.
-        #[arg(long)]
-        json: bool,
-    },
+    List,
     /// Add a key file, so that another password opens the repository too;
     /// with --machine FILE, one for an unattended job; with --put-only, one
     /// that backs up but reads nothing back.
@@ -98,8 +94,11 @@ impl NewPassword {
 }
 
 pub fn run(ctx: &Context, args: Args) -> Result<u8> {
+    if ctx.json && !matches!(args.command, Command::List) {
+        anyhow::bail!("`cairn key` has JSON output only in `key list`: leave out --json");
+    }
     match args.command {
-        Command::List { json } => list(ctx, json)?,
+        Command::List => list(ctx)?,
         Command::Add {
             new,
             put_only,
@@ -285,10 +284,10 @@ fn add_machine_key(ctx: &Context, file: &Path, put_only: bool) -> Result<()> {
     Ok(())
 }
 
-fn list(ctx: &Context, json: bool) -> Result<()> {
+fn list(ctx: &Context) -> Result<()> {
     let repo = ctx.open_keys()?;
     let entries = keys::list(&repo)?;
-    if json {
+    if ctx.json {
         let list: Vec<Value> = entries.iter().map(key_json).collect();
         println!("{}", serde_json::to_string_pretty(&list)?);
         return Ok(());

@@ -16,9 +16,6 @@ pub struct Args {
     /// Long format: type and mode, owner, size, modification time.
     #[arg(short, long)]
     long: bool,
-    /// Print one JSON object per line.
-    #[arg(long)]
-    json: bool,
 }
 
 pub fn run(ctx: &Context, args: Args) -> Result<u8> {
@@ -27,7 +24,7 @@ pub fn run(ctx: &Context, args: Args) -> Result<u8> {
     let mut out = std::io::BufWriter::new(std::io::stdout().lock());
     let mut failed = None;
     let mut print = |path: &[u8], node: &Node| {
-        if let Err(e) = print_entry(&mut out, path, node, &args) {
+        if let Err(e) = print_entry(&mut out, path, node, ctx.json, args.long) {
             failed.get_or_insert(e);
         }
     };
@@ -59,8 +56,16 @@ pub fn run(ctx: &Context, args: Args) -> Result<u8> {
     Ok(0)
 }
 
-fn print_entry(out: &mut impl Write, path: &[u8], node: &Node, args: &Args) -> std::io::Result<()> {
-    if args.json {
+/// Prints one entry: as a JSON line, or a path (with `long`, after the
+/// mode, owners, size and time).
+fn print_entry(
+    out: &mut impl Write,
+    path: &[u8],
+    node: &Node,
+    json: bool,
+    long: bool,
+) -> std::io::Result<()> {
+    if json {
         let target = match &node.kind {
             NodeKind::Symlink { target } => Some(text(target)),
             _ => None,
@@ -72,7 +77,7 @@ fn print_entry(out: &mut impl Write, path: &[u8], node: &Node, args: &Args) -> s
         });
         return writeln!(out, "{line}");
     }
-    if args.long {
+    if long {
         let owner = |name: &str, id: u32| {
             if name.is_empty() {
                 id.to_string()
@@ -91,7 +96,7 @@ fn print_entry(out: &mut impl Write, path: &[u8], node: &Node, args: &Args) -> s
         )?;
     }
     out.write_all(path)?;
-    if let (true, NodeKind::Symlink { target }) = (args.long, &node.kind) {
+    if let (true, NodeKind::Symlink { target }) = (long, &node.kind) {
         out.write_all(b" -> ")?;
         out.write_all(target)?;
     }

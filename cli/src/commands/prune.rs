@@ -1,4 +1,4 @@
-use crate::output::{local_time, plural, size};
+use crate::output::{emit, local_time, plural, size};
 use crate::Context;
 use anyhow::{bail, Result};
 use cairn_engine::filter::parse_size;
@@ -6,6 +6,7 @@ use cairn_engine::prune::{prune, PruneOptions, PruneReport};
 use cairn_engine::session::SessionInfo;
 use cairn_engine::Repository;
 use cairn_format::lock::Operation;
+use serde_json::json;
 
 /// How much a prune repacks.
 #[derive(clap::Args)]
@@ -30,18 +31,33 @@ pub struct Args {
 pub fn run(ctx: &Context, args: Args) -> Result<u8> {
     // Prune loads the index itself, once it has listed the snapshots.
     let mut repo = ctx.open_keys()?;
-    run_on(&mut repo, args.tuning, args.dry_run)
+    let report = run_on(ctx, &mut repo, args.tuning, args.dry_run)?;
+    match ctx.json {
+        true => emit(&summary(&report, args.dry_run)),
+        false => print_report(&report, args.dry_run),
+    }
+    Ok(0)
 }
 
-/// Prunes an open repository and prints the outcome.
-pub fn run_on(repo: &mut Repository, tuning: Tuning, dry_run: bool) -> Result<u8> {
+/// Prunes an open repository, showing progress, and records it in the
+/// audit log; notes on stale sessions go to standard error.
+pub fn run_on(
+    ctx: &Context,
+    repo: &mut Repository,
+    tuning: Tuning,
+    dry_run: bool,
+) -> Result<PruneReport> {
+    let shown = ctx.progress("packs");
     let opts = PruneOptions {
         max_unused: tuning.max_unused,
         max_repack: tuning.max_repack,
         dry_run,
         reseal_before: None,
+        progress: shown.as_ref().map(|(p, _)| p.clone()),
     };
-    let report = prune(repo, &opts)?;
+    let report = prune(repo, &opts);
+    drop(shown);
+    let report = report?;
     if !dry_run {
         let outcome = format!(
             "ok, {} deleted ({})",
@@ -50,11 +66,33 @@ pub fn run_on(repo: &mut Repository, tuning: Tuning, dry_run: bool) -> Result<u8
         );
         crate::audit(repo, "prune", &[], &outcome);
     }
-    print_report(&report, dry_run);
-    Ok(0)
+    print_notes(&report);
+    Ok(report)
 }
 
-fn print_report(r: &PruneReport, dry_run: bool) {
+/// The `summary` message of a prune.
+pub fn summary(r: &PruneReport, dry_run: bool) -> serde_json::Value {
+    json!({
+        "message_type": "summary",
+        "dry_run": dry_run,
+        "snapshots": r.snapshots,
+        "packs_unused": r.packs_unused,
+        "bytes_unused": r.bytes_unused,
+        "packs_repacked": r.packs_repacked,
+        "bytes_repacked": r.bytes_repacked,
+        "bytes_copied": r.bytes_copied,
+        "packs_kept": r.packs_kept,
+        "unused_bytes_kept": r.unused_bytes_kept,
+        "packs_deleted": r.packs_deleted,
+        "bytes_deleted": r.bytes_deleted,
+        "packs_retained": r.packs_retained,
+        "packs_rescued": r.packs_rescued,
+        "marks_waiting": r.waiting.len(),
+    })
+}
+
+/// What a prune did, as text.
+pub fn print_report(r: &PruneReport, dry_run: bool) {
     let (will, did) = if dry_run {
         ("would", "would be")
     } else {
@@ -107,6 +145,11 @@ fn print_report(r: &PruneReport, dry_run: bool) {
             println!("  {}", describe(s));
         }
     }
+}
+
+/// The sessions and lock records a prune found gone, for `cairn unlock`,
+/// on standard error.
+fn print_notes(r: &PruneReport) {
     for s in &r.stale_sessions {
         eprintln!(
             "note: {} is gone without ending; `cairn unlock` removes its records",

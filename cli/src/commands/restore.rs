@@ -1,8 +1,11 @@
-use crate::output::{plural, size};
+use crate::output::{emit, json_bytes, plural, size};
 use crate::Context;
 use anyhow::Result;
-use cairn_engine::restore::{restore_with, Overwrite, RestoreOptions};
-use std::path::PathBuf;
+use cairn_engine::restore::{restore_with, Overwrite, RestoreOptions, RestoreReport};
+use cairn_format::SnapshotId;
+use serde_json::json;
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -88,8 +91,53 @@ pub fn run(ctx: &Context, args: Args) -> Result<u8> {
     };
     crate::audit(&repo, "restore", &[id], &outcome);
     for (path, e) in &report.errors {
-        eprintln!("cairn: cannot restore {}: {e}", path.display());
+        match ctx.json {
+            true => emit(&json!({
+                "message_type": "error",
+                "item": json_bytes(path.as_os_str().as_bytes()),
+                "error": e.to_string(),
+            })),
+            false => eprintln!("cairn: cannot restore {}: {e}", path.display()),
+        }
     }
+    match ctx.json {
+        true => emit(&summary(&report, &id, &args.target)),
+        false => print_report(&report, &id, &args.target, &opts),
+    }
+    if report.errors.is_empty() {
+        return Ok(0);
+    }
+    let failed = plural(report.errors.len() as u64, "entry");
+    match report.errors.iter().any(|(_, e)| crate::is_damage(e)) {
+        true => anyhow::bail!("{failed} could not be restored; {}", crate::DAMAGE_HINT),
+        false => anyhow::bail!("{failed} could not be restored"),
+    }
+}
+
+/// The `summary` message of a restore of snapshot `id` into `target`.
+fn summary(r: &RestoreReport, id: &SnapshotId, target: &Path) -> serde_json::Value {
+    json!({
+        "message_type": "summary",
+        "snapshot_id": id.to_hex(),
+        "target": json_bytes(target.as_os_str().as_bytes()),
+        "files_created": r.files - r.files_replaced,
+        "files_replaced": r.files_replaced,
+        "files_unchanged": r.files_unchanged,
+        "files_kept": r.files_kept,
+        "dirs": r.dirs,
+        "others": r.others,
+        "bytes": r.bytes,
+        "bytes_written": r.bytes_written,
+        "deleted": r.deleted,
+        "verified": r.verified,
+        "devices_skipped": r.devices_skipped,
+        "errors": r.errors.len(),
+    })
+}
+
+/// The outcome of a restore as text: what was restored, and the counts
+/// the options asked for.
+fn print_report(report: &RestoreReport, id: &SnapshotId, target: &Path, opts: &RestoreOptions) {
     let files = [
         plural(report.files - report.files_replaced, "file") + " created",
         plural(report.files_replaced, "file") + " replaced",
@@ -102,7 +150,7 @@ pub fn run(ctx: &Context, args: Args) -> Result<u8> {
     println!(
         "restored snapshot {} into {}: {}{kept}, {}, {}",
         id.short(),
-        args.target.display(),
+        target.display(),
         files.join(", "),
         plural(report.dirs, "directory"),
         plural(report.others, "other entry"),
@@ -121,12 +169,6 @@ pub fn run(ctx: &Context, args: Args) -> Result<u8> {
         content.push(plural(report.devices_skipped, "device node") + " skipped");
     }
     println!("{}", content.join(", "));
-    if report.errors.is_empty() {
-        Ok(0)
-    } else {
-        let failed = plural(report.errors.len() as u64, "entry");
-        anyhow::bail!("{failed} could not be restored")
-    }
 }
 
 /// Raises this process's soft limit of open files to its hard limit (at

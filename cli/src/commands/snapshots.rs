@@ -60,10 +60,6 @@ pub struct Args {
     /// Show only the N newest snapshots (of each group).
     #[arg(long, value_name = "N")]
     latest: Option<usize>,
-    /// Print JSON: an array of snapshots, or with --group-by an array of
-    /// `{"group": {...}, "snapshots": [...]}`.
-    #[arg(long)]
-    json: bool,
 }
 
 pub fn run(ctx: &Context, args: Args) -> Result<u8> {
@@ -74,7 +70,7 @@ pub fn run(ctx: &Context, args: Args) -> Result<u8> {
     if let Some(n) = args.latest {
         select::keep_latest(&mut groups, n);
     }
-    if args.json {
+    if ctx.json {
         let out = if args.group_by.is_some() {
             let list: Vec<Value> = groups
                 .iter()

@@ -8,16 +8,13 @@ use serde_json::json;
 pub struct Args {
     /// Snapshots to count (ID, unique prefix or `latest`); all of them when none is given.
     snapshots: Vec<String>,
-    /// Print a JSON object.
-    #[arg(long)]
-    json: bool,
 }
 
 pub fn run(ctx: &Context, args: Args) -> Result<u8> {
     let repo = ctx.open()?;
     let snapshots = super::find::named_snapshots(&repo, &args.snapshots)?;
     let s = stats::stats(&repo, &snapshots)?;
-    if args.json {
+    if ctx.json {
         let object = json!({
             "snapshots": s.snapshots, "files": s.files, "restore_size": s.restore_size,
             "data_blobs": s.data_blobs, "tree_blobs": s.tree_blobs, "raw_size": s.raw_size,

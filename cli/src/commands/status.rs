@@ -13,9 +13,6 @@ use std::path::PathBuf;
 pub struct Args {
     /// The sources to report on (names of the policy file); all by default.
     sources: Vec<String>,
-    /// Print the status as JSON.
-    #[arg(long)]
-    json: bool,
     /// Also write it to this file in the text format of node_exporter's
     /// textfile collector (replaced whole, never half-written).
     #[arg(long, value_name = "FILE")]
@@ -33,7 +30,7 @@ pub fn run(ctx: &Context, args: Args) -> Result<u8> {
         metrics::write_atomically(file, &metrics::prometheus(&status))
             .with_context(|| format!("cannot write metrics to {}", file.display()))?;
     }
-    if args.json {
+    if ctx.json {
         println!("{}", serde_json::to_string_pretty(&status)?);
     } else {
         for source in &status.sources {

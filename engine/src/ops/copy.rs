@@ -16,6 +16,7 @@ use crate::backup::commit_packs;
 use crate::error::{Error, Result};
 use crate::nesting;
 use crate::packer::PackWriter;
+use crate::progress::Progress;
 use crate::repository::Repository;
 use cairn_format::lock::Operation;
 use cairn_format::snapshot::Snapshot;
@@ -54,14 +55,17 @@ fn same_backup(a: &Snapshot, b: &Snapshot) -> bool {
 /// Copies `snapshots` of `src` into `dst`, passing over those `dst` already
 /// has a copy of. Nothing is committed to `dst` until every blob has been
 /// read, authenticated and stored; a source that fails a read fails the copy
-/// before any snapshot is written.
+/// before any snapshot is written. `progress`, if given, counts the blobs
+/// read and the bytes of file data among them (no totals are known
+/// beforehand).
 pub fn copy(
     src: &Repository,
     dst: &mut Repository,
     snapshots: &[(SnapshotId, Snapshot)],
+    progress: Option<&Progress>,
 ) -> Result<CopyReport> {
     dst.begin_session(Operation::Backup)?;
-    let result = copy_in_session(src, dst, snapshots);
+    let result = copy_in_session(src, dst, snapshots, progress);
     // A final record that cannot be written leaves a session that turns stale.
     let _ = dst.end_session();
     result
@@ -71,6 +75,7 @@ fn copy_in_session(
     src: &Repository,
     dst: &mut Repository,
     snapshots: &[(SnapshotId, Snapshot)],
+    progress: Option<&Progress>,
 ) -> Result<CopyReport> {
     let existing = dst.snapshots()?;
     let mut report = CopyReport::default();
@@ -92,6 +97,7 @@ fn copy_in_session(
             blobs: HashMap::new(),
             bundle: None,
             read: 0,
+            progress,
         };
         let mut copies = Vec::new();
         for (id, snapshot) in todo {
@@ -145,9 +151,19 @@ struct Copier<'a> {
     bundle: Option<(BlobId, BlobId, Vec<u8>)>,
     /// Blobs read from the source.
     read: u64,
+    /// Counts the blobs read, if given.
+    progress: Option<&'a Progress>,
 }
 
 impl Copier<'_> {
+    /// Counts a blob read from the source, with `len` bytes of file data.
+    fn count_read(&mut self, len: usize) {
+        self.read += 1;
+        if let Some(p) = self.progress {
+            p.done(1, len as u64);
+        }
+    }
+
     /// The target's ID for the source tree `id`, a tree at `level`, stored
     /// in the target with everything below it.
     fn tree(&mut self, id: &BlobId, level: usize) -> Result<BlobId> {
@@ -155,7 +171,7 @@ impl Copier<'_> {
             return Ok(*done);
         }
         let tree = self.src.load_tree(id)?;
-        self.read += 1;
+        self.count_read(0);
         let mut nodes = Vec::with_capacity(tree.nodes.len());
         for mut node in tree.nodes {
             node.kind = match node.kind {
@@ -214,7 +230,7 @@ impl Copier<'_> {
             return Ok(*done);
         }
         let plain = self.src.read_blob(BlobKind::Data, id)?;
-        self.read += 1;
+        self.count_read(plain.len());
         let copied = self.writer.save(BlobKind::Data, plain)?;
         self.blobs.insert(*id, copied);
         Ok(copied)
@@ -227,7 +243,7 @@ impl Copier<'_> {
             Some((src, copied, _)) if src == id => Ok(*copied),
             _ => {
                 let plain = self.src.read_blob(BlobKind::Data, id)?;
-                self.read += 1;
+                self.count_read(plain.len());
                 let copied = self.writer.save(BlobKind::Data, plain.clone())?;
                 self.bundle = Some((*id, copied, plain));
                 Ok(copied)

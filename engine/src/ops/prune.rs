@@ -19,6 +19,7 @@ use crate::error::{Error, Result};
 use crate::index::Numbering;
 use crate::ops::index_writer::IndexWriter;
 use crate::packer::PackWriter;
+use crate::progress::Progress;
 use crate::repository::Repository;
 use crate::session::{self, Session, SessionInfo};
 use cairn_format::index::{IndexFile, IndexPack};
@@ -28,6 +29,7 @@ use cairn_format::snapshot::Snapshot;
 use cairn_format::tree::NodeKind;
 use cairn_format::{BlobId, BlobKind, IndexId, MarkId, PackId, SnapshotId, Timestamp};
 use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
 
 /// How much to do.
 #[derive(Clone, Debug)]
@@ -42,6 +44,9 @@ pub struct PruneOptions {
     /// its unused share and the repack limit: how a key rotation's rewrite
     /// re-seals the blobs ([`crate::rotate`]).
     pub reseal_before: Option<u32>,
+    /// Advanced by each pack repacked, with its size; the totals are known
+    /// once the packs to repack are chosen.
+    pub progress: Option<Arc<Progress>>,
 }
 
 impl Default for PruneOptions {
@@ -51,6 +56,7 @@ impl Default for PruneOptions {
             max_repack: None,
             dry_run: false,
             reseal_before: None,
+            progress: None,
         }
     }
 }
@@ -484,7 +490,7 @@ fn plan(
     if condemned.is_empty() || opts.dry_run {
         return Ok(None);
     }
-    let copies = copy_used_blobs(repo, used, &packs)?;
+    let copies = copy_used_blobs(repo, used, &packs, opts.progress.as_deref())?;
     // A prune that took this one for over (its session forged as ended)
     // may have deleted the copies before they are indexed: confirm, as a
     // backup does, before the index files and again before the mark.
@@ -619,15 +625,23 @@ fn copy_used_blobs(
     repo: &Repository,
     used: &Used<'_>,
     packs: &HashMap<PackId, PackUse>,
+    progress: Option<&Progress>,
 ) -> Result<Vec<IndexPack>> {
     let mut writer = PackWriter::for_copies(repo);
-    let mut to_repack: Vec<&PackId> = packs
+    let mut to_repack: Vec<(&PackId, u64)> = packs
         .iter()
         .filter(|(_, u)| u.fate == Fate::Repack)
-        .map(|(id, _)| id)
+        .map(|(id, u)| (id, u.used_bytes + u.unused_bytes))
         .collect();
     to_repack.sort();
-    for id in to_repack {
+    if let Some(p) = progress {
+        p.expect(
+            to_repack.len() as u64,
+            to_repack.iter().map(|(_, n)| n).sum(),
+        );
+        p.total_complete();
+    }
+    for (id, size) in to_repack {
         // Each blob copied is authenticated; the pack as a whole may be
         // damaged elsewhere (in a blob `repair index` left out).
         let bytes = repo.backend().read(FileKind::Pack, &id.to_hex())?;
@@ -635,6 +649,9 @@ fn copy_used_blobs(
         for e in header.blobs.iter().filter(|e| used.is_used_here(id, e)) {
             let plain = repo.open_blob_in(id, &bytes, e).map_err(refuse)?;
             writer.save(e.kind, plain)?;
+        }
+        if let Some(p) = progress {
+            p.done(1, size);
         }
     }
     Ok(writer.finish()?.0)
