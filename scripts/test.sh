@@ -2,7 +2,8 @@
 # The full test suite. Installs what the tests need (a PostgreSQL server for the
 # database-dump, drill and runbook tests, strace for the crash tests, SeaweedFS
 # for the S3 tests, OpenSSH for the SFTP tests, promtool for the metrics test,
-# MariaDB and Redis for the recipe tests, man for the manual page test)
+# MariaDB and Redis for the recipe tests, man for the manual page test,
+# fuse3 for the mount test)
 # when it is missing and we are root, then runs every test.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -16,6 +17,7 @@ need prometheus "the metrics test (promtool)" command -v promtool
 need mariadb-server "the MariaDB recipe test" test -x /usr/sbin/mariadbd
 need redis-server "the Redis recipe test" command -v redis-server
 need man-db "the manual page test" command -v man
+need fuse3 "the mount test" command -v fusermount3
 install_seaweedfs
 
 # The end-to-end tests run the `cairn` binary and the library's examples,

@@ -33,6 +33,10 @@ const EXAMPLES: &[(&str, &[(&str, &str)])] = &[
         ("cairn dump latest /etc/hosts > hosts", "one file"),
         ("cairn dump latest /home/ann | tar -t", "a directory, as a tar archive"),
     ]),
+    ("mount", &[
+        ("cairn mount /mnt/backup", "browse every snapshot; Ctrl-C unmounts"),
+        ("cairn mount --host db1 /mnt/backup", "only one host's"),
+    ]),
     ("tag", &[
         ("cairn tag --add keep --remove nightly 3f2a9c1e", "change a snapshot's tags"),
         ("cairn tag --hold-until \"2027-06-30 00:00\" 1a2b3c4d", "extend a compliance hold"),

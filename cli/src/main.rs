@@ -3,6 +3,7 @@
 mod commands;
 mod examples;
 mod location;
+mod mount;
 mod output;
 mod password;
 mod profile;
@@ -137,6 +138,8 @@ enum Command {
     Stats(commands::stats::Args),
     /// Write a file of a snapshot, or a directory as a tar archive, to standard output.
     Dump(commands::dump::Args),
+    /// Show the snapshots as a read-only file system (FUSE) until Ctrl-C.
+    Mount(commands::mount::Args),
     /// Add, remove or replace the tags of snapshots.
     Tag(commands::tag::Args),
     /// Do what is due of the policy file: back up sources about to miss
@@ -434,6 +437,7 @@ fn without_json(command: &Command) -> Option<&'static str> {
     Some(match command {
         Command::Init(_) => "init",
         Command::Dump(_) => "dump",
+        Command::Mount(_) => "mount",
         Command::Tag(_) => "tag",
         Command::Run(_) => "run",
         Command::Runbook(_) => "runbook",
@@ -493,6 +497,7 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
         Command::Find(a) => commands::find::run(&ctx, a),
         Command::Stats(a) => commands::stats::run(&ctx, a),
         Command::Dump(a) => commands::dump::run(&ctx, a),
+        Command::Mount(a) => commands::mount::run(&ctx, a),
         Command::Tag(a) => commands::tag::run(&ctx, a),
         Command::Status(a) => commands::status::run(&ctx, a),
         Command::Drill(a) => commands::drill::run(&ctx, a),

@@ -29,7 +29,7 @@
 //! | layer | what lives there |
 //! |---|---|
 //! | [`ops`] | operations: backup (walk, filters), restore, copy, forget's retention, prune, check, repair, key rotation, the WAL archive, the journal |
-//! | [`query`] | reading snapshots: select, browse, find, diff, dump, stats, tags |
+//! | [`query`] | reading snapshots: select, browse, find, diff, dump, read_at, stats, tags |
 //! | [`repo`] | the opened repository: keys, sessions, index, chunker, bundles, packer, holds, audit log |
 //! | [`storage`] | the [`backend::Backend`] trait, local, S3 and SFTP storage, retries, the metadata cache |
 //!
@@ -61,7 +61,7 @@ pub use ops::{
 };
 pub(crate) use ops::{lister, lost};
 pub(crate) use query::nesting;
-pub use query::{browse, diff, dump, find, select, stats, tag};
+pub use query::{browse, diff, dump, find, read_at, select, stats, tag};
 pub(crate) use repo::index_table;
 pub use repo::{
     audit, bundle, chunker, hold, index, keys, packer, parent_cache, repository, session,

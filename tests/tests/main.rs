@@ -39,6 +39,7 @@ mod json;
 mod keys;
 mod lock_abuse;
 mod metadata;
+mod mount;
 mod notify;
 mod object_lock;
 mod parent_choice;

@@ -14,6 +14,7 @@ pub mod generate;
 pub mod init;
 pub mod key;
 pub mod ls;
+pub mod mount;
 pub mod pg;
 pub mod prune;
 pub mod repair;

@@ -7,6 +7,7 @@ pub mod diff;
 pub mod dump;
 pub mod find;
 pub(crate) mod nesting;
+pub mod read_at;
 pub mod select;
 pub mod stats;
 pub mod tag;
