@@ -1,14 +1,14 @@
 //! An opened repository: keys, config, index, and typed access to stored objects.
 
-use crate::backend::{store_file, unique_prefix, Backend, FileKind};
+use crate::backend::{unique_prefix, Backend, FileKind};
 use crate::cache::Cache;
 use crate::error::{Error, Result};
 use crate::index::{BlobLocation, Index, IndexLoader};
 use crate::index_table::{IndexTable, Loaded};
 use crate::parent_cache::ParentCache;
 use crate::repo::lease::Session;
-use cairn_format::config::{ChunkerParams, Config, COMPRESSION_NONE, COMPRESSION_ZSTD};
-use cairn_format::crypto::{MasterKeys, Padding};
+use cairn_format::config::{Config, COMPRESSION_NONE, COMPRESSION_ZSTD};
+use cairn_format::crypto::MasterKeys;
 use cairn_format::id::storage_hash;
 use cairn_format::index::{dedup_tag, IndexFile, IndexPack};
 use cairn_format::key::{open_key_file, read_key_header, seal_key_file, KdfParams, KeyInfo};
@@ -27,6 +27,10 @@ use std::sync::{Arc, Mutex};
 
 mod index_load;
 use index_load::IndexListing;
+mod files;
+use files::read_verified;
+mod init_options;
+pub use init_options::{check_retain_days, ChunkerSecret, InitOptions, MAX_RETAIN_DAYS};
 mod objects;
 
 /// The most key-derivation work ([`KdfParams::work`]) an open spends on
@@ -38,75 +42,6 @@ pub const KDF_BUDGET: u64 = 16 << 20;
 /// Files of a kind that could be read, with the hash that names each, and
 /// the errors for the others.
 pub(crate) type Readable<T> = (Vec<([u8; 32], T)>, Vec<Error>);
-
-/// Choices made once, when a repository is created.
-#[derive(Clone, Debug)]
-pub struct InitOptions {
-    /// Password hashing costs for the first key file.
-    pub kdf: KdfParams,
-    /// Chunking parameters; `None` for the defaults.
-    pub chunker: Option<ChunkerParams>,
-    /// zstd level, or `None` to store blobs uncompressed.
-    pub compression_level: Option<i32>,
-    /// Target pack size in bytes; `None` for the default.
-    pub pack_size: Option<u64>,
-    /// The secret of the chunk boundaries; a fresh one when `None`. With
-    /// `chunker`, another repository's (see [`InitOptions::chunking_like`]).
-    pub chunker_secret: Option<ChunkerSecret>,
-    /// Which objects writers pad; `None` for the default, everything but
-    /// blobs (SPEC §5.1).
-    pub padding: Option<Padding>,
-    /// Keep each backup's files from deletion for this many days, by
-    /// storage that enforces it (S3 Object Lock; a bucket that does not
-    /// exist yet is made with it), and hold its snapshot as long (SPEC §2.6).
-    /// Storage that cannot is refused before anything is written.
-    pub retain_days: Option<u32>,
-}
-
-impl InitOptions {
-    /// These options, with the chunking of `other`: its parameters and
-    /// secret. Files backed up into both repositories are then cut at the
-    /// same places, so snapshots copied between them deduplicate against
-    /// backups made into either (SPEC.md §7, §13 say what this shares).
-    pub fn chunking_like(self, other: &Repository) -> Self {
-        InitOptions {
-            chunker: Some(other.config.chunker.clone()),
-            chunker_secret: Some(ChunkerSecret(other.keys.chunker_key)),
-            ..self
-        }
-    }
-}
-
-/// The secret from which a repository's chunk boundaries are derived.
-#[derive(Clone)]
-pub struct ChunkerSecret([u8; 32]);
-
-impl std::fmt::Debug for ChunkerSecret {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("ChunkerSecret(..)")
-    }
-}
-
-impl Drop for ChunkerSecret {
-    fn drop(&mut self) {
-        use zeroize::Zeroize;
-        self.0.zeroize();
-    }
-}
-
-impl Default for InitOptions {
-    fn default() -> Self {
-        InitOptions {
-            kdf: KdfParams::default_costs(),
-            chunker: None,
-            compression_level: Some(3),
-            pack_size: None,
-            chunker_secret: None,
-            padding: None,
-            retain_days: None,
-        }
-    }
-}
 
 /// Snapshots with their IDs, oldest first.
 pub type SnapshotList = Vec<(SnapshotId, Snapshot)>;
@@ -601,40 +536,6 @@ impl Repository {
         &self.keys
     }
 
-    /// Reads a content-addressed file and checks it hashes to its name;
-    /// an index file, snapshot, journal entry or audit record comes from the cache when
-    /// it holds it.
-    pub fn read_verified(&self, kind: FileKind, name: &str) -> Result<Vec<u8>> {
-        let cache = self.metadata_cache(kind);
-        if let Some(bytes) = cache.and_then(|c| c.read(kind, name)) {
-            return Ok(bytes);
-        }
-        let bytes = read_verified(&*self.backend, kind, name)?;
-        if let Some(cache) = cache {
-            cache.store(kind, name, &bytes);
-        }
-        Ok(bytes)
-    }
-
-    /// Stores a sealed file under the hash of its bytes; returns that hash.
-    pub(crate) fn store_file(&self, kind: FileKind, bytes: &[u8]) -> Result<[u8; 32]> {
-        let id = store_file(&*self.backend, kind, bytes)?;
-        if let Some(cache) = self.metadata_cache(kind) {
-            cache.store(kind, &hex::encode(id), bytes);
-        }
-        Ok(id)
-    }
-
-    /// The cache, when one is used and `kind` is index files, snapshots,
-    /// journal entries or audit records.
-    fn metadata_cache(&self, kind: FileKind) -> Option<&Cache> {
-        let kept = matches!(
-            kind,
-            FileKind::Index | FileKind::Snapshot | FileKind::Journal | FileKind::Audit
-        );
-        self.cache.as_deref().filter(|_| kept)
-    }
-
     /// The storage backend, for threads that outlive a borrow.
     pub(crate) fn shared_backend(&self) -> Arc<dyn Backend> {
         self.backend.clone()
@@ -643,54 +544,6 @@ impl Repository {
     /// The master secrets, for threads that outlive a borrow.
     pub(crate) fn shared_keys(&self) -> Arc<MasterKeys> {
         self.keys.clone()
-    }
-
-    /// Removes a file from storage and from the cache.
-    pub(crate) fn remove_file(&self, kind: FileKind, name: &str) -> Result<()> {
-        self.backend.remove(kind, name)?;
-        if let Some(cache) = self.metadata_cache(kind) {
-            cache.remove(kind, name);
-        }
-        Ok(())
-    }
-
-    /// Every file of `kind` that can be read, authenticated and decoded by
-    /// `open`, with the hash that names it, ordered by `time` and then by
-    /// hash; and the errors for those that cannot.
-    pub(crate) fn read_all<T>(
-        &self,
-        kind: FileKind,
-        open: impl Fn(&[u8], &MasterKeys) -> std::result::Result<T, FormatError>,
-        time: impl Fn(&T) -> Timestamp,
-    ) -> Result<Readable<T>> {
-        let mut out = Vec::new();
-        let mut errors = Vec::new();
-        for name in self.list(kind)? {
-            let read = self.read_verified(kind, &name).and_then(|bytes| {
-                open(&bytes, &self.keys)
-                    .map_err(|e| Error::format(format!("{} {name}", kind.name()), e))
-            });
-            match read {
-                Ok(t) => {
-                    let mut id = [0u8; 32];
-                    hex::decode_to_slice(&name, &mut id).expect("backends list only hex IDs");
-                    out.push((id, t));
-                }
-                Err(e) => errors.push(e),
-            }
-        }
-        out.sort_by_key(|(id, t)| (time(t), *id));
-        Ok((out, errors))
-    }
-
-    /// The names of the files of `kind`; the cache forgets the files of
-    /// that kind storage no longer has.
-    pub(crate) fn list(&self, kind: FileKind) -> Result<Vec<String>> {
-        let listed = self.backend.list(kind)?;
-        if let Some(cache) = self.metadata_cache(kind) {
-            cache.retain(kind, listed.iter().map(String::as_str));
-        }
-        Ok(listed)
     }
 
     /// The pack that holds a blob, as the index says: from its entries, or
@@ -758,19 +611,6 @@ impl Repository {
     }
 }
 
-/// The most days a retention may last: about 100 years.
-pub const MAX_RETAIN_DAYS: u32 = 36_500;
-
-/// Refuses a retention of no days or of more than [`MAX_RETAIN_DAYS`].
-pub fn check_retain_days(days: u32) -> Result<()> {
-    match days {
-        1..=MAX_RETAIN_DAYS => Ok(()),
-        _ => Err(Error::Invalid(format!(
-            "a retention of {days} days: give 1 to {MAX_RETAIN_DAYS} days"
-        ))),
-    }
-}
-
 /// True when every blob of `pack` is a tree: the packs the cache keeps.
 pub(crate) fn holds_trees_only(pack: &IndexPack) -> bool {
     pack.blobs.iter().all(|b| b.kind == BlobKind::Tree)
@@ -781,22 +621,6 @@ fn joined<T>(thread: std::thread::ScopedJoinHandle<'_, T>) -> T {
     thread
         .join()
         .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
-}
-
-fn read_verified(backend: &dyn Backend, kind: FileKind, name: &str) -> Result<Vec<u8>> {
-    let bytes = backend.read(kind, name)?;
-    let actual = hex::encode(storage_hash(&bytes));
-    if actual != name {
-        return Err(Error::format(
-            format!("{} {name}", kind.name()),
-            FormatError::HashMismatch {
-                what: kind.name(),
-                expected: name.into(),
-                actual,
-            },
-        ));
-    }
-    Ok(bytes)
 }
 
 /// A key file that opens `keys` with `password`, made now by this host and
