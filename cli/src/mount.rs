@@ -18,8 +18,8 @@ use cairn_format::snapshot::Snapshot;
 use cairn_format::tree::{Node, NodeKind};
 use cairn_format::{BlobId, SnapshotId, Timestamp};
 use fuser::{
-    FileAttr, FileType, Filesystem, ReplyAttr, ReplyData, ReplyDirectory, ReplyEntry, ReplyOpen,
-    Request,
+    FileAttr, FileType, Filesystem, ReplyAttr, ReplyData, ReplyDirectory, ReplyDirectoryPlus,
+    ReplyEntry, ReplyOpen, Request,
 };
 use std::collections::{BTreeMap, HashSet};
 use std::ffi::OsStr;
@@ -256,6 +256,37 @@ impl View {
         libc::EIO
     }
 
+    /// Hands `add` the entries of directory `ino` from `offset` on (`.` and
+    /// `..` first), each with the offset of the next, until it says the
+    /// reply is full.
+    fn list(
+        &mut self,
+        ino: u64,
+        offset: i64,
+        mut add: impl FnMut(u64, i64, &[u8], &FileAttr) -> bool,
+    ) -> Result<(), i32> {
+        self.entries(ino)?;
+        let Content::Dir(entries) = &self.inodes[ino as usize - 1].content else {
+            unreachable!("entries made it a directory");
+        };
+        let dots = [(&b"."[..], ino), (&b".."[..], ino)];
+        let named = entries
+            .iter()
+            .map(|(name, child)| (name.as_slice(), *child));
+        let start = usize::try_from(offset).unwrap_or(0);
+        for (i, (name, child)) in dots.into_iter().chain(named).enumerate().skip(start) {
+            if add(
+                child,
+                (i + 1) as i64,
+                name,
+                &self.inodes[child as usize - 1].attr,
+            ) {
+                break;
+            }
+        }
+        Ok(())
+    }
+
     /// Up to `size` bytes of file `ino` from `offset`.
     fn read_file(&mut self, ino: u64, offset: u64, size: usize) -> Result<Vec<u8>, i32> {
         let i = usize::try_from(ino).ok().and_then(|i| i.checked_sub(1));
@@ -336,6 +367,24 @@ impl Filesystem for View {
         }
     }
 
+    fn init(
+        &mut self,
+        _req: &Request<'_>,
+        config: &mut fuser::KernelConfig,
+    ) -> Result<(), libc::c_int> {
+        // A listing brings every entry's attributes along, so `ls -l` of a
+        // large folder needs no lookup per entry; and link targets are
+        // cached, so paths through `latest` resolve without asking. A
+        // kernel without these works as before.
+        for capability in [
+            fuser::consts::FUSE_DO_READDIRPLUS,
+            fuser::consts::FUSE_CACHE_SYMLINKS,
+        ] {
+            let _ = config.add_capabilities(capability);
+        }
+        Ok(())
+    }
+
     fn readdir(
         &mut self,
         _req: &Request<'_>,
@@ -344,23 +393,27 @@ impl Filesystem for View {
         offset: i64,
         mut reply: ReplyDirectory,
     ) {
-        if let Err(e) = self.entries(ino) {
-            return reply.error(e);
+        match self.list(ino, offset, |child, next, name, attr| {
+            reply.add(child, next, attr.kind, OsStr::from_bytes(name))
+        }) {
+            Ok(()) => reply.ok(),
+            Err(e) => reply.error(e),
         }
-        let Content::Dir(entries) = &self.inodes[ino as usize - 1].content else {
-            unreachable!("entries made it a directory");
-        };
-        let dots = [(&b"."[..], ino), (&b".."[..], ino)];
-        let named = entries
-            .iter()
-            .map(|(name, child)| (name.as_slice(), *child));
-        let start = usize::try_from(offset).unwrap_or(0);
-        for (i, (name, child)) in dots.into_iter().chain(named).enumerate().skip(start) {
-            let kind = self.inodes[child as usize - 1].attr.kind;
-            if reply.add(child, (i + 1) as i64, kind, OsStr::from_bytes(name)) {
-                break;
-            }
+    }
+
+    fn readdirplus(
+        &mut self,
+        _req: &Request<'_>,
+        ino: u64,
+        _fh: u64,
+        offset: i64,
+        mut reply: ReplyDirectoryPlus,
+    ) {
+        match self.list(ino, offset, |child, next, name, attr| {
+            reply.add(child, next, OsStr::from_bytes(name), &TTL, attr, 0)
+        }) {
+            Ok(()) => reply.ok(),
+            Err(e) => reply.error(e),
         }
-        reply.ok();
     }
 }
