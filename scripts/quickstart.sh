@@ -3,8 +3,10 @@
 # restores it, and checks the restored copy is identical.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-cargo build --release --quiet -p cairn-cli
-cairn="$PWD/target/release/cairn"
+# The development build: quicker to make than the release build (which
+# `cargo install` makes), and the one the test suite uses next.
+cargo build --quiet -p cairn-cli
+cairn="$PWD/target/debug/cairn"
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 export CAIRN_REPOSITORY="$work/repo" CAIRN_PASSWORD="quick start demo password"

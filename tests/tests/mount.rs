@@ -1,5 +1,6 @@
 //! `cairn mount`: a snapshot lists and reads back as its restore does, and
-//! Ctrl-C unmounts and ends the process. Run as root, with /dev/fuse.
+//! Ctrl-C unmounts and ends the process; without FUSE it says so. Run as
+//! root, with /dev/fuse and unshare.
 
 use cairn_tests::*;
 use std::fs;
@@ -168,4 +169,26 @@ fn a_mount_point_that_is_missing_or_not_empty_is_a_clear_error() {
     fs::write(full.join("x"), b"x").unwrap();
     let out = cairn(&repo, &args(&["mount", full.to_str().unwrap()]), &[]);
     assert_clean_failure(&out, 1, "is not empty");
+}
+
+#[test]
+fn without_fuse_mount_says_so_in_one_line() {
+    let (_tmp, base, repo) = cli_fixture();
+    let mnt = base.join("mnt");
+    fs::create_dir(&mnt).unwrap();
+    // A /dev without the FUSE device, in a mount namespace of its own.
+    let script = format!(
+        "mount -t tmpfs none /dev && exec '{}' mount '{}'",
+        cairn_bin().display(),
+        mnt.display()
+    );
+    let out = std::process::Command::new("unshare")
+        .args(["-m", "sh", "-c", &script])
+        .env("CAIRN_REPOSITORY", &repo)
+        .env("CAIRN_PASSWORD", PASSWORD)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert_clean_failure(&out, 1, "FUSE is needed");
+    assert!(!mounted(&mnt));
 }
