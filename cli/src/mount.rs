@@ -123,6 +123,12 @@ fn node_attr(node: &Node) -> FileAttr {
     }
 }
 
+/// Inode number `ino` of `inodes` (numbered from 1).
+fn numbered(inodes: &mut [Inode], ino: u64) -> Result<&mut Inode, i32> {
+    let i = usize::try_from(ino).ok().and_then(|i| i.checked_sub(1));
+    i.and_then(|i| inodes.get_mut(i)).ok_or(libc::ENOENT)
+}
+
 impl View {
     /// The view of `repo`'s `snapshots`.
     pub fn new(repo: Repository, mut snapshots: Vec<(SnapshotId, Snapshot)>) -> View {
@@ -214,8 +220,7 @@ impl View {
     }
 
     fn inode(&mut self, ino: u64) -> Result<&mut Inode, i32> {
-        let i = usize::try_from(ino).ok().and_then(|i| i.checked_sub(1));
-        i.and_then(|i| self.inodes.get_mut(i)).ok_or(libc::ENOENT)
+        numbered(&mut self.inodes, ino)
     }
 
     /// The entries of directory `ino`, its tree read if it was not yet.
@@ -289,8 +294,8 @@ impl View {
 
     /// Up to `size` bytes of file `ino` from `offset`.
     fn read_file(&mut self, ino: u64, offset: u64, size: usize) -> Result<Vec<u8>, i32> {
-        let i = usize::try_from(ino).ok().and_then(|i| i.checked_sub(1));
-        let inode = i.and_then(|i| self.inodes.get_mut(i)).ok_or(libc::ENOENT)?;
+        // The inode alone is borrowed: the repository and cache are read too.
+        let inode = numbered(&mut self.inodes, ino)?;
         let Content::File(node, layout) = &mut inode.content else {
             return Err(libc::EISDIR);
         };
