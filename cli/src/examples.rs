@@ -37,6 +37,11 @@ const EXAMPLES: &[(&str, &[(&str, &str)])] = &[
         ("cairn mount /mnt/backup", "browse every snapshot; Ctrl-C unmounts"),
         ("cairn mount --host db1 /mnt/backup", "only one host's"),
     ]),
+    ("ui", &[
+        ("cairn ui", "the dashboard of the policy file, on http://127.0.0.1:8470/"),
+        ("cairn -r /srv/backup ui", "one repository's snapshots, without a policy"),
+        ("cairn ui --listen 0.0.0.0:8470 --token-file /etc/cairn/ui-token", "reachable from elsewhere, behind a token"),
+    ]),
     ("tag", &[
         ("cairn tag --add keep --remove nightly 3f2a9c1e", "change a snapshot's tags"),
         ("cairn tag --hold-until \"2027-06-30 00:00\" 1a2b3c4d", "extend a compliance hold"),

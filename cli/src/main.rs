@@ -9,6 +9,7 @@ mod password;
 mod profile;
 mod progress;
 mod remembered;
+mod ui;
 
 use cairn_engine::backend::{Backend, Location};
 use cairn_engine::progress::Progress;
@@ -177,6 +178,9 @@ enum Command {
     Pg(commands::pg::Args),
     /// Shell completions and manual pages.
     Generate(commands::generate::Args),
+    /// A web dashboard of the recovery objectives, snapshots and audit log,
+    /// on http://127.0.0.1:8470/ until Ctrl-C.
+    Ui(commands::ui::Args),
 }
 
 /// What every command needs to reach the repository.
@@ -250,6 +254,28 @@ impl Context {
             self.prepare(repo, &location, true)
         })?;
         Ok(repo)
+    }
+
+    /// A function that opens the repository anew on each call, with the
+    /// password read once now: for `cairn ui`, which opens a repository
+    /// again when backups made elsewhere add what its index does not hold.
+    pub fn reopener(&self) -> anyhow::Result<crate::ui::Opener> {
+        let (backend, password) = self.credentials()?;
+        let location = backend.location();
+        let hint = self.key_hint(&location);
+        let unused = password::PasswordSource {
+            file: None,
+            command: None,
+            variable: "CAIRN_PASSWORD",
+            label: "repository password",
+        };
+        let ctx = self.source(self.repo.clone(), unused);
+        Ok(Box::new(move || {
+            let repo = Repository::open_hinted(backend.clone(), &password, hint.as_deref(), |r| {
+                ctx.prepare(r, &location, true)
+            })?;
+            Ok(repo)
+        }))
     }
 
     /// Opens the repository without its index: for a backup, which loads
@@ -438,6 +464,7 @@ fn without_json(command: &Command) -> Option<&'static str> {
         Command::Init(_) => "init",
         Command::Dump(_) => "dump",
         Command::Mount(_) => "mount",
+        Command::Ui(_) => "ui",
         Command::Tag(_) => "tag",
         Command::Run(_) => "run",
         Command::Runbook(_) => "runbook",
@@ -498,6 +525,7 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
         Command::Stats(a) => commands::stats::run(&ctx, a),
         Command::Dump(a) => commands::dump::run(&ctx, a),
         Command::Mount(a) => commands::mount::run(&ctx, a),
+        Command::Ui(a) => commands::ui::run(&ctx, a),
         Command::Tag(a) => commands::tag::run(&ctx, a),
         Command::Status(a) => commands::status::run(&ctx, a),
         Command::Drill(a) => commands::drill::run(&ctx, a),

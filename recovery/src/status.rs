@@ -14,6 +14,7 @@ use cairn_format::journal::{CheckResult, DrillResult, Event, JournalEntry};
 use cairn_format::snapshot::Snapshot;
 use cairn_format::{SnapshotId, Timestamp};
 use serde::Serialize;
+use std::borrow::Borrow;
 use std::collections::BTreeMap;
 use std::time::Duration;
 
@@ -170,8 +171,8 @@ pub struct Newest {
 }
 
 /// What status reads from one repository.
-struct Read {
-    repo: Repository,
+struct Read<R> {
+    repo: R,
     snapshots: SnapshotList,
     journal: Vec<JournalEntry>,
     unreadable: usize,
@@ -179,15 +180,16 @@ struct Read {
 
 /// Assesses `sources` of `policy` (all of them when empty) at `now`;
 /// `open` opens a repository of the policy by name (the caller knows how
-/// to find its password). Each repository is opened once.
-pub fn assess(
+/// to find its password), or lends one it keeps open. Each repository is
+/// opened once.
+pub fn assess<R: Borrow<Repository>>(
     policy: &Policy,
     sources: &[String],
     now: Timestamp,
-    mut open: impl FnMut(&str, &policy::Repository) -> Result<Repository, String>,
+    mut open: impl FnMut(&str, &policy::Repository) -> Result<R, String>,
 ) -> Result<Status, String> {
     policy.check_sources(sources)?;
-    let mut read: BTreeMap<&str, Result<Read, String>> = BTreeMap::new();
+    let mut read: BTreeMap<&str, Result<Read<R>, String>> = BTreeMap::new();
     let mut out = Vec::new();
     for (name, source) in &policy.sources {
         if !sources.is_empty() && !sources.contains(name) {
@@ -196,9 +198,9 @@ pub fn assess(
         for repo in &source.to {
             read.entry(repo).or_insert_with(|| {
                 let repository = open(repo, &policy.repositories[repo])?;
-                let snapshots = repository.snapshots().map_err(|e| e.to_string())?;
+                let snapshots = repository.borrow().snapshots().map_err(|e| e.to_string())?;
                 let (journal, unreadable) =
-                    journal::entries(&repository).map_err(|e| e.to_string())?;
+                    journal::entries(repository.borrow()).map_err(|e| e.to_string())?;
                 Ok(Read {
                     repo: repository,
                     snapshots,
@@ -290,7 +292,7 @@ fn judge(
     name: &str,
     source: &Source,
     repo: &str,
-    read: &Read,
+    read: &Read<impl Borrow<Repository>>,
     failures: &[&JournalEntry],
     now: Timestamp,
 ) -> RepositoryStatus {
@@ -315,7 +317,11 @@ fn judge(
         repository: repo.to_string(),
         holds: fresh && sound && !check_overdue,
         state: if fresh { State::Ok } else { State::Breach },
-        last_failure: last_failure(failures, repo, newest.map(|n| arrived(&read.repo, n))),
+        last_failure: last_failure(
+            failures,
+            repo,
+            newest.map(|n| arrived(read.repo.borrow(), n)),
+        ),
         newest: newest.map(|(id, s)| Newest {
             id: id.to_hex(),
             time: s.time.secs,

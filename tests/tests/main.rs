@@ -63,4 +63,5 @@ mod sftp;
 mod status;
 mod storage_faults;
 mod streams;
+mod ui;
 mod v1_fixture;

@@ -36,19 +36,23 @@ pub fn run(ctx: &Context, args: Args) -> Result<u8> {
             out.write_all(path)?;
             out.write_all(b"\n")?;
         }
-        let s = diff::summarize(&changes);
-        writeln!(
-            out,
-            "{} added, {} removed, {} modified, {} metadata only, {} type changed; {} added, {} removed",
-            s.added,
-            s.removed,
-            s.modified,
-            s.metadata_only,
-            s.type_changed,
-            size(s.bytes_added),
-            size(s.bytes_removed)
-        )?;
+        writeln!(out, "{}", summary(&changes))?;
     }
     out.flush()?;
     Ok(0)
+}
+
+/// The counts of `changes`, on one line.
+pub fn summary(changes: &[Change]) -> String {
+    let s = diff::summarize(changes);
+    format!(
+        "{} added, {} removed, {} modified, {} metadata only, {} type changed; {} added, {} removed",
+        s.added,
+        s.removed,
+        s.modified,
+        s.metadata_only,
+        s.type_changed,
+        size(s.bytes_added),
+        size(s.bytes_removed)
+    )
 }

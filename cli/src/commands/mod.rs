@@ -25,4 +25,5 @@ pub mod snapshots;
 pub mod stats;
 pub mod status;
 pub mod tag;
+pub mod ui;
 pub mod unlock;
