@@ -3,7 +3,7 @@
 # database-dump, drill and runbook tests, strace for the crash tests, SeaweedFS
 # for the S3 tests, OpenSSH for the SFTP tests, promtool for the metrics test,
 # MariaDB and Redis for the recipe tests, man for the manual page test,
-# fuse3 for the mount test)
+# fuse3 for the mount test, Chromium and chromedriver for the dashboard test)
 # when it is missing and we are root, then runs every test.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -18,6 +18,8 @@ need mariadb-server "the MariaDB recipe test" test -x /usr/sbin/mariadbd
 need redis-server "the Redis recipe test" command -v redis-server
 need man-db "the manual page test" command -v man
 need fuse3 "the mount test" command -v fusermount3
+need chromium "the dashboard's browser test" command -v chromium
+need chromium-driver "the dashboard's browser test" command -v chromedriver
 install_seaweedfs
 
 # The end-to-end tests run the `cairn` binary and the library's examples,

@@ -2,12 +2,14 @@
 //! repository fixtures and a runner for the `cairn` binary.
 
 pub mod faults;
+pub mod http;
 pub mod postgres;
 pub mod proxy;
 pub mod remote;
 pub mod s3;
 pub mod sinks;
 pub mod sshd;
+pub mod webdriver;
 
 use cairn_engine::backend::LocalBackend;
 use cairn_engine::{InitOptions, Repository};

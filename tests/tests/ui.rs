@@ -2,12 +2,14 @@
 //! downloads byte for byte, paths that could leave a snapshot, the token
 //! and CSRF checks, and the overview's colours following the RPO.
 
+use cairn_tests::http::{self, Answer};
+use cairn_tests::webdriver::Browser;
 use cairn_tests::*;
 use std::collections::BTreeMap;
 use std::fs;
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{TcpListener, TcpStream};
-use std::path::Path;
+use std::io::{BufRead, BufReader, Read};
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
@@ -52,26 +54,6 @@ fn serve(repo: &Path, global: &[&str], options: &[&str]) -> Server {
     Server { child, addr }
 }
 
-/// An HTTP answer.
-struct Answer {
-    status: u16,
-    headers: BTreeMap<String, Vec<String>>,
-    body: Vec<u8>,
-}
-
-impl Answer {
-    fn text(&self) -> String {
-        String::from_utf8_lossy(&self.body).into_owned()
-    }
-
-    fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .get(name)
-            .and_then(|v| v.first())
-            .map(String::as_str)
-    }
-}
-
 /// Sends one request, its path exactly as given (no normalization).
 fn request(
     server: &Server,
@@ -80,80 +62,12 @@ fn request(
     extra: &[(&str, &str)],
     body: &str,
 ) -> Answer {
-    let mut stream = TcpStream::connect(&server.addr).unwrap();
-    let mut head = format!("{method} {path} HTTP/1.1\r\nConnection: close\r\n");
-    if !extra.iter().any(|(k, _)| k.eq_ignore_ascii_case("host")) {
-        head.push_str(&format!("Host: {}\r\n", server.addr));
-    }
-    for (k, v) in extra {
-        head.push_str(&format!("{k}: {v}\r\n"));
-    }
-    if !body.is_empty() {
-        head.push_str("Content-Type: application/x-www-form-urlencoded\r\n");
-    }
-    head.push_str(&format!("Content-Length: {}\r\n\r\n{body}", body.len()));
-    stream.write_all(head.as_bytes()).unwrap();
-    let mut raw = Vec::new();
-    stream.read_to_end(&mut raw).unwrap();
-    parse(&raw)
+    let form = "application/x-www-form-urlencoded";
+    http::request(&server.addr, method, path, extra, form, body.as_bytes())
 }
 
 fn get(server: &Server, path: &str) -> Answer {
     request(server, "GET", path, &[], "")
-}
-
-fn parse(raw: &[u8]) -> Answer {
-    let end = raw
-        .windows(4)
-        .position(|w| w == b"\r\n\r\n")
-        .expect("a whole head");
-    let head = String::from_utf8_lossy(&raw[..end]);
-    let mut lines = head.split("\r\n");
-    let status = lines
-        .next()
-        .unwrap()
-        .split(' ')
-        .nth(1)
-        .unwrap()
-        .parse()
-        .unwrap();
-    let mut headers: BTreeMap<String, Vec<String>> = BTreeMap::new();
-    for l in lines {
-        let (k, v) = l.split_once(':').unwrap();
-        headers
-            .entry(k.trim().to_ascii_lowercase())
-            .or_default()
-            .push(v.trim().to_string());
-    }
-    let mut body = raw[end + 4..].to_vec();
-    if headers
-        .get("transfer-encoding")
-        .is_some_and(|v| v[0] == "chunked")
-    {
-        body = dechunk(&body);
-    }
-    Answer {
-        status,
-        headers,
-        body,
-    }
-}
-
-fn dechunk(mut raw: &[u8]) -> Vec<u8> {
-    let mut out = Vec::new();
-    loop {
-        let eol = raw
-            .windows(2)
-            .position(|w| w == b"\r\n")
-            .expect("a chunk size");
-        let n =
-            usize::from_str_radix(std::str::from_utf8(&raw[..eol]).unwrap().trim(), 16).unwrap();
-        if n == 0 {
-            return out;
-        }
-        out.extend_from_slice(&raw[eol + 2..eol + 2 + n]);
-        raw = &raw[eol + 4 + n..];
-    }
 }
 
 /// The full ID of the first snapshot linked from `page`.
@@ -397,4 +311,212 @@ fn the_overview_turns_red_when_the_rpo_passes_and_green_after_a_run() {
     let source = get(&server, "/source/files");
     assert_eq!(source.status, 200, "{}", source.text());
     assert!(source.text().matches("<line x1=").count() >= 2);
+}
+
+/// Where the browser test saves a screenshot of each page, for review:
+/// `$CAIRN_SCREENSHOTS`, or `target/ui-screenshots` of the workspace.
+fn screenshots() -> PathBuf {
+    let dir = std::env::var_os("CAIRN_SCREENSHOTS").map_or_else(
+        || Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/ui-screenshots"),
+        PathBuf::from,
+    );
+    fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// Reloads the overview until the row of `main` for `files` has a class
+/// that `wanted` accepts; that class.
+fn wait_for_row(browser: &Browser, server: &Server, wanted: impl Fn(&str) -> bool) -> String {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        browser.goto(&format!("http://{}/", server.addr));
+        let row = browser.find("#source-files tr[data-repository=\"main\"]");
+        let class = browser.attribute(&row, "class");
+        if wanted(&class) {
+            return class;
+        }
+        assert!(Instant::now() < deadline, "the row stayed {class}");
+        std::thread::sleep(Duration::from_millis(300));
+    }
+}
+
+#[test]
+fn in_a_browser_the_overview_follows_the_rpo_a_file_downloads_whole_and_a_diff_lists_a_change() {
+    let (tmp, base, config) = files_policy("");
+    let text = fs::read_to_string(&config)
+        .unwrap()
+        .replace("rpo = \"1h\"", "rpo = \"5s\"");
+    fs::write(&config, text).unwrap();
+    let report = base.join("src/report.bin");
+    write_noise_file(&report, 700_000, 3);
+    ok_text(&cairn_configured(&config, &["run"], &[]));
+    let server = serve(Path::new(""), &["--config", config.to_str().unwrap()], &[]);
+    let downloads = tmp.path().join("downloads");
+    fs::create_dir(&downloads).unwrap();
+    let browser = Browser::start(&downloads);
+    let shots = screenshots();
+
+    // Green after the run; red once the RPO has passed; green after another.
+    let class = wait_for_row(&browser, &server, |c| c == "ok" || c == "warn");
+    assert_eq!(class, "ok", "just backed up");
+    browser.screenshot(&shots.join("overview.png"));
+    wait_for_row(&browser, &server, |c| c == "bad");
+    let verdict = browser.find("#verdict");
+    assert!(
+        browser.text(&verdict).contains("not within"),
+        "{}",
+        browser.text(&verdict)
+    );
+    browser.screenshot(&shots.join("overview-breach.png"));
+    ok_text(&cairn_configured(&config, &["run"], &[]));
+    wait_for_row(&browser, &server, |c| c != "bad");
+
+    // Into the newest snapshot, folder by folder, and download a file.
+    let row = browser.find("#source-files tr[data-repository=\"main\"] a[href*=\"/b/\"]");
+    browser.click(&row);
+    for name in base.join("src").iter().skip(1) {
+        let link = browser.find_text("a.dir", &format!("{}/", name.to_string_lossy()));
+        browser.click(&link);
+    }
+    browser.screenshot(&shots.join("browse.png"));
+    let file = browser.find_text("a.file", "report.bin");
+    browser.click(&file);
+    let got = browser.downloaded(&downloads, "report.bin");
+    assert!(
+        got == fs::read(&report).unwrap(),
+        "the download differs from the source"
+    );
+
+    // Change the file, back up, and the diff page lists it.
+    write_noise_file(&report, 500_000, 4);
+    ok_text(&cairn_configured(&config, &["run", "--force"], &[]));
+    std::thread::sleep(Duration::from_millis(1100));
+    browser.goto(&format!("http://{}/r/main?source=files", server.addr));
+    browser.screenshot(&shots.join("snapshots.png"));
+    let changes = browser.find("#snapshots a[href*=\"/diff?\"]");
+    browser.click(&changes);
+    let listed = browser.find("#changes");
+    let text = browser.text(&listed);
+    assert!(
+        text.contains("report.bin") && text.contains("modified"),
+        "{text}"
+    );
+    browser.screenshot(&shots.join("diff.png"));
+
+    // The other pages, for review.
+    for (path, name) in [
+        ("/source/files", "source.png"),
+        ("/r/main/audit", "audit.png"),
+        ("/r/main/stats", "stats.png"),
+    ] {
+        browser.goto(&format!("http://{}{path}", server.addr));
+        browser.find("h1");
+        assert!(browser.screenshot(&shots.join(name)) > 1000);
+    }
+}
+
+/// The CSRF token of a page's form.
+fn csrf_of(page: &str) -> String {
+    let at = page
+        .find("name=\"csrf\" value=\"")
+        .expect("a form with the token")
+        + 19;
+    page[at..at + 64].to_string()
+}
+
+/// `cairn -r @REPO LIST --json` of the policy file `config`, parsed.
+fn json_of(config: &Path, repo: &str, list: &[&str]) -> serde_json::Value {
+    let at = format!("@{repo}");
+    let mut all = vec!["-r", &at, "--json"];
+    all.extend(list);
+    serde_json::from_str(&ok_text(&cairn_configured(config, &all, &[]))).unwrap()
+}
+
+/// The commands recorded in the audit log of `repo`.
+fn audited(config: &Path, repo: &str) -> Vec<String> {
+    let log = json_of(config, repo, &["audit"]);
+    let records = log.as_array().unwrap().iter();
+    records
+        .map(|r| r["command"].as_str().unwrap().to_string())
+        .collect()
+}
+
+#[test]
+fn actions_are_off_unless_allowed_and_each_is_confirmed_needs_the_csrf_token_and_is_audited() {
+    let (tmp, base, config) = files_policy("");
+    ok_text(&cairn_configured(&config, &["run"], &[]));
+    let global = ["--config", config.to_str().unwrap()];
+    let snapshots = || {
+        json_of(&config, "main", &["snapshots"])
+            .as_array()
+            .unwrap()
+            .len()
+    };
+    let before = snapshots();
+    {
+        let off = serve(Path::new(""), &global, &[]);
+        assert_eq!(get(&off, "/source/files/run").status, 403);
+        let forged = format!("csrf={}", "0".repeat(64));
+        assert_eq!(
+            request(&off, "POST", "/source/files/run", &[], &forged).status,
+            403
+        );
+        assert!(!get(&off, "/source/files").text().contains("run-now"));
+    }
+    let server = serve(Path::new(""), &global, &["--allow-actions"]);
+    // Back up now: confirmed first; refused without the token.
+    let confirm = get(&server, "/source/files/run");
+    assert_eq!(confirm.status, 200);
+    let csrf = csrf_of(&confirm.text());
+    for body in [
+        "".to_string(),
+        "csrf=".to_string(),
+        format!("csrf={}", "0".repeat(64)),
+    ] {
+        let refused = request(&server, "POST", "/source/files/run", &[], &body);
+        assert_eq!(refused.status, 403, "{body:?}");
+    }
+    assert_eq!(snapshots(), before, "a refused request backed up");
+    let ran = request(
+        &server,
+        "POST",
+        "/source/files/run",
+        &[],
+        &format!("csrf={csrf}"),
+    );
+    assert_eq!(ran.status, 200, "{}", ran.text());
+    assert!(ran.text().contains("saved"), "{}", ran.text());
+    assert_eq!(snapshots(), before + 1);
+    assert!(audited(&config, "main").contains(&"run: backup".to_string()));
+    // A drill, recorded.
+    let drilled = request(
+        &server,
+        "POST",
+        "/source/files/drill",
+        &[],
+        &format!("csrf={csrf}"),
+    );
+    assert!(drilled.text().contains("passed"), "{}", drilled.text());
+    assert!(audited(&config, "main").contains(&"drill".to_string()));
+    // A restore of one folder of the newest snapshot into a folder here.
+    let id = first_snapshot(&get(&server, "/r/main").text());
+    let src = base.join("src");
+    let into = tmp.path().join("restored");
+    let path = format!("/r/main/restore/{id}{}", src.display());
+    let query = format!("{path}?target={}", into.display());
+    let asked = get(&server, &query);
+    assert!(asked.text().contains("Yes, restore"), "{}", asked.text());
+    let relative = request(
+        &server,
+        "POST",
+        &path,
+        &[],
+        &format!("csrf={csrf}&target=here"),
+    );
+    assert_eq!(relative.status, 404);
+    let body = format!("csrf={csrf}&target={}", into.display());
+    let restored = request(&server, "POST", &path, &[], &body);
+    assert!(restored.text().contains("Restored"), "{}", restored.text());
+    assert_same_tree(&src, &into.join("src"));
+    assert!(audited(&config, "main").contains(&"ui: restore".to_string()));
 }

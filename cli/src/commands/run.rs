@@ -7,7 +7,7 @@ use anyhow::{Context as _, Result};
 use cairn_engine::Repository;
 use cairn_format::Timestamp;
 use cairn_recovery::notify;
-use cairn_recovery::run::{run as run_policy, Backup, RunOptions};
+use cairn_recovery::run::{run as run_policy, Backup, RunOptions, SourceRun};
 use cairn_recovery::status::{assess, Status};
 use cairn_recovery::{Interval, Policy};
 use std::path::{Path, PathBuf};
@@ -44,60 +44,7 @@ pub fn run(ctx: &Context, args: Args) -> Result<u8> {
     let report =
         run_policy(&policy, path, &args.sources, &opts, &mut open).map_err(anyhow::Error::msg)?;
     for s in &report.sources {
-        let mut done = Vec::new();
-        match &s.backup {
-            Some(Backup::Made { id, skipped: 0 }) => {
-                done.push(format!("snapshot {} saved", id.short()))
-            }
-            Some(Backup::Made { id, skipped }) => done.push(format!(
-                "snapshot {} saved, leaving out {} that could not be read",
-                id.short(),
-                plural(*skipped as u64, "entry")
-            )),
-            Some(Backup::NotDue { age_seconds }) => done.push(format!(
-                "not due (newest snapshot {} old)",
-                Interval::from_secs(*age_seconds).map_or("0s".into(), |a| a.to_string())
-            )),
-            None => {}
-        }
-        for (repo, n) in &s.copied {
-            done.push(format!(
-                "{} copied to {repo}",
-                plural(*n as u64, "snapshot")
-            ));
-        }
-        for (repo, n) in s.forgotten.iter().filter(|(_, n)| *n > 0) {
-            done.push(format!(
-                "{} removed from {repo} by keep",
-                plural(*n as u64, "snapshot")
-            ));
-        }
-        for (repo, pruned) in &s.pruned {
-            done.push(format!(
-                "{repo} pruned ({} deleted, {} freed)",
-                plural(pruned.packs_removed, "pack"),
-                size(pruned.bytes_freed)
-            ));
-        }
-        for (repo, c) in s.checked.iter().filter(|(_, c)| c.problems == 0) {
-            done.push(format!(
-                "{repo} checked{}: no problems",
-                match c.subset.is_empty() {
-                    true => String::new(),
-                    false => format!(" (data {}, {} read)", c.subset, size(c.bytes_read)),
-                }
-            ));
-        }
-        for d in &s.drilled {
-            let r = &d.result;
-            let verdict = if r.passed { "passed" } else { "FAILED" };
-            done.push(format!(
-                "drill of {} from {} {verdict} in {:.2} s",
-                r.snapshot.short(),
-                r.repository,
-                std::time::Duration::from_nanos(r.duration_nanos).as_secs_f64()
-            ));
-        }
+        let done = done(s);
         if !done.is_empty() {
             println!("{}: {}", s.source, done.join("; "));
         }
@@ -187,4 +134,63 @@ fn state_file(path: &Path) -> Option<PathBuf> {
     let policy = std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf());
     let hash = blake3::hash(policy.as_os_str().as_encoded_bytes());
     Some(dir.join(format!("announced-{}.json", &hash.to_hex()[..16])))
+}
+
+/// What a run did for one source, a phrase each.
+pub fn done(s: &SourceRun) -> Vec<String> {
+    let mut done = Vec::new();
+    match &s.backup {
+        Some(Backup::Made { id, skipped: 0 }) => {
+            done.push(format!("snapshot {} saved", id.short()))
+        }
+        Some(Backup::Made { id, skipped }) => done.push(format!(
+            "snapshot {} saved, leaving out {} that could not be read",
+            id.short(),
+            plural(*skipped as u64, "entry")
+        )),
+        Some(Backup::NotDue { age_seconds }) => done.push(format!(
+            "not due (newest snapshot {} old)",
+            Interval::from_secs(*age_seconds).map_or("0s".into(), |a| a.to_string())
+        )),
+        None => {}
+    }
+    for (repo, n) in &s.copied {
+        done.push(format!(
+            "{} copied to {repo}",
+            plural(*n as u64, "snapshot")
+        ));
+    }
+    for (repo, n) in s.forgotten.iter().filter(|(_, n)| *n > 0) {
+        done.push(format!(
+            "{} removed from {repo} by keep",
+            plural(*n as u64, "snapshot")
+        ));
+    }
+    for (repo, pruned) in &s.pruned {
+        done.push(format!(
+            "{repo} pruned ({} deleted, {} freed)",
+            plural(pruned.packs_removed, "pack"),
+            size(pruned.bytes_freed)
+        ));
+    }
+    for (repo, c) in s.checked.iter().filter(|(_, c)| c.problems == 0) {
+        done.push(format!(
+            "{repo} checked{}: no problems",
+            match c.subset.is_empty() {
+                true => String::new(),
+                false => format!(" (data {}, {} read)", c.subset, size(c.bytes_read)),
+            }
+        ));
+    }
+    for d in &s.drilled {
+        let r = &d.result;
+        let verdict = if r.passed { "passed" } else { "FAILED" };
+        done.push(format!(
+            "drill of {} from {} {verdict} in {:.2} s",
+            r.snapshot.short(),
+            r.repository,
+            std::time::Duration::from_nanos(r.duration_nanos).as_secs_f64()
+        ));
+    }
+    done
 }

@@ -22,6 +22,11 @@ pub struct Args {
     #[arg(long, value_name = "SECONDS", default_value_t = 30,
           value_parser = clap::value_parser!(u64).range(1..))]
     refresh: u64,
+    /// Offer actions: back up a source now, drill it, restore a path of a
+    /// snapshot into a folder on this machine (each confirmed first, and
+    /// recorded in the audit log).
+    #[arg(long)]
+    allow_actions: bool,
 }
 
 pub fn run(ctx: &Context, args: Args) -> Result<u8> {
@@ -50,7 +55,7 @@ pub fn run(ctx: &Context, args: Args) -> Result<u8> {
         }
         Some(_) => Ui::new(vec![("repository".into(), ctx.reopener()?)], None, refresh),
     };
-    ui::serve(ui, args.listen, token)?;
+    ui::serve(ui, args.listen, token, args.allow_actions)?;
     Ok(0)
 }
 

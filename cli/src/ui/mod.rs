@@ -2,6 +2,7 @@
 //! audit log, served from this process. Pages are rendered here (templates
 //! in `cli/templates/`), with no script and nothing fetched from elsewhere.
 
+mod actions;
 mod auth;
 mod chart;
 mod download;
@@ -21,12 +22,19 @@ use std::sync::Arc;
 pub struct App {
     pub ui: Ui,
     auth: auth::Auth,
+    /// `--allow-actions`: backups, drills and restores may be started.
+    allow_actions: bool,
 }
 
-/// Serves `ui` on `listen` until Ctrl-C or SIGTERM. Without `token`,
-/// `listen` must be a loopback address: elsewhere anyone who reaches it
-/// could read every snapshot.
-pub fn serve(ui: Ui, listen: SocketAddr, token: Option<Vec<u8>>) -> anyhow::Result<()> {
+/// Serves `ui` on `listen` until Ctrl-C or SIGTERM, with its actions when
+/// `allow_actions`. Without `token`, `listen` must be a loopback address:
+/// elsewhere anyone who reaches it could read every snapshot.
+pub fn serve(
+    ui: Ui,
+    listen: SocketAddr,
+    token: Option<Vec<u8>>,
+    allow_actions: bool,
+) -> anyhow::Result<()> {
     if token.is_none() && !listen.ip().is_loopback() {
         anyhow::bail!(
             "refusing to listen on {listen} without --token-file: anyone who can reach it could read every snapshot"
@@ -35,6 +43,7 @@ pub fn serve(ui: Ui, listen: SocketAddr, token: Option<Vec<u8>>) -> anyhow::Resu
     let app = Arc::new(App {
         ui,
         auth: auth::Auth::new(listen, token),
+        allow_actions,
     });
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -61,6 +70,22 @@ fn router(app: Arc<App>) -> Router {
         .route("/login", get(pages::login_form).post(pages::login))
         .route("/logout", post(pages::logout))
         .route("/source/{source}", get(pages::source))
+        .route(
+            "/source/{source}/run",
+            get(actions::confirm_run).post(actions::run_now),
+        )
+        .route(
+            "/source/{source}/drill",
+            get(actions::confirm_drill).post(actions::drill_now),
+        )
+        .route(
+            "/r/{repo}/restore/{snapshot}",
+            get(actions::confirm_restore).post(actions::restore_now),
+        )
+        .route(
+            "/r/{repo}/restore/{snapshot}/{*path}",
+            get(actions::confirm_restore).post(actions::restore_now),
+        )
         .route("/r/{repo}", get(pages::snapshots))
         .route("/r/{repo}/stats", get(pages::stats))
         .route("/r/{repo}/audit", get(pages::audit))

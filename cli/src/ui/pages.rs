@@ -6,6 +6,7 @@ use super::state::Read;
 use super::App;
 use crate::output::{kind_name, local_time, mode_string, plural, size, text};
 use askama::Template;
+use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
 use axum::http::{header, HeaderMap, StatusCode, Uri};
 use axum::response::{Html, IntoResponse, Redirect, Response};
@@ -40,19 +41,22 @@ impl Fail {
     }
 }
 
-type Page = Result<Response, Fail>;
+/// A page, or why it cannot be shown.
+pub type Page = Result<Response, Fail>;
 
 /// What every page shows in its navigation bar.
 pub struct Nav {
-    policy: bool,
+    pub(super) policy: bool,
     /// Repository names and their link.
-    repos: Vec<(String, String)>,
-    login: bool,
-    csrf: String,
+    pub(super) repos: Vec<(String, String)>,
+    pub(super) login: bool,
+    /// Whether actions are offered.
+    pub(super) actions: bool,
+    pub(super) csrf: String,
 }
 
 impl App {
-    fn nav(&self) -> Nav {
+    pub(super) fn nav(&self) -> Nav {
         Nav {
             policy: self.ui.policy.is_some(),
             repos: self
@@ -62,6 +66,7 @@ impl App {
                 .map(|n| (n.clone(), paths::encode(n.as_bytes())))
                 .collect(),
             login: self.auth.needs_login(),
+            actions: self.allow_actions,
             csrf: self.auth.csrf.clone(),
         }
     }
@@ -77,7 +82,7 @@ impl App {
 }
 
 /// Renders `page` as HTML.
-fn html(page: impl Template) -> Page {
+pub fn html(page: impl Template) -> Page {
     page.render()
         .map(|h| Html(h).into_response())
         .map_err(|e| Fail::Server(format!("cannot render the page: {e}")))
@@ -109,12 +114,13 @@ pub async fn blocking(app: Arc<App>, page: impl FnOnce(&App) -> Page + Send + 's
     }
 }
 
+/// A page of one message: an error, or what an action did.
 #[derive(Template)]
 #[template(path = "message.html")]
-struct Message {
-    nav: Nav,
-    title: &'static str,
-    message: String,
+pub struct Message {
+    pub nav: Nav,
+    pub title: &'static str,
+    pub message: String,
 }
 
 pub async fn not_found(State(app): State<Arc<App>>, uri: Uri) -> Response {
@@ -946,17 +952,20 @@ pub async fn login(State(app): State<Arc<App>>, Form(form): Form<LoginForm>) -> 
     }
 }
 
-#[derive(Deserialize)]
+#[derive(Default, Deserialize)]
 pub struct CsrfForm {
     #[serde(default)]
     csrf: String,
 }
 
-pub async fn logout(
-    State(app): State<Arc<App>>,
-    headers: HeaderMap,
-    Form(form): Form<CsrfForm>,
-) -> Response {
+/// A POSTed form; its fields empty when the body is not one, so that a
+/// request without the CSRF token is refused as such.
+pub fn form<T: Default + serde::de::DeserializeOwned>(body: &[u8]) -> T {
+    serde_urlencoded::from_bytes(body).unwrap_or_default()
+}
+
+pub async fn logout(State(app): State<Arc<App>>, headers: HeaderMap, body: Bytes) -> Response {
+    let form: CsrfForm = form(&body);
     if !app.auth.csrf_ok(&form.csrf) {
         return (
             StatusCode::FORBIDDEN,

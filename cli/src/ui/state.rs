@@ -85,6 +85,28 @@ impl Ui {
         Some(fresh.map(|r| read.insert((Instant::now(), Arc::new(r))).1.clone()))
     }
 
+    /// Repository `name` opened anew, for an action that changes it.
+    pub fn open(&self, name: &str) -> Result<Repository, String> {
+        let repo = self
+            .repos
+            .get(name)
+            .ok_or_else(|| format!("no repository {name}"))?;
+        (repo.open)().map_err(|e| crate::one_line(&e))
+    }
+
+    /// Has the next page read everything again: after an action changed
+    /// the repositories.
+    pub fn read_again(&self) {
+        *self.status.lock().unwrap_or_else(PoisonError::into_inner) = None;
+        for repo in self.repos.values() {
+            let mut read = repo.read.lock().unwrap_or_else(PoisonError::into_inner);
+            match (read.as_mut(), Instant::now().checked_sub(self.refresh)) {
+                (Some((at, _)), Some(stale)) => *at = stale,
+                _ => *read = None,
+            }
+        }
+    }
+
     /// The status of the policy's sources (as `cairn status --json` gives
     /// it), assessed at most `refresh` ago; `None` without a policy.
     pub fn status(&self) -> Option<Assessed> {
