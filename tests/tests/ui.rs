@@ -520,3 +520,80 @@ fn actions_are_off_unless_allowed_and_each_is_confirmed_needs_the_csrf_token_and
     assert_same_tree(&src, &into.join("src"));
     assert!(audited(&config, "main").contains(&"ui: restore".to_string()));
 }
+
+/// The peak resident memory of process `pid` so far, in bytes (`VmHWM`).
+fn peak_rss(pid: u32) -> u64 {
+    let status = fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let line = status.lines().find(|l| l.starts_with("VmHWM:")).unwrap();
+    let kib: u64 = line.split_whitespace().nth(1).unwrap().parse().unwrap();
+    kib << 10
+}
+
+#[test]
+fn a_2_gib_download_streams_whole_and_keeps_the_server_under_150_mib() {
+    const SIZE: u64 = 2 << 30;
+    let tmp = tempfile::tempdir().unwrap();
+    let base = tmp.path().canonicalize().unwrap();
+    let (repo, src) = (base.join("repo"), base.join("src"));
+    fs::create_dir(&src).unwrap();
+    // Sparse: it reads as zeros without taking the disk; a seeded block
+    // at each end shows the download's start and end in their place.
+    let file = fs::File::create(src.join("huge")).unwrap();
+    file.set_len(SIZE).unwrap();
+    use std::os::unix::fs::FileExt;
+    let (head, tail) = (b"head of the file", b"tail of the file");
+    file.write_all_at(head, 0).unwrap();
+    file.write_all_at(tail, SIZE - tail.len() as u64).unwrap();
+    drop(file);
+    ok_text(&cairn(
+        &repo,
+        &args(&["init", "--kdf-memory-kib", "64"]),
+        &[],
+    ));
+    ok_text(&cairn(
+        &repo,
+        &args(&["backup", src.to_str().unwrap()]),
+        &[],
+    ));
+    let server = serve(&repo, &[], &[]);
+    let id = first_snapshot(&get(&server, "/r/repository").text());
+    let path = format!("/r/repository/d/{id}{}/huge", src.display());
+    // Read the body as it comes, a piece at a time, never holding it.
+    let mut stream = std::net::TcpStream::connect(&server.addr).unwrap();
+    let ask = format!(
+        "GET {path} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n\r\n",
+        server.addr
+    );
+    std::io::Write::write_all(&mut stream, ask.as_bytes()).unwrap();
+    let mut reader = BufReader::with_capacity(1 << 20, stream);
+    let mut line = String::new();
+    while line != "\r\n" {
+        line.clear();
+        reader.read_line(&mut line).unwrap();
+        assert!(!line.is_empty(), "the answer ended in its head");
+    }
+    let (mut got, mut first, mut last) = (0u64, Vec::new(), Vec::new());
+    let mut piece = vec![0u8; 1 << 20];
+    loop {
+        let n = reader.read(&mut piece).unwrap();
+        if n == 0 {
+            break;
+        }
+        if first.len() < head.len() {
+            first.extend_from_slice(&piece[..n.min(head.len())]);
+        }
+        last.extend_from_slice(&piece[..n]);
+        let keep = last.len().saturating_sub(tail.len());
+        last.drain(..keep);
+        got += n as u64;
+    }
+    assert_eq!(got, SIZE);
+    assert_eq!((&first[..], &last[..]), (&head[..], &tail[..]));
+    let peak = peak_rss(server.child.id());
+    eprintln!("server peak RSS after a 2 GiB download: {} MiB", peak >> 20);
+    assert!(
+        peak < 150 << 20,
+        "the server's peak RSS was {} MiB",
+        peak >> 20
+    );
+}
