@@ -176,6 +176,9 @@ fn paths_that_leave_the_snapshot_or_name_nothing_get_404_and_no_server_error() {
         format!("/r/repository/b/{zeros}"),
         format!("/r/repository/d/{zeros}{at}/big.bin"),
         "/r/other/b/x".to_string(),
+        format!("/r//b/{id}"),
+        format!("/r//d/{id}/x"),
+        "/r/repository/b//x".to_string(),
         "/etc/passwd".to_string(),
         "/r/repository/diff?a=0&b=1".to_string(),
     ] {
@@ -463,7 +466,19 @@ fn actions_are_off_unless_allowed_and_each_is_confirmed_needs_the_csrf_token_and
         );
         assert!(!get(&off, "/source/files").text().contains("run-now"));
     }
-    let server = serve(Path::new(""), &global, &["--allow-actions"]);
+    // Actions write files as the server's user: they need a token even on
+    // loopback.
+    let out = cairn_configured(&config, &["ui", "--allow-actions"], &[]);
+    assert_clean_failure(&out, 1, "--allow-actions needs --token-file");
+    let token = tmp.path().join("token");
+    fs::write(&token, "a-token-of-enough-length\n").unwrap();
+    let options = ["--allow-actions", "--token-file", token.to_str().unwrap()];
+    let server = serve(Path::new(""), &global, &options);
+    let auth = [("Authorization", "Bearer a-token-of-enough-length")];
+    let get = |server: &Server, path: &str| request(server, "GET", path, &auth, "");
+    let request = |server: &Server, method: &str, path: &str, _: &[(&str, &str)], body: &str| {
+        request(server, method, path, &auth, body)
+    };
     // Back up now: confirmed first; refused without the token.
     let confirm = get(&server, "/source/files/run");
     assert_eq!(confirm.status, 200);
@@ -487,7 +502,8 @@ fn actions_are_off_unless_allowed_and_each_is_confirmed_needs_the_csrf_token_and
     assert_eq!(ran.status, 200, "{}", ran.text());
     assert!(ran.text().contains("saved"), "{}", ran.text());
     assert_eq!(snapshots(), before + 1);
-    assert!(audited(&config, "main").contains(&"run: backup".to_string()));
+    let log = audited(&config, "main");
+    assert!(log.contains(&"run: backup".to_string()) && log.contains(&"ui: run".to_string()));
     // A drill, recorded.
     let drilled = request(
         &server,
@@ -497,7 +513,8 @@ fn actions_are_off_unless_allowed_and_each_is_confirmed_needs_the_csrf_token_and
         &format!("csrf={csrf}"),
     );
     assert!(drilled.text().contains("passed"), "{}", drilled.text());
-    assert!(audited(&config, "main").contains(&"drill".to_string()));
+    let log = audited(&config, "main");
+    assert!(log.contains(&"drill".to_string()) && log.contains(&"ui: drill".to_string()));
     // A restore of one folder of the newest snapshot into a folder here.
     let id = first_snapshot(&get(&server, "/r/main").text());
     let src = base.join("src");
@@ -513,7 +530,7 @@ fn actions_are_off_unless_allowed_and_each_is_confirmed_needs_the_csrf_token_and
         &[],
         &format!("csrf={csrf}&target=here"),
     );
-    assert_eq!(relative.status, 404);
+    assert_eq!(relative.status, 400);
     let body = format!("csrf={csrf}&target={}", into.display());
     let restored = request(&server, "POST", &path, &[], &body);
     assert!(restored.text().contains("Restored"), "{}", restored.text());

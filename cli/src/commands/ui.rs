@@ -24,7 +24,7 @@ pub struct Args {
     refresh: u64,
     /// Offer actions: back up a source now, drill it, restore a path of a
     /// snapshot into a folder on this machine (each confirmed first, and
-    /// recorded in the audit log).
+    /// recorded in the audit log). Needs --token-file, even on loopback.
     #[arg(long)]
     allow_actions: bool,
 }
@@ -34,12 +34,8 @@ pub fn run(ctx: &Context, args: Args) -> Result<u8> {
         Some(path) => Some(read_token(path)?),
         None => None,
     };
-    if token.is_none() && !args.listen.ip().is_loopback() {
-        anyhow::bail!(
-            "refusing to listen on {} without --token-file: anyone who can reach it could read every snapshot",
-            args.listen
-        );
-    }
+    // Refused before any repository is opened.
+    ui::check_access(args.listen, token.is_some(), args.allow_actions)?;
     let refresh = Duration::from_secs(args.refresh);
     // A repository named on the command line is shown alone; otherwise
     // the policy file's.

@@ -13,8 +13,9 @@ use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
 use axum::http::{StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
+use cairn_format::SnapshotId;
 use cairn_recovery::drill::{drill, DrillOptions};
-use cairn_recovery::run::{run, RunOptions};
+use cairn_recovery::run::{run, Backup, RunOptions};
 use serde::Deserialize;
 use std::sync::Arc;
 
@@ -172,12 +173,51 @@ fn run_source(app: &App, name: &str) -> Page {
             .iter()
             .map(|(s, what)| format!("{s}: FAILED: {what}")),
     );
-    let title = if failures.is_empty() {
-        "Backed up"
-    } else {
-        "The run failed"
+    lines.extend(
+        report
+            .sources
+            .iter()
+            .flat_map(|s| &s.warnings)
+            .map(|w| format!("warning: {w}")),
+    );
+    let (title, record) = match failures.first() {
+        None => ("Backed up", "ok".to_string()),
+        Some((_, what)) => ("The run failed", what.clone()),
     };
+    let made: Vec<SnapshotId> = report
+        .sources
+        .iter()
+        .filter_map(|s| match s.backup {
+            Some(Backup::Made { id, .. }) => Some(id),
+            _ => None,
+        })
+        .collect();
+    lines.extend(record_action(
+        app,
+        &policy.sources[name].to[0],
+        "ui: run",
+        &made,
+        &record,
+    ));
     outcome(app, title, lines.join("; "))
+}
+
+/// Records an action the dashboard took in the audit log of `repo`: that
+/// it came from here, and how it ended (the repository's own records say
+/// what it did); a warning when the record cannot be written.
+fn record_action(
+    app: &App,
+    repo: &str,
+    command: &str,
+    snapshots: &[SnapshotId],
+    outcome: &str,
+) -> Option<String> {
+    let warning = match app.ui.read(repo) {
+        Some(Ok(read)) => cairn_engine::audit::try_record(&read.repo, command, snapshots, outcome),
+        Some(Err(e)) => Some(format!("cannot record {command} in the audit log: {e}")),
+        None => Some(format!("cannot record {command}: no repository {repo}")),
+    };
+    warning.map(|w| format!("warning: {w}"))
 }
 
 /// Drills the source `name` from its first repository.
@@ -185,9 +225,19 @@ fn drill_source(app: &App, name: &str) -> Page {
     let (_, policy) = source(app, name)?;
     let source = &policy.sources[name];
     let from = &source.to[0];
-    let repo = app.ui.open(from).map_err(Fail::Server)?;
-    let drilled =
-        drill(&repo, name, source, from, &DrillOptions::default()).map_err(Fail::Server)?;
+    let drilled = app
+        .ui
+        .open(from)
+        .and_then(|repo| drill(&repo, name, source, from, &DrillOptions::default()));
+    let drilled = match drilled {
+        Ok(d) => d,
+        Err(e) => {
+            let warning = record_action(app, from, "ui: drill", &[], &e);
+            return Err(Fail::Server(
+                warning.map_or(e.clone(), |w| format!("{e}; {w}")),
+            ));
+        }
+    };
     let r = &drilled.result;
     let mut message = format!(
         "Drill of {} from {}: {} in {:.2} s",
@@ -198,6 +248,22 @@ fn drill_source(app: &App, name: &str) -> Page {
     );
     if !r.passed {
         message.push_str(&format!(": {}", r.reason));
+    }
+    let record = if r.passed {
+        "ok".to_string()
+    } else {
+        r.reason.clone()
+    };
+    let warnings = drilled.warnings.iter().map(|w| format!("warning: {w}"));
+    let warnings = warnings.chain(record_action(
+        app,
+        from,
+        "ui: drill",
+        &[r.snapshot],
+        &record,
+    ));
+    for w in warnings {
+        message.push_str(&format!("; {w}"));
     }
     outcome(app, "Drilled", message)
 }
@@ -213,7 +279,7 @@ fn target(given: &str) -> Result<std::path::PathBuf, Fail> {
     let path = std::path::PathBuf::from(given.trim());
     match path.is_absolute() {
         true => Ok(path),
-        false => Err(Fail::NotFound(format!(
+        false => Err(Fail::Bad(format!(
             "restore needs an absolute folder on this machine, not {given:?}"
         ))),
     }

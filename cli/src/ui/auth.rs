@@ -46,7 +46,11 @@ impl Auth {
     pub fn new(listen: SocketAddr, token: Option<Vec<u8>>) -> Auth {
         let hosts = token.is_none().then(|| {
             let port = listen.port();
-            ["127.0.0.1", "localhost", "[::1]"]
+            let ip = match listen {
+                SocketAddr::V4(a) => a.ip().to_string(),
+                SocketAddr::V6(a) => format!("[{}]", a.ip()),
+            };
+            [ip.as_str(), "127.0.0.1", "localhost", "[::1]"]
                 .iter()
                 .flat_map(|h| [h.to_string(), format!("{h}:{port}")])
                 .collect()

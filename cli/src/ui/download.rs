@@ -58,8 +58,11 @@ pub async fn download(State(app): State<Arc<App>>, uri: Uri) -> Response {
         let (id, snap) = &read.snapshots[index];
         let inner = paths::inner(&names);
         node_at(&read.repo, snap, &inner)?;
-        let target =
-            dump::resolve(&read.repo, snap, &inner).map_err(|e| Fail::NotFound(e.to_string()))?;
+        let target = dump::resolve(&read.repo, snap, &inner).map_err(|e| match e {
+            // A link or special file: there is nothing to download.
+            cairn_engine::Error::Invalid(_) => Fail::NotFound(e.to_string()),
+            e => Fail::Server(e.to_string()),
+        })?;
         let base = names
             .last()
             .map_or_else(|| id.short(), |n| crate::output::text(n));

@@ -35,16 +35,7 @@ pub fn serve(
     token: Option<Vec<u8>>,
     allow_actions: bool,
 ) -> anyhow::Result<()> {
-    if token.is_none() && !listen.ip().is_loopback() {
-        anyhow::bail!(
-            "refusing to listen on {listen} without --token-file: anyone who can reach it could read every snapshot"
-        );
-    }
-    let app = Arc::new(App {
-        ui,
-        auth: auth::Auth::new(listen, token),
-        allow_actions,
-    });
+    check_access(listen, token.is_some(), allow_actions)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -53,13 +44,36 @@ pub fn serve(
         let listener = tokio::net::TcpListener::bind(listen)
             .await
             .with_context(|| format!("cannot listen on {listen}"))?;
+        // Host names are checked against the address bound (its port
+        // chosen by the system when 0 was asked for).
         let local = listener.local_addr()?;
+        let app = Arc::new(App {
+            ui,
+            auth: auth::Auth::new(local, token),
+            allow_actions,
+        });
         eprintln!("cairn ui: serving http://{local}/ (Ctrl-C to stop)");
         axum::serve(listener, router(app))
             .with_graceful_shutdown(stopped())
             .await
             .context("the web server failed")
     })
+}
+
+/// Refuses what would let others in: an address other than loopback, or
+/// actions (which write files as this user), without a token.
+pub fn check_access(listen: SocketAddr, token: bool, allow_actions: bool) -> anyhow::Result<()> {
+    if !token && !listen.ip().is_loopback() {
+        anyhow::bail!(
+            "refusing to listen on {listen} without --token-file: anyone who can reach it could read every snapshot"
+        );
+    }
+    if !token && allow_actions {
+        anyhow::bail!(
+            "--allow-actions needs --token-file, even on loopback: without it any user of this machine could restore files anywhere as this user"
+        );
+    }
+    Ok(())
 }
 
 /// Every page, behind the guard.

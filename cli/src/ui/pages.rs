@@ -31,6 +31,8 @@ const SHOWN_CHANGES: usize = 5000;
 pub enum Fail {
     /// What was asked for does not exist (or may not be asked for).
     NotFound(String),
+    /// The request is malformed (a form field that cannot be used).
+    Bad(String),
     /// Reading what the page shows failed.
     Server(String),
 }
@@ -96,6 +98,7 @@ pub async fn blocking(app: Arc<App>, page: impl FnOnce(&App) -> Page + Send + 's
     let (status, title, message) = match made {
         Ok(Ok(response)) => return response,
         Ok(Err(Fail::NotFound(m))) => (StatusCode::NOT_FOUND, "Not found", m),
+        Ok(Err(Fail::Bad(m))) => (StatusCode::BAD_REQUEST, "Cannot do this", m),
         Ok(Err(Fail::Server(m))) => (StatusCode::INTERNAL_SERVER_ERROR, "Cannot show this", m),
         Err(e) => (
             StatusCode::INTERNAL_SERVER_ERROR,
@@ -812,12 +815,10 @@ pub type Located = (String, Arc<Read>, usize, Vec<Vec<u8>>);
 pub fn located(app: &App, uri: &Uri) -> Result<Located, Fail> {
     let raw = uri.path();
     let bad = || Fail::NotFound(format!("{raw} is not a path inside a snapshot"));
-    let head = paths::names(raw, 0).ok_or_else(bad)?;
+    let repo = paths::segment(raw, 2).ok_or_else(bad)?;
+    let snapshot = paths::segment(raw, 4).ok_or_else(bad)?;
     let names = paths::names(raw, 5).ok_or_else(bad)?;
-    let [_, repo, _, snapshot] = &head[..4] else {
-        return Err(bad());
-    };
-    let (repo, snapshot) = (text(repo), text(snapshot));
+    let (repo, snapshot) = (text(&repo), text(&snapshot));
     let read = app.repo(&repo)?;
     let index = read
         .snapshots

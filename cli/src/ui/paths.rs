@@ -16,6 +16,14 @@ pub fn names(raw: &str, skip: usize) -> Option<Vec<Vec<u8>>> {
     Some(names)
 }
 
+/// Segment `i` of the raw URL path (`/` before each; segment 0 is the
+/// empty text before the first), decoded; `None` when it is missing,
+/// empty, or not a name [`names`] would accept.
+pub fn segment(raw: &str, i: usize) -> Option<Vec<u8>> {
+    let segment = raw.split('/').nth(i).filter(|s| !s.is_empty())?;
+    names(segment, 0)?.pop()
+}
+
 /// Percent-decodes one segment.
 fn decode(segment: &str) -> Option<Vec<u8>> {
     let bytes = segment.as_bytes();
@@ -90,6 +98,15 @@ mod tests {
         ] {
             assert_eq!(ok(bad), None, "{bad}");
         }
+    }
+
+    #[test]
+    fn segments_are_counted_with_empty_ones() {
+        assert_eq!(segment("/r/main/b/abc/x", 2), Some(b"main".to_vec()));
+        assert_eq!(segment("/r//b/abc", 2), None);
+        assert_eq!(segment("/r/a%20b/b", 2), Some(b"a b".to_vec()));
+        assert_eq!(segment("/r/%2e%2e/b", 2), None);
+        assert_eq!(segment("/r/x", 4), None);
     }
 
     #[test]
