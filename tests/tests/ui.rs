@@ -76,6 +76,16 @@ fn first_snapshot(page: &str) -> String {
     page[at..at + 64].to_string()
 }
 
+/// Makes a repository at `repo` (cheap password hashing) and backs up `src` into it.
+fn init_and_back_up(repo: &Path, src: &Path) {
+    ok_text(&cairn(
+        repo,
+        &args(&["init", "--kdf-memory-kib", "64"]),
+        &[],
+    ));
+    ok_text(&cairn(repo, &args(&["backup", src.to_str().unwrap()]), &[]));
+}
+
 /// A repository with one snapshot of `src`: a 3 MiB file, a file with a
 /// space and a non-UTF-8 byte in its name, and a folder of 1,200 files.
 fn fixture() -> (tempfile::TempDir, std::path::PathBuf, std::path::PathBuf) {
@@ -93,16 +103,7 @@ fn fixture() -> (tempfile::TempDir, std::path::PathBuf, std::path::PathBuf) {
     for i in 0..1200 {
         fs::write(src.join(format!("many/f{i:04}")), format!("{i}\n")).unwrap();
     }
-    ok_text(&cairn(
-        &repo,
-        &args(&["init", "--kdf-memory-kib", "64"]),
-        &[],
-    ));
-    ok_text(&cairn(
-        &repo,
-        &args(&["backup", src.to_str().unwrap()]),
-        &[],
-    ));
+    init_and_back_up(&repo, &src);
     (tmp, repo, src)
 }
 
@@ -562,16 +563,7 @@ fn a_2_gib_download_streams_whole_and_keeps_the_server_under_150_mib() {
     file.write_all_at(head, 0).unwrap();
     file.write_all_at(tail, SIZE - tail.len() as u64).unwrap();
     drop(file);
-    ok_text(&cairn(
-        &repo,
-        &args(&["init", "--kdf-memory-kib", "64"]),
-        &[],
-    ));
-    ok_text(&cairn(
-        &repo,
-        &args(&["backup", src.to_str().unwrap()]),
-        &[],
-    ));
+    init_and_back_up(&repo, &src);
     let server = serve(&repo, &[], &[]);
     let id = first_snapshot(&get(&server, "/r/repository").text());
     let path = format!("/r/repository/d/{id}{}/huge", src.display());
